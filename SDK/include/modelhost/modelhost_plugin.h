@@ -1,0 +1,621 @@
+/*
+ * modelhost_plugin.h: the ModelHost plugin ABI, version 1.
+ *
+ * This one header is the whole contract between ModelHost (the host: a worker process that serves one model) and a
+ * backend plugin (a shared library loaded with dlopen). Read it top to bottom once; every rule is written where it
+ * applies. A plugin written in C needs nothing but this file; Swift authors may use the helpers in SDK/Swift instead.
+ *
+ * Contents
+ *   1. Conventions: versioning, threading tags, ownership, errors
+ *   2. Basic types: status, data types, tensors, values
+ *   3. Host services (host -> plugin): log, memory, cancellation, hardware, weights
+ *   4. The plugin descriptor and the one exported entry symbol
+ *   5. Kind interfaces: text decoder, vision encoder, image preprocessor
+ *   6. Layout fences (static asserts)
+ *
+ * ---------------------------------------------------------------------------------------------------------------
+ * 1. Conventions
+ *
+ * Versioning.
+ *   MH_ABI_MAJOR changes only for a break; it then gets a new entry symbol (mh_plugin_entry_v2) beside the old one,
+ *   so a host can keep loading v1 plugins. MH_ABI_MINOR grows when fields or functions are appended. Every struct that
+ *   crosses the boundary starts with `uint32_t struct_size`, set by whoever fills the struct to sizeof() as *they*
+ *   compiled it; fields are only ever appended, never reordered, retyped or repurposed. A reader checks that a field
+ *   exists with MH_HAS_FIELD() before it reads a field added after minor 0.
+ *
+ *   The host, not the plugin, decides compatibility: the plugin reports the minor it was built against
+ *   (abi_minor_built) and the oldest host minor whose fields it actually uses (abi_minor_required). The host accepts a
+ *   plugin iff the majors are equal and host minor >= abi_minor_required. A plugin built against a newer header must
+ *   therefore gate its use of new host fields on `host->abi_minor` (or MH_HAS_FIELD), and must not raise
+ *   abi_minor_required merely because it was compiled with a newer header.
+ *
+ * Threading tags. Every function below carries one:
+ *   [any-thread]        may be called from any thread, concurrently with anything.
+ *   [load-thread]       called only on the worker's loading thread, never concurrently with any other call into the
+ *                       same plugin (entry, probe, init, shutdown).
+ *   [object-serial]     calls on one object (model, sequence, preprocessor ...) never overlap; the host may call it
+ *                       from different threads over time. Calls on *different* objects may overlap unless the plugin
+ *                       clears MH_CAP_CONCURRENT_OBJECTS, in which case the host serializes all calls into the plugin.
+ *   Host services are all [any-thread]. A plugin may start threads only in init or object creation and must join them
+ *   in the matching destroy or shutdown. The host never calls dlclose: a worker's exit is the unload.
+ *
+ * Ownership.
+ *   Pointers passed into a call are borrowed for the duration of the call unless stated otherwise. Output buffers are
+ *   provided and owned by the caller and filled in place. Objects created by the plugin (opaque handles) are owned by
+ *   the host until it passes them to the matching destroy/close function. On an error return the caller keeps
+ *   ownership of everything it passed. Neither side ever frees the other's memory with its own allocator, and a plugin
+ *   never allocates a host struct by its own sizeof.
+ *
+ * Errors.
+ *   Functions return int32_t: MH_OK (0) or a negative MH_ERR_* code, and fill the caller's mh_status with the same
+ *   code and a non-empty one-line message saying what was wrong and what to do. No C++ exception, Swift error or
+ *   longjmp ever crosses the boundary. NULL or invalid arguments return MH_ERR_INVALID_ARG; they never crash.
+ *   MH_ERR_UNSUPPORTED means "never on this plugin"; MH_ERR_OUT_OF_MEMORY and MH_ERR_TIMEOUT may succeed on retry.
+ *
+ * Symbols and loading.
+ *   A plugin exports exactly one symbol per ABI major it implements (mh_plugin_entry_v1) and hides everything else
+ *   (-fvisibility=hidden). It links no host library. The host loads it with dlopen(absolute path, RTLD_NOW |
+ *   RTLD_LOCAL) only from its configured plugin directories, after checking the manifest beside it (see SDK/README.md)
+ *   and the CPU features that the manifest requires, so ISA-specific code never runs on a CPU that lacks it. Static
+ *   initializers and the entry function must therefore use the baseline ISA only and do no I/O and start no threads.
+ * ---------------------------------------------------------------------------------------------------------------
+ */
+#ifndef MODELHOST_PLUGIN_H
+#define MODELHOST_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MH_ABI_MAJOR 1
+#define MH_ABI_MINOR 0
+
+#if defined(__GNUC__) || defined(__clang__)
+#define MH_EXPORT __attribute__((visibility("default")))
+#else
+#define MH_EXPORT
+#endif
+
+/* True when the struct behind `p` (whose size is p->struct_size) is large enough to hold `field`. */
+#define MH_HAS_FIELD(p, type, field) \
+    ((p) != NULL && (p)->struct_size >= offsetof(type, field) + sizeof(((type *)0)->field))
+
+/* ===============================================================================================================
+ * 2. Basic types
+ * =============================================================================================================== */
+
+enum mh_result {
+    MH_OK = 0,
+    MH_ERR_INVALID_ARG = -1,   /* NULL, out of range, wrong shape, wrong struct_size */
+    MH_ERR_UNSUPPORTED = -2,   /* this plugin never does that (a dtype, an architecture, a capability) */
+    MH_ERR_INCOMPATIBLE = -3,  /* ABI or version mismatch */
+    MH_ERR_OUT_OF_MEMORY = -4, /* allocation failed or a memory limit was reached; may succeed later */
+    MH_ERR_CANCELLED = -5,     /* the host's cancellation token fired */
+    MH_ERR_TIMEOUT = -6,
+    MH_ERR_NOT_FOUND = -7,     /* a named weight, metadata key or interface does not exist */
+    MH_ERR_BAD_MODEL = -8,     /* the model's files are malformed or inconsistent */
+    MH_ERR_BAD_INPUT = -9,     /* request data is malformed (e.g. a corrupt image) */
+    MH_ERR_DEVICE = -10,
+    MH_ERR_INTERNAL = -11      /* a bug in the plugin */
+};
+
+#define MH_STATUS_MESSAGE_CAPACITY 512
+
+/* Filled by the callee on every error. The caller sets struct_size; the callee writes only fields that fit. */
+typedef struct mh_status {
+    uint32_t struct_size;
+    int32_t code;                                 /* same value the function returned */
+    char message[MH_STATUS_MESSAGE_CAPACITY];     /* NUL-terminated, one line, never empty on error */
+} mh_status;
+
+/* Initializes a status before a call. [any-thread] */
+static inline void mh_status_init(mh_status *st) {
+    if (st == NULL) return;
+    st->struct_size = (uint32_t)sizeof(mh_status);
+    st->code = MH_OK;
+    st->message[0] = '\0';
+}
+
+/* Sets code and a printf-formatted message; returns `code` so that `return mh_status_set(st, ...)` reads well.
+ * Tolerates st == NULL. [any-thread] */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static inline int32_t mh_status_set(mh_status *st, int32_t code, const char *fmt, ...) {
+    if (st != NULL && st->struct_size >= offsetof(mh_status, message) + 1) {
+        size_t cap = st->struct_size - offsetof(mh_status, message);
+        if (cap > MH_STATUS_MESSAGE_CAPACITY) cap = MH_STATUS_MESSAGE_CAPACITY;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(st->message, cap, fmt, ap);
+        va_end(ap);
+        st->code = code;
+    }
+    return code;
+}
+
+/* Plugin kinds. */
+enum mh_kind {
+    MH_KIND_TEXT_DECODER = 1,       /* tokens or embeddings -> logits */
+    MH_KIND_VISION_ENCODER = 2,     /* normalized pixels -> embeddings in the decoder's space */
+    MH_KIND_IMAGE_PREPROCESSOR = 3  /* encoded image bytes -> normalized pixel tensors */
+};
+
+/* Storage types. Block-quantized types pack `mh_dtype_block_elements` values into `mh_dtype_block_bytes` bytes;
+ * the GGML types keep GGML's block layouts exactly (see ggml's ggml-common.h). MLX affine-quantized weights arrive as
+ * U32 tensors of packed values with separate `scales` and `biases` tensors, as in the safetensors files. */
+enum mh_dtype {
+    MH_DTYPE_INVALID = 0,
+    MH_DTYPE_F32 = 1,
+    MH_DTYPE_F16 = 2,
+    MH_DTYPE_BF16 = 3,
+    MH_DTYPE_F64 = 4,
+    MH_DTYPE_I8 = 5,
+    MH_DTYPE_I16 = 6,
+    MH_DTYPE_I32 = 7,
+    MH_DTYPE_I64 = 8,
+    MH_DTYPE_U8 = 9,
+    MH_DTYPE_U32 = 10,
+    MH_DTYPE_Q4_0 = 32,
+    MH_DTYPE_Q4_1 = 33,
+    MH_DTYPE_Q5_0 = 34,
+    MH_DTYPE_Q5_1 = 35,
+    MH_DTYPE_Q8_0 = 36,
+    MH_DTYPE_Q2_K = 40,
+    MH_DTYPE_Q3_K = 41,
+    MH_DTYPE_Q4_K = 42,
+    MH_DTYPE_Q5_K = 43,
+    MH_DTYPE_Q6_K = 44,
+    MH_DTYPE_Q8_K = 45
+};
+
+/* Values per block (1 for plain types, 0 for an unknown dtype). [any-thread] */
+static inline uint32_t mh_dtype_block_elements(uint32_t dtype) {
+    switch (dtype) {
+    case MH_DTYPE_F32: case MH_DTYPE_F16: case MH_DTYPE_BF16: case MH_DTYPE_F64: case MH_DTYPE_I8:
+    case MH_DTYPE_I16: case MH_DTYPE_I32: case MH_DTYPE_I64: case MH_DTYPE_U8: case MH_DTYPE_U32: return 1;
+    case MH_DTYPE_Q4_0: case MH_DTYPE_Q4_1: case MH_DTYPE_Q5_0: case MH_DTYPE_Q5_1: case MH_DTYPE_Q8_0: return 32;
+    case MH_DTYPE_Q2_K: case MH_DTYPE_Q3_K: case MH_DTYPE_Q4_K: case MH_DTYPE_Q5_K: case MH_DTYPE_Q6_K:
+    case MH_DTYPE_Q8_K: return 256;
+    default: return 0;
+    }
+}
+
+/* Bytes per block (0 for an unknown dtype). [any-thread] */
+static inline uint32_t mh_dtype_block_bytes(uint32_t dtype) {
+    switch (dtype) {
+    case MH_DTYPE_F32: case MH_DTYPE_I32: case MH_DTYPE_U32: return 4;
+    case MH_DTYPE_F16: case MH_DTYPE_BF16: case MH_DTYPE_I16: return 2;
+    case MH_DTYPE_F64: case MH_DTYPE_I64: return 8;
+    case MH_DTYPE_I8: case MH_DTYPE_U8: return 1;
+    case MH_DTYPE_Q4_0: return 18;
+    case MH_DTYPE_Q4_1: return 20;
+    case MH_DTYPE_Q5_0: return 22;
+    case MH_DTYPE_Q5_1: return 24;
+    case MH_DTYPE_Q8_0: return 34;
+    case MH_DTYPE_Q2_K: return 84;
+    case MH_DTYPE_Q3_K: return 110;
+    case MH_DTYPE_Q4_K: return 144;
+    case MH_DTYPE_Q5_K: return 176;
+    case MH_DTYPE_Q6_K: return 210;
+    case MH_DTYPE_Q8_K: return 292;
+    default: return 0;
+    }
+}
+
+#define MH_MAX_DIMS 8
+
+enum mh_tensor_flags {
+    MH_TENSOR_READ_ONLY = 1u << 0  /* e.g. a view into the mmapped model file: writing to it faults */
+};
+
+enum mh_device_type { MH_DEVICE_CPU = 1 };
+
+/* A tensor descriptor. Shapes are row-major: shape[0] is the outermost dimension and shape[ndim-1] the innermost,
+ * contiguous one. Strides are in bytes (not elements) because block-quantized types have no per-element size; for a
+ * block type, stride_bytes[ndim-1] is 0 and the innermost dimension is stored as whole blocks, so shape[ndim-1] is a
+ * multiple of mh_dtype_block_elements(dtype). (GGUF lists dimensions innermost first; the host reverses them.) */
+typedef struct mh_tensor {
+    uint32_t struct_size;
+    uint32_t dtype;                     /* enum mh_dtype */
+    int32_t ndim;                       /* 0 (scalar) .. MH_MAX_DIMS */
+    uint32_t flags;                     /* enum mh_tensor_flags */
+    int64_t shape[MH_MAX_DIMS];
+    int64_t stride_bytes[MH_MAX_DIMS];
+    void *data;
+    uint64_t nbytes;                    /* bytes reachable from data */
+    int32_t device_type;                /* enum mh_device_type */
+    int32_t device_id;
+} mh_tensor;
+
+/* A typed metadata value (GGUF metadata, or the model's config.json flattened to dotted keys). Arrays are exposed
+ * element by element through the weights service. Strings are UTF-8, not necessarily NUL-terminated: use `length`. */
+enum mh_value_type {
+    MH_VALUE_NONE = 0,
+    MH_VALUE_INT = 1,      /* i64 */
+    MH_VALUE_UINT = 2,     /* u64 */
+    MH_VALUE_FLOAT = 3,    /* f64 */
+    MH_VALUE_BOOL = 4,     /* i64: 0 or 1 */
+    MH_VALUE_STRING = 5,   /* str + length */
+    MH_VALUE_ARRAY = 6     /* length = element count, element_type = type of the elements */
+};
+
+typedef struct mh_value {
+    uint32_t struct_size;
+    uint32_t type;                 /* enum mh_value_type */
+    int64_t i64;
+    uint64_t u64;
+    double f64;
+    const char *str;               /* borrowed; valid as long as the weights service is */
+    uint64_t length;
+    uint32_t element_type;         /* arrays only */
+    uint32_t reserved;
+} mh_value;
+
+/* ===============================================================================================================
+ * 3. Host services (host -> plugin)
+ * =============================================================================================================== */
+
+enum mh_log_level { MH_LOG_ERROR = 0, MH_LOG_WARNING = 1, MH_LOG_INFO = 2, MH_LOG_DEBUG = 3 };
+
+/* Mirrors the CPU features the host detected with CPUID and XGETBV (a bit is set only when the OS enables it). */
+enum mh_cpu_feature {
+    MH_CPU_SSE42 = 1u << 0,
+    MH_CPU_POPCNT = 1u << 1,
+    MH_CPU_AVX = 1u << 2,
+    MH_CPU_AVX2 = 1u << 3,
+    MH_CPU_FMA = 1u << 4,
+    MH_CPU_F16C = 1u << 5,
+    MH_CPU_BMI2 = 1u << 6,
+    MH_CPU_AVX512F = 1u << 7,
+    MH_CPU_AVX512BW = 1u << 8,
+    MH_CPU_AVX512VL = 1u << 9,
+    MH_CPU_AVX512VNNI = 1u << 10,
+    MH_CPU_AVXVNNI = 1u << 11,
+    MH_CPU_NEON = 1u << 16
+};
+
+/* What the worker may use. A plugin sizes its thread pool with `threads`, not with the machine's core count: the host
+ * owns the budget (several workers share a machine). */
+typedef struct mh_hw_info {
+    uint32_t struct_size;
+    uint32_t threads;              /* thread budget for this plugin's compute */
+    uint64_t cpu_features;         /* enum mh_cpu_feature bits */
+    uint64_t memory_limit_bytes;   /* RAM the worker should stay within (cgroup limit or tier); 0 = unknown */
+    uint32_t logical_cores;
+    uint32_t reserved;
+} mh_hw_info;
+
+/* The host table, passed to the entry function, probe and init. It lives until the process exits.
+ * Every function pointer in it is [any-thread]. */
+typedef struct mh_host_v1 {
+    uint32_t struct_size;
+    uint16_t abi_major;
+    uint16_t abi_minor;
+    void *host_ctx;                /* pass back to every host function */
+
+    /* Writes one line to the worker's log. `msg` needs no trailing newline. */
+    void (*log)(void *host_ctx, int32_t level, const char *msg);
+
+    /* Accounted allocation for large buffers (KV caches, scratch). `align` is a power of two <= 4096. Returns NULL when
+     * out of memory or over the worker's budget. Free with `free` only. */
+    void *(*alloc)(void *host_ctx, uint64_t size, uint64_t align);
+    void (*free)(void *host_ctx, void *ptr);
+
+    /* Nonzero once the request behind `token` was cancelled (client gone, deadline). Poll it between layers or steps
+     * of long work and return MH_ERR_CANCELLED. Token 0 is never cancelled. */
+    int32_t (*is_cancelled)(void *host_ctx, uint64_t token);
+
+    /* Extra host interfaces by versioned id; NULL if unknown. No ids are defined in minor 0 beyond the weights
+     * service, which reaches plugins through mh_model_desc. */
+    const void *(*get_interface)(void *host_ctx, const char *iid);
+
+    const mh_hw_info *hw;
+} mh_host_v1;
+
+/* Weights and metadata of one model, as read-only views of the memory-mapped model files ("mh.host.weights.v1").
+ * Tensor names are the file's own: GGUF names ("blk.0.attn_q.weight") or Hugging Face names
+ * ("model.layers.0.self_attn.q_proj.weight"). The views stay valid until the model object that received this table
+ * is closed; copying them wholesale defeats the point, repacking into the plugin's own layout is fine.
+ * Every function is [any-thread]. */
+enum mh_model_format {
+    MH_FORMAT_GGUF = 1,
+    MH_FORMAT_SAFETENSORS = 2,     /* Hugging Face directory: config.json + *.safetensors */
+    MH_FORMAT_MLX = 3              /* mlx-community affine-quantized safetensors */
+};
+
+typedef struct mh_weights_v1 {
+    uint32_t struct_size;
+    uint32_t format;               /* enum mh_model_format */
+    void *ctx;                     /* pass back to every function */
+
+    /* Number of tensors, and the name of tensor `index` (borrowed, NUL-terminated) or NULL if out of range. */
+    uint64_t (*tensor_count)(void *ctx);
+    const char *(*tensor_name)(void *ctx, uint64_t index);
+
+    /* Fills `out` (caller sets out->struct_size) with a read-only view of the named tensor. MH_ERR_NOT_FOUND if absent,
+     * MH_ERR_UNSUPPORTED if its storage type has no mh_dtype. */
+    int32_t (*get_tensor)(void *ctx, const char *name, mh_tensor *out, mh_status *st);
+
+    /* Metadata by key. GGUF keys as in the file ("llama.block_count"); for safetensors models config.json's keys
+     * flattened with dots ("rope_scaling.factor"). MH_ERR_NOT_FOUND if absent. */
+    int32_t (*get_meta)(void *ctx, const char *key, mh_value *out, mh_status *st);
+
+    /* Element `index` of an array-valued key, as a scalar mh_value. */
+    int32_t (*get_meta_element)(void *ctx, const char *key, uint64_t index, mh_value *out, mh_status *st);
+} mh_weights_v1;
+
+/* ===============================================================================================================
+ * 4. The plugin descriptor and the entry symbol
+ * =============================================================================================================== */
+
+enum mh_capability {
+    MH_CAP_BATCHED_DECODE = 1u << 0,     /* decoder: one forward call may advance several sequences */
+    MH_CAP_EMBEDDING_INPUT = 1u << 1,    /* decoder: accepts embeddings instead of token ids */
+    MH_CAP_SEQ_TRUNCATE = 1u << 2,       /* decoder: sequence state can be cut back (prefix reuse) */
+    MH_CAP_LOGITS_ALL = 1u << 3,         /* decoder: returns logits for every input position */
+    MH_CAP_CONCURRENT_OBJECTS = 1u << 4  /* calls on different objects may overlap */
+};
+
+/* What the host asks a plugin to run, for probe(). Strings are NUL-terminated and borrowed; empty when unknown. */
+typedef struct mh_probe_query {
+    uint32_t struct_size;
+    uint32_t kind;                 /* enum mh_kind */
+    const char *family;            /* GGUF general.architecture or Hugging Face model_type: "llama", "qwen2" */
+    const char *architecture;      /* Hugging Face architectures[0]: "LlamaForCausalLM"; may be empty */
+    const char *quantization;      /* canonical name of the dominant weight type: "q4_1", "f16", "mlx4" */
+    uint32_t format;               /* enum mh_model_format */
+    uint32_t reserved;
+} mh_probe_query;
+
+typedef struct mh_plugin_v1 {
+    uint32_t struct_size;
+    uint16_t abi_major;            /* MH_ABI_MAJOR the plugin was built with */
+    uint16_t abi_minor_built;      /* MH_ABI_MINOR of the header it was built with */
+    uint16_t abi_minor_required;   /* oldest host minor whose fields it uses */
+    uint16_t kind;                 /* enum mh_kind */
+    uint32_t reserved;
+
+    const char *id;                /* reverse-DNS, equal to the manifest's: "org.modelhost.llama" */
+    const char *version;           /* semantic version, equal to the manifest's */
+    const char *runtime_tag;       /* "c" or "swift-6.3": plugins with different Swift runtimes never share a worker */
+    const char *build_info;        /* free text: compiler, kernel variants */
+    uint64_t capabilities;         /* enum mh_capability bits */
+
+    /* Can this plugin run `query` on this machine? Writes a score: 0 = cannot, higher = better. Pure: no allocation
+     * that outlives the call, no threads, no files. [load-thread] */
+    int32_t (*probe)(const mh_host_v1 *host, const mh_probe_query *query, int32_t *score, mh_status *st);
+
+    /* Creates the plugin-wide context (thread pools, tables). Called at most once per process. [load-thread] */
+    int32_t (*init)(const mh_host_v1 *host, void **plugin_ctx, mh_status *st);
+
+    /* Destroys what init created and joins every thread the plugin started. Objects created from the context are
+     * destroyed before. [load-thread] */
+    void (*shutdown)(void *plugin_ctx);
+
+    /* The kind interface by id ("mh.text_decoder.v1", "mh.vision_encoder.v1", "mh.image_preprocessor.v1"), or NULL for
+     * an id the plugin does not implement; never crashes on an unknown id. The returned table is static and lives
+     * until exit. [any-thread] */
+    const void *(*get_interface)(void *plugin_ctx, const char *iid);
+} mh_plugin_v1;
+
+/* The one exported symbol for ABI major 1. Fills *out with a static descriptor that lives until exit. Cheap,
+ * idempotent and thread-safe: no threads, no I/O, no ISA-specific code. Returns MH_ERR_INCOMPATIBLE (with a message)
+ * if host->abi_major is not 1 or host->abi_minor is below what the plugin requires. [load-thread] */
+typedef int32_t (*mh_plugin_entry_v1_fn)(const mh_host_v1 *host, const mh_plugin_v1 **out, mh_status *st);
+#define MH_PLUGIN_ENTRY_V1_SYMBOL "mh_plugin_entry_v1"
+
+/* ===============================================================================================================
+ * 5. Kind interfaces
+ * =============================================================================================================== */
+
+#define MH_IID_TEXT_DECODER_V1 "mh.text_decoder.v1"
+#define MH_IID_VISION_ENCODER_V1 "mh.vision_encoder.v1"
+#define MH_IID_IMAGE_PREPROCESSOR_V1 "mh.image_preprocessor.v1"
+
+/* What a model object is opened from. */
+typedef struct mh_model_desc {
+    uint32_t struct_size;
+    uint32_t reserved;
+    const mh_weights_v1 *weights;  /* borrowed; valid until the model is closed */
+    const char *path;              /* the model file or directory, for messages only (never re-open it) */
+    uint32_t max_sequences;        /* upper bound on live sequences the host will create */
+    uint32_t max_context;          /* upper bound on tokens per sequence (0 = the model's trained context) */
+    uint64_t cancel_token;         /* for long loads */
+} mh_model_desc;
+
+/* ---- Text decoder: "mh.text_decoder.v1" ---------------------------------------------------------------------- */
+
+typedef struct mh_decoder_model mh_decoder_model;   /* opaque, plugin-owned */
+typedef struct mh_sequence mh_sequence;             /* opaque: one sequence's state (KV cache) */
+
+typedef struct mh_decoder_info {
+    uint32_t struct_size;
+    uint32_t vocab_size;           /* length of one logits row */
+    uint32_t embedding_length;     /* length of one input embedding row (MH_CAP_EMBEDDING_INPUT) */
+    uint32_t context_length;       /* the most tokens one sequence can hold */
+    uint32_t max_batch_tokens;     /* the most tokens one forward call may carry in total (0 = no limit) */
+    uint32_t reserved;
+} mh_decoder_info;
+
+enum mh_logits_mode {
+    MH_LOGITS_LAST = 0,            /* one row: after the entry's last position */
+    MH_LOGITS_ALL = 1,             /* n_tokens rows (requires MH_CAP_LOGITS_ALL) */
+    MH_LOGITS_NONE = 2             /* no logits (e.g. a prefill chunk that is not the last) */
+};
+
+/* Work for one sequence within a forward call. Exactly one of `tokens` and `embeddings` is non-NULL. The positions
+ * continue the sequence: the entry's first token goes to position seq_length(seq). */
+typedef struct mh_batch_entry {
+    uint32_t struct_size;
+    uint32_t n_tokens;             /* >= 1 */
+    mh_sequence *seq;
+    const int32_t *tokens;         /* n_tokens ids, each < vocab_size */
+    const float *embeddings;       /* n_tokens * embedding_length floats, row-major */
+    uint32_t logits_mode;          /* enum mh_logits_mode */
+    uint32_t reserved;
+    float *logits;                 /* caller-owned: vocab_size floats (LAST) or n_tokens * vocab_size (ALL) */
+} mh_batch_entry;
+
+typedef struct mh_batch {
+    uint32_t struct_size;
+    uint32_t n_entries;            /* >= 1; each sequence appears at most once */
+    const mh_batch_entry *entries; /* borrowed */
+    uint64_t cancel_token;
+} mh_batch;
+
+typedef struct mh_text_decoder_v1 {
+    uint32_t struct_size;
+    uint32_t reserved;
+
+    /* Opens a model from the host's weights service. May take seconds; polls desc->cancel_token. Rejects weights it
+     * cannot use (missing tensors, unsupported dtypes, inconsistent shapes) with MH_ERR_BAD_MODEL or
+     * MH_ERR_UNSUPPORTED and a message naming the tensor. [load-thread] */
+    int32_t (*model_open)(void *plugin_ctx, const mh_model_desc *desc, mh_decoder_model **out, mh_status *st);
+
+    /* Destroys the model; every sequence of it is destroyed before. [object-serial] */
+    void (*model_close)(mh_decoder_model *model);
+
+    /* [any-thread] */
+    int32_t (*model_info)(const mh_decoder_model *model, mh_decoder_info *out, mh_status *st);
+
+    /* Creates an empty sequence able to hold `capacity` tokens (<= context_length). [object-serial on the model] */
+    int32_t (*seq_create)(mh_decoder_model *model, uint32_t capacity, mh_sequence **out, mh_status *st);
+    void (*seq_destroy)(mh_sequence *seq);
+
+    /* Number of positions the sequence holds. [object-serial on the sequence] */
+    uint32_t (*seq_length)(const mh_sequence *seq);
+
+    /* Keeps the first `n_keep` positions and forgets the rest (n_keep <= length), so a new request that shares a
+     * prefix continues from there. [object-serial on the sequence] */
+    int32_t (*seq_truncate)(mh_sequence *seq, uint32_t n_keep, mh_status *st);
+
+    /* Advances every sequence in the batch and writes logits as each entry asks. Either every entry advances or, on
+     * error, none does (lengths are unchanged). Returns MH_ERR_CANCELLED if batch->cancel_token fired.
+     * [object-serial on the model and on every sequence in the batch] */
+    int32_t (*forward)(mh_decoder_model *model, const mh_batch *batch, mh_status *st);
+} mh_text_decoder_v1;
+
+/* ---- Vision encoder: "mh.vision_encoder.v1" ------------------------------------------------------------------ */
+
+typedef struct mh_vision_model mh_vision_model;
+
+typedef struct mh_vision_info {
+    uint32_t struct_size;
+    uint32_t image_size;           /* square input side in pixels the encoder expects */
+    uint32_t tokens_per_image;     /* embeddings produced per input image (after the connector) */
+    uint32_t embedding_length;     /* must equal the decoder's embedding_length */
+    float image_mean[3];
+    float image_std[3];
+} mh_vision_info;
+
+typedef struct mh_vision_encoder_v1 {
+    uint32_t struct_size;
+    uint32_t reserved;
+    /* [load-thread] */
+    int32_t (*model_open)(void *plugin_ctx, const mh_model_desc *desc, mh_vision_model **out, mh_status *st);
+    void (*model_close)(mh_vision_model *model);
+    /* [any-thread] */
+    int32_t (*model_info)(const mh_vision_model *model, mh_vision_info *out, mh_status *st);
+    /* pixels: F32 [n_images, 3, image_size, image_size], normalized. out: caller-owned, n_images * tokens_per_image *
+     * embedding_length floats (out_capacity counts floats). [object-serial] */
+    int32_t (*encode)(mh_vision_model *model, const mh_tensor *pixels, float *out, uint64_t out_capacity,
+                      uint64_t cancel_token, mh_status *st);
+} mh_vision_encoder_v1;
+
+/* ---- Image preprocessor: "mh.image_preprocessor.v1" ---------------------------------------------------------- */
+
+typedef struct mh_preprocessor mh_preprocessor;     /* opaque: configured for one model */
+typedef struct mh_pixels mh_pixels;                 /* opaque: one processed image, plugin-owned */
+
+typedef struct mh_image_info {
+    uint32_t struct_size;
+    uint32_t width;
+    uint32_t height;
+    uint32_t channels;
+    char format[16];               /* "png", "jpeg", "webp", "gif" */
+} mh_image_info;
+
+/* How the model wants its pixels. */
+typedef struct mh_preprocess_config {
+    uint32_t struct_size;
+    uint32_t max_dimension;        /* longest side after the auto-resize (0 = no auto-resize) */
+    uint32_t image_size;           /* model input side; tiles are image_size x image_size */
+    uint32_t max_tiles;            /* 0 = no tiling (one resized image) */
+    float image_mean[3];
+    float image_std[3];
+    float rescale;                 /* usually 1/255 */
+    uint32_t reserved;
+    uint64_t max_pixels;           /* refuse larger images before decoding (decompression bombs) */
+} mh_preprocess_config;
+
+/* The layout of processed pixels: F32 [n_tiles, 3, image_size, image_size]; the global image comes last when tiles
+ * are used. */
+typedef struct mh_pixels_info {
+    uint32_t struct_size;
+    uint32_t tile_rows;
+    uint32_t tile_cols;
+    uint32_t n_images;             /* tile_rows * tile_cols (+1 for the global image when tiling) */
+} mh_pixels_info;
+
+typedef struct mh_image_preprocessor_v1 {
+    uint32_t struct_size;
+    uint32_t reserved;
+    int32_t (*create)(void *plugin_ctx, const mh_preprocess_config *config, mh_preprocessor **out, mh_status *st);
+    void (*destroy)(mh_preprocessor *pp);
+    /* Reads only the header: dimensions and format, in bounded time and memory. [any-thread] */
+    int32_t (*inspect)(mh_preprocessor *pp, const uint8_t *bytes, uint64_t length, mh_image_info *out,
+                       mh_status *st);
+    /* Decodes, orients, converts, resizes and normalizes one image. MH_ERR_BAD_INPUT for a corrupt or oversized
+     * image. [object-serial] */
+    int32_t (*process)(mh_preprocessor *pp, const uint8_t *bytes, uint64_t length, mh_pixels **out, mh_status *st);
+    /* Read-only view of processed pixels, valid until release. [any-thread] */
+    int32_t (*pixels_view)(const mh_pixels *px, mh_tensor *out_tensor, mh_pixels_info *out_info, mh_status *st);
+    void (*pixels_release)(mh_pixels *px);
+} mh_image_preprocessor_v1;
+
+/* ===============================================================================================================
+ * 6. Layout fences. These offsets are frozen for ABI 1.0: if one fails, you changed the ABI.
+ * =============================================================================================================== */
+#if defined(__cplusplus)
+#define MH_STATIC_ASSERT(c, m) static_assert(c, m)
+#else
+#define MH_STATIC_ASSERT(c, m) _Static_assert(c, m)
+#endif
+
+MH_STATIC_ASSERT(sizeof(void *) == 8, "ModelHost plugins are 64-bit only");
+MH_STATIC_ASSERT(offsetof(mh_status, message) == 8, "mh_status 1.0 layout");
+MH_STATIC_ASSERT(sizeof(mh_status) == 520, "mh_status 1.0 size");
+MH_STATIC_ASSERT(offsetof(mh_tensor, shape) == 16 && offsetof(mh_tensor, stride_bytes) == 80 &&
+                 offsetof(mh_tensor, data) == 144 && sizeof(mh_tensor) == 168, "mh_tensor 1.0 layout");
+MH_STATIC_ASSERT(offsetof(mh_value, str) == 32 && sizeof(mh_value) == 56, "mh_value 1.0 layout");
+MH_STATIC_ASSERT(sizeof(mh_hw_info) == 32, "mh_hw_info 1.0 layout");
+MH_STATIC_ASSERT(offsetof(mh_host_v1, host_ctx) == 8 && offsetof(mh_host_v1, log) == 16 &&
+                 offsetof(mh_host_v1, hw) == 56 && sizeof(mh_host_v1) == 64, "mh_host_v1 1.0 layout");
+MH_STATIC_ASSERT(offsetof(mh_weights_v1, tensor_count) == 16 && sizeof(mh_weights_v1) == 56,
+                 "mh_weights_v1 1.0 layout");
+MH_STATIC_ASSERT(offsetof(mh_probe_query, family) == 8 && sizeof(mh_probe_query) == 40, "mh_probe_query 1.0 layout");
+MH_STATIC_ASSERT(offsetof(mh_plugin_v1, id) == 16 && offsetof(mh_plugin_v1, capabilities) == 48 &&
+                 offsetof(mh_plugin_v1, probe) == 56 && sizeof(mh_plugin_v1) == 88, "mh_plugin_v1 1.0 layout");
+MH_STATIC_ASSERT(sizeof(mh_model_desc) == 40, "mh_model_desc 1.0 layout");
+MH_STATIC_ASSERT(sizeof(mh_decoder_info) == 24, "mh_decoder_info 1.0 layout");
+MH_STATIC_ASSERT(offsetof(mh_batch_entry, seq) == 8 && offsetof(mh_batch_entry, logits) == 40 &&
+                 sizeof(mh_batch_entry) == 48, "mh_batch_entry 1.0 layout");
+MH_STATIC_ASSERT(sizeof(mh_batch) == 24, "mh_batch 1.0 layout");
+MH_STATIC_ASSERT(offsetof(mh_text_decoder_v1, model_open) == 8 && sizeof(mh_text_decoder_v1) == 72,
+                 "mh_text_decoder_v1 1.0 layout");
+MH_STATIC_ASSERT(sizeof(mh_vision_encoder_v1) == 40, "mh_vision_encoder_v1 1.0 layout");
+MH_STATIC_ASSERT(sizeof(mh_vision_info) == 40, "mh_vision_info 1.0 layout");
+MH_STATIC_ASSERT(sizeof(mh_image_preprocessor_v1) == 56, "mh_image_preprocessor_v1 1.0 layout");
+MH_STATIC_ASSERT(sizeof(mh_preprocess_config) == 56, "mh_preprocess_config 1.0 layout");
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+#endif /* MODELHOST_PLUGIN_H */

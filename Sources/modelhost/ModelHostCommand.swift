@@ -1,0 +1,22 @@
+import ArgumentParser
+import Foundation
+
+@main
+struct ModelHostCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "modelhost",
+        abstract: "An OpenAI-compatible LLM server whose model backends are plugins.",
+        subcommands: [Serve.self, Plugins.self]
+    )
+}
+
+/// Path of the running executable, for re-executing it (verifier checks run in child processes).
+func currentExecutable() -> String {
+    (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+}
+
+func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}

@@ -1,0 +1,55 @@
+import Foundation
+import XCTest
+
+/// The ABI header is the contract: it must compile cleanly as C11 and C++17 under strict warnings, and its layout
+/// fences (static asserts inside it) must hold.
+final class HeaderTests: XCTestCase {
+    func compile(_ compiler: String, _ flags: [String], source: String, ext: String) throws -> TestSupport.ProcessResult {
+        let dir = try TestSupport.temporaryDirectory()
+        let file = dir.appendingPathComponent("check.\(ext)")
+        try source.write(to: file, atomically: true, encoding: .utf8)
+        guard let cc = TestSupport.which(compiler) else { throw TestSupport.missingTool(compiler) }
+        return try TestSupport.run(cc, flags + ["-Wall", "-Wextra", "-Werror", "-pedantic", "-I", TestSupport.sdkInclude,
+                                                "-fsyntax-only", file.path])
+    }
+
+    let program = """
+    #include "modelhost/modelhost_plugin.h"
+    int main(void) {
+        mh_status st;
+        mh_status_init(&st);
+        mh_status_set(&st, MH_ERR_INVALID_ARG, "value %d", 3);
+        mh_tensor t;
+        t.struct_size = sizeof t;
+        (void)t;
+        return (int)mh_dtype_block_bytes(MH_DTYPE_Q4_1) - 20 + (st.code == MH_ERR_INVALID_ARG ? 0 : 1);
+    }
+    """
+
+    func testCompilesAsStrictC11() throws {
+        let r = try compile("cc", ["-std=c11", "-x", "c"], source: program, ext: "c")
+        XCTAssertEqual(r.status, 0, r.error)
+    }
+
+    func testCompilesAsStrictCxx17() throws {
+        let r = try compile("c++", ["-std=c++17", "-x", "c++"], source: program,
+                            ext: "cpp")
+        XCTAssertEqual(r.status, 0, r.error)
+    }
+
+    func testLayoutFenceCatchesAChangedStruct() throws {
+        // Prove the fences bite: the same header with a field inserted into mh_tensor must fail to compile.
+        let header = try String(contentsOfFile: TestSupport.sdkInclude + "/modelhost/modelhost_plugin.h", encoding: .utf8)
+        let broken = header.replacingOccurrences(of: "    uint32_t flags;                     /* enum mh_tensor_flags */",
+                                                 with: "    uint32_t flags;\n    uint32_t inserted_field;")
+        XCTAssertNotEqual(broken, header, "the test's anchor line is gone from the header")
+        let dir = try TestSupport.temporaryDirectory()
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("modelhost"), withIntermediateDirectories: true)
+        try broken.write(to: dir.appendingPathComponent("modelhost/modelhost_plugin.h"), atomically: true, encoding: .utf8)
+        let file = dir.appendingPathComponent("check.c")
+        try program.write(to: file, atomically: true, encoding: .utf8)
+        let r = try TestSupport.run(TestSupport.which("cc")!, ["-std=c11", "-I", dir.path, "-fsyntax-only", file.path])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.error.contains("mh_tensor 1.0 layout"), r.error)
+    }
+}

@@ -1,0 +1,48 @@
+import ModelHostABI
+import PluginHost
+import XCTest
+
+final class HostServicesTests: XCTestCase {
+    func testAllocationIsAccountedAndBudgeted() {
+        let host = HostServices(threads: 2, memoryBudgetBytes: 4096)
+        let t = host.table.pointee
+        let a = t.alloc(t.host_ctx, 3000, 64)
+        XCTAssertNotNil(a)
+        XCTAssertEqual(Int(bitPattern: a) % 64, 0)
+        XCTAssertEqual(host.liveBytes, 3000)
+        XCTAssertNil(t.alloc(t.host_ctx, 2000, 64), "over budget must return NULL")
+        XCTAssertNil(t.alloc(t.host_ctx, 16, 3), "alignment must be a power of two")
+        t.free(t.host_ctx, a)
+        XCTAssertEqual(host.liveBytes, 0)
+        XCTAssertEqual(host.peakBytes, 3000)
+        XCTAssertNotNil(t.alloc(t.host_ctx, 2000, 16))
+    }
+
+    func testCancellationTokens() {
+        let host = HostServices(threads: 1)
+        let t = host.table.pointee
+        XCTAssertEqual(t.is_cancelled(t.host_ctx, 7), 0)
+        host.cancel(7)
+        XCTAssertEqual(t.is_cancelled(t.host_ctx, 7), 1)
+        XCTAssertEqual(t.is_cancelled(t.host_ctx, 0), 0, "token 0 is never cancelled")
+        host.retire(7)
+        XCTAssertEqual(t.is_cancelled(t.host_ctx, 7), 0)
+    }
+
+    func testTableDescribesTheHost() {
+        let host = HostServices(threads: 3)
+        XCTAssertEqual(host.table.pointee.abi_major, UInt16(MH_ABI_MAJOR))
+        XCTAssertEqual(Int(host.table.pointee.struct_size), MemoryLayout<mh_host_v1>.size)
+        XCTAssertEqual(host.table.pointee.hw.pointee.threads, 3)
+        XCTAssertEqual(host.table.pointee.hw.pointee.cpu_features, CPUFeatureSet.host.rawValue)
+    }
+
+    func testLogReachesTheSink() {
+        final class Box: @unchecked Sendable { var lines: [String] = [] }
+        let box = Box()
+        let host = HostServices(threads: 1, log: { level, message in box.lines.append("\(level):\(message)") })
+        let t = host.table.pointee
+        "hello".withCString { t.log(t.host_ctx, 2, $0) }
+        XCTAssertEqual(box.lines, ["2:hello"])
+    }
+}

@@ -1,0 +1,66 @@
+import Foundation
+import XCTest
+
+/// `modelhost plugins verify` through the real executable: each check in its own child process.
+final class VerifierTests: XCTestCase {
+    var dir: URL!
+    let source = TestSupport.fixtures.appendingPathComponent("variant_plugin.c").path
+
+    override func setUpWithError() throws { dir = try TestSupport.temporaryDirectory() }
+    override func tearDown() { try? FileManager.default.removeItem(at: dir) }
+
+    func testTheExamplePluginPassesEveryCheckWithAModel() throws {
+        try TestSupport.buildExamplePlugin(into: dir)
+        let model = dir.appendingPathComponent("bigram.gguf")
+        try TestSupport.writeBigramModel(model)
+        let r = try TestSupport.run(TestSupport.modelhost, ["plugins", "verify", "--json", "--model", model.path,
+                                                            dir.appendingPathComponent("libmh_bigram.so").path])
+        XCTAssertEqual(r.status, 0, r.output + r.error)
+        let report = try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any]
+        XCTAssertEqual(report?["passed"] as? Bool, true)
+        let checks = report?["checks"] as? [[String: Any]] ?? []
+        XCTAssertGreaterThanOrEqual(checks.count, 10)
+        let roundtrip = checks.first { $0["name"] as? String == "model-roundtrip" }
+        XCTAssertTrue((roundtrip?["detail"] as? String ?? "").contains("agree"), "\(String(describing: roundtrip))")
+        let lifecycle = checks.first { $0["name"] as? String == "lifecycle" }
+        XCTAssertTrue((lifecycle?["detail"] as? String ?? "").contains("600 sequence"), "\(String(describing: lifecycle))")
+    }
+
+    func testACrashingPluginFailsACheckInsteadOfKillingTheVerifier() throws {
+        try TestSupport.compilePlugin(source: source, output: dir.appendingPathComponent("libcrash.so"),
+                                      defines: ["VARIANT_CRASHING_PROBE"])
+        try TestSupport.writeManifest(dir, name: "crash", id: "org.modelhost.test.variant", library: "libcrash.so")
+        let r = try TestSupport.run(TestSupport.modelhost, ["plugins", "verify", dir.appendingPathComponent("libcrash.so").path])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertFalse(r.signaled)
+        XCTAssertTrue(r.output.contains("FAIL null-arguments: the plugin crashed the host process (signal 11"), r.output)
+        XCTAssertTrue(r.output.contains("PASS load"), r.output)
+    }
+
+    func testABadPluginFailsWithItsReason() throws {
+        try TestSupport.compilePlugin(source: source, output: dir.appendingPathComponent("libold.so"),
+                                      defines: ["VARIANT_MINOR_REQUIRED=4"])
+        try TestSupport.writeManifest(dir, name: "old", id: "org.modelhost.test.variant", library: "libold.so")
+        let r = try TestSupport.run(TestSupport.modelhost, ["plugins", "verify", dir.appendingPathComponent("libold.so").path])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.output.contains("FAIL load: rejected"), r.output)
+        XCTAssertTrue(r.output.contains("needs host ABI ≥ 1.4"), r.output)
+    }
+
+    func testALibraryWithoutAManifestFails() throws {
+        try TestSupport.compilePlugin(source: source, output: dir.appendingPathComponent("libloose.so"))
+        let r = try TestSupport.run(TestSupport.modelhost, ["plugins", "verify", dir.appendingPathComponent("libloose.so").path])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.output.contains("FAIL manifest: no *.plugin.json"), r.output)
+    }
+
+    func testPluginsListShowsAcceptedAndRejected() throws {
+        try TestSupport.buildExamplePlugin(into: dir)
+        try "{broken".write(to: dir.appendingPathComponent("broken.plugin.json"), atomically: true, encoding: .utf8)
+        let r = try TestSupport.run(TestSupport.modelhost, ["plugins", "list", "--plugin-path", dir.path])
+        XCTAssertEqual(r.status, 0, r.error)
+        XCTAssertTrue(r.output.contains("ok       org.modelhost.example.bigram 1.0.0"), r.output)
+        XCTAssertTrue(r.output.contains("REJECTED"), r.output)
+        XCTAssertTrue(r.output.contains("[manifest]"), r.output)
+    }
+}
