@@ -23,6 +23,17 @@ enum TestSupport {
 
     static var modelhost: String { productsDirectory.appendingPathComponent("modelhost").path }
 
+    /// The default model: MODELHOST_TEST_MODEL, else models/ in the repository (scripts/install-default-model).
+    static func defaultModelPath() throws -> String {
+        var candidates = [repoRoot.appendingPathComponent("models/SmolLM2-135M-Instruct.Q4_1.gguf").path]
+        if let env = ProcessInfo.processInfo.environment["MODELHOST_TEST_MODEL"] { candidates.insert(env, at: 0) }
+        guard let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
+            throw NSError(domain: "TestSupport", code: 2, userInfo: [NSLocalizedDescriptionKey:
+                "the default model is missing; run scripts/install-default-model or set MODELHOST_TEST_MODEL"])
+        }
+        return found
+    }
+
     static func temporaryDirectory(_ name: String = #function) throws -> URL {
         let dir = FileManager.default.temporaryDirectory
             .appendingPathComponent("mh-test-\(name.filter(\.isLetter))-\(UUID().uuidString.prefix(8))")
@@ -79,10 +90,10 @@ enum TestSupport {
     }
 
     /// Compiles a C plugin with the system compiler against the SDK headers alone.
-    static func compilePlugin(source: String, output: URL, defines: [String] = []) throws {
+    static func compilePlugin(source: String, output: URL, defines: [String] = [], hideSymbols: Bool = true) throws {
         guard let cc = which("cc") else { throw missingTool("cc") }
-        let r = try run(cc, ["-std=c11", "-O1", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared", "-fvisibility=hidden",
-                             "-I", sdkInclude] + defines.map { "-D\($0)" } + ["-o", output.path, source])
+        let r = try run(cc, ["-std=c11", "-O1", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared",
+                             hideSymbols ? "-fvisibility=hidden" : "-fvisibility=default", "-I", sdkInclude] + defines.map { "-D\($0)" } + ["-o", output.path, source])
         guard r.status == 0 else { throw NSError(domain: "cc", code: Int(r.status), userInfo: [NSLocalizedDescriptionKey: r.error]) }
     }
 

@@ -63,4 +63,12 @@ final class VerifierTests: XCTestCase {
         XCTAssertTrue(r.output.contains("REJECTED"), r.output)
         XCTAssertTrue(r.output.contains("[manifest]"), r.output)
     }
+
+    func testExportingMoreThanTheEntryFailsTheSymbolsCheck() throws {
+        try TestSupport.compilePlugin(source: source, output: dir.appendingPathComponent("libleaky.so"), hideSymbols: false)
+        try TestSupport.writeManifest(dir, name: "leaky", id: "org.modelhost.test.variant", library: "libleaky.so")
+        let r = try TestSupport.run(TestSupport.modelhost, ["plugins", "verify", dir.appendingPathComponent("libleaky.so").path])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.output.contains("FAIL symbols: exports"), r.output)
+    }
 }

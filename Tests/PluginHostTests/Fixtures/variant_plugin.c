@@ -28,6 +28,10 @@ extern int modelhost_test_symbol_that_does_not_exist(void);
 __attribute__((constructor)) static void die_on_load(void) { abort(); }
 #endif
 
+/* A non-static helper: hidden when built with -fvisibility=hidden, exported (and flagged by the verifier) otherwise. */
+int variant_internal_helper(void);
+int variant_internal_helper(void) { return 1; }
+
 static int32_t probe(const mh_host_v1 *host, const mh_probe_query *q, int32_t *score, mh_status *st) {
     (void)host;
 #ifdef VARIANT_CRASHING_PROBE

@@ -1,0 +1,6 @@
+/* CSupport: the few things Swift cannot do itself (CPUID/XGETBV, C11 atomics on shared memory, process control). */
+#ifndef MODELHOST_CSUPPORT_H
+#define MODELHOST_CSUPPORT_H
+#include "cpu_features.h"
+#include "shm_atomics.h"
+#endif
