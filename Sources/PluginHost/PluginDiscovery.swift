@@ -80,6 +80,10 @@ public enum PluginDiscovery {
             return rejected(PluginRejection(.abiMajor, path: library,
                                             "plugin \(manifest.id) targets ABI \(manifest.abi.major), this host implements ABI 1; install a build of the plugin for ABI 1 or a newer ModelHost"))
         }
+        if manifest.runtime != "c", manifest.runtime != PluginRuntime.hostSwiftTag {
+            return rejected(PluginRejection(.runtime, path: library,
+                                            "plugin \(manifest.id) was built for the \(manifest.runtime) runtime, this host runs \(PluginRuntime.hostSwiftTag); Swift is not ABI-stable on Linux, so rebuild the plugin with the host's toolchain"))
+        }
         if let requires = manifest.requires {
             do {
                 let requirement = try CPURequirement(level: requires.cpu, features: requires.cpuFeatures ?? [])
@@ -97,4 +101,18 @@ public enum PluginDiscovery {
         }
         return DiscoveredPlugin(manifestPath: manifestPath, manifest: manifest, libraryPath: library, rejection: nil)
     }
+}
+
+/// The host's own Swift runtime. A Swift plugin shares the worker's libswiftCore, so it must come from the same
+/// toolchain; C plugins ("c") carry no runtime and load anywhere.
+public enum PluginRuntime {
+    #if compiler(>=6.3)
+    public static let hostSwiftTag = "swift-6.3"
+    #elseif compiler(>=6.2)
+    public static let hostSwiftTag = "swift-6.2"
+    #elseif compiler(>=6.1)
+    public static let hostSwiftTag = "swift-6.1"
+    #else
+    public static let hostSwiftTag = "swift-6.0"
+    #endif
 }

@@ -14,7 +14,7 @@ public enum PluginVerifier {
 
     /// Check names in the order they run.
     public static let checks = [
-        "manifest", "load", "entry-idempotent", "host-older-minor", "host-newer-minor", "host-other-major",
+        "manifest", "symbols", "load", "entry-idempotent", "host-older-minor", "host-newer-minor", "host-other-major",
         "null-arguments", "unknown-interface", "lifecycle", "error-paths", "model-roundtrip",
     ]
 
@@ -121,6 +121,17 @@ public enum PluginVerifier {
         case "manifest":
             let d = try discovered(library)
             return "manifest \(d.manifestPath) is valid; CPU and ELF checks pass"
+        case "symbols":
+            _ = try discovered(library)
+            let exported = try ELFCheck.exportedSymbols(path: library)
+            guard exported.contains(MH_PLUGIN_ENTRY_V1_SYMBOL) else {
+                throw CheckFailure(message: "\(MH_PLUGIN_ENTRY_V1_SYMBOL) is not exported")
+            }
+            let others = exported.filter { !$0.hasPrefix("mh_plugin_entry_v") }
+            guard others.isEmpty else {
+                throw CheckFailure(message: "exports \(others.count) symbols besides the entry (e.g. \(others.prefix(3).joined(separator: ", "))); hide them with -fvisibility=hidden or SDK/plugin-exports.map")
+            }
+            return "exports \(exported.joined(separator: ", ")) and nothing else"
         case "load":
             let p = try PluginLoader.load(try discovered(library), host: HostServices(threads: 1))
             return "loaded \(p.id) \(p.version) (runtime \(p.runtimeTag), requires host ABI ≥ 1.\(p.abiMinorRequired))"

@@ -86,6 +86,17 @@ final class RejectionTests: XCTestCase {
         XCTAssertTrue(r.output.contains("\"stage\" : \"cpu\""), r.output)
     }
 
+    func testASwiftPluginFromAnotherToolchainIsRefusedBeforeLoading() throws {
+        let sub = dir.appendingPathComponent("swift59")
+        try FileManager.default.createDirectory(at: sub, withIntermediateDirectories: true)
+        try TestSupport.compilePlugin(source: source, output: sub.appendingPathComponent("libs.so"),
+                                      defines: ["VARIANT_CONSTRUCTOR_ABORTS"])
+        try #"{"id": "org.modelhost.test.variant", "version": "1.0.0", "kind": "text-decoder", "abi": {"major": 1, "minor": 0}, "library": "libs.so", "runtime": "swift-5.9", "families": ["bigram"]}"#
+            .write(to: sub.appendingPathComponent("s.plugin.json"), atomically: true, encoding: .utf8)
+        let found = PluginDiscovery.inspect(manifestPath: sub.appendingPathComponent("s.plugin.json").path)
+        assertRejected(found.rejection, .runtime, "built for the swift-5.9 runtime")
+    }
+
     func testWrongMachineAndNonELFLibraries() throws {
         let r = try attempt("aarch64", patch: { lib in
             var bytes = try Data(contentsOf: lib)

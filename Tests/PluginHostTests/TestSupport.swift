@@ -1,5 +1,6 @@
 import Foundation
 import ModelFormats
+import ModelHostABI
 import XCTest
 
 /// Paths and helpers shared by the plugin host tests: they build real plugins with the system C compiler, write real
@@ -130,5 +131,13 @@ enum TestSupport {
         guard let make = which("make") else { throw missingTool("make") }
         let r = try run(make, ["-s", "-C", repoRoot.appendingPathComponent("SDK/examples/bigram").path, "OUT=\(dir.path)"])
         guard r.status == 0 else { throw NSError(domain: "make", code: Int(r.status), userInfo: [NSLocalizedDescriptionKey: r.error + r.output]) }
+    }
+}
+
+/// A status's message, for assertions.
+func statusText(_ status: inout mh_status) -> String {
+    withUnsafeBytes(of: &status.message) { raw in
+        let bytes = raw.bindMemory(to: UInt8.self)
+        return String(decoding: bytes.prefix(while: { $0 != 0 }), as: UTF8.self)
     }
 }

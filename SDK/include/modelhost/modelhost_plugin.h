@@ -487,6 +487,8 @@ typedef struct mh_text_decoder_v1 {
 
     /* Creates an empty sequence able to hold `capacity` tokens (<= context_length). [object-serial on the model] */
     int32_t (*seq_create)(mh_decoder_model *model, uint32_t capacity, mh_sequence **out, mh_status *st);
+
+    /* Destroys a sequence and returns its memory; NULL is a no-op. [object-serial on the model] */
     void (*seq_destroy)(mh_sequence *seq);
 
     /* Number of positions the sequence holds. [object-serial on the sequence] */
@@ -518,8 +520,9 @@ typedef struct mh_vision_info {
 typedef struct mh_vision_encoder_v1 {
     uint32_t struct_size;
     uint32_t reserved;
-    /* [load-thread] */
+    /* Opens the encoder and connector from the host's weights service (e.g. an mmproj GGUF). [load-thread] */
     int32_t (*model_open)(void *plugin_ctx, const mh_model_desc *desc, mh_vision_model **out, mh_status *st);
+    /* NULL is a no-op. [object-serial] */
     void (*model_close)(mh_vision_model *model);
     /* [any-thread] */
     int32_t (*model_info)(const mh_vision_model *model, mh_vision_info *out, mh_status *st);
@@ -567,7 +570,9 @@ typedef struct mh_pixels_info {
 typedef struct mh_image_preprocessor_v1 {
     uint32_t struct_size;
     uint32_t reserved;
+    /* Configures a preprocessor for one model. [load-thread] */
     int32_t (*create)(void *plugin_ctx, const mh_preprocess_config *config, mh_preprocessor **out, mh_status *st);
+    /* NULL is a no-op. [object-serial] */
     void (*destroy)(mh_preprocessor *pp);
     /* Reads only the header: dimensions and format, in bounded time and memory. [any-thread] */
     int32_t (*inspect)(mh_preprocessor *pp, const uint8_t *bytes, uint64_t length, mh_image_info *out,
@@ -577,6 +582,7 @@ typedef struct mh_image_preprocessor_v1 {
     int32_t (*process)(mh_preprocessor *pp, const uint8_t *bytes, uint64_t length, mh_pixels **out, mh_status *st);
     /* Read-only view of processed pixels, valid until release. [any-thread] */
     int32_t (*pixels_view)(const mh_pixels *px, mh_tensor *out_tensor, mh_pixels_info *out_info, mh_status *st);
+    /* Frees processed pixels; NULL is a no-op. [any-thread, once per mh_pixels] */
     void (*pixels_release)(mh_pixels *px);
 } mh_image_preprocessor_v1;
 
