@@ -1,0 +1,91 @@
+import ChatTemplate
+import XCTest
+
+/// Errors name the construct and the line, and unsupported Jinja is reported as such rather than misrendered.
+final class ErrorTests: XCTestCase {
+    private func parseError(_ source: String, file: StaticString = #filePath, line: UInt = #line) -> TemplateError? {
+        do {
+            _ = try ChatTemplate(source: source)
+            XCTFail("expected a parse error", file: file, line: line)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    func testUnsupportedTagNamesTheTagAndLine() {
+        let error = parseError("ok\n\n{% include 'x.jinja' %}")
+        XCTAssertEqual(error?.kind, .unsupported)
+        XCTAssertEqual(error?.line, 3)
+        XCTAssertTrue(error?.message.contains("'include'") ?? false)
+        XCTAssertEqual(error?.description.hasPrefix("template line 3:"), true)
+        XCTAssertEqual(parseError("{% extends 'base' %}")?.kind, .unsupported)
+        XCTAssertEqual(parseError("{% for x in xs recursive %}{% endfor %}")?.kind, .unsupported)
+    }
+
+    func testUnknownTagAndStrayEndTag() {
+        XCTAssertEqual(parseError("{% frobnicate %}")?.message, "unknown tag 'frobnicate'")
+        XCTAssertEqual(parseError("{% endif %}")?.kind, .syntax)
+    }
+
+    func testUnclosedBlockNamesTheOpeningLine() {
+        let error = parseError("{% for x in xs %}\n{% if x %}\n{% endfor %}")
+        XCTAssertEqual(error?.kind, .syntax)
+        XCTAssertTrue(error?.message.contains("'if' opened on line 2") ?? false, "\(String(describing: error))")
+        XCTAssertTrue(parseError("{{ x ")?.message.contains("unclosed tag") ?? false)
+        XCTAssertTrue(parseError("{# x ")?.message.contains("unclosed comment") ?? false)
+    }
+
+    func testSyntaxErrorsInExpressions() {
+        XCTAssertEqual(parseError("{{ 1 + }}")?.kind, .syntax)
+        XCTAssertEqual(parseError("{{ 'unterminated }}")?.kind, .syntax)
+        XCTAssertEqual(parseError("{{ a ? b }}")?.kind, .syntax)
+        XCTAssertEqual(parseError("{% break %}")?.message, "'break' outside of a for loop")
+        XCTAssertEqual(parseError("{{ f(*args) }}")?.kind, .unsupported)
+    }
+
+    func testDeepNestingIsRefusedNotACrash() {
+        let deep = "{{ " + String(repeating: "(", count: 5000) + "1" + String(repeating: ")", count: 5000) + " }}"
+        XCTAssertEqual(parseError(deep)?.kind, .syntax)
+        let deepUnary = "{{ " + String(repeating: "-", count: 5000) + "1 }}"
+        XCTAssertEqual(parseError(deepUnary)?.kind, .syntax)
+    }
+
+    func testDeepBlockNestingIsRefused() {
+        let deep = String(repeating: "{% if true %}", count: 3000) + String(repeating: "{% endif %}", count: 3000)
+        XCTAssertEqual(parseError(deep)?.kind, .syntax)
+    }
+
+    func testHostileNumbersDoNotTrap() {
+        XCTAssertEqual(render("{{ [1, 2, 3][1::9223372036854775807] }}{{ [1, 2, 3][::-9223372036854775807] }}"),
+                       "[2][3]")
+        XCTAssertEqual(render("{{ 'x' | center(99999999999) | length }}"), "1000000")
+        XCTAssertEqual(render("{{ ('%99999999999999999999999s' % 'a') | length }}"), "1000000")
+        XCTAssertEqual(renderError("{{ 'ab' * 9223372036854775807 }}")?.kind, .runtime)
+    }
+
+    func testUnknownFilterAndTestNameThemWithTheLine() {
+        let filter = renderError("a\n{{ x | frobnicate }}")
+        XCTAssertEqual(filter?.kind, .unsupported)
+        XCTAssertEqual(filter?.line, 2)
+        XCTAssertEqual(filter?.message, "unknown filter 'frobnicate'")
+        XCTAssertEqual(renderError("{{ x | groupby('a') }}")?.message, "the 'groupby' filter is not supported")
+        XCTAssertEqual(renderError("{{ 1 is frobnicated }}")?.message, "unknown test 'frobnicated'")
+    }
+
+    func testRaiseExceptionCarriesTheTemplateMessage() {
+        let error = renderError("{{ raise_exception('System role not supported') }}")
+        XCTAssertEqual(error?.kind, .raised)
+        XCTAssertEqual(error?.message, "System role not supported")
+        XCTAssertEqual(error?.description, "System role not supported")
+    }
+
+    func testRuntimeErrorsForBadTypes() {
+        XCTAssertEqual(renderError("{% for x in 3 %}{% endfor %}")?.message, "'int' object is not iterable")
+        XCTAssertEqual(renderError("{{ none + 1 }}")?.kind, .runtime)
+        XCTAssertEqual(renderError("{{ x() }}")?.message, "'x' is undefined and cannot be called")
+        XCTAssertEqual(renderError("{{ 1 | items }}")?.kind, .runtime)
+        XCTAssertEqual(renderError("{% set d = {} %}{% set d.x = 1 %}")?.kind, .runtime)
+        XCTAssertEqual(renderError("{{ 5 | length }}")?.message, "object of type 'int' has no len()")
+    }
+}
