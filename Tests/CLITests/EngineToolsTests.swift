@@ -52,7 +52,7 @@ final class EngineToolsTests: XCTestCase {
         let ids = try String(contentsOf: Self.tokenizerFixtures.appendingPathComponent("smollm2-smollm.ids"), encoding: .utf8)
             .split(separator: "\n", omittingEmptySubsequences: false)
         // A spread of lines: prose, code, CJK, emoji, whitespace runs, special-token strings.
-        let picks = stride(from: 3, to: min(corpus.count, ids.count) - 1, by: max(1, corpus.count / 12)).prefix(12)
+        let picks = Array(stride(from: 3, to: min(corpus.count, ids.count) - 1, by: max(1, corpus.count / 12)).prefix(12))
         XCTAssertGreaterThanOrEqual(picks.count, 10)
         for i in picks {
             let text = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(corpus[i].utf8), options: .fragmentsAllowed) as? String)
@@ -79,8 +79,14 @@ final class EngineToolsTests: XCTestCase {
             let request: [String: Any] = ["messages": conversations[name] as Any,
                                           "add_generation_prompt": c["add_generation_prompt"] as Any]
             let r = try run(["template", "--model", model], input: try JSONSerialization.data(withJSONObject: request))
+            guard let expected = c["output"] as? String else {
+                // jinja2 raises on this conversation (for example list content in a plain-text template): so must we.
+                XCTAssertNotEqual(r.status, 0, "\(name): jinja2 raises, the CLI rendered")
+                XCTAssertTrue(r.error.contains("template line"), r.error)
+                continue
+            }
             XCTAssertEqual(r.status, 0, r.error)
-            XCTAssertEqual(String(decoding: r.output, as: UTF8.self), c["output"] as? String, name)
+            XCTAssertEqual(String(decoding: r.output, as: UTF8.self), expected, name)
         }
     }
 

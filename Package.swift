@@ -1,0 +1,177 @@
+// swift-tools-version: 6.0
+//
+// ModelHost: an OpenAI-compatible LLM server whose model backends are dlopen'ed plugins.
+//
+// Dependency rules (see README.md, "Layout"):
+//   - SDK targets (ModelHostABI, ModelHostSDK) import nothing of ours.
+//   - Plugins/* import only the SDK and kernel modules of their own.
+//   - Nothing in Sources/ imports a plugin module: the host knows plugins only through the C ABI.
+import PackageDescription
+
+/// Flags for hot kernels that third parties never depend on. Without `-target-cpu`, Swift SIMD code calls `fmaf`
+/// and runs many times slower; the plugin's manifest declares the matching CPU requirement (`x86_64-v3`).
+let kernelFlags: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked"]),
+    .unsafeFlags(["-target-cpu", "haswell"], .when(platforms: [.linux])),
+]
+
+/// Plugins export their ABI entry symbol and nothing else (see SDK/plugin-exports.map).
+let pluginLinkerSettings: [LinkerSetting] = [
+    .unsafeFlags(["-Xlinker", "--version-script=\(Context.packageDirectory)/SDK/plugin-exports.map"],
+                 .when(platforms: [.linux])),
+]
+
+let package = Package(
+    name: "ModelHost",
+    products: [
+        .executable(name: "modelhost", targets: ["modelhost"]),
+        .executable(name: "modelhost-worker", targets: ["modelhost-worker"]),
+        // What a third-party Swift plugin depends on.
+        .library(name: "ModelHostSDK", targets: ["ModelHostSDK"]),
+        // Plugins: one dynamic library each, built from Plugins/<Name>/.
+        .library(name: "MHLlama", type: .dynamic, targets: ["LlamaDecoderPlugin"]),
+        // Test-only plugins written with the Swift SDK (never installed): one per kind the SDK helpers cover.
+        .library(name: "MHTestPPM", type: .dynamic, targets: ["TestPPMPreprocessor"]),
+        .library(name: "MHTestMeanPool", type: .dynamic, targets: ["TestMeanPoolEncoder"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // Serving (Sources/HTTPServer): HTTP server, Prometheus metrics, logging, service lifecycle, HTTP types.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+    ],
+    targets: [
+        // MARK: SDK: the C ABI (headers only, plus a layout check compiled in C) and the Swift helpers.
+        .target(
+            name: "ModelHostABI",
+            path: "SDK",
+            exclude: ["Swift", "examples", "README.md", "plugin-exports.map"],
+            sources: ["src"],
+            publicHeadersPath: "include"
+        ),
+        .target(name: "ModelHostSDK", dependencies: ["ModelHostABI"], path: "SDK/Swift"),
+
+        // MARK: Host side.
+        .target(name: "CSupport", path: "Sources/CSupport"),
+        .target(name: "ModelFormats", path: "Sources/ModelFormats"),
+        .target(
+            name: "PluginHost",
+            dependencies: ["ModelHostABI", "CSupport", "ModelFormats"],
+            path: "Sources/PluginHost"
+        ),
+        .target(name: "Tokenizer", dependencies: ["ModelFormats"], path: "Sources/Tokenizer"),
+        // Throughput probe for scripts/bench/tokenizer_bench.py (prints MB/s beside HF tokenizers).
+        .executableTarget(
+            name: "tokenizer-bench", dependencies: ["Tokenizer", "ModelFormats"], path: "Sources/tokenizer-bench"
+        ),
+        .target(name: "ChatTemplate", path: "Sources/ChatTemplate"),
+        .target(name: "IPC", dependencies: ["CSupport"], path: "Sources/IPC"),
+        .executableTarget(name: "ipc-bench", dependencies: ["IPC"], path: "Sources/ipc-bench"),
+        .target(name: "ProcessRegistry", dependencies: ["CSupport"], path: "Sources/ProcessRegistry"),
+        .target(name: "WorkerProtocol", path: "Sources/WorkerProtocol"),
+        .target(
+            name: "Supervisor", dependencies: ["IPC", "ProcessRegistry", "WorkerProtocol", "CSupport"],
+            path: "Sources/Supervisor"
+        ),
+        .executableTarget(
+            name: "modelhost",
+            dependencies: [
+                "PluginHost", "ModelFormats", "Tokenizer", "ChatTemplate",
+                "Supervisor", "WorkerProtocol", "IPC", "ProcessRegistry",
+                "HTTPServer", "ServerConfig", "ModelCatalog",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/modelhost"
+        ),
+        .executableTarget(
+            name: "modelhost-worker",
+            dependencies: ["PluginHost", "ModelFormats", "CSupport", "IPC", "WorkerProtocol"],
+            path: "Sources/modelhost-worker"
+        ),
+
+        // MARK: Serving: configuration, model catalog, and the OpenAI/admin HTTP layer (behind InferenceBackend).
+        .target(name: "ServerConfig", path: "Sources/ServerConfig"),
+        .target(name: "ModelCatalog", dependencies: ["ModelFormats"], path: "Sources/ModelCatalog"),
+        .target(
+            name: "HTTPServer",
+            dependencies: [
+                "ServerConfig", "ModelCatalog",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            path: "Sources/HTTPServer"
+        ),
+
+        // MARK: Plugins.
+        .target(name: "LlamaKernelsC", path: "Plugins/Llama/KernelsC"),
+        .target(
+            name: "LlamaKernels", dependencies: ["LlamaKernelsC"], path: "Plugins/Llama/Kernels",
+            swiftSettings: kernelFlags
+        ),
+        .executableTarget(
+            name: "llama-bench", dependencies: ["LlamaKernels", "ModelFormats"], path: "Plugins/Llama/Bench",
+            swiftSettings: kernelFlags
+        ),
+        .target(
+            name: "LlamaDecoderPlugin",
+            dependencies: ["ModelHostSDK", "LlamaKernels"],
+            path: "Plugins/Llama/Decoder",
+            swiftSettings: kernelFlags,
+            linkerSettings: pluginLinkerSettings
+        ),
+
+        // MARK: Tests.
+        .target(name: "TestPPMPreprocessor", dependencies: ["ModelHostSDK"], path: "Tests/SDKTestPlugins/PPMPreprocessor",
+                linkerSettings: pluginLinkerSettings),
+        .target(name: "TestMeanPoolEncoder", dependencies: ["ModelHostSDK"], path: "Tests/SDKTestPlugins/MeanPoolEncoder",
+                linkerSettings: pluginLinkerSettings),
+        .testTarget(
+            name: "PluginHostTests",
+            dependencies: ["PluginHost", "ModelFormats", "ModelHostABI"],
+            path: "Tests/PluginHostTests",
+            exclude: ["Fixtures"]
+        ),
+        .testTarget(name: "CLITests", dependencies: ["modelhost"], path: "Tests/CLITests"),
+        .testTarget(
+            name: "ModelFormatsTests", dependencies: ["ModelFormats"], path: "Tests/ModelFormatsTests",
+            exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "TokenizerTests", dependencies: ["Tokenizer", "ModelFormats"], path: "Tests/TokenizerTests",
+            exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "ChatTemplateTests", dependencies: ["ChatTemplate"], path: "Tests/ChatTemplateTests",
+            exclude: ["Fixtures"]
+        ),
+        .executableTarget(name: "ipc-peer", dependencies: ["IPC"], path: "Tests/IPCPeer"),
+        .testTarget(name: "IPCTests", dependencies: ["IPC", "ProcessRegistry", "ipc-peer"], path: "Tests/IPCTests"),
+        .testTarget(
+            name: "WorkerTests",
+            dependencies: [
+                "Supervisor", "WorkerProtocol", "IPC", "ProcessRegistry", "PluginHost", "ModelFormats",
+                "modelhost-worker",
+            ],
+            path: "Tests/WorkerTests", exclude: ["Fixtures"]
+        ),
+        .testTarget(name: "ServerConfigTests", dependencies: ["ServerConfig"], path: "Tests/ServerConfigTests"),
+        .testTarget(
+            name: "ModelCatalogTests", dependencies: ["ModelCatalog", "ModelFormats"], path: "Tests/ModelCatalogTests"
+        ),
+        .testTarget(
+            name: "HTTPServerTests", dependencies: ["HTTPServer", "ServerConfig", "ModelCatalog"],
+            path: "Tests/HTTPServerTests"
+        ),
+        .testTarget(
+            name: "LlamaKernelsTests", dependencies: ["LlamaKernels", "ModelFormats"], path: "Tests/LlamaKernelsTests",
+            exclude: ["Fixtures"]
+        ),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,236 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// How a matrix's blocks are laid out in memory.
+public enum WeightLayout: Sendable, Equatable {
+    /// As in the file: each row's blocks one after another.
+    case rows
+    /// Groups of 8 rows, block by block, with the 8 rows' bytes interleaved so that one vector lane holds one row
+    /// (see `Interleaved8`). Same byte count as `.rows`.
+    case interleaved8
+}
+
+/// Heap memory holding a repacked matrix; freed with the last `WeightMatrix` that refers to it.
+final class PackedStorage: @unchecked Sendable {
+    let bytes: UnsafeMutableRawPointer
+    let count: Int
+    init(count: Int) {
+        self.count = count
+        bytes = .allocate(byteCount: max(count, 1), alignment: 64)
+    }
+    deinit { bytes.deallocate() }
+}
+
+/// The 8-row interleaved layout of Q4_1 and Q8_0 matrices, and the kernels that use it.
+///
+/// Why: in the file layout a matrix-vector product needs a horizontal sum per row and per-block scalar work for the
+/// scales, and those, not memory, bounded decode speed. Interleaving 8 rows lets one SIMD8 lane accumulate one row:
+/// each column's activation is broadcast once and multiplied into 8 rows, the 8 rows' scales convert with one
+/// instruction, and the 8 results are stored without any horizontal reduction. Values are unchanged (same blocks,
+/// same bytes, reordered), so dequantization stays bit-exact and all products stay in Float32.
+///
+/// Group g (rows 8g ..< 8g + 8), block b starts at `(g * 8 * rowBytes) + b * 8 * blockBytes`:
+/// - Q4_1 (160 bytes): d[8] (f16), m[8] (f16), then 4 chunks of 32 bytes; lane r (4 bytes) of chunk c is the 32-bit
+///   word c of row r's nibbles. Its byte t holds column 4c + t (low nibble) and 4c + t + 16 (high nibble), so the
+///   kernel extracts a column for 8 rows with one shift and one mask on 32-bit lanes.
+/// - Q8_0 (272 bytes): d[8] (f16), then 32 chunks of 8 bytes; byte r of chunk i is row r's value at column 32b + i.
+public enum Interleaved8 {
+    /// Whether `matrix` can be repacked (type and row count).
+    public static func supports(_ matrix: WeightMatrix) -> Bool {
+        (matrix.type == .q4_1 || matrix.type == .q8_0) && matrix.rows % 8 == 0 && matrix.layout == .rows
+    }
+
+    /// Where payload byte `j` (after the scales) of row `lane`'s block lands inside the group's block.
+    @inlinable @inline(__always)
+    static func payloadOffset(_ type: WeightType, _ j: Int, lane: Int) -> Int {
+        type == .q4_1 ? 32 + 32 * (j / 4) + 4 * lane + j % 4 : 16 + 8 * j + lane
+    }
+
+    /// A repacked copy of `matrix` (or `matrix` itself when unsupported), built in parallel on `pool`.
+    public static func pack(_ matrix: WeightMatrix, pool: ThreadPool) -> WeightMatrix {
+        guard supports(matrix) else { return matrix }
+        let storage = PackedStorage(count: matrix.rows * matrix.rowBytes)
+        let type = matrix.type, groups = matrix.rows / 8, blocks = matrix.columns / 32
+        let blockBytes = type.blockBytes, rowBytes = matrix.rowBytes
+        let source = matrix.data, destination = storage.bytes
+        let scales = type == .q4_1 ? 2 : 1 // f16 fields at the start of a block
+        let payload = blockBytes - 2 * scales
+        pool.run(chunks: (groups + 15) / 16) { chunk, _ in
+            for g in (chunk * 16)..<min(groups, chunk * 16 + 16) {
+                let groupIn = source + g * 8 * rowBytes, groupOut = destination + g * 8 * rowBytes
+                for b in 0..<blocks {
+                    let out = groupOut + b * 8 * blockBytes
+                    for r in 0..<8 {
+                        let block = groupIn + r * rowBytes + b * blockBytes
+                        for f in 0..<scales {
+                            out.storeBytes(of: block.loadUnaligned(fromByteOffset: 2 * f, as: UInt16.self),
+                                           toByteOffset: 16 * f + 2 * r, as: UInt16.self)
+                        }
+                        let bytesIn = block + 2 * scales
+                        for j in 0..<payload {
+                            out.storeBytes(of: bytesIn.load(fromByteOffset: j, as: UInt8.self),
+                                           toByteOffset: payloadOffset(type, j, lane: r), as: UInt8.self)
+                        }
+                    }
+                }
+            }
+        }
+        releaseResidentPages(matrix.data, byteCount: matrix.rows * rowBytes)
+        return WeightMatrix(matrix, layout: .interleaved8, storage: storage)
+    }
+
+    /// Tells the kernel that this process no longer needs the file pages it just copied, so the repacked copy does
+    /// not double the resident size. The mapping stays valid: a later read simply faults the pages back in from the
+    /// page cache. Only whole pages strictly inside the range are released.
+    static func releaseResidentPages(_ start: UnsafeRawPointer, byteCount: Int) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        guard page > 0 else { return }
+        let begin = (Int(bitPattern: start) + page - 1) / page * page
+        let end = (Int(bitPattern: start) + byteCount) / page * page
+        guard end > begin, let pointer = UnsafeMutableRawPointer(bitPattern: begin) else { return }
+        _ = madvise(pointer, end - begin, Int32(MADV_DONTNEED))
+    }
+
+    @inlinable @inline(__always)
+    static func halves8(_ p: UnsafeRawPointer) -> SIMD8<Float> {
+        SIMD8<Float>(p.loadUnaligned(as: SIMD8<Float16>.self))
+    }
+
+    @inlinable @inline(__always)
+    static func splat(_ p: UnsafePointer<Float>, _ i: Int) -> SIMD8<Float> { SIMD8<Float>(repeating: p[i]) }
+
+    /// The 4-bit field at bit `shift` of each lane, as an exact float: the field is placed in the mantissa of 2²³
+    /// and 2²³ subtracted, which avoids the standard library's generic integer-to-float conversion.
+    @inlinable @inline(__always)
+    static func nibble(_ v: SIMD8<UInt32>, _ shift: UInt32) -> SIMD8<Float> {
+        let bits = ((v &>> SIMD8<UInt32>(repeating: shift)) & SIMD8<UInt32>(repeating: 0x0F))
+            | SIMD8<UInt32>(repeating: 0x4B00_0000)
+        return unsafeBitCast(bits, to: SIMD8<Float>.self) - SIMD8<Float>(repeating: 8_388_608)
+    }
+
+    /// Row `row` expanded exactly (d·q + m for Q4_1, q·d for Q8_0, as gguf-py).
+    @inlinable
+    static func dequantizeRow(_ w: WeightMatrix, _ row: Int, into out: UnsafeMutablePointer<Float>) {
+        let lane = row % 8, group = w.data + (row / 8) * 8 * w.rowBytes
+        let type = w.type, blockBytes = type.blockBytes
+        for b in 0..<(w.columns / 32) {
+            let p = group + b * 8 * blockBytes
+            let o = out + 32 * b
+            let d = Float(p.loadUnaligned(fromByteOffset: 2 * lane, as: Float16.self))
+            if type == .q4_1 {
+                let m = Float(p.loadUnaligned(fromByteOffset: 16 + 2 * lane, as: Float16.self))
+                for j in 0..<16 {
+                    let byte = p.load(fromByteOffset: payloadOffset(type, j, lane: lane), as: UInt8.self)
+                    o[j] = d * Float(byte & 0x0F) + m
+                    o[j + 16] = d * Float(byte >> 4) + m
+                }
+            } else {
+                for i in 0..<32 {
+                    o[i] = Float(p.load(fromByteOffset: payloadOffset(type, i, lane: lane), as: Int8.self)) * d
+                }
+            }
+        }
+    }
+
+    /// The 8 rows of `group` expanded exactly into `out` (`[8][columns]`), for the matrix-matrix path.
+    @inlinable
+    public static func dequantizeGroup(_ w: WeightMatrix, _ group: Int, into out: UnsafeMutablePointer<Float>) {
+        let base = w.data + group * 8 * w.rowBytes, columns = w.columns
+        let blockBytes = w.type.blockBytes
+        for b in 0..<(columns / 32) {
+            let p = base + b * 8 * blockBytes
+            let o = out + 32 * b
+            let d = halves8(p)
+            if w.type == .q4_1 {
+                let m = halves8(p + 16)
+                for c in 0..<4 {
+                    let v = p.loadUnaligned(fromByteOffset: 32 + 32 * c, as: SIMD8<UInt32>.self)
+                    for t in 0..<4 {
+                        let lo = d * nibble(v, UInt32(8 * t)) + m
+                        let hi = d * nibble(v, UInt32(8 * t + 4)) + m
+                        for r in 0..<8 {
+                            o[r * columns + 4 * c + t] = lo[r]
+                            o[r * columns + 4 * c + t + 16] = hi[r]
+                        }
+                    }
+                }
+            } else {
+                for i in 0..<32 {
+                    let q = MatMul.float8(p.loadUnaligned(fromByteOffset: 16 + 8 * i, as: SIMD8<Int8>.self)) * d
+                    for r in 0..<8 { o[r * columns + i] = q[r] }
+                }
+            }
+        }
+    }
+
+    /// One 32-byte chunk of an interleaved Q4_1 block: columns 4c ..< 4c + 4 and their +16 partners, 8 rows.
+    @inlinable @inline(__always)
+    static func q4Chunk(_ p: UnsafeRawPointer, _ xb: UnsafePointer<Float>, _ c: Int,
+                        _ a0: inout SIMD8<Float>, _ a1: inout SIMD8<Float>) {
+        let v = p.loadUnaligned(fromByteOffset: 32 + 32 * c, as: SIMD8<UInt32>.self)
+        a0 = a0.addingProduct(nibble(v, 0), splat(xb, 4 * c))
+        a1 = a1.addingProduct(nibble(v, 4), splat(xb, 4 * c + 16))
+        a0 = a0.addingProduct(nibble(v, 8), splat(xb, 4 * c + 1))
+        a1 = a1.addingProduct(nibble(v, 12), splat(xb, 4 * c + 17))
+        a0 = a0.addingProduct(nibble(v, 16), splat(xb, 4 * c + 2))
+        a1 = a1.addingProduct(nibble(v, 20), splat(xb, 4 * c + 18))
+        a0 = a0.addingProduct(nibble(v, 24), splat(xb, 4 * c + 3))
+        a1 = a1.addingProduct(nibble(v, 28), splat(xb, 4 * c + 19))
+    }
+
+    /// y[8g ..< 8g + 8] for the groups in `groups`: Q4_1 matrix times one activation vector. Per block and row the
+    /// sum is d·Σq·x + m·Σx, with Σx per block (`sums`) shared by all rows. This is the portable kernel, used when
+    /// the CPU lacks AVX2: the Swift compiler turns it into partly scalar code (about 10× slower than the C kernel
+    /// `llama_c_q4_1_interleaved_matvec` that `MatMul.multiply` prefers), so it is correct but not fast.
+    @inlinable
+    public static func q4_1Vector(_ w: WeightMatrix, _ x: UnsafePointer<Float>, _ sums: UnsafePointer<Float>,
+                           _ y: UnsafeMutablePointer<Float>, groups: Range<Int>) {
+        let blocks = w.columns / 32, groupBytes = 8 * w.rowBytes
+        for g in groups {
+            let base = w.data + g * groupBytes
+            var total = SIMD8<Float>(), minimum = SIMD8<Float>()
+            for b in 0..<blocks {
+                let p = base + b * 160
+                let xb = x + 32 * b
+                var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+                // Written out, not looped: four independent accumulator chains hide the FMA latency.
+                q4Chunk(p, xb, 0, &a0, &a1)
+                q4Chunk(p, xb, 1, &a2, &a3)
+                q4Chunk(p, xb, 2, &a0, &a1)
+                q4Chunk(p, xb, 3, &a2, &a3)
+                total = total.addingProduct(halves8(p), (a0 + a1) + (a2 + a3))
+                minimum = minimum.addingProduct(halves8(p + 16), SIMD8<Float>(repeating: sums[b]))
+            }
+            UnsafeMutableRawPointer(y + 8 * g).storeBytes(of: total + minimum, as: SIMD8<Float>.self)
+        }
+    }
+
+    /// y[8g ..< 8g + 8] for the groups in `groups`: Q8_0 matrix times one activation vector.
+    @inlinable
+    public static func q8_0Vector(_ w: WeightMatrix, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                           groups: Range<Int>) {
+        let blocks = w.columns / 32, groupBytes = 8 * w.rowBytes
+        for g in groups {
+            let base = w.data + g * groupBytes
+            var total = SIMD8<Float>()
+            for b in 0..<blocks {
+                let p = base + b * 272, q = p + 16
+                let xb = x + 32 * b
+                var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+                var i = 0
+                while i < 32 {
+                    a0 = a0.addingProduct(MatMul.float8(q.loadUnaligned(fromByteOffset: 8 * i, as: SIMD8<Int8>.self)), splat(xb, i))
+                    a1 = a1.addingProduct(MatMul.float8(q.loadUnaligned(fromByteOffset: 8 * i + 8, as: SIMD8<Int8>.self)), splat(xb, i + 1))
+                    a2 = a2.addingProduct(MatMul.float8(q.loadUnaligned(fromByteOffset: 8 * i + 16, as: SIMD8<Int8>.self)), splat(xb, i + 2))
+                    a3 = a3.addingProduct(MatMul.float8(q.loadUnaligned(fromByteOffset: 8 * i + 24, as: SIMD8<Int8>.self)), splat(xb, i + 3))
+                    i += 4
+                }
+                total = total.addingProduct(halves8(p), (a0 + a1) + (a2 + a3))
+            }
+            UnsafeMutableRawPointer(y + 8 * g).storeBytes(of: total, as: SIMD8<Float>.self)
+        }
+    }
+}

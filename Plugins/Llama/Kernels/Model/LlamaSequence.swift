@@ -1,0 +1,70 @@
+/// One sequence's state: the key/value cache of every layer for the positions processed so far.
+///
+/// The cache is allocated once at creation for `capacity` positions (Float32), so decode never reallocates. Keys are
+/// stored in tiles of 8 positions, `[layer][kvHead][position / 8][dimension][position % 8]`, so that attention
+/// computes the scores of 8 positions with 8-wide multiply-adds over one contiguous 2 KB tile (no horizontal sums,
+/// no strided reads); values are stored `[layer][position][kvWidth]`, the order in which they are accumulated. A sequence belongs to the model that made it and must be used by one `forward` call
+/// at a time.
+public final class LlamaSequence {
+    public let capacity: Int
+    /// Positions held in the cache (the next token's position).
+    public internal(set) var count: Int = 0
+    let layers: Int
+    let kvHeads: Int
+    let headDimension: Int
+    let kvWidth: Int
+    /// `capacity` rounded up to a whole number of 8-position key tiles.
+    let keyStride: Int
+    let keys: UnsafeMutablePointer<Float>
+    let values: UnsafeMutablePointer<Float>
+
+    init(layers: Int, kvHeads: Int, headDimension: Int, capacity: Int) {
+        self.capacity = capacity
+        self.layers = layers
+        self.kvHeads = kvHeads
+        self.headDimension = headDimension
+        kvWidth = kvHeads * headDimension
+        keyStride = (capacity + 7) & ~7
+        let keyCount = layers * kvWidth * keyStride
+        keys = .allocate(capacity: keyCount)
+        // Positions past `count` are read (and ignored) by the 8-wide score loop: keep them finite.
+        keys.initialize(repeating: 0, count: keyCount)
+        values = .allocate(capacity: layers * capacity * kvWidth)
+    }
+
+    deinit {
+        keys.deallocate()
+        values.deallocate()
+    }
+
+    /// Forgets every position from `length` on (to reuse a shared prefix or roll back); `length` ≤ `count`.
+    public func truncate(to length: Int) throws {
+        guard length >= 0, length <= count else {
+            throw LlamaModelError.badTruncation(length: count, requested: length)
+        }
+        count = length
+    }
+
+    /// The key tiles of `layer` and `kvHead`: tile t (positions 8t ..< 8t + 8) starts at `8 * headDimension * t`,
+    /// and holds dimension d of its 8 positions at `8 * d`.
+    @inline(__always)
+    func keyTiles(_ layer: Int, _ kvHead: Int) -> UnsafeMutablePointer<Float> {
+        keys + (layer * kvHeads + kvHead) * headDimension * keyStride
+    }
+
+    /// Stores the keys (`kvWidth` floats, heads one after another) of `layer` at `position`.
+    @inline(__always)
+    func storeKey(_ layer: Int, _ position: Int, _ key: UnsafePointer<Float>) {
+        let tileOffset = (position / 8) * 8 * headDimension + position % 8
+        for head in 0..<kvHeads {
+            let base = keyTiles(layer, head) + tileOffset, k = key + head * headDimension
+            for d in 0..<headDimension { base[8 * d] = k[d] }
+        }
+    }
+
+    /// Value vector of `layer` at `position`; `kvWidth` floats.
+    @inline(__always)
+    func value(_ layer: Int, _ position: Int) -> UnsafeMutablePointer<Float> {
+        values + (layer * capacity + position) * kvWidth
+    }
+}

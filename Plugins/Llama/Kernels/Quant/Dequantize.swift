@@ -1,0 +1,122 @@
+/// Exact expansion of stored weights to Float32, matching gguf-py's `gguf.quants.dequantize` bit for bit (same
+/// operations in the same order, no fused multiply-add), so that the float64 gold reference and the Swift forward
+/// pass start from identical weights.
+public enum Dequantize {
+    /// Expands `count` elements starting at `source` (which must hold `count / type.blockElements` whole blocks)
+    /// into `destination`. Callers validate sizes against the tensor's byte count before calling.
+    @inlinable
+    public static func run(_ type: WeightType, _ source: UnsafeRawPointer, count: Int,
+                           into destination: UnsafeMutablePointer<Float>) {
+        let blocks = count / type.blockElements
+        switch type {
+        case .f32:
+            destination.update(from: source.assumingMemoryBound(to: Float.self), count: count)
+        case .f16:
+            for i in 0..<count {
+                destination[i] = Float(source.loadUnaligned(fromByteOffset: 2 * i, as: Float16.self))
+            }
+        case .bf16:
+            for i in 0..<count {
+                let bits = UInt32(source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) << 16
+                destination[i] = Float(bitPattern: bits)
+            }
+        case .q4_0:
+            for b in 0..<blocks { q4_0Block(source + b * 18, destination + b * 32) }
+        case .q4_1:
+            for b in 0..<blocks { q4_1Block(source + b * 20, destination + b * 32) }
+        case .q8_0:
+            for b in 0..<blocks { q8_0Block(source + b * 34, destination + b * 32) }
+        case .q4_K:
+            for b in 0..<blocks { q4_KBlock(source + b * 144, destination + b * 256) }
+        case .q6_K:
+            for b in 0..<blocks { q6_KBlock(source + b * 210, destination + b * 256) }
+        }
+    }
+
+    @inlinable @inline(__always)
+    static func half(_ p: UnsafeRawPointer, _ offset: Int) -> Float {
+        Float(p.loadUnaligned(fromByteOffset: offset, as: Float16.self))
+    }
+
+    @inlinable @inline(__always)
+    static func store(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
+    }
+
+    /// Q4_0: d (f16), 16 bytes of nibbles; element i < 16 is the low nibble of byte i, element 16 + i the high one.
+    @inlinable @inline(__always)
+    static func q4_0Block(_ p: UnsafeRawPointer, _ out: UnsafeMutablePointer<Float>) {
+        let d = SIMD16<Float>(repeating: half(p, 0))
+        let q = p.loadUnaligned(fromByteOffset: 2, as: SIMD16<UInt8>.self)
+        let lo = SIMD16<Int32>(truncatingIfNeeded: q & 0x0F) &- 8
+        let hi = SIMD16<Int32>(truncatingIfNeeded: q &>> 4) &- 8
+        store(d * SIMD16<Float>(lo), out)
+        store(d * SIMD16<Float>(hi), out + 16)
+    }
+
+    /// Q4_1: d, m (f16), 16 bytes of nibbles; value = d * q + m (rounded twice, as gguf-py does).
+    @inlinable @inline(__always)
+    static func q4_1Block(_ p: UnsafeRawPointer, _ out: UnsafeMutablePointer<Float>) {
+        let d = SIMD16<Float>(repeating: half(p, 0))
+        let m = SIMD16<Float>(repeating: half(p, 2))
+        let q = p.loadUnaligned(fromByteOffset: 4, as: SIMD16<UInt8>.self)
+        let lo = SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: q & 0x0F))
+        let hi = SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: q &>> 4))
+        store(d * lo + m, out)
+        store(d * hi + m, out + 16)
+    }
+
+    /// Q8_0: d (f16), 32 signed bytes; value = q * d.
+    @inlinable @inline(__always)
+    static func q8_0Block(_ p: UnsafeRawPointer, _ out: UnsafeMutablePointer<Float>) {
+        let d = SIMD16<Float>(repeating: half(p, 0))
+        let a = p.loadUnaligned(fromByteOffset: 2, as: SIMD16<Int8>.self)
+        let b = p.loadUnaligned(fromByteOffset: 18, as: SIMD16<Int8>.self)
+        store(SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: a)) * d, out)
+        store(SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: b)) * d, out + 16)
+    }
+
+    /// Q4_K super-block: d, dmin (f16), 12 bytes of packed 6-bit scales and mins for 8 sub-blocks of 32, then 128
+    /// bytes of nibbles (each 32-byte run holds sub-block 2j in its low and 2j + 1 in its high nibbles).
+    @inlinable
+    static func q4_KBlock(_ p: UnsafeRawPointer, _ out: UnsafeMutablePointer<Float>) {
+        let d = half(p, 0), dmin = half(p, 2)
+        let s = p + 4
+        for j in 0..<8 {
+            let sc: UInt8, mn: UInt8
+            if j < 4 {
+                sc = s.load(fromByteOffset: j, as: UInt8.self) & 0x3F
+                mn = s.load(fromByteOffset: j + 4, as: UInt8.self) & 0x3F
+            } else {
+                let md = s.load(fromByteOffset: j + 4, as: UInt8.self)
+                sc = (md & 0x0F) | ((s.load(fromByteOffset: j - 4, as: UInt8.self) >> 2) & 0x30)
+                mn = (md >> 4) | ((s.load(fromByteOffset: j, as: UInt8.self) >> 2) & 0x30)
+            }
+            let scale = d * Float(sc), minimum = dmin * Float(mn)
+            let q = p + 16 + (j / 2) * 32
+            let shift: UInt8 = j % 2 == 0 ? 0 : 4
+            for i in 0..<32 {
+                let v = (q.load(fromByteOffset: i, as: UInt8.self) >> shift) & 0x0F
+                out[j * 32 + i] = scale * Float(v) - minimum
+            }
+        }
+    }
+
+    /// Q6_K super-block: 128 bytes of low nibbles, 64 bytes of 2-bit high parts, 16 signed scales, d (f16).
+    /// Element e: half h = e / 128, r = e % 128; low nibble from ql[64h + r % 64] (shift 4 when r >= 64), high bits
+    /// from qh[32h + r % 32] >> (2 * (r / 32)); value = (d * scale[e / 16]) * (q - 32).
+    @inlinable
+    static func q6_KBlock(_ p: UnsafeRawPointer, _ out: UnsafeMutablePointer<Float>) {
+        let d = half(p, 208)
+        for e in 0..<256 {
+            let h = e / 128, r = e % 128
+            let lowByte = p.load(fromByteOffset: 64 * h + r % 64, as: UInt8.self)
+            let low = (r >= 64 ? lowByte >> 4 : lowByte) & 0x0F
+            let highByte = p.load(fromByteOffset: 128 + 32 * h + r % 32, as: UInt8.self)
+            let high = (highByte >> UInt8(2 * (r / 32))) & 0x03
+            let q = Int32(low | (high << 4)) - 32
+            let scale = Float(p.load(fromByteOffset: 192 + e / 16, as: Int8.self))
+            out[e] = (d * scale) * Float(q)
+        }
+    }
+}

@@ -1,0 +1,119 @@
+/// The element encodings the Llama kernels understand. GGUF block types keep llama.cpp's names so that a reader of
+/// the format spec recognises them.
+public enum WeightType: Equatable, Sendable, CustomStringConvertible {
+    case f32, f16, bf16, q4_0, q4_1, q8_0, q4_K, q6_K
+
+    /// Number of elements one block encodes (1 for plain float types).
+    public var blockElements: Int {
+        switch self {
+        case .f32, .f16, .bf16: return 1
+        case .q4_0, .q4_1, .q8_0: return 32
+        case .q4_K, .q6_K: return 256
+        }
+    }
+
+    /// Bytes one block occupies in the file.
+    public var blockBytes: Int {
+        switch self {
+        case .f32: return 4
+        case .f16, .bf16: return 2
+        case .q4_0: return 18
+        case .q4_1: return 20
+        case .q8_0: return 34
+        case .q4_K: return 144
+        case .q6_K: return 210
+        }
+    }
+
+    /// Bytes of one row of `elements` values, or nil when `elements` is not a whole number of blocks.
+    public func rowBytes(elements: Int) -> Int? {
+        guard elements >= 0, elements % blockElements == 0 else { return nil }
+        let (bytes, overflow) = (elements / blockElements).multipliedReportingOverflow(by: blockBytes)
+        return overflow ? nil : bytes
+    }
+
+    public var description: String {
+        switch self {
+        case .f32: return "F32"
+        case .f16: return "F16"
+        case .bf16: return "BF16"
+        case .q4_0: return "Q4_0"
+        case .q4_1: return "Q4_1"
+        case .q8_0: return "Q8_0"
+        case .q4_K: return "Q4_K"
+        case .q6_K: return "Q6_K"
+        }
+    }
+}
+
+/// One tensor as the host hands it over: a read-only view into the mapped model file. The kernels read weights in
+/// place through `data`; nothing here owns or copies the bytes, so the mapping must outlive every user of the view.
+public struct WeightView: @unchecked Sendable {
+    public let name: String
+    public let type: WeightType
+    /// Extents, innermost (contiguous) first, in GGUF order: a matrix of `rows` rows of `columns` is `[columns, rows]`.
+    public let dimensions: [Int]
+    public let data: UnsafeRawPointer
+    public let byteCount: Int
+
+    public init(name: String, type: WeightType, dimensions: [Int], data: UnsafeRawPointer, byteCount: Int) {
+        self.name = name
+        self.type = type
+        self.dimensions = dimensions
+        self.data = data
+        self.byteCount = byteCount
+    }
+
+    /// Total number of elements, or nil if a dimension is negative or the product overflows.
+    public var elementCount: Int? {
+        var total = 1
+        for d in dimensions {
+            guard d >= 0 else { return nil }
+            let (p, overflow) = total.multipliedReportingOverflow(by: d)
+            if overflow { return nil }
+            total = p
+        }
+        return total
+    }
+}
+
+/// Where the model reads its tensors and hyper-parameters from. The host adapts its file formats (GGUF, safetensors,
+/// MLX) to this, so the model code never learns about files or the plugin ABI.
+public protocol WeightSource {
+    func tensor(_ name: String) -> WeightView?
+    func int(_ key: String) -> Int?
+    func double(_ key: String) -> Double?
+    func string(_ key: String) -> String?
+}
+
+/// Why a model could not be built from a weight source. Each message names the tensor or key at fault.
+public enum LlamaModelError: Error, Equatable, CustomStringConvertible {
+    case missingKey(String)
+    case invalidValue(key: String, value: String)
+    case missingTensor(String)
+    case badShape(tensor: String, expected: [Int], found: [Int])
+    case truncatedTensor(tensor: String, needed: Int, available: Int)
+    case unsupportedType(tensor: String, type: WeightType)
+    case tokenOutOfRange(token: Int32, vocabulary: Int)
+    case contextFull(capacity: Int, requested: Int)
+    case badTruncation(length: Int, requested: Int)
+    case badEmbedding(expected: Int, found: Int)
+    case emptyInput
+
+    public var description: String {
+        switch self {
+        case .missingKey(let k): return "model metadata lacks the key '\(k)'"
+        case .invalidValue(let k, let v): return "model metadata key '\(k)' has an invalid value \(v)"
+        case .missingTensor(let t): return "model lacks the tensor '\(t)'"
+        case .badShape(let t, let e, let f): return "tensor '\(t)' has shape \(f), expected \(e)"
+        case .truncatedTensor(let t, let n, let a): return "tensor '\(t)' needs \(n) bytes but only \(a) are available"
+        case .unsupportedType(let t, let ty): return "tensor '\(t)' has type \(ty), which this operation does not support"
+        case .tokenOutOfRange(let tok, let v): return "token id \(tok) is outside the vocabulary of \(v) tokens"
+        case .contextFull(let c, let r): return "sequence would hold \(r) positions but its capacity is \(c)"
+        case .badTruncation(let l, let r):
+            return "cannot truncate a sequence of \(l) positions to \(r): the length must be between 0 and \(l)"
+        case .badEmbedding(let e, let f): return "input embeddings have \(f) values, expected a multiple of \(e)"
+        case .emptyInput: return "a batch entry has no tokens or embeddings"
+        }
+    }
+}

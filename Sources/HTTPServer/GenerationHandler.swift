@@ -1,0 +1,227 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+
+/// Runs one chat or completions request: rate limit → parse → model check → admission → backend → response.
+/// The admission slot is held until the last byte of the response (streamed or not) and released exactly once.
+struct GenerationHandler: Sendable {
+    let backend: any InferenceBackend
+    let options: ServerOptions
+    let admission: AdmissionController
+    let rateLimiter: RateLimiter?
+    let metrics: ServerMetrics
+    let logger: Logger
+
+    func handle(_ request: Request, endpoint: ParsedRequest.Endpoint) async throws -> Response {
+        let arrival = ContinuousClock.now
+        if let rateLimiter {
+            do {
+                try rateLimiter.take()
+            } catch {
+                metrics.rejection(reason: "rate_limited")
+                throw error
+            }
+        }
+        let body = try await request.jsonBody(limit: options.maxBodyBytes)
+        let priority = Priority(header: request.headers[.xPriority])
+        let id = (endpoint == .chat ? "chatcmpl-" : "cmpl-") + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        var parsed = endpoint == .chat
+            ? try RequestParser.chat(body, id: id, priority: priority)
+            : try RequestParser.completions(body, id: id, priority: priority)
+        try await checkModel(parsed)
+
+        let slot: AdmissionSlot
+        do {
+            slot = try await admission.acquire(priority: priority)
+        } catch let error as APIError {
+            metrics.rejection(reason: error.code ?? "admission")
+            throw error
+        }
+        let deadline = arrival + options.requestTimeout
+        for index in parsed.requests.indices { parsed.requests[index].deadline = deadline }
+
+        var streams: [AsyncThrowingStream<GenerationEvent, any Error>] = []
+        do {
+            try Task.checkCancellation()
+            for generation in parsed.requests { streams.append(try await backend.generate(generation)) }
+        } catch {
+            await slot.release()
+            throw error
+        }
+        let renderer = ResponseRenderer(
+            endpoint: endpoint, id: id, model: parsed.model, created: Int(Date().timeIntervalSince1970),
+            logprobs: parsed.requests[0].logprobs, includeUsage: parsed.includeUsage)
+        let pump = EventPump.run(streams, choicesPerPrompt: parsed.n,
+                                 keepAlive: parsed.stream ? options.keepAliveInterval : nil, deadline: deadline)
+        let timing = GenerationTiming(arrival: arrival, endpoint: endpoint.rawValue, metrics: metrics)
+        if parsed.stream {
+            return streamingResponse(pump, renderer: renderer, parsed: parsed, slot: slot, timing: timing)
+        }
+        do {
+            let response = try await wholeResponse(pump.items, renderer: renderer, timing: timing)
+            pump.stop()
+            await slot.release()
+            return response
+        } catch {
+            pump.stop()
+            await slot.release()
+            throw error
+        }
+    }
+
+    /// Unknown models are 404 before any slot is taken; images sent to a text-only model are 400.
+    private func checkModel(_ parsed: ParsedRequest) async throws {
+        let models = await backend.listModels()
+        guard let info = models.first(where: { $0.id == parsed.model }) else {
+            if parsed.model == "default" { return }  // The backend resolves its own alias.
+            throw APIError(BackendError.modelNotFound(parsed.model))
+        }
+        guard !info.inputModalities.contains("image") else { return }
+        for request in parsed.requests {
+            guard case let .chat(messages) = request.input else { continue }
+            for (index, message) in messages.enumerated() {
+                if message.content.contains(where: { if case .imageURL = $0 { true } else { false } }) {
+                    throw APIError.invalid("model '\(info.id)' accepts text only; remove the image parts",
+                                           param: "messages[\(index)].content", code: "unsupported_modality")
+                }
+            }
+        }
+    }
+
+    private func wholeResponse(_ pump: AsyncStream<PumpItem>, renderer: ResponseRenderer, timing: GenerationTiming)
+        async throws -> Response
+    {
+        var choices: [Int: ResponseRenderer.Choice] = [:]
+        var usage = UsageTotals()
+        for await item in pump {
+            switch item {
+            case let .event(event):
+                switch event {
+                case let .prompt(text, index, logprobs):
+                    choices[index, default: .init()].append(text, logprobs)
+                case let .text(text, index, logprobs):
+                    timing.text(index: index)
+                    choices[index, default: .init()].append(text, logprobs)
+                case let .finished(index, reason):
+                    choices[index, default: .init()].finishReason = reason
+                case let .usage(prompt, completion, cached):
+                    usage.add(prompt: prompt, completion: completion, cachedPrompt: cached)
+                }
+            case .tick:
+                continue
+            case let .failed(error, detail):
+                if let detail { logger.error("generation \(renderer.id) failed: \(detail)") }
+                throw error
+            case .end:
+                timing.finish(usage)
+                return .json(renderer.response(choices: choices, usage: usage))
+            }
+        }
+        throw CancellationError()
+    }
+
+    private func streamingResponse(
+        _ pump: Pump, renderer: ResponseRenderer, parsed: ParsedRequest, slot: AdmissionSlot,
+        timing: GenerationTiming
+    ) -> Response {
+        let logger = self.logger
+        let choiceCount = parsed.requests.count * parsed.n
+        let body = ResponseBody { writer in
+            var sse = SSEWriter(writer: writer)
+            do {
+                if renderer.endpoint == .chat {
+                    for index in 0..<choiceCount { try await sse.data(renderer.roleChunk(index: index)) }
+                }
+                var usage = UsageTotals()
+                var written: [Int: Int] = [:]
+                loop: for await item in pump.items {
+                    switch item {
+                    case let .event(event):
+                        switch event {
+                        case let .prompt(text, index, logprobs), let .text(text, index, logprobs):
+                            if case .text = event { timing.text(index: index) }
+                            try await sse.data(renderer.textChunk(index: index, text: text, tokens: logprobs,
+                                                                  offset: written[index, default: 0]))
+                            written[index, default: 0] += text.count
+                        case let .finished(index, reason):
+                            try await sse.data(renderer.finishChunk(index: index, reason: reason))
+                        case let .usage(prompt, completion, cached):
+                            usage.add(prompt: prompt, completion: completion, cachedPrompt: cached)
+                        }
+                    case .tick:
+                        try await sse.comment("keep-alive")
+                    case let .failed(error, detail):
+                        if let detail { logger.error("stream \(renderer.id) failed: \(detail)") }
+                        try await sse.data(error.body)
+                        break loop
+                    case .end:
+                        timing.finish(usage)
+                        if parsed.includeUsage { try await sse.data(renderer.usageChunk(usage)) }
+                        break loop
+                    }
+                }
+                try await sse.done()
+            } catch {
+                // The client went away: leaving the loop ends the pump, which cancels the backend's generation.
+                logger.info("stream \(renderer.id) ended early: \(error)")
+            }
+            pump.stop()
+            await slot.release()
+        }
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", .xAcceleratorBuffering: "no"],
+            body: body)
+    }
+}
+
+/// Server-sent events on a Hummingbird body writer.
+struct SSEWriter {
+    var writer: any ResponseBodyWriter
+
+    mutating func data(_ value: JSONValue) async throws {
+        try await writer.write(ByteBuffer(string: "data: \(value.serialized)\n\n"))
+    }
+
+    mutating func comment(_ text: String) async throws {
+        try await writer.write(ByteBuffer(string: ": \(text)\n\n"))
+    }
+
+    mutating func done() async throws {
+        try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
+        try await writer.finish(nil)
+    }
+}
+
+/// Records time-to-first-token, inter-token gaps, end-to-end latency and token counts of one request.
+final class GenerationTiming: @unchecked Sendable {
+    private let arrival: ContinuousClock.Instant
+    private let endpoint: String
+    private let metrics: ServerMetrics
+    private let lock = NSLock()
+    private var first = true
+    private var lastByChoice: [Int: ContinuousClock.Instant] = [:]
+
+    init(arrival: ContinuousClock.Instant, endpoint: String, metrics: ServerMetrics) {
+        self.arrival = arrival
+        self.endpoint = endpoint
+        self.metrics = metrics
+    }
+
+    func text(index: Int) {
+        let now = ContinuousClock.now
+        lock.lock()
+        let isFirst = first
+        first = false
+        let previous = lastByChoice.updateValue(now, forKey: index)
+        lock.unlock()
+        if isFirst { metrics.timeToFirstToken(now - arrival) }
+        if let previous { metrics.interToken(now - previous) }
+    }
+
+    func finish(_ usage: UsageTotals) {
+        metrics.requestDuration(endpoint: endpoint, ContinuousClock.now - arrival)
+        metrics.tokens(prompt: usage.prompt, generated: usage.completion, cachedPrompt: usage.cachedPrompt)
+    }
+}

@@ -1,0 +1,131 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+
+extension HTTPField.Name {
+    static let retryAfter = HTTPField.Name("Retry-After")!
+    static let xPriority = HTTPField.Name("X-Priority")!
+    static let xAcceleratorBuffering = HTTPField.Name("X-Accel-Buffering")!
+}
+
+extension Response {
+    /// A JSON response with the given status.
+    static func json(_ value: JSONValue, status: Int = 200) -> Response {
+        Response(
+            status: HTTPResponse.Status(code: status),
+            headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: value.serialized)))
+    }
+
+    static func error(_ error: APIError) -> Response {
+        var response = json(error.body, status: error.status)
+        if let retryAfter = error.retryAfter { response.headers[.retryAfter] = String(retryAfter) }
+        return response
+    }
+}
+
+/// Turns every error that escapes a handler into OpenAI's error shape, on both ports: our `APIError`s as they are,
+/// Hummingbird's own (unknown route, body too large) by status, anything else as a 500 whose details are logged.
+/// It also counts every response in `modelhost_requests_total`.
+struct OpenAIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    let logger: Logger
+    let metrics: ServerMetrics
+    let maxBodyBytes: Int
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+        async throws -> Response
+    {
+        let response: Response
+        do {
+            response = try await next(request, context)
+        } catch {
+            response = .error(map(error, request: request))
+        }
+        metrics.request(endpoint: Self.endpointLabel(request.uri.path), status: Int(response.status.code))
+        return response
+    }
+
+    private func map(_ error: any Error, request: Request) -> APIError {
+        switch error {
+        case let error as APIError:
+            return error
+        case let error as BackendError:
+            if case let .internal(detail) = error { logger.error("backend error on \(request.uri.path): \(detail)") }
+            if case let .workerDied(reason) = error { logger.error("worker died on \(request.uri.path): \(reason)") }
+            return APIError(error)
+        case let error as any HTTPResponseError:
+            switch error.status.code {
+            case 404: return .notFound("no route \(request.method.rawValue) \(request.uri.path)")
+            case 413: return .bodyTooLarge(limit: maxBodyBytes)
+            case 400..<500:
+                return APIError(status: Int(error.status.code), message: error.status.reasonPhrase,
+                                type: "invalid_request_error")
+            default:
+                logger.error("HTTP error on \(request.uri.path): \(error)")
+                return .internalError
+            }
+        default:
+            logger.error("unexpected error on \(request.uri.path): \(error)")
+            return .internalError
+        }
+    }
+
+    /// A bounded label set: known routes by name, everything else "other".
+    static func endpointLabel(_ path: String) -> String {
+        let known = ["/v1/chat/completions", "/v1/completions", "/v1/models", "/health", "/ready", "/admin/status",
+                     "/admin/load", "/admin/unload", "/admin/health", "/admin/queue", "/admin/capabilities", "/metrics"]
+        if known.contains(path) { return path }
+        if path.hasPrefix("/v1/models/") { return "/v1/models/{id}" }
+        return "other"
+    }
+}
+
+/// `Authorization: Bearer <key>` when keys are configured. Liveness/readiness probes stay open so that
+/// orchestrators can check the process without holding a key.
+struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
+    let keys: Set<String>
+    static var openPaths: Set<String> { ["/health", "/ready", "/admin/health"] }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+        async throws -> Response
+    {
+        guard !keys.isEmpty, !Self.openPaths.contains(request.uri.path) else {
+            return try await next(request, context)
+        }
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+            throw APIError.unauthorized
+        }
+        let presented = Array(header.dropFirst("Bearer ".count).utf8)
+        // Compare against every key without early exit, so timing does not reveal a key's prefix.
+        var matched = false
+        for key in keys where Self.constantTimeEquals(Array(key.utf8), presented) { matched = true }
+        guard matched else { throw APIError.unauthorized }
+        return try await next(request, context)
+    }
+
+    static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        var difference = UInt8(truncatingIfNeeded: a.count ^ b.count)
+        for index in 0..<max(a.count, b.count) {
+            difference |= (index < a.count ? a[index] : 0) ^ (index < b.count ? b[index] : 0)
+        }
+        return difference == 0
+    }
+}
+
+extension Request {
+    /// The body as JSON, bounded by `limit` (413 beyond it) and OpenAI-shaped 400 when malformed.
+    func jsonBody(limit: Int) async throws -> JSONValue {
+        let buffer: ByteBuffer
+        do {
+            buffer = try await body.collect(upTo: limit)
+        } catch let error as any HTTPResponseError where error.status.code == 413 {
+            throw APIError.bodyTooLarge(limit: limit)
+        }
+        guard buffer.readableBytes > 0 else {
+            throw APIError.invalid("the request body is empty; send a JSON object", param: nil, code: "invalid_json")
+        }
+        guard let value = JSONValue.parse(buffer.readableBytesView) else { throw APIError.malformedJSON }
+        return value
+    }
+}

@@ -1,0 +1,247 @@
+import Foundation
+
+/// The seam between the HTTP layer and whatever produces tokens (the worker supervisor in production, a scripted
+/// double in tests). The HTTP layer owns validation, admission, streaming and error mapping; a backend owns models.
+///
+/// Cancellation contract: when the consumer stops iterating the stream returned by `generate` (client gone, deadline
+/// passed), the stream's `onTermination` fires; the backend must then stop the generation and free its resources.
+public protocol InferenceBackend: Sendable {
+    /// Every servable model, loaded or not.
+    func listModels() async -> [ModelInfo]
+    /// Starts a generation. Errors known before the first token (unknown model, overload) are thrown here; later
+    /// failures end the stream with a `BackendError`.
+    func generate(_ request: GenerationRequest) async throws(BackendError)
+        -> AsyncThrowingStream<GenerationEvent, any Error>
+    func load(model: String) async throws(BackendError)
+    func unload(model: String) async throws(BackendError)
+    func status() async -> BackendStatus
+}
+
+/// A model as `/v1/models` shows it.
+public struct ModelInfo: Sendable, Equatable {
+    public var id: String
+    public var contextLength: Int?
+    public var inputModalities: [String]
+    public var loaded: Bool
+    public var created: Date
+    public var ownedBy: String
+
+    public init(
+        id: String, contextLength: Int?, inputModalities: [String] = ["text"], loaded: Bool = false,
+        created: Date = Date(timeIntervalSince1970: 0), ownedBy: String = "modelhost"
+    ) {
+        self.id = id
+        self.contextLength = contextLength
+        self.inputModalities = inputModalities
+        self.loaded = loaded
+        self.created = created
+        self.ownedBy = ownedBy
+    }
+}
+
+/// One part of a chat message's content.
+public enum ChatContentPart: Sendable, Equatable {
+    case text(String)
+    /// An image by URL (`data:` URLs included); `detail` is OpenAI's low/high/auto hint.
+    case imageURL(String, detail: String?)
+}
+
+public struct ChatMessage: Sendable, Equatable {
+    public var role: String
+    public var content: [ChatContentPart]
+    public var name: String?
+
+    public init(role: String, content: [ChatContentPart], name: String? = nil) {
+        self.role = role
+        self.content = content
+        self.name = name
+    }
+}
+
+/// What to continue: a chat (the worker applies the model's template), raw text, or token ids.
+public enum GenerationInput: Sendable, Equatable {
+    case chat([ChatMessage])
+    case text(String)
+    case tokens([Int32])
+}
+
+/// Constrained output.
+public enum ResponseFormat: Sendable, Equatable {
+    case text
+    case jsonObject
+    /// `schema` is the JSON Schema as compact JSON text.
+    case jsonSchema(name: String, schema: String, strict: Bool)
+}
+
+/// Sampling knobs, already range-checked by the HTTP layer. Defaults are OpenAI's.
+public struct SamplingParameters: Sendable, Equatable {
+    public var temperature: Double = 1.0
+    public var topP: Double = 1.0
+    /// 0 disables top-k.
+    public var topK: Int = 0
+    public var minP: Double = 0
+    public var presencePenalty: Double = 0
+    public var frequencyPenalty: Double = 0
+    /// 1 disables the multiplicative repetition penalty.
+    public var repetitionPenalty: Double = 1.0
+    public var logitBias: [Int32: Double] = [:]
+    public var seed: UInt64?
+
+    public init() {}
+}
+
+/// Queue priority from the `X-Priority` header.
+public enum Priority: Int, Sendable, Comparable, CaseIterable {
+    case high = 0
+    case normal = 1
+    case low = 2
+
+    /// `high`/`low` (any case) or normal for anything else, as the original server does.
+    public init(header: String?) {
+        switch header?.lowercased() {
+        case "high": self = .high
+        case "low": self = .low
+        default: self = .normal
+        }
+    }
+
+    public var name: String {
+        switch self {
+        case .high: "high"
+        case .normal: "normal"
+        case .low: "low"
+        }
+    }
+
+    public static func < (lhs: Priority, rhs: Priority) -> Bool { lhs.rawValue < rhs.rawValue }
+}
+
+public struct GenerationRequest: Sendable, Equatable {
+    /// The request id also used in the response (`chatcmpl-…`/`cmpl-…`).
+    public var id: String
+    public var model: String
+    public var input: GenerationInput
+    public var sampling: SamplingParameters
+    /// nil: until the context is full or a stop condition.
+    public var maxTokens: Int?
+    public var stop: [String]
+    /// Choices to produce, indices 0..<n.
+    public var n: Int
+    /// nil: no logprobs; k: the chosen token's logprob plus the top k alternatives.
+    public var logprobs: Int?
+    /// Completions only: return the prompt (and, with `logprobs`, its tokens' logprobs) before the output.
+    public var echo: Bool
+    public var responseFormat: ResponseFormat
+    public var deadline: ContinuousClock.Instant?
+    public var priority: Priority
+
+    public init(
+        id: String, model: String, input: GenerationInput, sampling: SamplingParameters = SamplingParameters(),
+        maxTokens: Int? = nil, stop: [String] = [], n: Int = 1, logprobs: Int? = nil, echo: Bool = false,
+        responseFormat: ResponseFormat = .text, deadline: ContinuousClock.Instant? = nil, priority: Priority = .normal
+    ) {
+        self.id = id
+        self.model = model
+        self.input = input
+        self.sampling = sampling
+        self.maxTokens = maxTokens
+        self.stop = stop
+        self.n = n
+        self.logprobs = logprobs
+        self.echo = echo
+        self.responseFormat = responseFormat
+        self.deadline = deadline
+        self.priority = priority
+    }
+}
+
+/// One alternative token and its log-probability.
+public struct TopLogprob: Sendable, Equatable {
+    public var token: String
+    public var logprob: Double
+
+    public init(token: String, logprob: Double) {
+        self.token = token
+        self.logprob = logprob
+    }
+}
+
+/// A token of the output (or, with echo, of the prompt) with its log-probability and the top alternatives.
+public struct TokenLogprob: Sendable, Equatable {
+    public var token: String
+    /// nil for the first prompt token, which has no preceding context.
+    public var logprob: Double?
+    public var top: [TopLogprob]
+
+    public init(token: String, logprob: Double?, top: [TopLogprob] = []) {
+        self.token = token
+        self.logprob = logprob
+        self.top = top
+    }
+}
+
+public enum FinishReason: String, Sendable, Equatable {
+    case stop
+    case length
+}
+
+public enum GenerationEvent: Sendable, Equatable {
+    /// Echoed prompt text for choice `index` (completions with `echo`), sent before its first `.text`.
+    case prompt(String, index: Int, logprobs: [TokenLogprob]?)
+    /// Newly generated text for choice `index`; `logprobs` has one entry per token in `delta` when requested.
+    case text(String, index: Int, logprobs: [TokenLogprob]?)
+    case finished(index: Int, reason: FinishReason)
+    /// Sent once, after every choice finished.
+    case usage(prompt: Int, completion: Int, cachedPrompt: Int)
+}
+
+/// Failures a backend reports; each maps to exactly one HTTP status (see `APIError.init(_: BackendError)`).
+public enum BackendError: Error, Sendable, Equatable {
+    case modelNotFound(String)
+    case badRequest(param: String?, message: String)
+    case overloaded(retryAfter: Int)
+    /// The worker process died; `reason` is logged, not shown to the client.
+    case workerDied(reason: String)
+    case timeout
+    /// `detail` is logged, not shown to the client.
+    case `internal`(String)
+    /// No backend can serve generations at all; the message is for the client.
+    case unavailable(String)
+}
+
+/// Per model, as `/admin/status` shows it.
+public struct ModelStatus: Sendable, Equatable {
+    public var id: String
+    /// e.g. "loading", "ready", "busy", "unloading".
+    public var state: String
+    public var pid: Int32?
+    public var rssBytes: UInt64?
+    public var inFlight: Int
+    public var loadedSince: Date?
+
+    public init(
+        id: String, state: String, pid: Int32? = nil, rssBytes: UInt64? = nil, inFlight: Int = 0,
+        loadedSince: Date? = nil
+    ) {
+        self.id = id
+        self.state = state
+        self.pid = pid
+        self.rssBytes = rssBytes
+        self.inFlight = inFlight
+        self.loadedSince = loadedSince
+    }
+}
+
+public struct BackendStatus: Sendable, Equatable {
+    public var models: [ModelStatus]
+    /// Workers restarted after a crash since start-up (monotonic).
+    public var workerRestarts: Int
+    /// Whether the backend can serve generations (readiness).
+    public var ready: Bool
+
+    public init(models: [ModelStatus] = [], workerRestarts: Int = 0, ready: Bool = true) {
+        self.models = models
+        self.workerRestarts = workerRestarts
+        self.ready = ready
+    }
+}

@@ -1,0 +1,132 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+
+/// The OpenAI API port: generation, model listing, liveness and readiness.
+enum OpenAIRoutes {
+    static func register(on router: Router<BasicRequestContext>, state: ServerState) {
+        let handler = state.generationHandler
+        router.post("/v1/chat/completions") { request, _ in try await handler.handle(request, endpoint: .chat) }
+        router.post("/v1/completions") { request, _ in try await handler.handle(request, endpoint: .completions) }
+        router.get("/v1/models") { _, _ in
+            let models = await state.backend.listModels()
+            return Response.json(["object": "list", "data": .array(models.map(modelJSON))])
+        }
+        // Ids may be `org/name`, so the rest of the path is the id.
+        router.get("/v1/models/**") { _, context in
+            let id = context.parameters.getCatchAll().joined(separator: "/")
+            guard let model = await state.backend.listModels().first(where: { $0.id == id }) else {
+                throw APIError(BackendError.modelNotFound(id))
+            }
+            return Response.json(modelJSON(model))
+        }
+        router.get("/health") { _, _ in
+            Response.json(["status": "ok", "uptime_seconds": JSONValue(state.uptimeSeconds)])
+        }
+        router.get("/ready") { _, _ in
+            let admission = await state.admission.snapshot()
+            let backend = await state.backend.status()
+            let queueOpen = admission.active < admission.maxActive || admission.queueDepth < admission.maxQueueDepth
+            let ready = backend.ready && queueOpen
+            return Response.json(
+                ["ready": .bool(ready),
+                 "conditions": ["backend_ready": .bool(backend.ready), "queue_available": .bool(queueOpen)],
+                 "slots_available": JSONValue(max(0, admission.maxActive - admission.active))],
+                status: ready ? 200 : 503)
+        }
+    }
+
+    static func modelJSON(_ model: ModelInfo) -> JSONValue {
+        ["id": .string(model.id), "object": "model", "created": JSONValue(Int(model.created.timeIntervalSince1970)),
+         "owned_by": .string(model.ownedBy), "context_length": model.contextLength.map { JSONValue($0) } ?? .null,
+         "input_modalities": .array(model.inputModalities.map(JSONValue.string)), "loaded": .bool(model.loaded)]
+    }
+}
+
+/// The admin port: status, load/unload, health, queue, capabilities and Prometheus metrics.
+enum AdminRoutes {
+    static func register(on router: Router<BasicRequestContext>, state: ServerState) {
+        router.get("/admin/status") { _, _ in
+            let backend = await state.backend.status()
+            return Response.json([
+                "status": "running", "version": .string(ServerOptions.version),
+                "uptime_seconds": JSONValue(state.uptimeSeconds),
+                "models": .array(backend.models.map(statusJSON)),
+                "worker_restarts": JSONValue(backend.workerRestarts),
+                "config": state.options.configSummary,
+            ])
+        }
+        router.post("/admin/load") { request, _ in
+            let model = try await modelParameter(request, state: state)
+            let started = ContinuousClock.now
+            try await state.backend.load(model: model)
+            let elapsed = ContinuousClock.now - started
+            return Response.json(["status": "success", "model": .string(model),
+                                  "load_seconds": .number(Double(elapsed.components.seconds)
+                                      + Double(elapsed.components.attoseconds) * 1e-18)])
+        }
+        router.post("/admin/unload") { request, _ in
+            let model = try await modelParameter(request, state: state)
+            try await state.backend.unload(model: model)
+            return Response.json(["status": "success", "model_unloaded": .string(model)])
+        }
+        router.get("/admin/health") { _, _ in
+            let backend = await state.backend.status()
+            return Response.json(["status": .string(backend.ready ? "healthy" : "degraded"),
+                                  "version": .string(ServerOptions.version)])
+        }
+        router.get("/admin/queue") { _, _ in
+            let queue = await state.admission.snapshot()
+            return Response.json([
+                "enabled": true, "active_slots": JSONValue(queue.active), "max_slots": JSONValue(queue.maxActive),
+                "queue_depth": JSONValue(queue.queueDepth), "max_queue_depth": JSONValue(queue.maxQueueDepth),
+                "utilization": .number(Double(queue.active) / Double(max(1, queue.maxActive))),
+                "waiting_by_priority": .object(Dictionary(uniqueKeysWithValues: Priority.allCases.map {
+                    ($0.name, JSONValue(queue.queued[$0] ?? 0))
+                })),
+                "totals": ["enqueued": JSONValue(queue.totalEnqueued), "completed": JSONValue(queue.totalCompleted),
+                           "timeouts": JSONValue(queue.totalTimeouts), "rejected": JSONValue(queue.totalRejected)],
+                "avg_wait_time_ms": .number(queue.averageWaitSeconds * 1000),
+            ])
+        }
+        router.get("/admin/capabilities") { _, _ in
+            let models = await state.backend.listModels()
+            return Response.json(["models": .array(models.map { model in
+                ["id": .string(model.id), "capabilities": [
+                    "text": .bool(model.inputModalities.contains("text")),
+                    "vision": .bool(model.inputModalities.contains("image")),
+                ], "detection_method": "model_metadata"]
+            })])
+        }
+        router.get("/metrics") { _, _ in
+            state.metrics.observe(admission: await state.admission.snapshot(), backend: await state.backend.status())
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: state.metrics.exposition())))
+        }
+    }
+
+    /// `{"model": id}` in a JSON body, or the original server's `?model_path=id`.
+    private static func modelParameter(_ request: Request, state: ServerState) async throws -> String {
+        if let query = request.uri.queryParameters.get("model_path") ?? request.uri.queryParameters.get("model") {
+            guard !query.isEmpty else { throw APIError.invalid("'model_path' is empty", param: "model_path") }
+            return query
+        }
+        var fields = try RequestFields(try await request.jsonBody(limit: state.options.maxBodyBytes))
+        guard let model = try fields.string("model"), !model.isEmpty else {
+            throw APIError.invalid("send {\"model\": \"<id>\"} or ?model_path=<id>", param: "model",
+                                   code: "missing_required_parameter")
+        }
+        try fields.finish()
+        return model
+    }
+
+    static func statusJSON(_ model: ModelStatus) -> JSONValue {
+        ["id": .string(model.id), "state": .string(model.state),
+         "pid": model.pid.map { JSONValue(Int($0)) } ?? .null,
+         "rss_bytes": model.rssBytes.map { JSONValue.integer(Int64(clamping: $0)) } ?? .null,
+         "requests_in_flight": JSONValue(model.inFlight),
+         "loaded_since": model.loadedSince.map { .string(ISO8601DateFormatter().string(from: $0)) } ?? .null]
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+import ServerConfig
+
+/// What the HTTP layer needs from the configuration, with test-friendly knobs (ports may be 0 for an ephemeral
+/// port; keep-alive and timeouts may be short).
+public struct ServerOptions: Sendable {
+    public var host: String
+    public var port: Int
+    public var adminHost: String
+    public var adminPort: Int
+    public var apiKeys: Set<String>
+    public var maxBodyBytes: Int
+    /// Deadline of a whole generation, from arrival to the last token.
+    public var requestTimeout: Duration
+    /// An SSE comment is sent when a stream has been silent this long (e.g. during a long prefill).
+    public var keepAliveInterval: Duration
+    public var maxConcurrentRequests: Int
+    public var queue: QueueSettings
+    public var rateLimit: RateLimitSettings
+    /// Shown by `/admin/status` (already free of secrets).
+    public var configSummary: JSONValue
+
+    public static let version = "0.1.0"
+
+    public init(
+        host: String = "127.0.0.1", port: Int = 0, adminHost: String = "127.0.0.1", adminPort: Int = 0,
+        apiKeys: Set<String> = [], maxBodyBytes: Int = ServerConfig.defaultMaxBodyBytes,
+        requestTimeout: Duration = .seconds(300), keepAliveInterval: Duration = .seconds(10),
+        maxConcurrentRequests: Int = 4, queue: QueueSettings = QueueSettings(),
+        rateLimit: RateLimitSettings = RateLimitSettings(), configSummary: JSONValue = [:]
+    ) {
+        self.host = host
+        self.port = port
+        self.adminHost = adminHost
+        self.adminPort = adminPort
+        self.apiKeys = apiKeys
+        self.maxBodyBytes = maxBodyBytes
+        self.requestTimeout = requestTimeout
+        self.keepAliveInterval = keepAliveInterval
+        self.maxConcurrentRequests = maxConcurrentRequests
+        self.queue = queue
+        self.rateLimit = rateLimit
+        self.configSummary = configSummary
+    }
+
+    public init(config: ServerConfig) {
+        self.init(
+            host: config.host, port: config.port, adminHost: config.adminHost, adminPort: config.adminPort,
+            apiKeys: Set(config.apiKeys), maxBodyBytes: config.maxBodyBytes,
+            requestTimeout: .seconds(config.requestTimeoutSeconds), maxConcurrentRequests: config.maxConcurrentRequests,
+            queue: config.queue, rateLimit: config.rateLimit,
+            configSummary: [
+                "host": .string(config.host), "port": JSONValue(config.port),
+                "admin_host": .string(config.adminHost), "admin_port": JSONValue(config.adminPort),
+                "models_dir": .string(config.modelsDir), "state_dir": .string(config.stateDir),
+                "plugin_path": JSONValue(config.pluginPath), "machine_type": .string(config.tier.rawValue),
+                "total_ram_gb": JSONValue(config.totalRAMGiB), "memory_source": .string(config.memorySource),
+                "memory_budget_gb": JSONValue(config.memoryBudgetGiB),
+                "idle_timeout_seconds": JSONValue(config.idleTimeoutSeconds),
+                "request_timeout_seconds": JSONValue(config.requestTimeoutSeconds),
+                "model_load_timeout_seconds": JSONValue(config.modelLoadTimeoutSeconds),
+                "max_concurrent_requests": JSONValue(config.maxConcurrentRequests),
+                "queue_max_depth": JSONValue(config.queue.maxDepth),
+                "rate_limit_enabled": .bool(config.rateLimit.enabled),
+                "api_keys_configured": JSONValue(config.apiKeys.count),
+                "max_body_bytes": JSONValue(config.maxBodyBytes),
+            ])
+    }
+
+    var queueTimeouts: [Priority: Duration] {
+        [.high: .milliseconds(Int64(queue.highTimeoutSeconds * 1000)),
+         .normal: .milliseconds(Int64(queue.normalTimeoutSeconds * 1000)),
+         .low: .milliseconds(Int64(queue.lowTimeoutSeconds * 1000))]
+    }
+}

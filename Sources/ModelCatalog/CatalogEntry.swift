@@ -1,0 +1,37 @@
+import Foundation
+
+/// How a model's weights are stored.
+public enum ModelFormat: String, Sendable, Equatable {
+    case gguf
+    case safetensors
+}
+
+/// One servable model, described from metadata only (weights are never read here).
+public struct CatalogEntry: Sendable, Equatable {
+    /// The id clients use (`NAME` or `org/name`).
+    public let id: String
+    public let format: ModelFormat
+    /// The real (symlink-resolved) path: the `.gguf` file or the model directory.
+    public let path: String
+    /// Trained context length, when the metadata states it.
+    public let contextLength: Int?
+    /// `general.architecture` (GGUF) or `model_type` (config.json).
+    public let architecture: String?
+    /// Input modalities, e.g. `["text"]` or `["text", "image"]`.
+    public let inputModalities: [String]
+    /// Modification time of the weights, reported as OpenAI's `created`.
+    public let created: Date
+
+    public init(
+        id: String, format: ModelFormat, path: String, contextLength: Int?, architecture: String?,
+        inputModalities: [String], created: Date
+    ) {
+        self.id = id
+        self.format = format
+        self.path = path
+        self.contextLength = contextLength
+        self.architecture = architecture
+        self.inputModalities = inputModalities
+        self.created = created
+    }
+}

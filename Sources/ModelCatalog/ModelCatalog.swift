@@ -1,0 +1,156 @@
+import Foundation
+import ModelFormats
+
+/// Maps model ids to models on disk, inside two roots only: the models directory (`NAME.gguf` → `NAME`,
+/// `org/name/` with config.json + safetensors → `org/name`) and the Hugging Face cache
+/// (`$HF_HOME/hub/models--org--name/snapshots/REV` → `org/name`). `default` aliases the default model.
+///
+/// Ids are validated before use and only matched against names found by listing a root. Every file opened is
+/// checked, after resolving symlinks, to lie inside its root. One deliberate exception: a `NAME.gguf` entry placed
+/// directly in the models directory may be a symlink to a file elsewhere, because the operator made that link (the
+/// installer and CI link a shared copy of the default model); ids can never create or reach such links themselves.
+public struct ModelCatalog: Sendable {
+    public static let defaultAlias = "default"
+    /// The default model's id (`SmolLM2-135M-Instruct.Q4_1.gguf`).
+    public static let defaultModelID = "SmolLM2-135M-Instruct.Q4_1"
+
+    public let modelsDir: String
+    /// `$HF_HOME/hub`, or nil when the Hugging Face cache is not served.
+    public let huggingFaceHub: String?
+    /// The id `default` stands for; nil disables the alias.
+    public let defaultModel: String?
+
+    public init(modelsDir: String, hfHome: String?, defaultModel: String? = ModelCatalog.defaultModelID) {
+        self.modelsDir = modelsDir
+        self.huggingFaceHub = hfHome.map { URL(fileURLWithPath: $0).appendingPathComponent("hub").path }
+        self.defaultModel = defaultModel
+    }
+
+    /// Every model that resolves cleanly, sorted by id. Entries with unreadable metadata or escaping links are left
+    /// out (asking for them by id reports why).
+    public func entries() -> [CatalogEntry] {
+        var ids = Set<String>()
+        for name in list(modelsDir) {
+            if name.hasSuffix(".gguf"), name.count > 5 {
+                ids.insert(String(name.dropLast(5)))
+            } else if isDirectory("\(modelsDir)/\(name)") {
+                for inner in list("\(modelsDir)/\(name)") { ids.insert("\(name)/\(inner)") }
+            }
+        }
+        if let hub = huggingFaceHub {
+            for name in list(hub) where name.hasPrefix("models--") {
+                let parts = name.dropFirst("models--".count).components(separatedBy: "--")
+                if parts.count == 2 { ids.insert("\(parts[0])/\(parts[1])") }
+            }
+        }
+        return ids.sorted().compactMap { id in
+            (try? ModelID.validate(id)) == nil ? nil : try? resolve(id)
+        }
+    }
+
+    /// The entry for `id` (or `default`).
+    public func resolve(_ id: String) throws(CatalogError) -> CatalogEntry {
+        if id == Self.defaultAlias, let defaultModel {
+            // The entry keeps the real id so that responses and the backend name the model unambiguously.
+            return try resolve(defaultModel)
+        }
+        try ModelID.validate(id)
+        if !id.contains("/") {
+            return try resolveGGUF(id)
+        }
+        let parts = id.split(separator: "/").map(String.init)
+        if let entry = try resolveDirectory(id: id, root: modelsDir, relative: "\(parts[0])/\(parts[1])") {
+            return entry
+        }
+        if let hub = huggingFaceHub, let snapshot = snapshotDirectory(hub: hub, org: parts[0], name: parts[1]) {
+            if let entry = try resolveDirectory(id: id, root: hub, relative: snapshot) { return entry }
+        }
+        throw .notFound(id: id)
+    }
+
+    // MARK: - GGUF files
+
+    private func resolveGGUF(_ id: String) throws(CatalogError) -> CatalogEntry {
+        let file = "\(id).gguf"
+        guard list(modelsDir).contains(file) else { throw .notFound(id: id) }
+        let path = "\(modelsDir)/\(file)"
+        guard let real = RootConfinement.realPath(path), isRegularFile(real) else {
+            throw .unreadable(id: id, reason: "it is not a regular file")
+        }
+        let gguf: GGUFFile
+        do {
+            gguf = try GGUFFile(path: real)
+        } catch {
+            throw .unreadable(id: id, reason: "its GGUF header is invalid")
+        }
+        let architecture = gguf.architecture
+        let context = architecture.flatMap { gguf.metadata["\($0).context_length"]?.intValue }
+        // A GGUF text model takes text; vision needs a separate projector file, which this catalog does not pair.
+        return CatalogEntry(
+            id: id, format: .gguf, path: real, contextLength: context, architecture: architecture,
+            inputModalities: ["text"], created: modificationDate(real))
+    }
+
+    // MARK: - Hugging Face directories
+
+    /// `root/relative` when it is a model directory (config.json + at least one .safetensors) inside `root`.
+    private func resolveDirectory(id: String, root: String, relative: String) throws(CatalogError) -> CatalogEntry? {
+        guard let confinement = RootConfinement(root: root) else { return nil }
+        let directory = "\(root)/\(relative)"
+        guard FileManager.default.fileExists(atPath: directory) else { return nil }
+        guard let realDirectory = confinement.confined(directory) else { throw .outsideRoots(id: id) }
+        let files = list(realDirectory)
+        guard files.contains("config.json"), files.contains(where: { $0.hasSuffix(".safetensors") }) else {
+            return nil
+        }
+        for file in files where file == "config.json" || file.hasSuffix(".safetensors") {
+            guard confinement.confined("\(realDirectory)/\(file)") != nil else { throw .outsideRoots(id: id) }
+        }
+        guard let realConfig = confinement.confined("\(realDirectory)/config.json"),
+              let data = FileManager.default.contents(atPath: realConfig),
+              let config = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+        else { throw .unreadable(id: id, reason: "config.json is not a JSON object") }
+        let text = config["text_config"] as? [String: Any]
+        let context = (config["max_position_embeddings"] as? Int) ?? (text?["max_position_embeddings"] as? Int)
+        let hasVision = config["vision_config"] != nil
+        return CatalogEntry(
+            id: id, format: .safetensors, path: realDirectory, contextLength: context,
+            architecture: config["model_type"] as? String,
+            inputModalities: hasVision ? ["text", "image"] : ["text"], created: modificationDate(realConfig))
+    }
+
+    /// `models--org--name/snapshots/REV` relative to the hub: the revision `refs/main` names when it exists,
+    /// otherwise the most recently modified snapshot.
+    private func snapshotDirectory(hub: String, org: String, name: String) -> String? {
+        let repo = "models--\(org)--\(name)"
+        guard list(hub).contains(repo) else { return nil }
+        let snapshots = list("\(hub)/\(repo)/snapshots").filter { (try? ModelID.validate($0)) != nil }
+        if let data = FileManager.default.contents(atPath: "\(hub)/\(repo)/refs/main") {
+            let revision = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            if snapshots.contains(revision) { return "\(repo)/snapshots/\(revision)" }
+        }
+        let newest = snapshots.max { modificationDate("\(hub)/\(repo)/snapshots/\($0)") <
+            modificationDate("\(hub)/\(repo)/snapshots/\($1)") }
+        return newest.map { "\(repo)/snapshots/\($0)" }
+    }
+
+    // MARK: - Filesystem helpers
+
+    private func list(_ directory: String) -> [String] {
+        (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+    }
+
+    private func isDirectory(_ path: String) -> Bool {
+        var directory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &directory) && directory.boolValue
+    }
+
+    private func isRegularFile(_ path: String) -> Bool {
+        var directory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &directory) && !directory.boolValue
+    }
+
+    private func modificationDate(_ path: String) -> Date {
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date) ?? Date(timeIntervalSince1970: 0)
+    }
+}

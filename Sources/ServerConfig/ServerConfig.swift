@@ -1,0 +1,242 @@
+import Foundation
+
+/// Command-line values; each one, when set, wins over the environment.
+public struct ConfigFlags: Sendable, Equatable {
+    public var host: String?
+    public var port: Int?
+    public var adminHost: String?
+    public var adminPort: Int?
+    public var modelsDir: String?
+    public var stateDir: String?
+    public var pluginPath: String?
+
+    public init(
+        host: String? = nil, port: Int? = nil, adminHost: String? = nil, adminPort: Int? = nil,
+        modelsDir: String? = nil, stateDir: String? = nil, pluginPath: String? = nil
+    ) {
+        self.host = host
+        self.port = port
+        self.adminHost = adminHost
+        self.adminPort = adminPort
+        self.modelsDir = modelsDir
+        self.stateDir = stateDir
+        self.pluginPath = pluginPath
+    }
+}
+
+/// Queue limits: how many requests may wait for a slot, and how long each priority waits before giving up.
+public struct QueueSettings: Sendable, Equatable {
+    public var maxDepth: Int
+    public var highTimeoutSeconds: Double
+    public var normalTimeoutSeconds: Double
+    public var lowTimeoutSeconds: Double
+
+    public init(maxDepth: Int = 50, high: Double = 120, normal: Double = 60, low: Double = 30) {
+        self.maxDepth = maxDepth
+        self.highTimeoutSeconds = high
+        self.normalTimeoutSeconds = normal
+        self.lowTimeoutSeconds = low
+    }
+}
+
+/// The optional global token bucket (the original's `MLX_RATE_LIMIT_*`).
+public struct RateLimitSettings: Sendable, Equatable {
+    public var enabled: Bool
+    public var requestsPerMinute: Int
+    public var burst: Int
+
+    public init(enabled: Bool = false, requestsPerMinute: Int = 60, burst: Int = 10) {
+        self.enabled = enabled
+        self.requestsPerMinute = requestsPerMinute
+        self.burst = burst
+    }
+}
+
+/// Everything `modelhost serve` needs, resolved once at start-up as flags > environment > RAM tier, and validated.
+public struct ServerConfig: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+    public var adminHost: String
+    public var adminPort: Int
+    public var modelsDir: String
+    public var stateDir: String
+    public var pluginPath: String?
+    /// `HF_HOME`: its `hub/` holds the Hugging Face cache layout the catalog also serves.
+    public var hfHome: String
+    /// Accepted bearer keys; empty means the API is open.
+    public var apiKeys: [String]
+    public var idleTimeoutSeconds: Int
+    public var requestTimeoutSeconds: Int
+    public var modelLoadTimeoutSeconds: Int
+    public var maxConcurrentRequests: Int
+    public var queue: QueueSettings
+    public var rateLimit: RateLimitSettings
+    /// Largest request body accepted; bigger bodies get 413.
+    public var maxBodyBytes: Int
+    public var tier: RAMTier
+    public var totalRAMGiB: Int
+    public var memorySource: String
+    /// The memory all loaded models may use together (the tier's `memory_threshold_gb`).
+    public var memoryBudgetGiB: Int
+
+    public static let defaultHost = "127.0.0.1"
+    public static let defaultPort = 11440
+    public static let defaultAdminPort = 11441
+    public static let defaultMaxBodyBytes = 1 << 20
+
+    /// Resolves the configuration. `environment` is normally `ProcessInfo.processInfo.environment`; `memory` is the
+    /// probed machine memory (see `SystemMemory.probe`).
+    public static func resolve(
+        flags: ConfigFlags, environment: [String: String], memory: SystemMemory
+    ) throws(ConfigError) -> ServerConfig {
+        let env = EnvironmentSource(environment)
+        let ram = memory.roundedGiB
+        let tier = RAMTier(ramGiB: ram)
+        let home = environment["HOME"] ?? "/root"
+
+        let envPort = try env.int(["MODELHOST_PORT"])
+        let envAdminPort = try env.int(["MODELHOST_ADMIN_PORT", "MLX_ADMIN_PORT"])
+        var config = ServerConfig(
+            host: flags.host ?? env.string("MODELHOST_HOST") ?? defaultHost,
+            port: flags.port ?? envPort ?? defaultPort,
+            adminHost: flags.adminHost ?? env.string("MODELHOST_ADMIN_HOST") ?? defaultHost,
+            adminPort: flags.adminPort ?? envAdminPort ?? defaultAdminPort,
+            modelsDir: flags.modelsDir ?? env.string("MODELHOST_MODELS_DIR") ?? "models",
+            stateDir: flags.stateDir ?? env.string("MODELHOST_STATE_DIR")
+                ?? (environment["XDG_STATE_HOME"].map { "\($0)/modelhost" } ?? "\(home)/.local/state/modelhost"),
+            pluginPath: flags.pluginPath ?? env.string("MODELHOST_PLUGIN_PATH"),
+            hfHome: env.string("MODELHOST_HF_HOME") ?? env.string("HF_HOME") ?? "\(home)/.cache/huggingface",
+            apiKeys: [],
+            idleTimeoutSeconds: try env.int(["MODELHOST_IDLE_TIMEOUT", "MLX_IDLE_TIMEOUT"]) ?? tier.idleTimeoutSeconds,
+            requestTimeoutSeconds: try env.int(["MODELHOST_REQUEST_TIMEOUT", "MLX_REQUEST_TIMEOUT"])
+                ?? tier.requestTimeoutSeconds,
+            modelLoadTimeoutSeconds: try env.int(["MODELHOST_MODEL_LOAD_TIMEOUT", "MLX_MODEL_LOAD_TIMEOUT"])
+                ?? tier.modelLoadTimeoutSeconds,
+            maxConcurrentRequests: try env.int(["MODELHOST_MAX_CONCURRENT_REQUESTS", "MLX_MAX_CONCURRENT_REQUESTS"])
+                ?? tier.maxConcurrentRequests,
+            queue: QueueSettings(
+                maxDepth: try env.int(["MODELHOST_QUEUE_MAX_DEPTH", "MLX_QUEUE_MAX_DEPTH"]) ?? 50,
+                high: try env.double(["MODELHOST_QUEUE_TIMEOUT_HIGH", "MLX_QUEUE_TIMEOUT_HIGH"]) ?? 120,
+                normal: try env.double(["MODELHOST_QUEUE_TIMEOUT_NORMAL", "MLX_QUEUE_TIMEOUT_NORMAL"]) ?? 60,
+                low: try env.double(["MODELHOST_QUEUE_TIMEOUT_LOW", "MLX_QUEUE_TIMEOUT_LOW"]) ?? 30
+            ),
+            rateLimit: RateLimitSettings(
+                enabled: try env.bool(["MODELHOST_RATE_LIMIT_ENABLED", "MLX_RATE_LIMIT_ENABLED"]) ?? false,
+                requestsPerMinute: try env.int(["MODELHOST_RATE_LIMIT_RPM", "MLX_RATE_LIMIT_RPM"]) ?? 60,
+                burst: try env.int(["MODELHOST_RATE_LIMIT_BURST", "MLX_RATE_LIMIT_BURST"]) ?? 10
+            ),
+            maxBodyBytes: try env.int(["MODELHOST_MAX_BODY_BYTES"]) ?? defaultMaxBodyBytes,
+            tier: tier,
+            totalRAMGiB: ram,
+            memorySource: memory.source,
+            memoryBudgetGiB: tier.memoryThresholdGiB(ramGiB: ram)
+        )
+        config.apiKeys = try APIKeySource.keys(
+            inline: env.string("MODELHOST_API_KEYS"), file: env.string("MODELHOST_API_KEY_FILE"))
+        try config.validate()
+        return config
+    }
+
+    /// Checks ranges and cross-field rules; the first violation is thrown with the setting's name.
+    public func validate() throws(ConfigError) {
+        try Self.require((1...65535).contains(port), "port \(port) is out of range (expected 1–65535)")
+        try Self.require((1...65535).contains(adminPort), "admin port \(adminPort) is out of range (expected 1–65535)")
+        try Self.require(port != adminPort, "the API and admin ports are both \(port); give the admin API its own port")
+        try Self.require(!host.isEmpty, "MODELHOST_HOST is empty (expected an address such as 127.0.0.1)")
+        try Self.require(!adminHost.isEmpty, "the admin host is empty (expected an address such as 127.0.0.1)")
+        try Self.require(!modelsDir.isEmpty, "the models directory is empty (set --models-dir or MODELHOST_MODELS_DIR)")
+        try Self.require(!stateDir.isEmpty, "the state directory is empty (set --state-dir or MODELHOST_STATE_DIR)")
+        try Self.require(idleTimeoutSeconds >= 0, "MODELHOST_IDLE_TIMEOUT must be ≥ 0 seconds, got \(idleTimeoutSeconds)")
+        try Self.require(requestTimeoutSeconds > 0,
+                         "MODELHOST_REQUEST_TIMEOUT must be > 0 seconds, got \(requestTimeoutSeconds)")
+        try Self.require(modelLoadTimeoutSeconds > 0,
+                         "MODELHOST_MODEL_LOAD_TIMEOUT must be > 0 seconds, got \(modelLoadTimeoutSeconds)")
+        try Self.require((1...1000).contains(maxConcurrentRequests),
+                         "MODELHOST_MAX_CONCURRENT_REQUESTS must be 1–1000, got \(maxConcurrentRequests)")
+        try Self.require((0...10000).contains(queue.maxDepth),
+                         "MODELHOST_QUEUE_MAX_DEPTH must be 0–10000, got \(queue.maxDepth)")
+        try Self.require(queue.lowTimeoutSeconds > 0, "queue timeouts must be > 0 seconds")
+        try Self.require(
+            queue.highTimeoutSeconds >= queue.normalTimeoutSeconds
+                && queue.normalTimeoutSeconds >= queue.lowTimeoutSeconds,
+            "queue timeouts must satisfy high ≥ normal ≥ low, got \(queue.highTimeoutSeconds)/"
+                + "\(queue.normalTimeoutSeconds)/\(queue.lowTimeoutSeconds)")
+        if rateLimit.enabled {
+            try Self.require(rateLimit.requestsPerMinute > 0,
+                             "MODELHOST_RATE_LIMIT_RPM must be > 0, got \(rateLimit.requestsPerMinute)")
+            try Self.require(rateLimit.burst >= 1 && rateLimit.burst <= rateLimit.requestsPerMinute,
+                             "MODELHOST_RATE_LIMIT_BURST must be 1–RPM (\(rateLimit.requestsPerMinute)), "
+                                + "got \(rateLimit.burst)")
+        }
+        try Self.require(maxBodyBytes >= 1024, "MODELHOST_MAX_BODY_BYTES must be ≥ 1024, got \(maxBodyBytes)")
+        try Self.require(memoryBudgetGiB > 0, "the memory budget (\(memoryBudgetGiB) GiB) must be > 0")
+    }
+
+    private static func require(_ condition: Bool, _ message: @autoclosure () -> String) throws(ConfigError) {
+        if !condition { throw ConfigError(message()) }
+    }
+}
+
+/// Typed reads of environment variables, trying each name in order (the `MODELHOST_*` name first, then the
+/// original's alias), so a bad value is reported under the name the operator actually set.
+struct EnvironmentSource {
+    let values: [String: String]
+
+    init(_ values: [String: String]) {
+        self.values = values
+    }
+
+    func string(_ name: String) -> String? {
+        guard let value = values[name]?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
+        return value
+    }
+
+    private func first(_ names: [String]) -> (String, String)? {
+        for name in names {
+            if let value = string(name) { return (name, value) }
+        }
+        return nil
+    }
+
+    func int(_ names: [String]) throws(ConfigError) -> Int? {
+        guard let (name, text) = first(names) else { return nil }
+        guard let value = Int(text) else { throw ConfigError("\(name)=\(text) is not an integer") }
+        return value
+    }
+
+    func double(_ names: [String]) throws(ConfigError) -> Double? {
+        guard let (name, text) = first(names) else { return nil }
+        guard let value = Double(text), value.isFinite else { throw ConfigError("\(name)=\(text) is not a number") }
+        return value
+    }
+
+    func bool(_ names: [String]) throws(ConfigError) -> Bool? {
+        guard let (name, text) = first(names) else { return nil }
+        switch text.lowercased() {
+        case "1", "true", "yes", "on": return true
+        case "0", "false", "no", "off": return false
+        default: throw ConfigError("\(name)=\(text) is not a boolean (use 1/0, true/false)")
+        }
+    }
+}
+
+/// API keys from `MODELHOST_API_KEYS` (comma-separated) and/or a key file (one per line, `#` comments).
+enum APIKeySource {
+    static func keys(inline: String?, file: String?) throws(ConfigError) -> [String] {
+        var keys = (inline ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        if let file {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw ConfigError("MODELHOST_API_KEY_FILE=\(file) cannot be read")
+            }
+            for line in String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline) {
+                let key = line.trimmingCharacters(in: .whitespaces)
+                if !key.hasPrefix("#") { keys.append(key) }
+            }
+        }
+        keys.removeAll(where: \.isEmpty)
+        if let bad = keys.first(where: { $0.contains(where: { $0.isWhitespace || !$0.isASCII }) }) {
+            throw ConfigError("an API key contains whitespace or non-ASCII characters (\(bad.prefix(4))…)")
+        }
+        return keys
+    }
+}

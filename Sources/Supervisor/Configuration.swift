@@ -1,0 +1,78 @@
+import Foundation
+
+/// One model the supervisor may run: where its file is and how its worker loads it.
+public struct ModelSpec: Sendable, Equatable {
+    /// The id requests name (for the line protocol and, later, the API's `model` field).
+    public var id: String
+    /// Absolute path of the model file.
+    public var path: String
+    /// Plugin family; empty means "the file's general.architecture".
+    public var family: String
+    public var pluginPin: String
+    /// Extra plugin directories the worker searches first.
+    public var pluginPaths: [String]
+    public var threads: Int
+    /// Sequences one worker decodes together.
+    public var maxSequences: Int
+
+    public init(id: String, path: String, family: String = "", pluginPin: String = "", pluginPaths: [String] = [],
+                threads: Int = ProcessInfo.processInfo.activeProcessorCount, maxSequences: Int = 16) {
+        self.id = id
+        self.path = path
+        self.family = family
+        self.pluginPin = pluginPin
+        self.pluginPaths = pluginPaths
+        self.threads = threads
+        self.maxSequences = maxSequences
+    }
+}
+
+/// Everything the supervisor's policies depend on, with production defaults; tests shorten the timers.
+public struct SupervisorConfiguration: Sendable {
+    /// Holds the registry, its lock and the worker logs.
+    public var stateDirectory: String
+    /// Absolute path of `modelhost-worker`.
+    public var workerExecutable: String
+    public var models: [ModelSpec]
+    /// A worker that has not reported `loaded` by then is killed.
+    public var loadTimeout: Double = 120
+    /// How long a worker asked to stop may take before it is SIGKILLed.
+    public var stopGrace: Double = 5
+    /// How long a request past its deadline may take to honour the cancel before its worker is SIGKILLed.
+    public var cancelGrace: Double = 2
+    /// Unload a model whose worker has been idle this long; nil keeps it loaded.
+    public var idleUnloadAfter: Double?
+    /// Crash-loop policy (see `CrashHistory`).
+    public var crashLoopThreshold = 3
+    public var crashWindow: Double = 60
+    public var crashBaseBackoff: Double = 1
+    public var crashMaxBackoff: Double = 60
+    /// Added to the worker's environment (which is otherwise the orchestrator's).
+    public var workerEnvironment: [String: String] = [:]
+    /// Where POSIX shared memory appears as files (for the registry's sweep).
+    public var sharedMemoryDirectory = "/dev/shm"
+    public var requestRingCapacity = 1 << 20
+    public var eventRingCapacity = 1 << 20
+
+    public init(stateDirectory: String, workerExecutable: String, models: [ModelSpec]) {
+        self.stateDirectory = stateDirectory
+        self.workerExecutable = workerExecutable
+        self.models = models
+    }
+}
+
+/// Per-request policy.
+public struct GenerateOptions: Sendable {
+    /// Seconds from submission until the request is cancelled (and its worker killed if it does not stop).
+    public var timeout: Double?
+
+    public init(timeout: Double? = nil) { self.timeout = timeout }
+}
+
+/// A model's state for status reports.
+public struct ModelStatus: Sendable, Equatable {
+    public var id: String
+    public var state: ModelState
+    public var workerPID: Int32?
+    public var recentCrashes: Int
+}

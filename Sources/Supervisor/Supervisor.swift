@@ -1,0 +1,425 @@
+import CSupport
+import Foundation
+import IPC
+import ProcessRegistry
+import WorkerProtocol
+
+/// The orchestrator's owner of worker processes: one lifecycle state machine per model (see `ModelState`), worker
+/// spawning with a registry record for every process and IPC name, crash recovery, crash-loop back-off, deadlines
+/// enforced from outside the worker, idle unload and graceful shutdown. All state lives in this actor; worker
+/// processes talk to it through `WorkerConnection`s, whose reader threads report back with actor calls.
+///
+/// Start-up takes the state directory's single-instance lock and reaps whatever a dead predecessor left (workers
+/// whose pid, start time and marker still match are killed; recorded IPC names are unlinked either way).
+public actor Supervisor {
+    public let configuration: SupervisorConfiguration
+    /// What start-up reaping did.
+    public nonisolated let reapReport: ReapReport
+
+    private let registry: ProcessRegistry
+    private let names: IPCNames
+    /// Every shared-memory name of this run starts with this (as a file under /dev/shm): for diagnostics and for
+    /// checks that nothing leaked.
+    public nonisolated var sharedMemoryPrefix: String { names.fileNamePrefix }
+    /// The registry file (workers.json) under the state directory.
+    public nonisolated var registryPath: String { registry.path }
+    private let spawner = SpawnThread()
+    private var slots: [String: Slot] = [:]
+    private var active: [UInt64: ActiveRequest] = [:]
+    /// Requests whose client went away before they reached a worker.
+    private var abandoned: Set<UInt64> = []
+    private var accepting = true
+    private var shutdownStarted = false
+    private var workerCounter = 0
+    private var drainWaiters: [CheckedContinuation<Void, Never>] = []
+    private nonisolated let requestIDs = RequestIDs()
+
+    private struct Slot {
+        let spec: ModelSpec
+        var state: ModelState = .absent
+        var connection: WorkerConnection?
+        var loading: Task<WorkerConnection, Error>?
+        var crashes: CrashHistory
+        var idleTimer: Task<Void, Never>?
+        var info: LoadedInfo?
+    }
+
+    private struct ActiveRequest {
+        let model: String
+        let connection: WorkerConnection
+        var deadline: Task<Void, Never>?
+    }
+
+    /// Opens the registry (failing with `RegistryError.alreadyRunning` if another orchestrator owns the state
+    /// directory), reaps orphans and records this run's IPC name root.
+    public init(configuration: SupervisorConfiguration) throws {
+        self.configuration = configuration
+        registry = try ProcessRegistry(stateDirectory: configuration.stateDirectory,
+                                       sharedMemoryDirectory: configuration.sharedMemoryDirectory)
+        reapReport = try registry.reapOrphans()
+        names = IPCNames.random()
+        try registry.addRoot(names.root)
+        for spec in configuration.models {
+            slots[spec.id] = Slot(spec: spec, crashes: CrashHistory(
+                threshold: configuration.crashLoopThreshold, window: configuration.crashWindow,
+                baseBackoff: configuration.crashBaseBackoff, maxBackoff: configuration.crashMaxBackoff))
+        }
+    }
+
+    // MARK: Public API
+
+    /// Streams `request`'s events: `tokens` as they are produced, then one `done`. Failures end the stream with a
+    /// thrown `SupervisorError`. Cancelling the consuming task (or dropping the stream) cancels the request in the
+    /// worker.
+    public nonisolated func generate(model: String, request: GenerateRequest, options: GenerateOptions = .init())
+        -> AsyncThrowingStream<WorkerEvent, Error>
+    {
+        let (stream, continuation) = AsyncThrowingStream<WorkerEvent, Error>.makeStream()
+        let id = requestIDs.next()
+        continuation.onTermination = { [weak self] termination in
+            var clientGone = false
+            if case .cancelled = termination { clientGone = true }
+            Task { await self?.requestEnded(id, clientGone: clientGone) }
+        }
+        Task { await self.begin(id, model: model, request: request, options: options, continuation: continuation) }
+        return stream
+    }
+
+    /// Starts the model's worker if it is absent and waits until it is ready.
+    @discardableResult
+    public func load(model: String) async throws -> LoadedInfo {
+        _ = try await ensureWorker(model)
+        guard let info = slots[model]?.info else { throw SupervisorError.unknownModel(model) }
+        return info
+    }
+
+    /// Stops the model's worker (in-flight requests end with `.unloaded`) through the same cleanup as a crash.
+    public func unload(model: String) async {
+        if let loading = slots[model]?.loading { _ = try? await loading.value }
+        guard var slot = slots[model], let connection = slot.connection else { return }
+        switch slot.state {
+        case .ready, .busy:
+            slot.state = transition(slot.state, .startUnloading, model)
+            slot.idleTimer?.cancel()
+            slot.idleTimer = nil
+            slots[model] = slot
+            let exit = await connection.stop(grace: configuration.stopGrace)
+            workerExited(model, connection, exit)
+        case .unloading:
+            let exit = await connection.waitForExit()
+            workerExited(model, connection, exit)
+        case .absent, .loading:
+            return
+        }
+    }
+
+    /// Graceful shutdown: refuse new requests, let in-flight ones finish for up to `drainTimeout` seconds, stop
+    /// every worker, and leave the registry and /dev/shm clean. Only the first call acts; later ones return at once.
+    public func shutdown(drainTimeout: Double) async {
+        guard !shutdownStarted else { return }
+        shutdownStarted = true
+        accepting = false
+        if totalInFlight > 0 {
+            let timer = Task { [weak self] in
+                try? await Task.sleep(nanoseconds: UInt64(max(0, drainTimeout) * 1e9))
+                await self?.releaseDrainWaiters()
+            }
+            await withCheckedContinuation { drainWaiters.append($0) }
+            timer.cancel()
+        }
+        for model in slots.keys.sorted() { await unload(model: model) }
+        // Nothing of ours is left running; this empties the registry (records and this run's root).
+        _ = try? registry.reapOrphans()
+        registry.close()
+        spawner.stop()
+    }
+
+    public func status() -> [ModelStatus] {
+        slots.values.sorted { $0.spec.id < $1.spec.id }.map {
+            ModelStatus(id: $0.spec.id, state: $0.state, workerPID: $0.connection?.pid,
+                        recentCrashes: $0.crashes.recentCrashes)
+        }
+    }
+
+    public func state(of model: String) -> ModelState? { slots[model]?.state }
+
+    // MARK: Requests
+
+    private func begin(_ id: UInt64, model: String, request: GenerateRequest, options: GenerateOptions,
+                       continuation: WorkerConnection.Continuation) async {
+        /// Every early end also forgets a client that left meanwhile, so `abandoned` never keeps stale ids.
+        func fail(_ error: Error) {
+            abandoned.remove(id)
+            continuation.finish(throwing: error)
+        }
+        guard accepting else { return fail(SupervisorError.shuttingDown) }
+        guard slots[model] != nil else { return fail(SupervisorError.unknownModel(model)) }
+        var connection: WorkerConnection?
+        // A worker may die between becoming ready and this request reaching it; one retry covers that window.
+        for _ in 0..<2 where connection == nil {
+            do {
+                let candidate = try await ensureWorker(model)
+                if slots[model]?.connection === candidate { connection = candidate }
+            } catch {
+                return fail(error)
+            }
+        }
+        guard let connection, var slot = slots[model] else {
+            return fail(SupervisorError.system("the worker for \(model) vanished twice while starting this request"))
+        }
+        if abandoned.remove(id) != nil { return }
+        guard accepting else { return fail(SupervisorError.shuttingDown) }
+        slot.state = transition(slot.state, .requestStarted, model)
+        slot.idleTimer?.cancel()
+        slot.idleTimer = nil
+        slots[model] = slot
+        var entry = ActiveRequest(model: model, connection: connection)
+        if let timeout = options.timeout {
+            entry.deadline = Task { [weak self] in
+                try? await Task.sleep(nanoseconds: UInt64(max(0, timeout) * 1e9))
+                guard !Task.isCancelled else { return }
+                await self?.deadlinePassed(id, seconds: timeout)
+            }
+        }
+        active[id] = entry
+        connection.submit(request, requestID: id, continuation: continuation)
+    }
+
+    private func requestEnded(_ id: UInt64, clientGone: Bool) {
+        guard let entry = active.removeValue(forKey: id) else {
+            // Not started yet: a client that left before its worker was ready must not start it later. (A stream
+            // that `begin` itself finished with an error ends here too, and needs nothing.)
+            if clientGone { abandoned.insert(id) }
+            return
+        }
+        entry.deadline?.cancel()
+        if clientGone { entry.connection.cancel(id) }
+        if var slot = slots[entry.model], slot.connection === entry.connection, case .busy = slot.state {
+            slot.state = transition(slot.state, .requestEnded, entry.model)
+            slots[entry.model] = slot
+            if slot.state == .ready { scheduleIdleUnload(entry.model) }
+        }
+        if totalInFlight == 0 { releaseDrainWaiters() }
+    }
+
+    private func deadlinePassed(_ id: UInt64, seconds: Double) async {
+        guard let entry = active[id] else { return }
+        entry.connection.deadlinePassed(id, seconds: seconds, killing: true)
+        try? await Task.sleep(nanoseconds: UInt64(configuration.cancelGrace * 1e9))
+        if entry.connection.isInFlight(id) {
+            FileHandle.standardError.write(Data(("supervisor: request \(id) ignored its cancel for "
+                + "\(configuration.cancelGrace) s; killing worker \(entry.connection.pid)\n").utf8))
+            entry.connection.kill()
+        }
+    }
+
+    private var totalInFlight: Int { slots.values.reduce(0) { $0 + $1.state.inFlight } }
+
+    private func releaseDrainWaiters() {
+        let waiters = drainWaiters
+        drainWaiters.removeAll()
+        waiters.forEach { $0.resume() }
+    }
+
+    // MARK: Workers
+
+    private func ensureWorker(_ model: String) async throws -> WorkerConnection {
+        while true {
+            guard var slot = slots[model] else { throw SupervisorError.unknownModel(model) }
+            switch slot.state {
+            case .ready, .busy:
+                if let connection = slot.connection {
+                    // Its exit report may still be on its way to this actor; never hand out a dead worker.
+                    guard let exit = connection.exitStatus else { return connection }
+                    workerExited(model, connection, exit)
+                    continue
+                }
+            case .loading:
+                if let loading = slot.loading { return try await loading.value }
+            case .unloading:
+                if let connection = slot.connection {
+                    let exit = await connection.waitForExit()
+                    workerExited(model, connection, exit)
+                    continue
+                }
+            case .absent:
+                break
+            }
+            guard slot.state == .absent else {
+                throw SupervisorError.system("model \(model) is \(slot.state) without a worker (a supervisor bug)")
+            }
+            if let retry = slot.crashes.retryAfter() {
+                throw SupervisorError.crashLoop(model: model, crashes: slot.crashes.recentCrashes,
+                                                retryAfterSeconds: retry, lastTermination: slot.crashes.lastTermination)
+            }
+            slot.state = transition(slot.state, .startLoading, model)
+            let spec = slot.spec
+            let loading = Task { try await self.spawnAndLoad(spec) }
+            slot.loading = loading
+            slots[model] = slot
+            do {
+                return try await loading.value
+            } catch {
+                if var failed = slots[model], failed.state == .loading {
+                    failed.state = transition(failed.state, .workerGone, model)
+                    failed.loading = nil
+                    failed.crashes.recordCrash("\(error)")
+                    slots[model] = failed
+                }
+                throw error
+            }
+        }
+    }
+
+    private func spawnAndLoad(_ spec: ModelSpec) async throws -> WorkerConnection {
+        workerCounter += 1
+        let connection = try await spawn(spec, ordinal: workerCounter)
+        let info: LoadedInfo
+        do {
+            info = try await connection.load(LoadRequest(
+                modelPath: spec.path, family: spec.family, threads: UInt32(clamping: max(1, spec.threads)),
+                pluginPin: spec.pluginPin, pluginPaths: spec.pluginPaths,
+                maxSequences: UInt32(clamping: max(1, spec.maxSequences))), timeout: configuration.loadTimeout)
+        } catch {
+            connection.kill()
+            _ = await connection.waitForExit()
+            try? registry.unregister(pid: connection.pid)
+            throw error
+        }
+        guard var slot = slots[spec.id], slot.state == .loading else {
+            connection.kill()
+            throw SupervisorError.unloaded(model: spec.id)
+        }
+        slot.state = transition(slot.state, .loaded, spec.id)
+        slot.connection = connection
+        slot.loading = nil
+        slot.info = info
+        slots[spec.id] = slot
+        scheduleIdleUnload(spec.id)
+        return connection
+    }
+
+    /// Creates the segment, starts the worker in its own process group with its output in a log file, and records
+    /// it in the registry before anything else can go wrong.
+    private func spawn(_ spec: ModelSpec, ordinal: Int) async throws -> WorkerConnection {
+        let segmentName: String
+        let segment: SharedMemorySegment
+        do {
+            segmentName = try names.segmentName(worker: "w\(ordinal)")
+            segment = try SharedMemorySegment.create(name: segmentName,
+                                                     requestRingCapacity: configuration.requestRingCapacity,
+                                                     eventRingCapacity: configuration.eventRingCapacity)
+        } catch {
+            throw SupervisorError.system("cannot create the worker's shared memory: \(error)")
+        }
+        let logDirectory = configuration.stateDirectory + "/logs"
+        try? FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
+        let safeID = String(spec.id.map { $0.isLetter || $0.isNumber || $0 == "-" ? $0 : "_" })
+        let logPath = "\(logDirectory)/worker-\(safeID)-\(ordinal).log"
+        let logFD = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        let nullFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        defer {
+            if logFD >= 0 { close(logFD) }
+            if nullFD >= 0 { close(nullFD) }
+        }
+        guard logFD >= 0, nullFD >= 0 else {
+            _ = try? segment.unlink()
+            throw SupervisorError.system("cannot open the worker log \(logPath): \(String(cString: strerror(errno)))")
+        }
+        let marker = ProcessIdentity.newMarker()
+        var environment = ProcessInfo.processInfo.environment.merging(configuration.workerEnvironment) { $1 }
+        environment[ProcessIdentity.markerEnvironmentKey] = marker
+        let executable = configuration.workerExecutable
+        let arguments = ["--segment", segmentName, "--parent-pid", String(getpid())]
+        let process: SpawnedProcess
+        do {
+            let env = environment
+            process = try await spawner.run {
+                try SpawnedProcess.spawn(executable: executable, arguments: arguments, environment: env,
+                                         inheriting: [(nullFD, 0), (logFD, 1), (logFD, 2)], newProcessGroup: true)
+            }
+        } catch {
+            _ = try? segment.unlink()
+            throw SupervisorError.system("cannot start \(executable): \(error)")
+        }
+        do {
+            let identity = try ProcessIdentity.capture(pid: process.pid, marker: marker)
+            try registry.register(WorkerRecord(identity: identity, modelID: spec.id, sharedMemoryNames: [segmentName]))
+            let channel = try RingChannel(segment: segment, peer: .pid(process.pid))
+            let connection = WorkerConnection(modelID: spec.id, process: process, identity: identity,
+                                              segmentName: segmentName, channel: channel)
+            connection.start { [weak self] exit in
+                Task { await self?.workerExited(spec.id, connection, exit) }
+            }
+            return connection
+        } catch {
+            process.signal(SIGKILL)
+            process.wait()
+            _ = try? segment.unlink()
+            try? registry.unregister(pid: process.pid)
+            throw SupervisorError.system("cannot set up worker \(process.pid): \(error)")
+        }
+    }
+
+    /// The one cleanup path for every way a worker ends (crash, unload, idle unload, shutdown, deadline kill). The
+    /// connection has already reaped the process, failed its requests and unlinked its segment; this forgets it.
+    /// Idempotent: a second report for the same connection changes nothing.
+    private func workerExited(_ model: String, _ connection: WorkerConnection, _ exit: WorkerConnection.Exit) {
+        try? registry.unregister(pid: connection.pid)
+        guard var slot = slots[model], slot.connection === connection else { return }
+        slot.state = transition(slot.state, .workerGone, model)
+        slot.connection = nil
+        slot.info = nil
+        slot.idleTimer?.cancel()
+        slot.idleTimer = nil
+        if !exit.expected {
+            if connection.completedRequests > 0 { slot.crashes.recordSuccess() }
+            slot.crashes.recordCrash(exit.description)
+            FileHandle.standardError.write(Data(
+                "supervisor: worker \(connection.pid) for \(model) ended unexpectedly: \(exit.description)\n".utf8))
+        }
+        slots[model] = slot
+        if totalInFlight == 0 { releaseDrainWaiters() }
+    }
+
+    private func scheduleIdleUnload(_ model: String) {
+        guard let after = configuration.idleUnloadAfter, var slot = slots[model], slot.state == .ready,
+              let connection = slot.connection else { return }
+        slot.idleTimer?.cancel()
+        slot.idleTimer = Task { [weak self] in
+            try? await Task.sleep(nanoseconds: UInt64(max(0, after) * 1e9))
+            guard !Task.isCancelled else { return }
+            await self?.idleExpired(model, connection)
+        }
+        slots[model] = slot
+    }
+
+    private func idleExpired(_ model: String, _ connection: WorkerConnection) async {
+        guard let slot = slots[model], slot.connection === connection, slot.state == .ready else { return }
+        await unload(model: model)
+    }
+
+    /// Applies a lifecycle event; an impossible one is logged and leaves the state unchanged (it is a bug, and
+    /// crashing the orchestrator over it would take every other model down).
+    private func transition(_ state: ModelState, _ event: ModelEvent, _ model: String) -> ModelState {
+        do {
+            return try state.applying(event)
+        } catch {
+            FileHandle.standardError.write(Data("supervisor: model \(model): \(error)\n".utf8))
+            return state
+        }
+    }
+}
+
+/// Request ids: unique per supervisor, never 0 (0 addresses the worker itself).
+final class RequestIDs: @unchecked Sendable {
+    private let lock = NSLock()
+    private var last: UInt64 = 0
+
+    func next() -> UInt64 {
+        lock.withLock {
+            last += 1
+            return last
+        }
+    }
+}

@@ -1,0 +1,277 @@
+import Foundation
+import HTTPServer
+import ServerConfig
+import XCTest
+
+final class AdmissionAndAdminTests: XCTestCase {
+    let chat = #"{"model":"tiny","messages":[{"role":"user","content":"hi"}]}"#
+
+    func testAdmissionControllerLimitQueueTimeoutAndPriority() async throws {
+        let controller = AdmissionController(
+            maxActive: 1, maxQueueDepth: 2,
+            timeouts: [.high: .seconds(5), .normal: .seconds(5), .low: .milliseconds(100)])
+        let first = try await controller.acquire(priority: .normal)
+        // A low-priority waiter times out with 503 queue_timeout and Retry-After.
+        do {
+            _ = try await controller.acquire(priority: .low)
+            XCTFail("expected a queue timeout")
+        } catch let error as APIError {
+            XCTAssertEqual(error.status, 503)
+            XCTAssertEqual(error.code, "queue_timeout")
+            XCTAssertNotNil(error.retryAfter)
+        }
+        // Order: normal queued first, then high; high must be served first.
+        let order = OrderLog()
+        let normal = Task { let slot = try await controller.acquire(priority: .normal); await order.add("normal"); return slot }
+        try await Task.sleep(for: .milliseconds(50))
+        let high = Task { let slot = try await controller.acquire(priority: .high); await order.add("high"); return slot }
+        try await Task.sleep(for: .milliseconds(50))
+        // The queue (depth 2) is now full: the next request is refused at once.
+        do {
+            _ = try await controller.acquire(priority: .high)
+            XCTFail("expected queue_full")
+        } catch let error as APIError {
+            XCTAssertEqual(error.code, "queue_full")
+            XCTAssertEqual(error.status, 503)
+            XCTAssertNotNil(error.retryAfter)
+        }
+        await first.release()
+        await first.release()  // Idempotent: must not free a second slot.
+        let highSlot = try await high.value
+        let snapshot = await controller.snapshot()
+        XCTAssertEqual(snapshot.active, 1)
+        XCTAssertEqual(snapshot.queueDepth, 1)
+        await highSlot.release()
+        let normalSlot = try await normal.value
+        await normalSlot.release()
+        let served = await order.entries
+        XCTAssertEqual(served, ["high", "normal"])
+        let final = await controller.snapshot()
+        XCTAssertEqual(final.active, 0)
+        XCTAssertEqual(final.totalTimeouts, 1)
+        XCTAssertEqual(final.totalRejected, 1)
+    }
+
+    func testCancelledWaiterLeavesQueueWithoutTakingASlot() async throws {
+        let controller = AdmissionController(maxActive: 1, maxQueueDepth: 4,
+                                             timeouts: [.high: .seconds(5), .normal: .seconds(5), .low: .seconds(5)])
+        let holder = try await controller.acquire(priority: .normal)
+        let waiter = Task { try await controller.acquire(priority: .normal) }
+        try await Task.sleep(for: .milliseconds(50))
+        waiter.cancel()
+        let result = await waiter.result
+        XCTAssertThrowsError(try result.get())
+        let snapshot = await controller.snapshot()
+        XCTAssertEqual(snapshot.queueDepth, 0)
+        await holder.release()
+        let after = await controller.snapshot()
+        XCTAssertEqual(after.active, 0)
+    }
+
+    func testQueueFullOverHTTPGives503WithRetryAfter() async throws {
+        let backend = ScriptedBackend { request in [.sleep(.milliseconds(300))] + ScriptedBackend.hello(request) }
+        var options = ServerOptions()
+        options.maxConcurrentRequests = 1
+        options.queue = QueueSettings(maxDepth: 0, high: 1, normal: 1, low: 1)
+        try await withServer(backend, options: options) { server in
+            let port = server.apiPort
+            let slow = Task { try await HTTP.post(port: port, "/v1/chat/completions", json: chat) }
+            try await Task.sleep(for: .milliseconds(100))
+            let rejected = try await HTTP.post(port: port, "/v1/chat/completions", json: chat)
+            XCTAssertEqual(rejected.status, 503)
+            XCTAssertEqual(rejected.error?["code"] as? String, "queue_full")
+            XCTAssertNotNil(rejected.headers["retry-after"])
+            let slowStatus = try await slow.value.status
+            XCTAssertEqual(slowStatus, 200)
+            let metrics = try await HTTP.get(port: server.adminPort, "/metrics").body
+            XCTAssertTrue(metrics.contains(#"modelhost_rejections_total{reason="queue_full"} 1"#), metrics)
+        }
+    }
+
+    func testStreamHoldsItsSlotUntilTheEnd() async throws {
+        let backend = ScriptedBackend { request in
+            [.event(.text("a", index: 0, logprobs: nil)), .sleep(.milliseconds(300))] + ScriptedBackend.hello(request)
+        }
+        var options = ServerOptions()
+        options.maxConcurrentRequests = 1
+        options.queue = QueueSettings(maxDepth: 0, high: 1, normal: 1, low: 1)
+        try await withServer(backend, options: options) { server in
+            let port = server.apiPort
+            let stream = Task {
+                try await HTTP.post(port: port, "/v1/chat/completions",
+                                    json: #"{"model":"tiny","messages":[{"role":"user","content":"x"}],"stream":true}"#)
+            }
+            try await Task.sleep(for: .milliseconds(100))
+            let queue = try await HTTP.get(port: server.adminPort, "/admin/queue")
+            XCTAssertEqual(queue.json?["active_slots"] as? Int, 1)
+            let rejected = try await HTTP.post(port: port, "/v1/chat/completions", json: chat)
+            XCTAssertEqual(rejected.status, 503)
+            _ = try await stream.value
+            let after = try await HTTP.post(port: port, "/v1/chat/completions", json: chat)
+            XCTAssertEqual(after.status, 200)
+        }
+    }
+
+    func testRateLimitGives429WithRetryAfter() async throws {
+        var options = ServerOptions()
+        options.rateLimit = RateLimitSettings(enabled: true, requestsPerMinute: 60, burst: 2)
+        try await withServer(ScriptedBackend(), options: options) { server in
+            for _ in 0..<2 {
+                let accepted = try await HTTP.post(port: server.apiPort, "/v1/chat/completions", json: chat)
+                XCTAssertEqual(accepted.status, 200)
+            }
+            let limited = try await HTTP.post(port: server.apiPort, "/v1/chat/completions", json: chat)
+            XCTAssertEqual(limited.status, 429)
+            XCTAssertEqual(limited.error?["code"] as? String, "rate_limited")
+            XCTAssertEqual(limited.headers["retry-after"], "1")
+        }
+    }
+
+    func testRateLimiterRefillsOverTime() throws {
+        let clock = ManualClock()
+        let limiter = RateLimiter(requestsPerMinute: 30, burst: 1, now: { clock.now })
+        XCTAssertNoThrow(try limiter.take())
+        XCTAssertThrowsError(try limiter.take()) { error in
+            XCTAssertEqual((error as? APIError)?.retryAfter, 3)  // 2 s until the next token, rounded up + 1
+        }
+        clock.advance(.seconds(2))
+        XCTAssertNoThrow(try limiter.take())
+    }
+
+    func testAPIKeys() async throws {
+        var options = ServerOptions()
+        options.apiKeys = ["sk-good"]
+        try await withServer(ScriptedBackend(), options: options) { server in
+            let missing = try await HTTP.post(port: server.apiPort, "/v1/chat/completions", json: chat)
+            XCTAssertEqual(missing.status, 401)
+            XCTAssertEqual(missing.error?["type"] as? String, "authentication_error")
+            let wrong = try await HTTP.get(port: server.apiPort, "/v1/models", headers: ["Authorization": "Bearer sk-bad"])
+            XCTAssertEqual(wrong.status, 401)
+            let good = try await HTTP.get(port: server.apiPort, "/v1/models", headers: ["Authorization": "Bearer sk-good"])
+            XCTAssertEqual(good.status, 200)
+            let adminWithoutKey = try await HTTP.get(port: server.adminPort, "/admin/status")
+            XCTAssertEqual(adminWithoutKey.status, 401)
+            let health = try await HTTP.get(port: server.apiPort, "/health")
+            XCTAssertEqual(health.status, 200)
+        }
+    }
+
+    func testModelsEndpoints() async throws {
+        try await withServer(ScriptedBackend()) { server in
+            let list = try await HTTP.get(port: server.apiPort, "/v1/models")
+            let data = try XCTUnwrap(list.json?["data"] as? [[String: Any]])
+            XCTAssertEqual(data.map { $0["id"] as? String }, ["tiny", "org/vision"])
+            XCTAssertEqual(data[0]["context_length"] as? Int, 2048)
+            XCTAssertEqual(data[1]["input_modalities"] as? [String], ["text", "image"])
+            let one = try await HTTP.get(port: server.apiPort, "/v1/models/org/vision")
+            XCTAssertEqual(one.json?["id"] as? String, "org/vision")
+            let missing = try await HTTP.get(port: server.apiPort, "/v1/models/nope")
+            XCTAssertEqual(missing.status, 404)
+            XCTAssertEqual(missing.error?["code"] as? String, "model_not_found")
+            let unknownModel = try await HTTP.post(port: server.apiPort, "/v1/chat/completions",
+                                                   json: #"{"model":"nope","messages":[{"role":"user","content":"x"}]}"#)
+            XCTAssertEqual(unknownModel.status, 404)
+            let route = try await HTTP.get(port: server.apiPort, "/v2/nothing")
+            XCTAssertEqual(route.status, 404)
+            XCTAssertNotNil(route.error?["message"])
+            let adminRoute = try await HTTP.get(port: server.adminPort, "/admin/nothing")
+            XCTAssertEqual(adminRoute.status, 404)
+            XCTAssertNotNil(adminRoute.error?["message"])
+        }
+    }
+
+    func testAdminEndpoints() async throws {
+        let backend = ScriptedBackend()
+        backend.statusValue.workerRestarts = 2
+        try await withServer(backend) { server in
+            let port = server.adminPort
+            let status = try await HTTP.get(port: port, "/admin/status")
+            let models = try XCTUnwrap(status.json?["models"] as? [[String: Any]])
+            XCTAssertEqual(models.first?["pid"] as? Int, 42)
+            XCTAssertEqual(models.first?["rss_bytes"] as? Int, 1 << 20)
+            XCTAssertNotNil(status.json?["uptime_seconds"] as? Int)
+            XCTAssertNotNil(status.json?["config"])
+            let response1 = try await HTTP.post(port: port, "/admin/load", json: #"{"model":"tiny"}"#)
+            XCTAssertEqual(response1.status, 200)
+            let response2 = try await HTTP.request(port: port, "POST", "/admin/load?model_path=tiny")
+            XCTAssertEqual(response2.status, 200)
+            let unknown = try await HTTP.post(port: port, "/admin/load", json: #"{"model":"nope"}"#)
+            XCTAssertEqual(unknown.status, 404)
+            XCTAssertNotNil(unknown.error)
+            let response3 = try await HTTP.post(port: port, "/admin/load", json: #"{}"#)
+            XCTAssertEqual(response3.status, 400)
+            let response4 = try await HTTP.post(port: port, "/admin/unload", json: #"{"model":"tiny"}"#)
+            XCTAssertEqual(response4.status, 200)
+            let response5 = try await HTTP.get(port: port, "/admin/health")
+            XCTAssertEqual(response5.json?["status"] as? String, "healthy")
+            let queue = try await HTTP.get(port: port, "/admin/queue")
+            XCTAssertNotNil(queue.json?["waiting_by_priority"] as? [String: Any])
+            let capabilities = try await HTTP.get(port: port, "/admin/capabilities")
+            XCTAssertEqual((capabilities.json?["models"] as? [Any])?.count, 2)
+            let ready = try await HTTP.get(port: server.apiPort, "/ready")
+            XCTAssertEqual(ready.status, 200)
+        }
+        backend.loadError = .workerDied(reason: "crash")
+        try await withServer(backend) { server in
+            let response6 = try await HTTP.post(port: server.adminPort, "/admin/load", json: #"{"model":"tiny"}"#)
+            XCTAssertEqual(response6.status, 502)
+        }
+    }
+
+    func testMetricsExposition() async throws {
+        let backend = ScriptedBackend()
+        backend.statusValue.workerRestarts = 3
+        try await withServer(backend) { server in
+            _ = try await HTTP.post(port: server.apiPort, "/v1/chat/completions", json: chat)
+            _ = try await HTTP.post(port: server.apiPort, "/v1/chat/completions", json: #"{"model":1}"#)
+            let text = try await HTTP.get(port: server.adminPort, "/metrics").body
+            for needle in [
+                #"modelhost_requests_total{endpoint="/v1/chat/completions",status="200"} 1"#,
+                #"modelhost_requests_total{endpoint="/v1/chat/completions",status="400"} 1"#,
+                "modelhost_time_to_first_token_seconds_count 1",
+                "modelhost_inter_token_latency_seconds_count 1",
+                #"modelhost_request_duration_seconds_count{endpoint="/v1/chat/completions"} 1"#,
+                "modelhost_prompt_tokens_total 5", "modelhost_generated_tokens_total 2",
+                "modelhost_prefix_cache_hits_total 1", "modelhost_queue_depth 0", "modelhost_running_requests 0",
+                "modelhost_loaded_models 1", "modelhost_worker_restarts_total 3",
+            ] {
+                XCTAssertTrue(text.contains(needle), "missing \(needle) in\n\(text)")
+            }
+        }
+    }
+
+    func testRawSocketBodyTooLargeAndMalformedJSON() async throws {
+        try await withServer(ScriptedBackend()) { server in
+            let port = server.apiPort
+            let big = try await Task.detached { () throws -> RawResponse in
+                let connection = try RawConnection(port: port)
+                defer { connection.closeNow() }
+                let body = [UInt8](repeating: UInt8(ascii: "a"), count: 2 * 1024 * 1024)
+                connection.write(RawConnection.requestBytes(
+                    method: "POST", path: "/v1/chat/completions", headers: ["Content-Type": "application/json"],
+                    body: body))
+                return try RawConnection.parse(connection.readAll())
+            }.value
+            XCTAssertEqual(big.status, 413)
+            XCTAssertEqual(big.error?["code"] as? String, "request_too_large")
+            let malformed = try await HTTP.post(port: port, "/v1/chat/completions", json: #"{"model": "tiny", "#)
+            XCTAssertEqual(malformed.status, 400)
+            XCTAssertEqual(malformed.error?["type"] as? String, "invalid_request_error")
+            XCTAssertEqual(malformed.error?["code"] as? String, "invalid_json")
+            let notObject = try await HTTP.post(port: port, "/v1/completions", json: "[1,2]")
+            XCTAssertEqual(notObject.status, 400)
+        }
+    }
+}
+
+actor OrderLog {
+    private(set) var entries: [String] = []
+    func add(_ entry: String) { entries.append(entry) }
+}
+
+final class ManualClock: @unchecked Sendable {
+    private let lock = NSLock()
+    private var current = ContinuousClock.now
+    var now: ContinuousClock.Instant { lock.withLock { current } }
+    func advance(_ duration: Duration) { lock.withLock { current += duration } }
+}

@@ -1,0 +1,157 @@
+import LlamaKernels
+import XCTest
+
+/// The fused matrix-vector kernels, the tiled matrix-matrix path and a plain Double reference must agree.
+final class MatMulTests: XCTestCase {
+    /// Random blocks with sane f16 scales, so products stay in a realistic range.
+    private func randomMatrix(_ type: WeightType, rows: Int, columns: Int, seed: UInt64) -> [UInt8] {
+        var state = seed
+        func next() -> UInt64 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return state >> 33
+        }
+        let blocks = rows * columns / type.blockElements
+        var bytes = (0..<(blocks * type.blockBytes)).map { _ in UInt8(truncatingIfNeeded: next()) }
+        let scaleOffsets: [Int] = type == .q4_1 ? [0, 2] : [0]
+        for b in 0..<blocks {
+            for o in scaleOffsets {
+                let v = Float16(Float(Int(next() % 2001) - 1000) / 40_000)
+                withUnsafeBytes(of: v.bitPattern.littleEndian) { bytes[b * type.blockBytes + o] = $0[0]; bytes[b * type.blockBytes + o + 1] = $0[1] }
+            }
+        }
+        return bytes
+    }
+
+    /// Checks `multiply` against a Double reference, on the file layout and (when `packed`) the interleaved one.
+    /// `ranges` split the rows the way the model's parallel chunks do.
+    private func check(_ type: WeightType, rows: Int, columns: Int, n: Int, packed: Bool = false,
+                       ranges: [Range<Int>]? = nil) throws {
+        let bytes = randomMatrix(type, rows: rows, columns: columns, seed: UInt64(rows * 31 + n))
+        let x = (0..<(n * columns)).map { Float(($0 * 7919) % 2003) / 1001.5 - 1 }
+        // Split the rows unevenly by default to exercise the odd-row and partial-tile tails.
+        let ranges = ranges ?? [0..<3, 3..<(rows / 2), (rows / 2)..<rows]
+        try bytes.withUnsafeBytes { raw in
+            let view = WeightView(name: "w", type: type, dimensions: [columns, rows], data: raw.baseAddress!, byteCount: raw.count)
+            let file = try WeightMatrix(view, rows: rows, columns: columns)
+            let w = packed ? Interleaved8.pack(file, pool: ThreadPool(threads: 2)) : file
+            if packed { XCTAssertEqual(w.layout, .interleaved8) }
+            var dense = [Float](repeating: 0, count: rows * columns)
+            dense.withUnsafeMutableBufferPointer { d in for r in 0..<rows { w.dequantizeRow(r, into: d.baseAddress! + r * columns) } }
+            var y = [Float](repeating: .nan, count: n * rows)
+            var scratch = [Float](repeating: 0, count: MatMul.scratchCount(columns: columns))
+            var sums = [Float](repeating: 0, count: MatMul.preparedInputCount(columns: columns))
+            x.withUnsafeBufferPointer { xp in
+                MatMul.prepareQ4_1Input(xp.baseAddress!, columns: columns, into: &sums)
+                y.withUnsafeMutableBufferPointer { yp in
+                    for range in ranges {
+                        MatMul.multiply(w, xp.baseAddress!, n: n, yp.baseAddress!, ldy: rows, rowRange: range,
+                                        scratch: &scratch, sums: sums)
+                    }
+                }
+            }
+            for t in 0..<n {
+                for r in 0..<rows {
+                    var expected = 0.0, magnitude = 0.0
+                    for k in 0..<columns {
+                        let p = Double(dense[r * columns + k]) * Double(x[t * columns + k])
+                        expected += p
+                        magnitude += abs(p)
+                    }
+                    XCTAssertEqual(Double(y[t * rows + r]), expected, accuracy: 1e-5 * magnitude + 1e-6,
+                                   "\(type) n=\(n) row \(r) token \(t)")
+                }
+            }
+        }
+    }
+
+    func testQ4_1() throws {
+        for n in [1, 2, 5] { try check(.q4_1, rows: 37, columns: 96, n: n) }
+    }
+
+    func testQ8_0() throws {
+        for n in [1, 4, 7] { try check(.q8_0, rows: 21, columns: 64, n: n) }
+    }
+
+    func testInterleavedQ4_1() throws {
+        for n in [1, 3, 4, 9] { try check(.q4_1, rows: 48, columns: 96, n: n, packed: true, ranges: [0..<16, 16..<24, 24..<48]) }
+        // Ranges that split an 8-row group fall back to row-wise expansion.
+        try check(.q4_1, rows: 48, columns: 96, n: 1, packed: true)
+    }
+
+    func testInterleavedQ8_0() throws {
+        for n in [1, 2, 5] { try check(.q8_0, rows: 40, columns: 64, n: n, packed: true, ranges: [0..<8, 8..<40]) }
+    }
+
+    /// The portable Swift kernel and the AVX2 C kernel give the same sums (up to float reassociation).
+    func testPortableQ4_1KernelMatchesDispatch() throws {
+        let rows = 64, columns = 128
+        let bytes = randomMatrix(.q4_1, rows: rows, columns: columns, seed: 99)
+        let x = (0..<columns).map { Float(($0 * 31) % 97) / 48 - 1 }
+        try bytes.withUnsafeBytes { raw in
+            let view = WeightView(name: "w", type: .q4_1, dimensions: [columns, rows], data: raw.baseAddress!, byteCount: raw.count)
+            let w = Interleaved8.pack(try WeightMatrix(view, rows: rows, columns: columns), pool: ThreadPool(threads: 1))
+            var prepared = [Float](repeating: 0, count: MatMul.preparedInputCount(columns: columns))
+            var scratch = [Float](repeating: 0, count: MatMul.scratchCount(columns: columns))
+            var fast = [Float](repeating: .nan, count: rows), portable = [Float](repeating: .nan, count: rows)
+            MatMul.prepareQ4_1Input(x, columns: columns, into: &prepared)
+            MatMul.multiply(w, x, n: 1, &fast, ldy: rows, rowRange: 0..<rows, scratch: &scratch, sums: prepared)
+            Interleaved8.q4_1Vector(w, x, prepared, &portable, groups: 0..<(rows / 8))
+            for r in 0..<rows { XCTAssertEqual(fast[r], portable[r], accuracy: 1e-4 * max(1, abs(portable[r])), "row \(r)") }
+        }
+    }
+
+    /// Repacking reorders bytes only: every row expands to exactly the same floats.
+    func testInterleavedRowsDequantizeIdentically() throws {
+        for type in [WeightType.q4_1, .q8_0] {
+            let rows = 16, columns = 64
+            let bytes = randomMatrix(type, rows: rows, columns: columns, seed: 5)
+            try bytes.withUnsafeBytes { raw in
+                let view = WeightView(name: "w", type: type, dimensions: [columns, rows], data: raw.baseAddress!, byteCount: raw.count)
+                let file = try WeightMatrix(view, rows: rows, columns: columns)
+                let packed = Interleaved8.pack(file, pool: ThreadPool(threads: 1))
+                var a = [Float](repeating: 0, count: columns), b = [Float](repeating: 1, count: columns)
+                var group = [Float](repeating: 2, count: 8 * columns)
+                for r in 0..<rows {
+                    file.dequantizeRow(r, into: &a)
+                    packed.dequantizeRow(r, into: &b)
+                    XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "\(type) row \(r)")
+                    if r % 8 == 0 {
+                        Interleaved8.dequantizeGroup(packed, r / 8, into: &group)
+                        XCTAssertEqual(Array(group[0..<columns]).map(\.bitPattern), a.map(\.bitPattern), "\(type) group \(r / 8)")
+                    }
+                }
+            }
+        }
+    }
+
+    func testOtherTypesUseTheTiledPath() throws {
+        try check(.q4_0, rows: 10, columns: 64, n: 1)
+        try check(.q4_0, rows: 10, columns: 64, n: 3)
+    }
+
+    func testRejectsTruncatedMatrix() throws {
+        let bytes = [UInt8](repeating: 0, count: 39)
+        try bytes.withUnsafeBytes { raw in
+            let view = WeightView(name: "w", type: .q4_1, dimensions: [64, 1], data: raw.baseAddress!, byteCount: raw.count)
+            XCTAssertThrowsError(try WeightMatrix(view, rows: 1, columns: 64)) { error in
+                XCTAssertEqual(error as? LlamaModelError, .truncatedTensor(tensor: "w", needed: 40, available: 39))
+            }
+        }
+    }
+}
+
+final class ThreadPoolTests: XCTestCase {
+    func testEveryChunkRunsExactlyOnce() {
+        let pool = ThreadPool(threads: 3)
+        for chunks in [1, 2, 7, 100] {
+            let counts = UnsafeMutablePointer<Int>.allocate(capacity: chunks)
+            counts.initialize(repeating: 0, count: chunks)
+            for _ in 0..<50 { pool.run(chunks: chunks) { c, thread in
+                precondition(thread < 3)
+                counts[c] += 1
+            } }
+            XCTAssertEqual(Array(UnsafeBufferPointer(start: counts, count: chunks)), Array(repeating: 50, count: chunks))
+            counts.deallocate()
+        }
+    }
+}

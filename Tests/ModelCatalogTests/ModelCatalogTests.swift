@@ -1,0 +1,126 @@
+import Foundation
+import ModelCatalog
+import ModelFormats
+import XCTest
+
+final class ModelCatalogTests: XCTestCase {
+    var root: String!
+    var models: String { "\(root!)/models" }
+    var hfHome: String { "\(root!)/hf" }
+
+    override func setUpWithError() throws {
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("catalog-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: "\(root!)/models", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: "\(root!)/outside", withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(atPath: root)
+    }
+
+    private func writeGGUF(_ path: String, context: Int = 8192) throws {
+        var writer = try GGUFWriter()
+        try writer.set("general.architecture", .string("llama"))
+        try writer.set("llama.context_length", .uint32(UInt32(context)))
+        try writer.addTensor(name: "t", dimensions: [4], values: [1, 2, 3, 4])
+        try writer.write(to: path)
+    }
+
+    private func writeHFModel(_ directory: String, vision: Bool = false) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let config = vision
+            ? #"{"model_type":"qwen2_vl","text_config":{"max_position_embeddings":32768},"vision_config":{}}"#
+            : #"{"model_type":"llama","max_position_embeddings":4096}"#
+        try config.write(toFile: "\(directory)/config.json", atomically: true, encoding: .utf8)
+        try Data([0, 1]).write(to: URL(fileURLWithPath: "\(directory)/model.safetensors"))
+    }
+
+    func testIDValidation() {
+        for good in ["tiny", "SmolLM2-135M-Instruct.Q4_1", "org/name", "mlx-community/Qwen2.5-0.5B-4bit"] {
+            XCTAssertNoThrow(try ModelID.validate(good), good)
+        }
+        for bad in ["", "../etc", "a/../b", "/abs", "a//b", "a/b/c", ".hidden", "-flag", "a b", "ｏｒｇ/name", "a\\b",
+                    String(repeating: "x", count: 201), "org/..", "%2e%2e"] {
+            XCTAssertThrowsError(try ModelID.validate(bad), bad) { error in
+                guard case .invalidID = error as? CatalogError else { return XCTFail("\(bad): \(error)") }
+            }
+        }
+    }
+
+    func testGGUFAndDefaultAlias() throws {
+        try writeGGUF("\(models)/SmolLM2-135M-Instruct.Q4_1.gguf", context: 8192)
+        let catalog = ModelCatalog(modelsDir: models, hfHome: nil)
+        let entry = try catalog.resolve("SmolLM2-135M-Instruct.Q4_1")
+        XCTAssertEqual(entry.format, .gguf)
+        XCTAssertEqual(entry.contextLength, 8192)
+        XCTAssertEqual(entry.architecture, "llama")
+        XCTAssertEqual(entry.inputModalities, ["text"])
+        XCTAssertEqual(try catalog.resolve("default"), entry)
+        XCTAssertEqual(catalog.entries().map(\.id), ["SmolLM2-135M-Instruct.Q4_1"])
+        XCTAssertThrowsError(try catalog.resolve("missing")) { error in
+            XCTAssertEqual(error as? CatalogError, .notFound(id: "missing"))
+        }
+    }
+
+    func testInvalidGGUFIsReportedNotCrashing() throws {
+        try Data("not a gguf".utf8).write(to: URL(fileURLWithPath: "\(models)/broken.gguf"))
+        let catalog = ModelCatalog(modelsDir: models, hfHome: nil)
+        XCTAssertThrowsError(try catalog.resolve("broken")) { error in
+            guard case .unreadable = error as? CatalogError else { return XCTFail("\(error)") }
+        }
+        XCTAssertEqual(catalog.entries(), [])
+    }
+
+    func testHuggingFaceDirectoriesAndCacheLayout() throws {
+        try writeHFModel("\(models)/acme/small")
+        let snapshot = "\(hfHome)/hub/models--org--vision/snapshots/abc123"
+        try writeHFModel(snapshot, vision: true)
+        try FileManager.default.createDirectory(atPath: "\(hfHome)/hub/models--org--vision/refs",
+                                                withIntermediateDirectories: true)
+        try "abc123".write(toFile: "\(hfHome)/hub/models--org--vision/refs/main", atomically: true, encoding: .utf8)
+        let catalog = ModelCatalog(modelsDir: models, hfHome: hfHome)
+        let small = try catalog.resolve("acme/small")
+        XCTAssertEqual(small.format, .safetensors)
+        XCTAssertEqual(small.contextLength, 4096)
+        let vision = try catalog.resolve("org/vision")
+        XCTAssertEqual(vision.contextLength, 32768)
+        XCTAssertEqual(vision.inputModalities, ["text", "image"])
+        XCTAssertEqual(vision.architecture, "qwen2_vl")
+        XCTAssertEqual(catalog.entries().map(\.id), ["acme/small", "org/vision"])
+    }
+
+    func testSymlinkEscapesAreRefused() throws {
+        // A model directory that is a link to a directory outside the root.
+        try writeHFModel("\(root!)/outside/stolen")
+        try FileManager.default.createDirectory(atPath: "\(models)/evil", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: "\(models)/evil/model", withDestinationPath: "\(root!)/outside/stolen")
+        // A snapshot whose config.json links outside the hub.
+        let snapshot = "\(hfHome)/hub/models--org--leak/snapshots/r1"
+        try FileManager.default.createDirectory(atPath: snapshot, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: "\(snapshot)/config.json",
+                                                   withDestinationPath: "\(root!)/outside/stolen/config.json")
+        try Data([0]).write(to: URL(fileURLWithPath: "\(snapshot)/model.safetensors"))
+        let catalog = ModelCatalog(modelsDir: models, hfHome: hfHome)
+        for id in ["evil/model", "org/leak"] {
+            XCTAssertThrowsError(try catalog.resolve(id), id) { error in
+                XCTAssertEqual(error as? CatalogError, .outsideRoots(id: id))
+            }
+        }
+        XCTAssertEqual(catalog.entries(), [])
+        XCTAssertThrowsError(try catalog.resolve("../outside/stolen"))
+    }
+
+    func testOperatorLinkedGGUFIsServed() throws {
+        // The installer may link a shared copy of a .gguf into the models directory; the operator made that link.
+        try writeGGUF("\(root!)/outside/shared.gguf")
+        try FileManager.default.createSymbolicLink(atPath: "\(models)/linked.gguf", withDestinationPath: "\(root!)/outside/shared.gguf")
+        let entry = try ModelCatalog(modelsDir: models, hfHome: nil).resolve("linked")
+        XCTAssertEqual(entry.path, try XCTUnwrap(realpathString("\(root!)/outside/shared.gguf")))
+    }
+
+    private func realpathString(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+}

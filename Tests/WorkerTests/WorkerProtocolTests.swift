@@ -1,0 +1,105 @@
+import Supervisor
+import WorkerProtocol
+import XCTest
+
+/// The wire format both sides share: every message survives a round trip, and malformed payloads are rejected with
+/// a message instead of being misread.
+final class WorkerProtocolTests: XCTestCase {
+    func testRequestsRoundTrip() throws {
+        let requests: [WorkerRequest] = [
+            .load(LoadRequest(modelPath: "/m/ü.gguf", family: "llama", threads: 4, pluginPin: "org.x",
+                              pluginPaths: ["/a", "/b"], maxSequences: 8)),
+            .generate(GenerateRequest(promptTokens: [1, -5, 70000], maxTokens: 12, stopTokens: [2, 3],
+                                      sampling: .temperature(0.7, seed: 42))),
+            .generate(GenerateRequest(promptTokens: [9], maxTokens: 0)),
+            .cancel, .shutdown,
+        ]
+        for request in requests {
+            let (type, payload) = request.encoded()
+            XCTAssertEqual(try WorkerRequest.decode(type: type, payload: payload), request)
+        }
+    }
+
+    func testEventsRoundTrip() throws {
+        let events: [WorkerEvent] = [
+            .loaded(LoadedInfo(pluginID: "p", pluginVersion: "1.0", vocabularySize: 49152, contextLength: 8192,
+                               eosTokenID: -1)),
+            .tokens([]), .tokens([5, 6, 7]),
+            .done(Completion(finishReason: .cancelled, promptTokens: 3, completionTokens: 9)),
+            .error(WorkerFailure(.overloaded, "busy")),
+        ]
+        for event in events {
+            let (type, payload) = event.encoded()
+            XCTAssertEqual(try WorkerEvent.decode(type: type, payload: payload), event)
+        }
+        XCTAssertTrue(WorkerEvent.done(Completion(finishReason: .stop, promptTokens: 1, completionTokens: 1)).isTerminal)
+        XCTAssertFalse(WorkerEvent.tokens([1]).isTerminal)
+    }
+
+    func testMalformedPayloadsAreRejectedWithAMessage() {
+        let (type, payload) = WorkerRequest.generate(GenerateRequest(promptTokens: [1, 2, 3], maxTokens: 4)).encoded()
+        // Every truncation fails cleanly.
+        for length in 0..<payload.count {
+            XCTAssertThrowsError(try WorkerRequest.decode(type: type, payload: Array(payload.prefix(length))))
+        }
+        XCTAssertThrowsError(try WorkerRequest.decode(type: type, payload: payload + [0])) { error in
+            XCTAssertTrue("\(error)".contains("trailing"), "\(error)")
+        }
+        // A count that claims more tokens than the payload holds.
+        var lying = payload
+        lying[0] = 0xFF
+        lying[1] = 0xFF
+        XCTAssertThrowsError(try WorkerRequest.decode(type: type, payload: lying))
+        XCTAssertThrowsError(try WorkerRequest.decode(type: 999, payload: [])) { error in
+            XCTAssertTrue("\(error)".contains("unknown"), "\(error)")
+        }
+        XCTAssertThrowsError(try WorkerRequest.decode(type: MessageType.tokens.rawValue, payload: [0, 0, 0, 0]))
+        XCTAssertThrowsError(try WorkerEvent.decode(type: MessageType.generate.rawValue, payload: payload))
+        XCTAssertThrowsError(try WorkerEvent.decode(type: MessageType.done.rawValue, payload: [9, 0, 0, 0, 0, 0, 0, 0, 0]))
+        XCTAssertThrowsError(try WorkerRequest.decode(type: MessageType.cancel.rawValue, payload: [1]))
+    }
+
+    func testErrorCategoryNames() {
+        for category in [ErrorCategory.badRequest, .overloaded, .workerFailure, .timeout, .cancelled] {
+            XCTAssertEqual(ErrorCategory(name: category.description), category)
+        }
+        XCTAssertNil(ErrorCategory(name: "nope"))
+    }
+}
+
+/// The per-model state machine allows exactly the moves of the lifecycle diagram.
+final class ModelLifecycleTests: XCTestCase {
+    func testTheNormalPath() throws {
+        var state = ModelState.absent
+        state = try state.applying(.startLoading)
+        XCTAssertEqual(state, .loading)
+        state = try state.applying(.loaded)
+        XCTAssertEqual(state, .ready)
+        state = try state.applying(.requestStarted)
+        state = try state.applying(.requestStarted)
+        XCTAssertEqual(state, .busy(inFlight: 2))
+        state = try state.applying(.requestEnded)
+        XCTAssertEqual(state, .busy(inFlight: 1))
+        state = try state.applying(.requestEnded)
+        XCTAssertEqual(state, .ready)
+        state = try state.applying(.startUnloading)
+        XCTAssertEqual(state, .unloading)
+        XCTAssertEqual(try state.applying(.workerGone), .absent)
+    }
+
+    func testAWorkerCanDieInEveryLiveState() throws {
+        for state in [ModelState.loading, .ready, .busy(inFlight: 3), .unloading] {
+            XCTAssertEqual(try state.applying(.workerGone), .absent, "\(state)")
+        }
+    }
+
+    func testImpossibleMovesAreRefused() {
+        let refused: [(ModelState, ModelEvent)] = [
+            (.absent, .requestStarted), (.absent, .loaded), (.absent, .workerGone), (.loading, .requestStarted),
+            (.ready, .requestEnded), (.unloading, .requestStarted), (.unloading, .startLoading), (.ready, .startLoading),
+        ]
+        for (state, event) in refused {
+            XCTAssertThrowsError(try state.applying(event), "\(event) in \(state)")
+        }
+    }
+}
