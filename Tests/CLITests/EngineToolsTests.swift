@@ -100,4 +100,20 @@ final class EngineToolsTests: XCTestCase {
         let m = try run(["tokenize", "--model", "../etc/passwd"], input: Data())
         XCTAssertNotEqual(m.status, 0)
     }
+
+    /// `modelhost bench` runs the decoder in a worker as serving does (plugins from the installation's plugins/,
+    /// staged by scripts/build) and reports the keys scripts and notes rely on.
+    func testBenchReportsFiguresFromAWorker() throws {
+        let r = try run(["bench", "--json", "--model", model, "--threads", "1", "--prompt-tokens", "24", "--gen-tokens", "6"],
+                        input: Data())
+        XCTAssertEqual(r.status, 0, r.error)
+        let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: r.output) as? [String: Any], r.error)
+        for key in ["load_seconds", "prefill_tokens_per_second", "decode_tokens_per_second", "peak_rss_bytes"] {
+            XCTAssertGreaterThan((report[key] as? NSNumber)?.doubleValue ?? 0, 0, key)
+        }
+        XCTAssertEqual(report["threads"] as? Int, 1)
+        XCTAssertEqual(report["prompt_tokens"] as? Int, 24)
+        XCTAssertEqual(report["gen_tokens"] as? Int, 6)
+        XCTAssertGreaterThan(report["model_file_bytes"] as? Int ?? 0, 90_000_000)
+    }
 }
