@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Side-by-side speed of ModelHost's Llama kernels (llama-bench) and llama.cpp (llama-cpp-python) on one GGUF.
+"""Side-by-side speed of ModelHost and llama.cpp (llama-cpp-python) on one GGUF.
 
-Runs are interleaved (ours, theirs, ours, theirs, ...) so that load from other processes hits both alike; prints
-the medians and the ratios. Same model, same thread count, a 500-token prompt and 128 greedy tokens.
+By default ModelHost runs as serving runs it: `modelhost bench` (a worker process, the plugin through the ABI, the
+shared-memory rings). `--bench .build/release/llama-bench` measures the kernels in-process instead. Runs are
+interleaved (ours, theirs, ours, theirs, ...) so that load from other processes hits both alike; prints the medians
+and the ratios. Same model, same thread count, a 500-token prompt and 128 greedy tokens.
 
-Usage:  swift build -c release --product llama-bench
+Usage:  scripts/build
         pip install llama-cpp-python numpy
         python3 scripts/bench/llama_compare.py [--model PATH] [--threads 1,2] [--repeat 3] [--bench PATH]
 """
@@ -23,9 +25,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def ours(bench, model, threads, prompt, gen):
-    out = subprocess.run([bench, "--model", model, "--threads", str(threads), "--prompt-tokens", str(prompt),
-                          "--gen-tokens", str(gen), "--repeat", "1", "--json"],
-                         check=True, capture_output=True, text=True).stdout
+    common = ["--model", model, "--threads", str(threads), "--prompt-tokens", str(prompt), "--gen-tokens", str(gen),
+              "--json"]
+    if os.path.basename(bench) == "modelhost":
+        out = subprocess.run([bench, "bench"] + common, check=True, capture_output=True, text=True).stdout
+        return json.loads(out)
+    out = subprocess.run([bench] + common + ["--repeat", "1"], check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -58,13 +63,13 @@ print(json.dumps({{"load_seconds": t1 - t0, "prefill_tokens_per_second": {prompt
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default=os.environ.get("MODELHOST_TEST_MODEL",
-                                                      "/work/models/SmolLM2-135M-Instruct.Q4_1.gguf"))
+    ap.add_argument("--model", default=os.environ.get(
+        "MODELHOST_TEST_MODEL", os.path.join(ROOT, "models", "SmolLM2-135M-Instruct.Q4_1.gguf")))
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--prompt-tokens", type=int, default=500)
     ap.add_argument("--gen-tokens", type=int, default=128)
-    ap.add_argument("--bench", default=os.path.join(ROOT, ".build", "release", "llama-bench"))
+    ap.add_argument("--bench", default=os.path.join(ROOT, ".build", "release", "modelhost"))
     args = ap.parse_args()
     keys = ["load_seconds", "prefill_tokens_per_second", "decode_tokens_per_second", "peak_rss_bytes"]
     for threads in [int(t) for t in args.threads.split(",")]:
@@ -81,7 +86,7 @@ def main():
         a, b = med["modelhost"], med["llama.cpp"]
         print(f"  ratios     prefill {a['prefill_tokens_per_second'] / b['prefill_tokens_per_second']:.2f}x"
               f"  decode {a['decode_tokens_per_second'] / b['decode_tokens_per_second']:.2f}x"
-              f"  peak RSS / file {a['peak_rss_bytes'] / os.path.getsize(args.model):.2f}")
+              f"  peak RSS / file {a['peak_rss_bytes'] / os.path.getsize(os.path.realpath(args.model)):.2f}")
 
 
 if __name__ == "__main__":
