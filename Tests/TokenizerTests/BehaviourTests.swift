@@ -39,7 +39,7 @@ final class BehaviourTests: XCTestCase {
     }
 
     func testSentencePieceAddsBOSAndStripsPrefixSpace() throws {
-        let tokenizer = try Tokenizers.load(gguf: GGUFFile(path: Fixtures.path("spm.gguf")))
+        let tokenizer = try Tokenizers.load(gguf: GGUFFile(path: Fixtures.spmGGUF()))
         let ids = tokenizer.encode("Hello world", addSpecial: true)
         XCTAssertEqual(ids.first, 1)
         XCTAssertEqual(tokenizer.tokenText(ids[1])?.hasPrefix("▁"), true, "SentencePiece prepends ▁")
@@ -269,7 +269,7 @@ final class RandomTextTests: XCTestCase {
 
     func testSentencePieceSurvivesRandomText() throws {
         let tokenizers: [any TextTokenizer] = [
-            try Tokenizers.load(gguf: GGUFFile(path: Fixtures.path("spm.gguf"))),
+            try Tokenizers.load(gguf: GGUFFile(path: Fixtures.spmGGUF())),
             try Tokenizers.load(tokenizerJSON: Fixtures.path("spm.tokenizer.json")),
         ]
         var generator = SplitMix64(state: 0x70CE_0002)

@@ -44,7 +44,7 @@ final class ReferenceTests: XCTestCase {
     }
 
     func testSentencePieceGGUFMatchesHuggingFace() throws {
-        let tokenizer = try Tokenizers.load(gguf: GGUFFile(path: Fixtures.path("spm.gguf")))
+        let tokenizer = try Tokenizers.load(gguf: GGUFFile(path: Fixtures.spmGGUF()))
         assertMatchesReference(tokenizer, ids: try Fixtures.ids("spm.ids"), label: "spm GGUF")
     }
 
@@ -52,7 +52,7 @@ final class ReferenceTests: XCTestCase {
         let special = try Fixtures.special()
         let cases: [(String, any TextTokenizer)] = [
             ("spm", try Tokenizers.load(tokenizerJSON: Fixtures.path("spm.tokenizer.json"))),
-            ("spm", try Tokenizers.load(gguf: GGUFFile(path: Fixtures.path("spm.gguf")))),
+            ("spm", try Tokenizers.load(gguf: GGUFFile(path: Fixtures.spmGGUF()))),
             ("bpe-llama3", try Tokenizers.load(tokenizerJSON: Fixtures.path("bpe-llama3.tokenizer.json"))),
         ]
         for (name, tokenizer) in cases {
@@ -84,7 +84,7 @@ final class ReferenceTests: XCTestCase {
         XCTAssertEqual(expected.count, ids.count)
         for tokenizer in [
             try Tokenizers.load(tokenizerJSON: Fixtures.path("spm.tokenizer.json")),
-            try Tokenizers.load(gguf: GGUFFile(path: Fixtures.path("spm.gguf"))),
+            try Tokenizers.load(gguf: GGUFFile(path: Fixtures.spmGGUF())),
         ] {
             for (line, text) in zip(ids, expected) {
                 XCTAssertEqual(tokenizer.decode(line), text)
@@ -97,7 +97,7 @@ final class ReferenceTests: XCTestCase {
     func testStreamingEqualsFullDecodeForEveryPrefix() throws {
         let cases: [(any TextTokenizer, [[Int32]])] = [
             (try Tokenizers.load(gguf: GGUFFile(path: defaultModelPath())), try Fixtures.ids("smollm2-smollm.ids")),
-            (try Tokenizers.load(gguf: GGUFFile(path: Fixtures.path("spm.gguf"))), try Fixtures.ids("spm.ids")),
+            (try Tokenizers.load(gguf: GGUFFile(path: Fixtures.spmGGUF())), try Fixtures.ids("spm.ids")),
         ]
         for (tokenizer, corpusIDs) in cases {
             for ids in corpusIDs {

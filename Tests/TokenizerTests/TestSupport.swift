@@ -32,6 +32,39 @@ enum Fixtures {
 
     static func path(_ name: String) -> String { url(name).path }
 
+    /// The SentencePiece-style (Llama 2 layout) vocabulary-only GGUF. The repository tracks no .gguf files: the
+    /// reference script stores its vocabulary in spm.vocab.json and this writes the GGUF from it, once per process,
+    /// with the project's GGUFWriter (keys and value types as gguf-py writes them).
+    static func spmGGUF() throws -> String {
+        try spmLock.withLock {
+            if let made = spmMade { return made }
+            let v = try JSONSerialization.jsonObject(with: Data(contentsOf: url("spm.vocab.json"))) as? [String: Any] ?? [:]
+            guard let tokens = v["tokens"] as? [String], let scores = v["scores"] as? [NSNumber],
+                  let types = v["token_type"] as? [NSNumber], tokens.count == scores.count, tokens.count == types.count
+            else { throw TokenizerError("spm.vocab.json is malformed; regenerate it with scripts/fixtures/tokenizer_reference.py") }
+            var w = try GGUFWriter()
+            try w.set("general.architecture", .string("llama"))
+            try w.set("tokenizer.ggml.model", .string("llama"))
+            try w.set("tokenizer.ggml.tokens", .array(tokens.map { .string($0) }))
+            try w.set("tokenizer.ggml.scores", .array(scores.map { .float32($0.floatValue) }))
+            try w.set("tokenizer.ggml.token_type", .array(types.map { .int32($0.int32Value) }))
+            for key in ["bos_token_id", "eos_token_id", "unknown_token_id"] {
+                try w.set("tokenizer.ggml.\(key)", .uint32((v[key] as? NSNumber)?.uint32Value ?? 0))
+            }
+            for key in ["add_bos_token", "add_eos_token"] {
+                try w.set("tokenizer.ggml.\(key)", .bool(v[key] as? Bool ?? false))
+            }
+            let path = FileManager.default.temporaryDirectory
+                .appendingPathComponent("modelhost-tokenizer-tests-\(getpid())-spm.gguf").path
+            try w.write(to: path)
+            spmMade = path
+            return path
+        }
+    }
+
+    private static let spmLock = NSLock()
+    nonisolated(unsafe) private static var spmMade: String?
+
     /// JSON-string-per-line files (the corpus, decoded references).
     static func jsonLines(_ name: String) throws -> [String] {
         let text = try String(contentsOf: url(name), encoding: .utf8)
