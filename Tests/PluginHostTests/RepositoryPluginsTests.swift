@@ -1,4 +1,6 @@
 import Foundation
+import ModelFormats
+import PluginHost
 import XCTest
 
 /// Every plugin in the repository's Plugins/ folder passes `modelhost plugins verify`, with the default model for
@@ -30,5 +32,37 @@ final class RepositoryPluginsTests: XCTestCase {
             XCTAssertTrue(r.output.contains("PASS model-roundtrip: reference prompt"), r.output)
             try? FileManager.default.removeItem(at: staged)
         }
+    }
+
+    /// The Llama plugin takes its KV cache from the host's accounted allocator: the worker sees the bytes, gets them
+    /// all back, and a budget too small for a sequence is refused with an out-of-memory status, not a crash.
+    func testLlamaKVCacheUsesTheHostsAccountedMemory() throws {
+        let built = TestSupport.productsDirectory.appendingPathComponent("libMHLlama.so")
+        let staged = try TestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: staged) }
+        try FileManager.default.copyItem(at: built, to: staged.appendingPathComponent("libMHLlama.so"))
+        try FileManager.default.copyItem(at: TestSupport.repoRoot.appendingPathComponent("Plugins/Llama/llama.plugin.json"),
+                                         to: staged.appendingPathComponent("llama.plugin.json"))
+        // 64 MiB: the model's weights are mapped, not allocated; one 256-position sequence needs ~11.8 MiB of KV.
+        let host = HostServices(threads: 1, memoryBudgetBytes: 64 << 20)
+        let found = PluginDiscovery.discover(in: PluginSearchPath(directories: [staged.path]))
+        let plugin = try PluginSelector.select(PluginRequest(kind: .textDecoder, family: "llama"), among: found, host: host).plugin
+        let context = try plugin.initialize()
+        defer { context.shutdown() }
+        let model = try TextDecoderClient(context).openModel(
+            weights: WeightsService(GGUFWeights(try GGUFFile(path: try TestSupport.defaultModelPath()))), path: "default")
+        defer { model.close() }
+        let before = host.liveBytes
+        let seq = try model.makeSequence(capacity: 256)
+        let kvBytes = host.liveBytes - before
+        XCTAssertEqual(kvBytes, UInt64(30 * 3 * 64 * 256 * 4 * 2), "keys and values of 30 layers × 3 KV heads × 64")
+        _ = try model.forward([.init(sequence: seq, input: .tokens([1, 2, 3]))])
+        seq.destroy()
+        XCTAssertEqual(host.liveBytes, before)
+        XCTAssertThrowsError(try model.makeSequence(capacity: 4096)) { error in
+            XCTAssertEqual((error as? PluginCallError)?.code, -4, "\(error)")
+            XCTAssertTrue("\(error)".contains("memory budget"), "\(error)")
+        }
+        XCTAssertEqual(host.liveBytes, before, "a refused sequence leaves nothing allocated")
     }
 }

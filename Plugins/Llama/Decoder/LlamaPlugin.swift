@@ -51,9 +51,16 @@ final class LlamaDecoderModel: DecoderModel {
                            contextLength: contextLength)
     }
 
+    /// The key/value cache comes from the host's accounted allocator, so the worker counts it and a memory budget
+    /// refuses a sequence cleanly instead of the process being OOM-killed.
     func makeSequence(capacity: Int) throws -> LlamaSequenceBox {
+        let host = self.host
+        let allocator = KVAllocator(allocate: { host.allocate(byteCount: $0, alignment: 64) },
+                                    release: { host.deallocate($0) })
         do {
-            return LlamaSequenceBox(try model.makeSequence(capacity: capacity))
+            return LlamaSequenceBox(try model.makeSequence(capacity: capacity, allocator: allocator))
+        } catch LlamaModelError.outOfMemory(let bytes) {
+            throw PluginError.outOfMemory("a sequence of \(capacity) positions needs \(bytes) bytes of KV cache beyond the worker's memory budget")
         } catch {
             throw PluginError.invalidArgument("\(error)")
         }

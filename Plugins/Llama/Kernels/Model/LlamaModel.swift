@@ -75,12 +75,12 @@ public final class LlamaModel {
     }
 
     /// A new, empty sequence whose cache holds up to `capacity` positions (at most the model's context length).
-    public func makeSequence(capacity: Int) throws -> LlamaSequence {
+    public func makeSequence(capacity: Int, allocator: KVAllocator = .system) throws -> LlamaSequence {
         guard capacity > 0, capacity <= config.contextLength else {
             throw LlamaModelError.contextFull(capacity: config.contextLength, requested: capacity)
         }
-        return LlamaSequence(layers: config.layers, kvHeads: config.kvHeads, headDimension: config.headDimension,
-                             capacity: capacity)
+        return try LlamaSequence(layers: config.layers, kvHeads: config.kvHeads, headDimension: config.headDimension,
+                                 capacity: capacity, allocator: allocator)
     }
 
     /// One entry's rows inside the batch.

@@ -5,6 +5,23 @@
 /// computes the scores of 8 positions with 8-wide multiply-adds over one contiguous 2 KB tile (no horizontal sums,
 /// no strided reads); values are stored `[layer][position][kvWidth]`, the order in which they are accumulated. A sequence belongs to the model that made it and must be used by one `forward` call
 /// at a time.
+/// Where a sequence's key/value cache comes from. The plugin passes the host's accounted allocator, so the worker can
+/// count KV memory and refuse a sequence over its budget; tests and benchmarks use the system allocator.
+public struct KVAllocator: @unchecked Sendable {
+    public let allocate: (_ bytes: Int) -> UnsafeMutableRawPointer?
+    public let release: (UnsafeMutableRawPointer) -> Void
+
+    public init(allocate: @escaping (_ bytes: Int) -> UnsafeMutableRawPointer?,
+                release: @escaping (UnsafeMutableRawPointer) -> Void) {
+        self.allocate = allocate
+        self.release = release
+    }
+
+    public static let system = KVAllocator(
+        allocate: { UnsafeMutableRawPointer.allocate(byteCount: $0, alignment: 64) },
+        release: { $0.deallocate() })
+}
+
 public final class LlamaSequence {
     public let capacity: Int
     /// Positions held in the cache (the next token's position).
@@ -17,24 +34,34 @@ public final class LlamaSequence {
     let keyStride: Int
     let keys: UnsafeMutablePointer<Float>
     let values: UnsafeMutablePointer<Float>
+    let allocator: KVAllocator
 
-    init(layers: Int, kvHeads: Int, headDimension: Int, capacity: Int) {
+    init(layers: Int, kvHeads: Int, headDimension: Int, capacity: Int, allocator: KVAllocator) throws {
         self.capacity = capacity
         self.layers = layers
         self.kvHeads = kvHeads
         self.headDimension = headDimension
+        self.allocator = allocator
         kvWidth = kvHeads * headDimension
         keyStride = (capacity + 7) & ~7
         let keyCount = layers * kvWidth * keyStride
-        keys = .allocate(capacity: keyCount)
+        let valueCount = layers * capacity * kvWidth
+        guard let k = allocator.allocate(keyCount * MemoryLayout<Float>.stride) else {
+            throw LlamaModelError.outOfMemory(bytes: (keyCount + valueCount) * MemoryLayout<Float>.stride)
+        }
+        guard let v = allocator.allocate(valueCount * MemoryLayout<Float>.stride) else {
+            allocator.release(k)
+            throw LlamaModelError.outOfMemory(bytes: (keyCount + valueCount) * MemoryLayout<Float>.stride)
+        }
+        keys = k.bindMemory(to: Float.self, capacity: keyCount)
         // Positions past `count` are read (and ignored) by the 8-wide score loop: keep them finite.
         keys.initialize(repeating: 0, count: keyCount)
-        values = .allocate(capacity: layers * capacity * kvWidth)
+        values = v.bindMemory(to: Float.self, capacity: valueCount)
     }
 
     deinit {
-        keys.deallocate()
-        values.deallocate()
+        allocator.release(UnsafeMutableRawPointer(keys))
+        allocator.release(UnsafeMutableRawPointer(values))
     }
 
     /// Forgets every position from `length` on (to reuse a shared prefix or roll back); `length` ≤ `count`.

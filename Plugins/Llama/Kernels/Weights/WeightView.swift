@@ -99,6 +99,7 @@ public enum LlamaModelError: Error, Equatable, CustomStringConvertible {
     case badTruncation(length: Int, requested: Int)
     case badEmbedding(expected: Int, found: Int)
     case emptyInput
+    case outOfMemory(bytes: Int)
 
     public var description: String {
         switch self {
@@ -114,6 +115,7 @@ public enum LlamaModelError: Error, Equatable, CustomStringConvertible {
             return "cannot truncate a sequence of \(l) positions to \(r): the length must be between 0 and \(l)"
         case .badEmbedding(let e, let f): return "input embeddings have \(f) values, expected a multiple of \(e)"
         case .emptyInput: return "a batch entry has no tokens or embeddings"
+        case .outOfMemory(let b): return "the key/value cache needs \(b) bytes, which the allocator refused (memory budget)"
         }
     }
 }
