@@ -114,8 +114,11 @@ let package = Package(
             name: "LlamaKernels", dependencies: ["LlamaKernelsC"], path: "Plugins/Llama/Kernels",
             swiftSettings: kernelFlags
         ),
+        // GGUF file → WeightSource, for llama-bench and the kernel tests only (the plugin uses the host's service).
+        .target(name: "LlamaGGUFSource", dependencies: ["LlamaKernels", "ModelFormats"], path: "Plugins/Llama/GGUFSource"),
         .executableTarget(
-            name: "llama-bench", dependencies: ["LlamaKernels", "ModelFormats"], path: "Plugins/Llama/Bench",
+            name: "llama-bench", dependencies: ["LlamaKernels", "LlamaGGUFSource", "ModelFormats"],
+            path: "Plugins/Llama/Bench",
             swiftSettings: kernelFlags
         ),
         .target(
@@ -169,7 +172,8 @@ let package = Package(
             path: "Tests/HTTPServerTests"
         ),
         .testTarget(
-            name: "LlamaKernelsTests", dependencies: ["LlamaKernels", "ModelFormats"], path: "Tests/LlamaKernelsTests",
+            name: "LlamaKernelsTests", dependencies: ["LlamaKernels", "LlamaGGUFSource", "ModelFormats"],
+            path: "Tests/LlamaKernelsTests",
             exclude: ["Fixtures"]
         ),
     ],

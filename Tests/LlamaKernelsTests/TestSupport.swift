@@ -1,4 +1,5 @@
 import Foundation
+import LlamaGGUFSource
 import LlamaKernels
 import XCTest
 
