@@ -30,6 +30,7 @@ let package = Package(
         .library(name: "ModelHostSDK", targets: ["ModelHostSDK"]),
         // Plugins: one dynamic library each, built from Plugins/<Name>/.
         .library(name: "MHLlama", type: .dynamic, targets: ["LlamaDecoderPlugin"]),
+        .library(name: "MHImagePreprocessor", type: .dynamic, targets: ["ImagePreprocessorPlugin"]),
         // Test-only plugins written with the Swift SDK (never installed): one per kind the SDK helpers cover.
         .library(name: "MHTestPPM", type: .dynamic, targets: ["TestPPMPreprocessor"]),
         .library(name: "MHTestMeanPool", type: .dynamic, targets: ["TestMeanPoolEncoder"]),
@@ -72,6 +73,15 @@ let package = Package(
         .executableTarget(name: "ipc-bench", dependencies: ["IPC"], path: "Sources/ipc-bench"),
         .target(name: "ProcessRegistry", dependencies: ["CSupport"], path: "Sources/ProcessRegistry"),
         .target(name: "WorkerProtocol", path: "Sources/WorkerProtocol"),
+        // Engine core: token sampler, logprobs and stop strings (no dependencies; the worker's decode loop uses it).
+        // Always optimised: it runs once per token on 49,152 logits, and unoptimised SIMD code is ~100x slower.
+        .target(name: "Sampling", path: "Sources/Sampling", swiftSettings: [.unsafeFlags(["-O"])]),
+        // Engine core: prompts (chat template + tokenizer), text output with stop strings, the prefix cache.
+        .target(
+            name: "EngineCore",
+            dependencies: ["ChatTemplate", "Tokenizer", "ModelFormats", "WorkerProtocol", "Sampling"],
+            path: "Sources/EngineCore"
+        ),
         .target(
             name: "Supervisor", dependencies: ["IPC", "ProcessRegistry", "WorkerProtocol", "CSupport"],
             path: "Sources/Supervisor"
@@ -81,14 +91,17 @@ let package = Package(
             dependencies: [
                 "PluginHost", "ModelFormats", "Tokenizer", "ChatTemplate",
                 "Supervisor", "WorkerProtocol", "IPC", "ProcessRegistry",
-                "HTTPServer", "ServerConfig", "ModelCatalog",
+                "HTTPServer", "ServerConfig", "ModelCatalog", "EngineCore", "WorkerBackend",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/modelhost"
         ),
         .executableTarget(
             name: "modelhost-worker",
-            dependencies: ["PluginHost", "ModelFormats", "CSupport", "IPC", "WorkerProtocol"],
+            dependencies: [
+                "PluginHost", "ModelFormats", "CSupport", "IPC", "WorkerProtocol", "EngineCore", "Sampling",
+                "StructuredOutput", "Tokenizer",
+            ],
             path: "Sources/modelhost-worker"
         ),
 
@@ -106,6 +119,12 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             path: "Sources/HTTPServer"
+        ),
+        // The InferenceBackend of `modelhost serve`: HTTP-level requests run in supervised worker processes.
+        .target(
+            name: "WorkerBackend",
+            dependencies: ["HTTPServer", "ModelCatalog", "Supervisor", "WorkerProtocol"],
+            path: "Sources/WorkerBackend"
         ),
 
         // MARK: Plugins.
@@ -129,7 +148,34 @@ let package = Package(
             linkerSettings: pluginLinkerSettings
         ),
 
+        // Image preprocessor: the codec libraries and the Lanczos resize in C (libjpeg's and libpng's errors longjmp, so
+        // they stay in C), the pipeline and the ABI glue in Swift. Baseline ISA: the manifest requires no CPU features.
+        .target(
+            name: "ImagePreprocessorCodecs", path: "Plugins/ImagePreprocessor/Codecs",
+            cSettings: [.unsafeFlags(["-O3"], .when(configuration: .release))],
+            linkerSettings: [
+                .linkedLibrary("jpeg"), .linkedLibrary("png16"), .linkedLibrary("webp"), .linkedLibrary("webpdemux"),
+                .linkedLibrary("gif"), .linkedLibrary("m"),
+            ]
+        ),
+        .target(
+            name: "ImagePreprocessorPlugin", dependencies: ["ModelHostSDK", "ImagePreprocessorCodecs"],
+            path: "Plugins/ImagePreprocessor/Plugin",
+            linkerSettings: pluginLinkerSettings
+        ),
+
+        // MARK: Structured output: JSON-schema constrained decoding (token masks), and its cost probe.
+        .target(name: "StructuredOutput", path: "Sources/StructuredOutput"),
+        .executableTarget(
+            name: "structured-bench", dependencies: ["StructuredOutput", "Tokenizer", "ModelFormats"],
+            path: "Sources/structured-bench"
+        ),
+
         // MARK: Tests.
+        .testTarget(
+            name: "StructuredOutputTests", dependencies: ["StructuredOutput", "Tokenizer", "ModelFormats"],
+            path: "Tests/StructuredOutputTests", exclude: ["Fixtures"]
+        ),
         .target(name: "TestPPMPreprocessor", dependencies: ["ModelHostSDK"], path: "Tests/SDKTestPlugins/PPMPreprocessor",
                 linkerSettings: pluginLinkerSettings),
         .target(name: "TestMeanPoolEncoder", dependencies: ["ModelHostSDK"], path: "Tests/SDKTestPlugins/MeanPoolEncoder",
@@ -163,7 +209,14 @@ let package = Package(
             ],
             path: "Tests/WorkerTests", exclude: ["Fixtures"]
         ),
+        // `modelhost serve` end to end on the real model (starts the built executables; the OpenAI-client checks
+        // need python3 with `openai` and `jsonschema`, which .ci/run installs).
+        .testTarget(name: "ServingTests", dependencies: ["modelhost"], path: "Tests/ServingTests",
+                    exclude: ["openai_client_checks.py"]),
+        .testTarget(name: "EngineCoreTests", dependencies: ["EngineCore", "ModelFormats", "Tokenizer", "WorkerProtocol"],
+                    path: "Tests/EngineCoreTests"),
         .testTarget(name: "ServerConfigTests", dependencies: ["ServerConfig"], path: "Tests/ServerConfigTests"),
+        .testTarget(name: "SamplingTests", dependencies: ["Sampling"], path: "Tests/SamplingTests"),
         .testTarget(
             name: "ModelCatalogTests", dependencies: ["ModelCatalog", "ModelFormats"], path: "Tests/ModelCatalogTests"
         ),
@@ -172,7 +225,12 @@ let package = Package(
             path: "Tests/HTTPServerTests"
         ),
         .testTarget(
-            name: "LlamaKernelsTests", dependencies: ["LlamaKernels", "LlamaGGUFSource", "ModelFormats"],
+            name: "ImagePreprocessorTests",
+            dependencies: ["PluginHost", "ModelHostABI", "ImagePreprocessorCodecs"],
+            path: "Tests/ImagePreprocessorTests", exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "LlamaKernelsTests", dependencies: ["LlamaKernels", "LlamaGGUFSource", "ModelFormats", "PluginHost"],
             path: "Tests/LlamaKernelsTests",
             exclude: ["Fixtures"]
         ),

@@ -31,7 +31,9 @@ struct CommonOptions {
         }
         _ = try fields.string("user")  // Accepted for compatibility; identifies end users to OpenAI, meaningless here.
 
-        let maxTokens = try fields.int("max_tokens", in: 1...Self.maxTokensLimit)
+        // 0 is allowed on completions: with `echo` and `logprobs` it scores the prompt without generating, which is
+        // how evaluation harnesses (lm-evaluation-harness) compute loglikelihoods.
+        let maxTokens = try fields.int("max_tokens", in: (endpoint == .completions ? 0 : 1)...Self.maxTokensLimit)
         let maxCompletionTokens = endpoint == .chat
             ? try fields.int("max_completion_tokens", in: 1...Self.maxTokensLimit) : nil
         if let maxTokens, let maxCompletionTokens, maxTokens != maxCompletionTokens {

@@ -76,6 +76,11 @@ public final class DecoderModelHandle: @unchecked Sendable {
 
     deinit { close() }
 
+    /// The plugin's `mh_capability` bits: what the engine may ask of this model beyond the basics.
+    public var capabilities: UInt64 { client.context.plugin.capabilities }
+    public var canTruncate: Bool { capabilities & UInt64(MH_CAP_SEQ_TRUNCATE.rawValue) != 0 }
+    public var canReturnAllLogits: Bool { capabilities & UInt64(MH_CAP_LOGITS_ALL.rawValue) != 0 }
+
     public func close() {
         guard !closed else { return }
         closed = true

@@ -1,4 +1,5 @@
 import Foundation
+import WorkerProtocol
 
 /// One model the supervisor may run: where its file is and how its worker loads it.
 public struct ModelSpec: Sendable, Equatable {
@@ -14,9 +15,12 @@ public struct ModelSpec: Sendable, Equatable {
     public var threads: Int
     /// Sequences one worker decodes together.
     public var maxSequences: Int
+    /// What a loaded worker is expected to occupy, for the memory budget (0: unknown, never evicts for it).
+    public var estimatedBytes: UInt64
 
     public init(id: String, path: String, family: String = "", pluginPin: String = "", pluginPaths: [String] = [],
-                threads: Int = ProcessInfo.processInfo.activeProcessorCount, maxSequences: Int = 16) {
+                threads: Int = ProcessInfo.processInfo.activeProcessorCount, maxSequences: Int = 16,
+                estimatedBytes: UInt64 = 0) {
         self.id = id
         self.path = path
         self.family = family
@@ -24,6 +28,7 @@ public struct ModelSpec: Sendable, Equatable {
         self.pluginPaths = pluginPaths
         self.threads = threads
         self.maxSequences = maxSequences
+        self.estimatedBytes = estimatedBytes
     }
 }
 
@@ -42,6 +47,9 @@ public struct SupervisorConfiguration: Sendable {
     public var cancelGrace: Double = 2
     /// Unload a model whose worker has been idle this long; nil keeps it loaded.
     public var idleUnloadAfter: Double?
+    /// The memory all loaded models may occupy together (by their `estimatedBytes`); loading one beyond it first
+    /// unloads idle models, least recently used first. nil: no limit.
+    public var memoryBudgetBytes: UInt64?
     /// Crash-loop policy (see `CrashHistory`).
     public var crashLoopThreshold = 3
     public var crashWindow: Double = 60
@@ -75,4 +83,7 @@ public struct ModelStatus: Sendable, Equatable {
     public var state: ModelState
     public var workerPID: Int32?
     public var recentCrashes: Int
+    /// When the current worker reported `loaded`.
+    public var loadedSince: Date?
+    public var info: LoadedInfo?
 }

@@ -32,6 +32,8 @@ public actor Supervisor {
     private var shutdownStarted = false
     private var workerCounter = 0
     private var drainWaiters: [CheckedContinuation<Void, Never>] = []
+    /// Workers that ended unexpectedly since start-up.
+    public private(set) var workerRestarts = 0
     private nonisolated let requestIDs = RequestIDs()
 
     private struct Slot {
@@ -42,6 +44,9 @@ public actor Supervisor {
         var crashes: CrashHistory
         var idleTimer: Task<Void, Never>?
         var info: LoadedInfo?
+        var loadedSince: Date?
+        /// For least-recently-used eviction under the memory budget.
+        var lastUsed = ContinuousClock.now
     }
 
     private struct ActiveRequest {
@@ -137,8 +142,23 @@ public actor Supervisor {
     public func status() -> [ModelStatus] {
         slots.values.sorted { $0.spec.id < $1.spec.id }.map {
             ModelStatus(id: $0.spec.id, state: $0.state, workerPID: $0.connection?.pid,
-                        recentCrashes: $0.crashes.recentCrashes)
+                        recentCrashes: $0.crashes.recentCrashes, loadedSince: $0.loadedSince, info: $0.info)
         }
+    }
+
+    /// Adds a model the supervisor may run (models can appear in the catalog after start-up). A known id keeps its
+    /// slot; its spec is replaced only while no worker runs it.
+    public func register(_ spec: ModelSpec) {
+        if var slot = slots[spec.id] {
+            if slot.state == .absent && slot.spec != spec {
+                slot = Slot(spec: spec, crashes: slot.crashes)
+                slots[spec.id] = slot
+            }
+            return
+        }
+        slots[spec.id] = Slot(spec: spec, crashes: CrashHistory(
+            threshold: configuration.crashLoopThreshold, window: configuration.crashWindow,
+            baseBackoff: configuration.crashBaseBackoff, maxBackoff: configuration.crashMaxBackoff))
     }
 
     public func state(of model: String) -> ModelState? { slots[model]?.state }
@@ -170,6 +190,7 @@ public actor Supervisor {
         if abandoned.remove(id) != nil { return }
         guard accepting else { return fail(SupervisorError.shuttingDown) }
         slot.state = transition(slot.state, .requestStarted, model)
+        slot.lastUsed = .now
         slot.idleTimer?.cancel()
         slot.idleTimer = nil
         slots[model] = slot
@@ -196,6 +217,7 @@ public actor Supervisor {
         if clientGone { entry.connection.cancel(id) }
         if var slot = slots[entry.model], slot.connection === entry.connection, case .busy = slot.state {
             slot.state = transition(slot.state, .requestEnded, entry.model)
+            slot.lastUsed = .now
             slots[entry.model] = slot
             if slot.state == .ready { scheduleIdleUnload(entry.model) }
         }
@@ -205,11 +227,17 @@ public actor Supervisor {
     private func deadlinePassed(_ id: UInt64, seconds: Double) async {
         guard let entry = active[id] else { return }
         entry.connection.deadlinePassed(id, seconds: seconds, killing: true)
-        try? await Task.sleep(nanoseconds: UInt64(configuration.cancelGrace * 1e9))
-        if entry.connection.isInFlight(id) {
+        // The grace period runs in a task of its own: the deadline task itself is cancelled when the request ends
+        // (the front end gives up at the same deadline), and a cancelled sleep would end the grace at once and kill
+        // a worker that was about to honour the cancel.
+        let connection = entry.connection
+        let grace = configuration.cancelGrace
+        Task.detached {
+            try? await Task.sleep(nanoseconds: UInt64(grace * 1e9))
+            guard connection.isInFlight(id) else { return }
             FileHandle.standardError.write(Data(("supervisor: request \(id) ignored its cancel for "
-                + "\(configuration.cancelGrace) s; killing worker \(entry.connection.pid)\n").utf8))
-            entry.connection.kill()
+                + "\(grace) s; killing worker \(connection.pid)\n").utf8))
+            connection.kill()
         }
     }
 
@@ -252,6 +280,10 @@ public actor Supervisor {
                 throw SupervisorError.crashLoop(model: model, crashes: slot.crashes.recentCrashes,
                                                 retryAfterSeconds: retry, lastTermination: slot.crashes.lastTermination)
             }
+            // Unloading others suspends this actor call: re-read the slot, which another request may have started.
+            await makeRoom(for: model)
+            guard let current = slots[model], current.state == .absent else { continue }
+            slot = current
             slot.state = transition(slot.state, .startLoading, model)
             let spec = slot.spec
             let loading = Task { try await self.spawnAndLoad(spec) }
@@ -294,6 +326,8 @@ public actor Supervisor {
         slot.connection = connection
         slot.loading = nil
         slot.info = info
+        slot.loadedSince = Date()
+        slot.lastUsed = .now
         slots[spec.id] = slot
         scheduleIdleUnload(spec.id)
         return connection
@@ -370,9 +404,11 @@ public actor Supervisor {
         slot.state = transition(slot.state, .workerGone, model)
         slot.connection = nil
         slot.info = nil
+        slot.loadedSince = nil
         slot.idleTimer?.cancel()
         slot.idleTimer = nil
         if !exit.expected {
+            workerRestarts += 1
             if connection.completedRequests > 0 { slot.crashes.recordSuccess() }
             slot.crashes.recordCrash(exit.description)
             FileHandle.standardError.write(Data(
@@ -380,6 +416,26 @@ public actor Supervisor {
         }
         slots[model] = slot
         if totalInFlight == 0 { releaseDrainWaiters() }
+    }
+
+    /// Unloads idle models, least recently used first, until `model` fits the memory budget beside the others. Busy
+    /// models are never evicted; when only they remain, the load goes ahead and the budget is exceeded (refusing
+    /// would fail the request for memory that the operating system may well have).
+    private func makeRoom(for model: String) async {
+        guard let budget = configuration.memoryBudgetBytes, let needed = slots[model]?.spec.estimatedBytes else { return }
+        while true {
+            let resident = slots.values.filter { $0.spec.id != model && $0.state != .absent }
+            let used = resident.reduce(UInt64(0)) { $0 + $1.spec.estimatedBytes }
+            guard used + needed > budget else { return }
+            guard let victim = resident.filter({ $0.state == .ready }).min(by: { $0.lastUsed < $1.lastUsed }) else {
+                FileHandle.standardError.write(Data(("supervisor: loading \(model) exceeds the memory budget of "
+                    + "\(budget) bytes; every other loaded model is busy\n").utf8))
+                return
+            }
+            FileHandle.standardError.write(Data(
+                "supervisor: unloading idle model \(victim.spec.id) to make room for \(model)\n".utf8))
+            await unload(model: victim.spec.id)
+        }
     }
 
     private func scheduleIdleUnload(_ model: String) {

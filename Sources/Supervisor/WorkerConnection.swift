@@ -213,7 +213,7 @@ final class WorkerConnection: @unchecked Sendable {
         if case .done = event { completed += 1 }
         lock.unlock()
         switch event {
-        case .tokens:
+        case .accepted, .prompt, .delta:
             entry.continuation.yield(event)
         case .done(let completion):
             if let deadline = entry.deadline, completion.finishReason == .cancelled {

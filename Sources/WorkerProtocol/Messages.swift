@@ -11,9 +11,11 @@ public enum MessageType: UInt32, Sendable {
     case shutdown = 4
 
     case loaded = 100
-    case tokens = 101
+    case delta = 101
     case done = 102
     case error = 103
+    case prompt = 104
+    case accepted = 105
 }
 
 /// What the worker should load: the model file, how to choose its decoder plugin, and its resource budget.
@@ -42,28 +44,100 @@ public struct LoadRequest: Equatable, Sendable {
     }
 }
 
-/// How the next token is chosen from the logits.
-public enum Sampling: Equatable, Sendable {
-    /// Always the highest logit (ties: the lowest token id), which makes output reproducible across processes.
-    case greedy
-    /// Softmax over `logits / temperature`, drawn with a generator seeded by `seed` (same seed, same output).
-    case temperature(Float, seed: UInt64)
+/// How the next token is chosen from the logits. The worker's sampler applies these in a fixed order (logit bias,
+/// penalties, top-k, top-p, min-p, temperature); the defaults switch every stage off, and temperature 0 is greedy
+/// (ties: the lowest token id), which makes output reproducible across processes.
+public struct SamplingOptions: Equatable, Sendable {
+    public var temperature: Float = 0
+    /// 0 disables top-k.
+    public var topK: Int32 = 0
+    public var topP: Float = 1
+    public var minP: Float = 0
+    /// 1 disables the multiplicative repetition penalty (over the last 64 tokens of prompt and output).
+    public var repetitionPenalty: Float = 1
+    public var presencePenalty: Float = 0
+    public var frequencyPenalty: Float = 0
+    public var logitBias: [Int32: Float] = [:]
+    /// The same seed, request and model give the same output.
+    public var seed: UInt64 = 0
+
+    public init() {}
+
+    public static let greedy = SamplingOptions()
+
+    /// Softmax sampling at `temperature` with `seed`, nothing else.
+    public static func temperature(_ temperature: Float, seed: UInt64) -> SamplingOptions {
+        var options = SamplingOptions()
+        options.temperature = temperature
+        options.seed = seed
+        return options
+    }
 }
 
-/// One completion to decode: the prompt is already tokenized (the engine core's tokenizer runs before this).
-public struct GenerateRequest: Equatable, Sendable {
-    public var promptTokens: [Int32]
-    /// The most tokens to generate; reaching it finishes with `.length`.
-    public var maxTokens: UInt32
-    /// Generating any of these finishes with `.stop`; the stop token itself is not streamed.
-    public var stopTokens: [Int32]
-    public var sampling: Sampling
+/// What to continue. Text and chat are tokenized by the worker's engine core with the model's own tokenizer and
+/// chat template, so the orchestrator never needs either.
+public enum PromptInput: Equatable, Sendable {
+    case tokens([Int32])
+    /// Raw text; the model's BOS is added when its tokenizer asks for it.
+    case text(String)
+    /// OpenAI-style messages as a JSON array (`[{"role": ..., "content": ...}]`, content already flattened to text),
+    /// rendered with the model's chat template and `add_generation_prompt`.
+    case chat(messagesJSON: String)
+}
 
-    public init(promptTokens: [Int32], maxTokens: UInt32, stopTokens: [Int32] = [], sampling: Sampling = .greedy) {
-        self.promptTokens = promptTokens
+/// Constrained output.
+public enum OutputFormat: Equatable, Sendable {
+    case text
+    /// Any JSON object.
+    case jsonObject
+    /// A value valid under this JSON Schema (JSON text).
+    case jsonSchema(String)
+}
+
+/// One completion to decode.
+public struct GenerateRequest: Equatable, Sendable {
+    public var input: PromptInput
+    /// The most tokens to generate; reaching it finishes with `.length`. `unlimited`: until the context is full.
+    public var maxTokens: UInt32
+    /// Generating any of these finishes with `.stop`; the stop token itself is not streamed. The model's own end
+    /// tokens (EOS, EOT) always stop unless `ignoreEndTokens` is set.
+    public var stopTokens: [Int32]
+    /// Text that ends the output when it appears (it may span tokens); it is not part of the output.
+    public var stopStrings: [String]
+    public var sampling: SamplingOptions
+    /// nil: no logprobs; k: the chosen token's logprob plus the k most likely alternatives (k ≤ 20).
+    public var logprobs: UInt8?
+    /// Send the prompt back first (`.prompt` event), with its tokens' logprobs when `logprobs` is set.
+    public var echo: Bool
+    public var format: OutputFormat
+    public var ignoreEndTokens: Bool
+    /// Whether the request takes part in the worker's prefix cache: its prompt may start from a cached sequence
+    /// sharing its prefix, and its own sequence is kept for later requests when it ends. Reuse changes the logits by
+    /// float rounding (a prefix computed token by token vs. as one matrix), which can flip a sampled token; requests
+    /// that ask for a reproducible seed turn it off.
+    public var reusePrefix: Bool
+
+    public static let unlimited = UInt32.max
+
+    public init(input: PromptInput, maxTokens: UInt32, stopTokens: [Int32] = [], stopStrings: [String] = [],
+                sampling: SamplingOptions = .greedy, logprobs: UInt8? = nil, echo: Bool = false,
+                format: OutputFormat = .text, ignoreEndTokens: Bool = false, reusePrefix: Bool = true) {
+        self.input = input
         self.maxTokens = maxTokens
         self.stopTokens = stopTokens
+        self.stopStrings = stopStrings
         self.sampling = sampling
+        self.logprobs = logprobs
+        self.echo = echo
+        self.format = format
+        self.ignoreEndTokens = ignoreEndTokens
+        self.reusePrefix = reusePrefix
+    }
+
+    /// A token prompt decoded with nothing but the given stop tokens (the model's end tokens are not added).
+    public init(promptTokens: [Int32], maxTokens: UInt32, stopTokens: [Int32] = [], sampling: SamplingOptions = .greedy) {
+        self.init(input: .tokens(promptTokens), maxTokens: maxTokens, stopTokens: stopTokens, sampling: sampling,
+                  ignoreEndTokens: true)
     }
 }
 
@@ -85,14 +159,17 @@ public struct LoadedInfo: Equatable, Sendable {
     public var contextLength: UInt32
     /// `tokenizer.ggml.eos_token_id` from the model file, or -1 when it declares none.
     public var eosTokenID: Int32
+    /// Whether the model has a tokenizer, so text and chat prompts work (token prompts always do).
+    public var hasTokenizer: Bool
 
     public init(pluginID: String, pluginVersion: String, vocabularySize: UInt32, contextLength: UInt32,
-                eosTokenID: Int32) {
+                eosTokenID: Int32, hasTokenizer: Bool = false) {
         self.pluginID = pluginID
         self.pluginVersion = pluginVersion
         self.vocabularySize = vocabularySize
         self.contextLength = contextLength
         self.eosTokenID = eosTokenID
+        self.hasTokenizer = hasTokenizer
     }
 }
 
@@ -108,11 +185,71 @@ public struct Completion: Equatable, Sendable {
     public var finishReason: FinishReason
     public var promptTokens: UInt32
     public var completionTokens: UInt32
+    /// Prompt tokens whose state was reused from an earlier request (prefix cache) instead of computed.
+    public var cachedTokens: UInt32
 
-    public init(finishReason: FinishReason, promptTokens: UInt32, completionTokens: UInt32) {
+    public init(finishReason: FinishReason, promptTokens: UInt32, completionTokens: UInt32, cachedTokens: UInt32 = 0) {
         self.finishReason = finishReason
         self.promptTokens = promptTokens
         self.completionTokens = completionTokens
+        self.cachedTokens = cachedTokens
+    }
+}
+
+/// A token as the client sees it: its id, the bytes it adds to the output (which may be part of a UTF-8 sequence)
+/// and its log-probability under the model's raw distribution.
+public struct TokenProbability: Equatable, Sendable {
+    public var token: Int32
+    public var bytes: [UInt8]
+    public var logprob: Float
+
+    public init(token: Int32, bytes: [UInt8], logprob: Float) {
+        self.token = token
+        self.bytes = bytes
+        self.logprob = logprob
+    }
+
+    /// The bytes as text (a partial UTF-8 sequence shows as U+FFFD, as OpenAI's API does).
+    public var text: String { String(decoding: bytes, as: UTF8.self) }
+}
+
+/// One position's logprobs: the token there and the most likely alternatives, most likely first.
+public struct PositionLogprobs: Equatable, Sendable {
+    /// The token's logprob is NaN for the first prompt token, which has no context to predict it.
+    public var chosen: TokenProbability
+    public var top: [TokenProbability]
+
+    public init(chosen: TokenProbability, top: [TokenProbability]) {
+        self.chosen = chosen
+        self.top = top
+    }
+}
+
+/// New output since the previous delta of the same request.
+public struct OutputDelta: Equatable, Sendable {
+    public var tokens: [Int32]
+    /// The text those tokens complete (held-back bytes of an unfinished character or a possible stop string are
+    /// sent later); empty for models without a tokenizer.
+    public var text: String
+    /// One entry per token when logprobs were requested, else empty.
+    public var logprobs: [PositionLogprobs]
+
+    public init(tokens: [Int32], text: String = "", logprobs: [PositionLogprobs] = []) {
+        self.tokens = tokens
+        self.text = text
+        self.logprobs = logprobs
+    }
+}
+
+/// The prompt sent back for `echo`.
+public struct PromptEcho: Equatable, Sendable {
+    public var text: String
+    /// One entry per prompt token when logprobs were requested, else empty.
+    public var logprobs: [PositionLogprobs]
+
+    public init(text: String, logprobs: [PositionLogprobs] = []) {
+        self.text = text
+        self.logprobs = logprobs
     }
 }
 
@@ -157,13 +294,91 @@ public struct WorkerFailure: Error, Equatable, Sendable, CustomStringConvertible
 /// Worker → orchestrator.
 public enum WorkerEvent: Equatable, Sendable {
     case loaded(LoadedInfo)
-    /// Tokens produced since the previous `tokens` frame of the same request, in order.
-    case tokens([Int32])
+    /// The request passed the worker's checks (its prompt was built and fits the model); it may still wait for a
+    /// free sequence. Every request that does not fail at once gets this first, so a front end can turn early
+    /// failures into status codes before it starts streaming.
+    case accepted(promptTokens: UInt32)
+    /// The prompt, for requests with `echo`; sent before the first delta.
+    case prompt(PromptEcho)
+    /// Output produced since the previous delta of the same request, in order.
+    case delta(OutputDelta)
     case done(Completion)
     case error(WorkerFailure)
 }
 
 // MARK: Encoding
+
+extension WireWriter {
+    mutating func sampling(_ o: SamplingOptions) {
+        f32(o.temperature)
+        i32(o.topK)
+        f32(o.topP)
+        f32(o.minP)
+        f32(o.repetitionPenalty)
+        f32(o.presencePenalty)
+        f32(o.frequencyPenalty)
+        let bias = o.logitBias.sorted { $0.key < $1.key }
+        u32(UInt32(bias.count))
+        for (token, value) in bias {
+            i32(token)
+            f32(value)
+        }
+        u64(o.seed)
+    }
+
+    mutating func probability(_ p: TokenProbability) {
+        i32(p.token)
+        byteArray(p.bytes)
+        f32(p.logprob)
+    }
+
+    mutating func logprobs(_ positions: [PositionLogprobs]) {
+        u32(UInt32(positions.count))
+        for position in positions {
+            probability(position.chosen)
+            u32(UInt32(position.top.count))
+            for alternative in position.top { probability(alternative) }
+        }
+    }
+}
+
+extension WireReader {
+    mutating func sampling() throws(WireError) -> SamplingOptions {
+        var o = SamplingOptions()
+        o.temperature = try f32("temperature")
+        o.topK = try i32("top_k")
+        o.topP = try f32("top_p")
+        o.minP = try f32("min_p")
+        o.repetitionPenalty = try f32("repetition penalty")
+        o.presencePenalty = try f32("presence penalty")
+        o.frequencyPenalty = try f32("frequency penalty")
+        let entries = try count("logit bias", minimumSize: 8)
+        for _ in 0..<entries {
+            let token = try i32("logit bias token")
+            o.logitBias[token] = try f32("logit bias value")
+        }
+        o.seed = try u64("seed")
+        return o
+    }
+
+    mutating func probability() throws(WireError) -> TokenProbability {
+        TokenProbability(token: try i32("token"), bytes: try byteArray("token bytes"), logprob: try f32("logprob"))
+    }
+
+    mutating func logprobs() throws(WireError) -> [PositionLogprobs] {
+        let entries = try count("logprobs", minimumSize: 16)
+        var positions: [PositionLogprobs] = []
+        positions.reserveCapacity(entries)
+        for _ in 0..<entries {
+            let chosen = try probability()
+            let alternatives = try self.count("top logprobs", minimumSize: 12)
+            var top: [TokenProbability] = []
+            for _ in 0..<alternatives { top.append(try probability()) }
+            positions.append(PositionLogprobs(chosen: chosen, top: top))
+        }
+        return positions
+    }
+}
 
 extension WorkerRequest {
     /// The frame type and payload of this request.
@@ -179,17 +394,32 @@ extension WorkerRequest {
             w.u32(r.maxSequences)
             return (MessageType.load.rawValue, w.bytes)
         case .generate(let r):
-            w.tokens(r.promptTokens)
+            switch r.input {
+            case .tokens(let ids):
+                w.u8(0)
+                w.tokens(ids)
+            case .text(let text):
+                w.u8(1)
+                w.string(text)
+            case .chat(let messages):
+                w.u8(2)
+                w.string(messages)
+            }
             w.u32(r.maxTokens)
             w.tokens(r.stopTokens)
-            switch r.sampling {
-            case .greedy:
-                w.u8(0)
-            case .temperature(let t, let seed):
-                w.u8(1)
-                w.f32(t)
-                w.u64(seed)
+            w.strings(r.stopStrings)
+            w.sampling(r.sampling)
+            w.u8(r.logprobs.map { $0 &+ 1 } ?? 0)
+            w.bool(r.echo)
+            switch r.format {
+            case .text: w.u8(0)
+            case .jsonObject: w.u8(1)
+            case .jsonSchema(let schema):
+                w.u8(2)
+                w.string(schema)
             }
+            w.bool(r.ignoreEndTokens)
+            w.bool(r.reusePrefix)
             return (MessageType.generate.rawValue, w.bytes)
         case .cancel:
             return (MessageType.cancel.rawValue, [])
@@ -212,22 +442,37 @@ extension WorkerRequest {
             return .load(request)
         case .generate:
             var r = WireReader(payload, context: "generate request")
-            let prompt = try r.tokens("prompt tokens")
-            let maxTokens = try r.u32("max tokens")
-            let stop = try r.tokens("stop tokens")
-            let sampling: Sampling
-            switch try r.u8("sampling kind") {
-            case 0: sampling = .greedy
-            case 1: sampling = .temperature(try r.f32("temperature"), seed: try r.u64("seed"))
-            case let other: throw WireError("generate request: unknown sampling kind \(other)")
+            let input: PromptInput
+            switch try r.u8("input kind") {
+            case 0: input = .tokens(try r.tokens("prompt tokens"))
+            case 1: input = .text(try r.string("prompt text"))
+            case 2: input = .chat(messagesJSON: try r.string("messages"))
+            case let other: throw WireError("generate request: unknown input kind \(other)")
             }
+            let maxTokens = try r.u32("max tokens")
+            let stopTokens = try r.tokens("stop tokens")
+            let stopStrings = try r.strings("stop strings")
+            let sampling = try r.sampling()
+            let logprobs = try r.u8("logprobs")
+            let echo = try r.bool("echo")
+            let format: OutputFormat
+            switch try r.u8("format kind") {
+            case 0: format = .text
+            case 1: format = .jsonObject
+            case 2: format = .jsonSchema(try r.string("schema"))
+            case let other: throw WireError("generate request: unknown output format \(other)")
+            }
+            let ignoreEnd = try r.bool("ignore end tokens")
+            let reusePrefix = try r.bool("reuse prefix")
             try r.finish()
-            return .generate(GenerateRequest(promptTokens: prompt, maxTokens: maxTokens, stopTokens: stop,
-                                             sampling: sampling))
+            return .generate(GenerateRequest(
+                input: input, maxTokens: maxTokens, stopTokens: stopTokens, stopStrings: stopStrings,
+                sampling: sampling, logprobs: logprobs == 0 ? nil : logprobs - 1, echo: echo, format: format,
+                ignoreEndTokens: ignoreEnd, reusePrefix: reusePrefix))
         case .cancel, .shutdown:
             guard payload.isEmpty else { throw WireError("\(kind) request carries \(payload.count) unexpected bytes") }
             return kind == .cancel ? .cancel : .shutdown
-        case .loaded, .tokens, .done, .error:
+        case .loaded, .accepted, .delta, .done, .error, .prompt:
             throw WireError("frame type \(type) is an event, not a request")
         }
     }
@@ -244,14 +489,25 @@ extension WorkerEvent {
             w.u32(info.vocabularySize)
             w.u32(info.contextLength)
             w.i32(info.eosTokenID)
+            w.bool(info.hasTokenizer)
             return (MessageType.loaded.rawValue, w.bytes)
-        case .tokens(let ids):
-            w.tokens(ids)
-            return (MessageType.tokens.rawValue, w.bytes)
+        case .accepted(let promptTokens):
+            w.u32(promptTokens)
+            return (MessageType.accepted.rawValue, w.bytes)
+        case .prompt(let echo):
+            w.string(echo.text)
+            w.logprobs(echo.logprobs)
+            return (MessageType.prompt.rawValue, w.bytes)
+        case .delta(let delta):
+            w.tokens(delta.tokens)
+            w.string(delta.text)
+            w.logprobs(delta.logprobs)
+            return (MessageType.delta.rawValue, w.bytes)
         case .done(let c):
             w.u8(c.finishReason.rawValue)
             w.u32(c.promptTokens)
             w.u32(c.completionTokens)
+            w.u32(c.cachedTokens)
             return (MessageType.done.rawValue, w.bytes)
         case .error(let failure):
             w.u8(failure.category.rawValue)
@@ -269,20 +525,32 @@ extension WorkerEvent {
             let info = LoadedInfo(
                 pluginID: try r.string("plugin id"), pluginVersion: try r.string("plugin version"),
                 vocabularySize: try r.u32("vocabulary size"), contextLength: try r.u32("context length"),
-                eosTokenID: try r.i32("eos token"))
+                eosTokenID: try r.i32("eos token"), hasTokenizer: try r.bool("has tokenizer"))
             try r.finish()
             return .loaded(info)
-        case .tokens:
-            var r = WireReader(payload, context: "tokens event")
-            let ids = try r.tokens("tokens")
+        case .accepted:
+            var r = WireReader(payload, context: "accepted event")
+            let count = try r.u32("prompt tokens")
             try r.finish()
-            return .tokens(ids)
+            return .accepted(promptTokens: count)
+        case .prompt:
+            var r = WireReader(payload, context: "prompt event")
+            let echo = PromptEcho(text: try r.string("text"), logprobs: try r.logprobs())
+            try r.finish()
+            return .prompt(echo)
+        case .delta:
+            var r = WireReader(payload, context: "delta event")
+            let delta = OutputDelta(tokens: try r.tokens("tokens"), text: try r.string("text"),
+                                    logprobs: try r.logprobs())
+            try r.finish()
+            return .delta(delta)
         case .done:
             var r = WireReader(payload, context: "done event")
             let raw = try r.u8("finish reason")
             guard let reason = FinishReason(rawValue: raw) else { throw WireError("done event: finish reason \(raw)") }
             let completion = Completion(finishReason: reason, promptTokens: try r.u32("prompt tokens"),
-                                        completionTokens: try r.u32("completion tokens"))
+                                        completionTokens: try r.u32("completion tokens"),
+                                        cachedTokens: try r.u32("cached tokens"))
             try r.finish()
             return .done(completion)
         case .error:
@@ -301,7 +569,7 @@ extension WorkerEvent {
     public var isTerminal: Bool {
         switch self {
         case .done, .error: return true
-        case .loaded, .tokens: return false
+        case .loaded, .accepted, .prompt, .delta: return false
         }
     }
 }

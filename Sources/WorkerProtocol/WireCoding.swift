@@ -36,6 +36,12 @@ public struct WireWriter {
         for value in values { string(value) }
     }
 
+    /// Length-prefixed raw bytes.
+    public mutating func byteArray(_ values: [UInt8]) {
+        u32(UInt32(values.count))
+        bytes.append(contentsOf: values)
+    }
+
     /// A length-prefixed array of token ids.
     public mutating func tokens(_ values: [Int32]) {
         u32(UInt32(values.count))
@@ -101,6 +107,19 @@ public struct WireReader {
         values.reserveCapacity(count)
         for _ in 0..<count { values.append(try string(field)) }
         return values
+    }
+
+    public mutating func byteArray(_ field: String) throws(WireError) -> [UInt8] {
+        let count = Int(try u32("\(field) length"))
+        let start = try take(count, field)
+        return Array(UnsafeRawBufferPointer(rebasing: bytes[start..<start + count]))
+    }
+
+    /// A count that prefixes `count` items of at least `minimumSize` bytes each, checked before anything is allocated.
+    public mutating func count(_ field: String, minimumSize: Int) throws(WireError) -> Int {
+        let count = Int(try u32("\(field) count"))
+        guard count <= remaining / max(1, minimumSize) else { throw WireError("\(context): \(field) claims \(count) items") }
+        return count
     }
 
     public mutating func tokens(_ field: String) throws(WireError) -> [Int32] {

@@ -1,29 +1,35 @@
 import CSupport
+import EngineCore
 import Foundation
 import PluginHost
+import StructuredOutput
 import WorkerProtocol
 
 /// The worker's generation loop: admits requests up to `maxSequences`, advances every active sequence with ONE
-/// forward call per step (prefills and single-token decodes share the batch), samples, streams tokens back in
-/// batched frames and ends each request with `done` or `error`. Cancels take effect within one step: a cancel that
-/// arrives during a forward call fires the step's cancellation token, the plugin abandons the call (all or nothing),
-/// and the survivors simply run the step again.
+/// forward call per step (prefill chunks and single-token decodes share the batch), samples, streams output in
+/// batched frames and ends each request with `done` or `error`.
 ///
-/// The engine core (tokenizer, templates, full sampling, prefix cache) will replace this type; the process around it
-/// (reader thread, event sink, model loading) stays.
+/// - Prompts are fed in chunks of at most `prefillChunk` tokens per step, so one long prompt does not stall the
+///   streams already decoding beside it.
+/// - Finished sequences go to a prefix cache instead of being destroyed; a request whose prompt starts with a cached
+///   sequence's tokens (the next turn of a conversation) truncates that sequence to the shared prefix and computes
+///   only the rest (`cachedTokens` in its `done`). Needs the plugin's `seq_truncate` capability.
+/// - Cancels take effect within one step: a cancel that arrives during a forward call fires the step's cancellation
+///   token, the plugin abandons the call (all or nothing), and the survivors simply run the step again.
 final class DecodeScheduler: @unchecked Sendable {
-    private struct Active {
+    /// A request whose prompt is built and checked.
+    private struct Prepared {
         let id: UInt64
         let request: GenerateRequest
+        let prompt: [Int32]
+        let constraint: JSONConstraint?
+    }
+
+    private struct Active {
+        var generation: Generation
         let sequence: SequenceHandle
-        /// The positions the sequence was created with: prompt plus budget, at most the model's context.
+        /// The positions the sequence was created with.
         let capacity: Int
-        var sampler: Sampler
-        /// What the next forward call feeds: the prompt first, then the last sampled token.
-        var input: [Int32]
-        var generated: UInt32 = 0
-        var unsent: [Int32] = []
-        var lastFlush: UInt64
     }
 
     /// Plugin status codes this loop reacts to (MH_ERR_OUT_OF_MEMORY and MH_ERR_CANCELLED of the ABI header).
@@ -31,14 +37,18 @@ final class DecodeScheduler: @unchecked Sendable {
     private static let cancelled: Int32 = -5
 
     private let model: DecoderModelHandle
+    private let engine: ModelEngine
     private let host: HostServices
     private let events: EventSink
     private let inbox: Inbox
     private let maxSequences: Int
+    private let prefillChunk: Int
     /// Tokens after a sequence's first are held back at most this long (or until 64 are pending) to share a frame.
     private let flushIntervalNanoseconds: UInt64
     private var active: [Active] = []
-    private var waiting: [(id: UInt64, request: GenerateRequest)] = []
+    /// Accepted requests waiting for a free sequence, in arrival order.
+    private var waiting: [Prepared] = []
+    private var cache: PrefixCache<SequenceHandle>
 
     /// The step in flight, shared with the reader thread's cancel path.
     private let stepLock = NSLock()
@@ -46,14 +56,18 @@ final class DecodeScheduler: @unchecked Sendable {
     private var stepIDs: Set<UInt64> = []
     private var nextToken: UInt64 = 1
 
-    init(model: DecoderModelHandle, host: HostServices, events: EventSink, inbox: Inbox, maxSequences: Int,
-         flushIntervalNanoseconds: UInt64 = 2_000_000) {
+    init(model: DecoderModelHandle, engine: ModelEngine, host: HostServices, events: EventSink, inbox: Inbox,
+         maxSequences: Int, prefillChunk: Int = 512, flushIntervalNanoseconds: UInt64 = 2_000_000) {
         self.model = model
+        self.engine = engine
         self.host = host
         self.events = events
         self.inbox = inbox
         self.maxSequences = max(1, maxSequences)
+        self.prefillChunk = max(1, prefillChunk)
         self.flushIntervalNanoseconds = flushIntervalNanoseconds
+        // A few idle sequences cover the conversations in progress; each holds its KV memory until evicted.
+        cache = PrefixCache(limit: model.canTruncate ? max(1, maxSequences / 4) : 0)
     }
 
     /// Called on the reader thread: interrupts the current forward call if it advances `requestID`.
@@ -81,20 +95,25 @@ final class DecodeScheduler: @unchecked Sendable {
         for item in items {
             switch item {
             case .generate(let id, let request):
-                if active.contains(where: { $0.id == id }) || waiting.contains(where: { $0.id == id }) {
+                if active.contains(where: { $0.generation.id == id }) || waiting.contains(where: { $0.id == id }) {
                     events.send(.error(WorkerFailure(.badRequest, "request id \(id) is already in flight")),
                                 requestID: id)
                 } else {
-                    waiting.append((id, request))
+                    do throws(WorkerFailure) {
+                        let prepared = try prepare(id, request)
+                        events.send(.accepted(promptTokens: UInt32(prepared.prompt.count)), requestID: id)
+                        waiting.append(prepared)
+                    } catch {
+                        events.send(.error(error), requestID: id)
+                    }
                 }
             case .cancel(let id):
-                if let index = active.firstIndex(where: { $0.id == id }) {
+                if let index = active.firstIndex(where: { $0.generation.id == id }) {
                     finish(at: index, .cancelled)
                 } else if let index = waiting.firstIndex(where: { $0.id == id }) {
-                    let request = waiting.remove(at: index).request
-                    events.send(.done(Completion(finishReason: .cancelled,
-                                                 promptTokens: UInt32(request.promptTokens.count),
-                                                 completionTokens: 0)), requestID: id)
+                    waiting.remove(at: index)
+                    events.send(.done(Completion(finishReason: .cancelled, promptTokens: 0, completionTokens: 0)),
+                                requestID: id)
                 }
             case .stop(let reason):
                 return reason
@@ -105,53 +124,161 @@ final class DecodeScheduler: @unchecked Sendable {
 
     private func admit() {
         while active.count < maxSequences, !waiting.isEmpty {
-            let (id, request) = waiting.removeFirst()
-            if let problem = validate(request) {
-                events.send(.error(WorkerFailure(.badRequest, problem)), requestID: id)
-                continue
-            }
-            if request.maxTokens == 0 {
-                events.send(.done(Completion(finishReason: .length, promptTokens: UInt32(request.promptTokens.count),
-                                             completionTokens: 0)), requestID: id)
-                continue
-            }
-            let capacity = min(model.contextLength, request.promptTokens.count + Int(request.maxTokens))
-            do {
-                let sequence = try model.makeSequence(capacity: capacity)
-                active.append(Active(id: id, request: request, sequence: sequence, capacity: capacity,
-                                     sampler: Sampler(request.sampling),
-                                     input: request.promptTokens, lastFlush: mh_monotonic_ns()))
+            let prepared = waiting.removeFirst()
+            do throws(WorkerFailure) {
+                try start(prepared)
             } catch {
-                let category: ErrorCategory = error.code == Self.outOfMemory ? .overloaded : .workerFailure
-                events.send(.error(WorkerFailure(category, "cannot create a sequence: \(error)")), requestID: id)
+                events.send(.error(error), requestID: prepared.id)
             }
         }
     }
 
-    private func validate(_ request: GenerateRequest) -> String? {
-        let vocabulary = model.vocabularySize
-        if request.promptTokens.isEmpty { return "the prompt has no tokens" }
-        if request.promptTokens.count >= model.contextLength {
-            return "the prompt has \(request.promptTokens.count) tokens; this model's context holds "
-                + "\(model.contextLength)"
+    /// Builds the prompt and checks the request against the model (on arrival, so failures come back at once).
+    private func prepare(_ id: UInt64, _ request: GenerateRequest) throws(WorkerFailure) -> Prepared {
+        let prompt: [Int32]
+        switch request.input {
+        case .tokens(let ids):
+            prompt = ids
+        case .text, .chat:
+            guard let prompts = engine.prompts else {
+                throw WorkerFailure(.badRequest, "this model has no tokenizer; send token ids")
+            }
+            do {
+                prompt = try prompts.tokens(for: request.input)
+            } catch {
+                throw WorkerFailure(.badRequest, error.message)
+            }
         }
-        if let bad = request.promptTokens.first(where: { $0 < 0 || Int($0) >= vocabulary }) {
-            return "prompt token \(bad) is outside this model's vocabulary 0..<\(vocabulary)"
+        try validate(prompt, request)
+        var constraint: JSONConstraint?
+        switch request.format {
+        case .text:
+            break
+        case .jsonObject, .jsonSchema:
+            guard let vocabulary = engine.constraintVocabulary() else {
+                throw WorkerFailure(.badRequest, "this model has no tokenizer, so its output cannot be constrained")
+            }
+            var schema: String?
+            if case .jsonSchema(let text) = request.format { schema = text }
+            do {
+                constraint = try JSONConstraint(schemaJSON: schema, vocabulary: vocabulary)
+            } catch {
+                throw WorkerFailure(.badRequest, "response_format: \(error.message)")
+            }
         }
-        if case .temperature(let t, _) = request.sampling, !(t >= 0 && t.isFinite) {
-            return "temperature must be a finite number >= 0, got \(t)"
+        if request.echo && request.logprobs != nil && !model.canReturnAllLogits {
+            throw WorkerFailure(.badRequest, "this model's decoder plugin cannot score prompts (echo with logprobs)")
         }
-        return nil
+        return Prepared(id: id, request: request, prompt: prompt, constraint: constraint)
+    }
+
+    /// Makes (or reuses) the sequence of an accepted request and starts decoding it.
+    private func start(_ prepared: Prepared) throws(WorkerFailure) {
+        let (id, request, prompt) = (prepared.id, prepared.request, prepared.prompt)
+        let scoresPrompt = request.echo && request.logprobs != nil
+        if request.echo && !scoresPrompt { events.send(.prompt(PromptEcho(text: echoText(request, prompt))), requestID: id) }
+        if request.maxTokens == 0 && !scoresPrompt {
+            events.send(.done(Completion(finishReason: .length, promptTokens: UInt32(prompt.count),
+                                         completionTokens: 0)), requestID: id)
+            return
+        }
+        let budget = request.maxTokens == GenerateRequest.unlimited
+            ? engine.contextLength - prompt.count : Int(request.maxTokens)
+        // Rounded up so that a later turn of the same conversation fits the cached sequence.
+        let capacity = min(engine.contextLength, (prompt.count + budget + 255) / 256 * 256)
+        let (sequence, reuse) = try acquireSequence(prompt: prompt, capacity: capacity,
+                                                    reuse: request.reusePrefix && !scoresPrompt)
+        let generation = Generation(id: id, request: request, prompt: prompt, cached: reuse, engine: engine,
+                                    constraint: prepared.constraint, now: mh_monotonic_ns())
+        active.append(Active(generation: generation, sequence: sequence, capacity: capacity))
+    }
+
+    private func validate(_ prompt: [Int32], _ request: GenerateRequest) throws(WorkerFailure) {
+        let context = engine.contextLength
+        if prompt.isEmpty { throw WorkerFailure(.badRequest, "the prompt has no tokens") }
+        if prompt.count >= context {
+            throw WorkerFailure(.badRequest, "the prompt has \(prompt.count) tokens; this model's context holds \(context)")
+        }
+        if request.maxTokens != GenerateRequest.unlimited, prompt.count + Int(request.maxTokens) > context {
+            throw WorkerFailure(.badRequest, "the prompt (\(prompt.count) tokens) plus max_tokens (\(request.maxTokens)) "
+                + "exceeds this model's context of \(context) tokens")
+        }
+        let vocabulary = engine.vocabularySize
+        if let bad = prompt.first(where: { $0 < 0 || Int($0) >= vocabulary }) {
+            throw WorkerFailure(.badRequest, "prompt token \(bad) is outside this model's vocabulary 0..<\(vocabulary)")
+        }
+        if let bad = request.stopTokens.first(where: { $0 < 0 || Int($0) >= vocabulary }) {
+            throw WorkerFailure(.badRequest, "stop token \(bad) is outside this model's vocabulary 0..<\(vocabulary)")
+        }
+        if !request.stopStrings.isEmpty && engine.tokenizer == nil {
+            throw WorkerFailure(.badRequest, "this model has no tokenizer, so stop strings cannot be matched")
+        }
+        let s = request.sampling
+        if !(s.temperature >= 0 && s.temperature.isFinite) {
+            throw WorkerFailure(.badRequest, "temperature must be a finite number >= 0, got \(s.temperature)")
+        }
+        if let bad = s.logitBias.keys.first(where: { $0 < 0 || Int($0) >= vocabulary }) {
+            throw WorkerFailure(.badRequest, "logit_bias names token \(bad), outside this model's vocabulary")
+        }
+    }
+
+    private func echoText(_ request: GenerateRequest, _ prompt: [Int32]) -> String {
+        if case .text(let text) = request.input { return text }
+        return engine.tokenizer?.decode(prompt, skipSpecial: false) ?? ""
+    }
+
+    /// A sequence for `prompt`: the cached one sharing the longest prefix, or a new one (evicting idle cached
+    /// sequences while the memory budget refuses).
+    private func acquireSequence(prompt: [Int32], capacity: Int,
+                                 reuse: Bool) throws(WorkerFailure) -> (SequenceHandle, Int) {
+        if reuse, let (handle, shared) = cache.take(matching: prompt, capacity: capacity) {
+            do {
+                try handle.truncate(to: shared)
+                return (handle, shared)
+            } catch {
+                WorkerLog.write("prefix cache: cannot truncate a cached sequence (\(error)); starting afresh")
+                handle.destroy()
+            }
+        }
+        while true {
+            do {
+                return (try model.makeSequence(capacity: capacity), 0)
+            } catch where error.code == Self.outOfMemory {
+                guard let idle = cache.removeOldest() else {
+                    throw WorkerFailure(.overloaded, "cannot create a sequence: \(error)")
+                }
+                idle.destroy()
+            } catch {
+                throw WorkerFailure(.workerFailure, "cannot create a sequence: \(error)")
+            }
+        }
     }
 
     // MARK: One decode step
 
     private func step() {
-        let entries = active.map { DecoderModelHandle.Entry(sequence: $0.sequence, input: .tokens($0.input)) }
-        let lengths = active.map { $0.sequence.length }
+        var entries: [DecoderModelHandle.Entry] = []
+        var inputs: [[Int32]] = []
+        for item in active {
+            let g = item.generation
+            let input: [Int32]
+            let mode: DecoderModelHandle.Entry.Logits
+            if g.prefillDone {
+                input = [g.nextInput]
+                mode = .last
+            } else {
+                let start = g.fed.count
+                let end = min(g.prompt.count, start + prefillChunk)
+                input = Array(g.prompt[start..<end])
+                mode = g.wantsPromptLogprobs ? .all : (end == g.prompt.count ? .last : .none)
+            }
+            inputs.append(input)
+            entries.append(DecoderModelHandle.Entry(sequence: item.sequence, input: .tokens(input), logits: mode))
+        }
+        let lengths = active.map { $0.generation.fed.count }
         let token = beginStep()
         defer { endStep(token) }
-        let logits: [[Float]]
+        var logits: [[Float]]
         do {
             logits = try model.forward(entries, cancelToken: token)
         } catch where error.code == Self.cancelled {
@@ -165,31 +292,79 @@ final class DecodeScheduler: @unchecked Sendable {
             active.removeAll()
             for item in failed {
                 item.sequence.destroy()
-                events.send(.error(WorkerFailure(.workerFailure, "the decoder failed: \(error)")), requestID: item.id)
+                events.send(.error(WorkerFailure(.workerFailure, "the decoder failed: \(error)")),
+                            requestID: item.generation.id)
             }
             return
         }
         let now = mh_monotonic_ns()
-        var finished: [(Int, FinishReason)] = []
+        let vocabulary = engine.vocabularySize
+        var finished: [(Int, FinishReason?, String?)] = []
         for index in active.indices {
-            let next = active[index].sampler.next(from: logits[index])
-            if active[index].request.stopTokens.contains(next) {
-                finished.append((index, .stop))
-                continue
+            let wasPrefilling = !active[index].generation.prefillDone
+            let start = active[index].generation.fed.count
+            active[index].generation.fed += inputs[index]
+            if active[index].generation.wantsPromptLogprobs && wasPrefilling {
+                collectPromptLogprobs(index, start: start, rows: logits[index])
             }
-            active[index].generated += 1
-            active[index].unsent.append(next)
-            active[index].input = [next]
-            if active[index].generated >= active[index].request.maxTokens
-                || active[index].sequence.length + 1 > active[index].capacity {
-                finished.append((index, .length))
-            } else if active[index].generated == 1 || active[index].unsent.count >= 64
-                || now &- active[index].lastFlush >= flushIntervalNanoseconds {
-                // The first token goes out at once (time to first token); later ones share frames.
-                flush(index, now: now)
+            guard active[index].generation.prefillDone else { continue }
+            if wasPrefilling && active[index].generation.wantsPromptLogprobs {
+                let g = active[index].generation
+                events.send(.prompt(PromptEcho(text: echoText(g.request, g.prompt), logprobs: g.promptLogprobs)),
+                            requestID: g.id)
+                if g.request.maxTokens == 0 {
+                    finished.append((index, .length, nil))
+                    continue
+                }
+            }
+            // The row that predicts the next token is the last one returned.
+            var row = logits[index].count == vocabulary
+                ? logits[index] : Array(logits[index][(logits[index].count - vocabulary)...])
+            logits[index] = []
+            switch active[index].generation.advance(logits: &row, engine: engine) {
+            case .finished(let reason):
+                finished.append((index, reason, nil))
+            case .failed(let message):
+                finished.append((index, nil, message))
+            case .continue:
+                let g = active[index].generation
+                if g.fed.count + 1 > active[index].capacity {
+                    finished.append((index, .length, nil))
+                } else if g.generated == 1 || g.pending.tokens.count >= 64
+                            || now &- g.lastFlush >= flushIntervalNanoseconds {
+                    // The first token goes out at once (time to first token); later ones share frames.
+                    flush(index, now: now)
+                }
             }
         }
-        for (index, reason) in finished.reversed() { finish(at: index, reason) }
+        for (index, reason, failure) in finished.reversed() {
+            if let reason {
+                finish(at: index, reason)
+            } else {
+                fail(at: index, WorkerFailure(.workerFailure, failure ?? "generation failed"))
+            }
+        }
+    }
+
+    /// Logprobs of prompt tokens from a prefill chunk's rows: row r predicts the token at position start + r + 1.
+    private func collectPromptLogprobs(_ index: Int, start: Int, rows: [Float]) {
+        let vocabulary = engine.vocabularySize
+        let prompt = active[index].generation.prompt
+        let top = Int(active[index].generation.request.logprobs ?? 0)
+        if start == 0 {
+            active[index].generation.promptLogprobs.append(PositionLogprobs(
+                chosen: engine.probability(prompt[0], .nan), top: []))
+        }
+        let count = rows.count / vocabulary
+        rows.withUnsafeBufferPointer { all in
+            for r in 0..<count {
+                let position = start + r + 1
+                guard position < prompt.count else { break }
+                let row = UnsafeBufferPointer(rebasing: all[(r * vocabulary)..<((r + 1) * vocabulary)])
+                active[index].generation.promptLogprobs.append(
+                    engine.positionLogprobs(row: row, chosen: prompt[position], top: top))
+            }
+        }
     }
 
     private func beginStep() -> UInt64 {
@@ -197,7 +372,7 @@ final class DecodeScheduler: @unchecked Sendable {
         defer { stepLock.unlock() }
         stepToken = nextToken
         nextToken &+= 1
-        stepIDs = Set(active.map(\.id))
+        stepIDs = Set(active.map(\.generation.id))
         return stepToken
     }
 
@@ -211,27 +386,41 @@ final class DecodeScheduler: @unchecked Sendable {
     // MARK: Events out
 
     private func flush(_ index: Int, now: UInt64) {
-        guard !active[index].unsent.isEmpty else { return }
-        events.send(.tokens(active[index].unsent), requestID: active[index].id)
-        active[index].unsent.removeAll(keepingCapacity: true)
-        active[index].lastFlush = now
+        guard let delta = active[index].generation.takePending() else { return }
+        events.send(.delta(delta), requestID: active[index].generation.id)
+        active[index].generation.lastFlush = now
     }
 
+    /// Ends a request normally and keeps its sequence for prefix reuse.
     private func finish(at index: Int, _ reason: FinishReason) {
+        if reason != .cancelled { active[index].generation.finishText() }
         flush(index, now: mh_monotonic_ns())
         let item = active.remove(at: index)
+        let g = item.generation
+        if g.request.reusePrefix {
+            for evicted in cache.put(item.sequence, tokens: g.fed, capacity: item.capacity) { evicted.destroy() }
+        } else {
+            item.sequence.destroy()
+        }
+        events.send(.done(Completion(finishReason: reason, promptTokens: UInt32(g.prompt.count),
+                                     completionTokens: g.generated, cachedTokens: UInt32(g.cached))),
+                    requestID: g.id)
+    }
+
+    private func fail(at index: Int, _ failure: WorkerFailure) {
+        let item = active.remove(at: index)
         item.sequence.destroy()
-        events.send(.done(Completion(finishReason: reason, promptTokens: UInt32(item.request.promptTokens.count),
-                                     completionTokens: item.generated)), requestID: item.id)
+        events.send(.error(failure), requestID: item.generation.id)
     }
 
     private func finishAll(reason: String) {
         let failure = WorkerFailure(.cancelled, "the worker is stopping (\(reason))")
         for item in active {
             item.sequence.destroy()
-            events.send(.error(failure), requestID: item.id)
+            events.send(.error(failure), requestID: item.generation.id)
         }
-        for (id, _) in waiting { events.send(.error(failure), requestID: id) }
+        for prepared in waiting { events.send(.error(failure), requestID: prepared.id) }
+        for idle in cache.removeAll() { idle.destroy() }
         active.removeAll()
         waiting.removeAll()
     }

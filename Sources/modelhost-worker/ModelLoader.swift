@@ -1,3 +1,4 @@
+import EngineCore
 import Foundation
 import ModelFormats
 import PluginHost
@@ -10,21 +11,47 @@ struct LoadedModel {
     let context: PluginContext
     let weights: WeightsService
     let model: DecoderModelHandle
+    let engine: ModelEngine
     let info: LoadedInfo
 }
 
-/// Opens a model file through the decoder plugin its family selects, and nothing else.
+/// Opens a model through the decoder plugin its family selects, and nothing else.
 enum ModelLoader {
+    /// The model directory for a directory path or a file inside one.
+    static func directoryOf(_ path: String) -> String {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue { return path }
+        return URL(fileURLWithPath: path).deletingLastPathComponent().path
+    }
+
     static func load(_ request: LoadRequest) throws(WorkerFailure) -> LoadedModel {
-        let gguf: GGUFFile
+        // A GGUF file, or a Hugging Face / MLX safetensors directory.
+        let weights: any ModelWeights
         do {
-            gguf = try GGUFFile(path: request.modelPath)
+            weights = try openModelWeights(path: request.modelPath)
         } catch {
-            throw WorkerFailure(.badRequest, "cannot read the model file \(request.modelPath): \(error)")
+            throw WorkerFailure(.badRequest, "cannot read the model \(request.modelPath): \(error)")
         }
-        let family = request.family.isEmpty ? (gguf.architecture ?? "") : request.family
+        let gguf = (weights as? GGUFWeights)?.file
+        let declaredFamily = gguf?.architecture ?? (weights as? SafetensorsWeights)?.family
+        let family = request.family.isEmpty ? (declaredFamily ?? "") : request.family
         guard !family.isEmpty else {
-            throw WorkerFailure(.badRequest, "\(request.modelPath) declares no general.architecture; pass a family")
+            throw WorkerFailure(.badRequest, "\(request.modelPath) declares no architecture "
+                + "(general.architecture or config.json model_type); pass a family")
+        }
+        // The tokenizer and chat template come with the weights; a model without them still serves token prompts.
+        var prompts: PromptBuilder?
+        do {
+            if let gguf {
+                if gguf.metadata["tokenizer.ggml.model"] != nil { prompts = try PromptBuilder(gguf: gguf) }
+            } else {
+                prompts = try PromptBuilder(directory: directoryOf(request.modelPath))
+            }
+        } catch {
+            throw WorkerFailure(.badRequest, "\(request.modelPath): \(error.message)")
+        }
+        if prompts?.usesFallbackTemplate == true {
+            WorkerLog.write("\(request.modelPath) has no chat template; chat requests use the ChatML fallback")
         }
         let host = HostServices(threads: Int(max(1, request.threads)))
         let plugins = PluginDiscovery.discover(in: .standard(extra: request.pluginPaths))
@@ -41,14 +68,19 @@ enum ModelLoader {
         do {
             let context = try plugin.initialize()
             let decoder = try TextDecoderClient(context)
-            let weights = WeightsService(GGUFWeights(gguf))
-            let model = try decoder.openModel(weights: weights, path: request.modelPath,
+            let service = WeightsService(weights)
+            let model = try decoder.openModel(weights: service, path: request.modelPath,
                                               maxSequences: Int(max(1, request.maxSequences)))
-            let eos = gguf.metadata["tokenizer.ggml.eos_token_id"]?.intValue.map { Int32(clamping: $0) } ?? -1
+            let eos = (gguf?.metadata["tokenizer.ggml.eos_token_id"] ?? weights.metadata("eos_token_id"))?.intValue
+                .map { Int32(clamping: $0) }
+            let engine = ModelEngine(prompts: prompts, vocabularySize: model.vocabularySize,
+                                     contextLength: model.contextLength, eosToken: eos)
             let info = LoadedInfo(pluginID: plugin.id, pluginVersion: plugin.version,
                                   vocabularySize: UInt32(clamping: model.vocabularySize),
-                                  contextLength: UInt32(clamping: model.contextLength), eosTokenID: eos)
-            return LoadedModel(host: host, context: context, weights: weights, model: model, info: info)
+                                  contextLength: UInt32(clamping: model.contextLength), eosTokenID: eos ?? -1,
+                                  hasTokenizer: prompts != nil)
+            return LoadedModel(host: host, context: context, weights: service, model: model, engine: engine,
+                               info: info)
         } catch {
             throw WorkerFailure(.workerFailure, "plugin \(plugin.id) cannot open \(request.modelPath): \(error)")
         }

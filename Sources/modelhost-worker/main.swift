@@ -73,7 +73,8 @@ func serve(segmentName: String, parentPID: pid_t) -> Never {
         WorkerLog.write("loaded \(request.modelPath) with \(loaded.info.pluginID) \(loaded.info.pluginVersion)")
         events.send(.loaded(loaded.info), requestID: loadFrame.requestID)
         let inbox = Inbox()
-        let scheduler = DecodeScheduler(model: loaded.model, host: loaded.host, events: events, inbox: inbox,
+        let scheduler = DecodeScheduler(model: loaded.model, engine: loaded.engine, host: loaded.host,
+                                        events: events, inbox: inbox,
                                         maxSequences: Int(request.maxSequences))
         RequestReader(channel: channel, inbox: inbox, events: events) { scheduler.interrupt(requestID: $0) }.start()
         let reason = scheduler.run()

@@ -81,9 +81,9 @@ struct Bench: ParsableCommand {
             var first: Date?
             var produced = 0
             for try await event in supervisor.generate(model: "bench", request: request) {
-                if case .tokens(let t) = event {
-                    if first == nil, !t.isEmpty { first = Date() }
-                    produced += t.count
+                if case .delta(let delta) = event {
+                    if first == nil, !delta.tokens.isEmpty { first = Date() }
+                    produced += delta.tokens.count
                 }
             }
             let end = Date()

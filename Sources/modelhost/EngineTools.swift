@@ -1,5 +1,6 @@
 import ArgumentParser
 import ChatTemplate
+import EngineCore
 import Foundation
 import ModelFormats
 import Tokenizer
@@ -77,27 +78,19 @@ struct Template: ParsableCommand {
     @OptionGroup var model: ModelArgument
 
     func run() throws {
-        let gguf = try model.gguf()
-        let tokenizer = try Tokenizers.load(gguf: gguf)
+        let prompts = try PromptBuilder(gguf: model.gguf())
         let input = try JinjaValue(jsonData: readStandardInput())
         guard case .object(let request) = input, case .array(let messages)? = request["messages"] else {
             throw ValidationError("standard input must be a JSON object with a \"messages\" array")
         }
-        let source: String
-        if let embedded = gguf.metadata["tokenizer.chat_template"]?.stringValue {
-            source = embedded
-        } else {
+        if prompts.usesFallbackTemplate {
             FileHandle.standardError.write(Data("modelhost: the model has no chat template; using the ChatML fallback\n".utf8))
-            source = ChatTemplate.fallbackChatMLSource
         }
         var tools: [JinjaValue]?
         if case .array(let t)? = request["tools"] { tools = t }
         var addGenerationPrompt = false
         if case .bool(let b)? = request["add_generation_prompt"] { addGenerationPrompt = b }
-        let rendered = try ChatTemplate(source: source).renderChat(
-            messages: messages, addGenerationPrompt: addGenerationPrompt, tools: tools,
-            bosToken: tokenizer.bosToken.flatMap { tokenizer.tokenText($0) } ?? "",
-            eosToken: tokenizer.eosToken.flatMap { tokenizer.tokenText($0) } ?? "")
+        let rendered = try prompts.render(messages: messages, addGenerationPrompt: addGenerationPrompt, tools: tools)
         FileHandle.standardOutput.write(Data(rendered.utf8))
     }
 }

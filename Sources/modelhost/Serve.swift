@@ -3,10 +3,12 @@ import Foundation
 import HTTPServer
 import ModelCatalog
 import ServerConfig
+import Supervisor
+import WorkerBackend
 
-/// `modelhost serve`: resolves the configuration (flags > environment > RAM tier), then runs the OpenAI API and the
-/// admin API until SIGTERM/SIGINT. No inference backend is wired into this command yet, so generation, load and
-/// unload answer 503 "no inference backend: …" while the model catalog is listed truthfully.
+/// `modelhost serve`: resolves the configuration (flags > environment > RAM tier), starts the worker supervisor
+/// (which reaps whatever a crashed predecessor left), then runs the OpenAI API and the admin API until
+/// SIGTERM/SIGINT, and finally drains in-flight requests and stops every worker.
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Start the OpenAI-compatible API (default 127.0.0.1:11440) and the admin API (127.0.0.1:11441).")
@@ -43,15 +45,48 @@ struct Serve: ParsableCommand {
             throw ValidationError("configuration: \(error.message)")
         }
         let catalog = ModelCatalog(modelsDir: config.modelsDir, hfHome: config.hfHome)
-        let server = ModelHostServer(backend: BackendUnavailable(catalog: catalog), options: ServerOptions(config: config))
-        try BlockingRunner.run {
-            let running = try await server.start(handleSignals: true)
-            print("modelhost: API on http://\(config.host):\(running.apiPort), admin on http://\(config.adminHost):\(running.adminPort) "
-                  + "(\(config.tier.rawValue), \(config.totalRAMGiB) GiB from \(config.memorySource)); "
-                  + "no inference backend is wired yet: generation answers 503")
-            fflush(stdout)
-            try await running.wait()
+        let supervisor: Supervisor
+        do {
+            supervisor = try Supervisor(configuration: Self.supervisorConfiguration(config))
+        } catch {
+            throw ValidationError("cannot start the worker supervisor in \(config.stateDir): \(error)")
         }
+        let reaped = supervisor.reapReport
+        if !reaped.killed.isEmpty || !reaped.unlinkedNames.isEmpty {
+            print("modelhost: cleaned up after a previous run: \(reaped.killed.count) orphaned worker(s) stopped, "
+                  + "\(reaped.unlinkedNames.count) shared-memory name(s) removed")
+        }
+        var template = ModelSpec(id: "", path: "", pluginPaths: config.pluginPath.map { [$0] } ?? [])
+        template.pluginPin = ProcessInfo.processInfo.environment["MODELHOST_PLUGIN_PIN"] ?? ""
+        template.maxSequences = min(16, config.maxConcurrentRequests)
+        let backend = WorkerBackend(catalog: catalog, supervisor: supervisor, template: template)
+        let server = ModelHostServer(backend: backend, options: ServerOptions(config: config))
+        try BlockingRunner.run {
+            do {
+                let running = try await server.start(handleSignals: true)
+                print("modelhost: API on http://\(config.host):\(running.apiPort), admin on "
+                      + "http://\(config.adminHost):\(running.adminPort) (\(config.tier.rawValue), "
+                      + "\(config.totalRAMGiB) GiB from \(config.memorySource)); models from \(config.modelsDir)")
+                fflush(stdout)
+                try await running.wait()
+            } catch {
+                await supervisor.shutdown(drainTimeout: 0)
+                throw error
+            }
+            // The HTTP servers drained their requests; now stop the workers and clean the registry.
+            await supervisor.shutdown(drainTimeout: 5)
+        }
+    }
+
+    static func supervisorConfiguration(_ config: ServerConfig) -> SupervisorConfiguration {
+        let worker = URL(fileURLWithPath: currentExecutable()).deletingLastPathComponent()
+            .appendingPathComponent("modelhost-worker").path
+        var configuration = SupervisorConfiguration(stateDirectory: config.stateDir, workerExecutable: worker,
+                                                    models: [])
+        configuration.idleUnloadAfter = config.idleTimeoutSeconds > 0 ? Double(config.idleTimeoutSeconds) : nil
+        configuration.loadTimeout = Double(config.modelLoadTimeoutSeconds)
+        configuration.memoryBudgetBytes = UInt64(config.memoryBudgetGiB) << 30
+        return configuration
     }
 }
 

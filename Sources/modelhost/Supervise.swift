@@ -189,7 +189,7 @@ final class SuperviseSession: @unchecked Sendable {
                                  "message": "generate needs \"prompt\" (token ids) and \"max_tokens\" (>= 0)"])
         }
         let stop = ((object["stop"] as? [NSNumber]) ?? []).map { Int32(truncating: $0) }
-        var sampling = Sampling.greedy
+        var sampling = SamplingOptions.greedy
         if let temperature = (object["temperature"] as? NSNumber)?.floatValue, temperature > 0 {
             sampling = .temperature(temperature, seed: (object["seed"] as? NSNumber)?.uint64Value ?? 0)
         }
@@ -201,13 +201,13 @@ final class SuperviseSession: @unchecked Sendable {
             do {
                 for try await event in stream {
                     switch event {
-                    case .tokens(let ids):
-                        output.write(["id": id, "event": "tokens", "tokens": ids.map { Int($0) }])
+                    case .delta(let delta):
+                        output.write(["id": id, "event": "tokens", "tokens": delta.tokens.map { Int($0) }])
                     case .done(let c):
                         output.write(["id": id, "event": "done", "finish_reason": "\(c.finishReason)",
                                       "prompt_tokens": Int(c.promptTokens),
                                       "completion_tokens": Int(c.completionTokens)])
-                    case .loaded, .error:
+                    case .loaded, .accepted, .prompt, .error:
                         break
                     }
                 }

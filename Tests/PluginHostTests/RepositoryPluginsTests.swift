@@ -29,7 +29,10 @@ final class RepositoryPluginsTests: XCTestCase {
             let r = try TestSupport.run(TestSupport.modelhost, ["plugins", "verify", "--model", model,
                                                                 staged.appendingPathComponent(library).path])
             XCTAssertEqual(r.status, 0, "\(manifest.lastPathComponent):\n\(r.output)\(r.error)")
-            XCTAssertTrue(r.output.contains("PASS model-roundtrip: reference prompt"), r.output)
+            if json?["kind"] as? String == "text-decoder" {
+                // Decoders also run the default model end to end.
+                XCTAssertTrue(r.output.contains("PASS model-roundtrip: reference prompt"), r.output)
+            }
             try? FileManager.default.removeItem(at: staged)
         }
     }

@@ -107,7 +107,7 @@ final class OrchestratorProcessTests: XCTestCase {
         let state = try S.temporaryDirectory()
         let orchestrator = try SuperviseProcess(stateDirectory: state)
         XCTAssertNotNil(orchestrator.event("ready"))
-        orchestrator.send(["op": "generate", "id": "long", "prompt": [S.stall, 20], "max_tokens": 100_000])
+        orchestrator.send(["op": "generate", "id": "long", "prompt": [S.stall, 20], "max_tokens": 4_000])
         XCTAssertNotNil(orchestrator.event("tokens", id: "long"))
         let pid = try XCTUnwrap(orchestrator.workerPID())
         let names = try S.registryContents(state).names

@@ -68,8 +68,9 @@ final class SupervisorTests: XCTestCase {
     func testKilledWorkerFailsItsStreamFastAndTheNextRequestGetsAFreshWorker() async throws {
         let (supervisor, state) = try makeSupervisor()
         var iterator = supervisor.generate(model: "test", request: GenerateRequest(
-            promptTokens: [S.stall, 20], maxTokens: 10_000)).makeAsyncIterator()
-        guard case .tokens = try await iterator.next() else { return XCTFail("expected streamed tokens first") }
+            promptTokens: [S.stall, 20], maxTokens: 4_000)).makeAsyncIterator()
+        guard case .accepted = try await iterator.next() else { return XCTFail("expected the request to be accepted") }
+        guard case .delta = try await iterator.next() else { return XCTFail("expected streamed tokens first") }
         let pid = try await requirePID(supervisor)
         let started = Date()
         kill(pid, SIGKILL)
@@ -137,7 +138,7 @@ final class SupervisorTests: XCTestCase {
     func testDeadlinesCancelThenKill() async throws {
         let (supervisor, state) = try makeSupervisor()
         let cancellable = await S.collect(supervisor.generate(
-            model: "test", request: GenerateRequest(promptTokens: [S.stall, 20], maxTokens: 100_000),
+            model: "test", request: GenerateRequest(promptTokens: [S.stall, 20], maxTokens: 4_000),
             options: GenerateOptions(timeout: 0.3)))
         XCTAssertEqual(cancellable.error as? SupervisorError,
                        .deadlineExceeded(model: "test", seconds: 0.3, workerKilled: false))
@@ -166,7 +167,7 @@ final class SupervisorTests: XCTestCase {
         let (supervisor, state) = try makeSupervisor { $0.models[0].maxSequences = 1 }
         let consumer = Task {
             await S.collect(supervisor.generate(model: "test", request: GenerateRequest(
-                promptTokens: [S.stall, 20], maxTokens: 100_000)))
+                promptTokens: [S.stall, 20], maxTokens: 4_000)))
         }
         let deadline = Date().addingTimeInterval(10)
         while await supervisor.state(of: "test")?.inFlight != 1, Date() < deadline {
@@ -265,13 +266,54 @@ final class SupervisorTests: XCTestCase {
 
     func testWorkerAllocationsAreAccountedAndReleased() async throws {
         let (supervisor, state) = try makeSupervisor()
-        let outcome = await S.collect(supervisor.generate(model: "test", request: GenerateRequest(
-            promptTokens: [S.allocate, 64], maxTokens: 4, stopTokens: [S.eos])))
+        // Outside the prefix cache, which would otherwise keep the finished sequence (and its memory) for reuse.
+        var request = GenerateRequest(promptTokens: [S.allocate, 64], maxTokens: 4, stopTokens: [S.eos])
+        request.reusePrefix = false
+        let outcome = await S.collect(supervisor.generate(model: "test", request: request))
         XCTAssertNil(outcome.error)
         XCTAssertEqual(outcome.tokens, [11])
         let pid = try await requirePID(supervisor)
         XCTAssertLessThan(S.residentKilobytes(pid), 64 * 1024, "the 64 MiB of a finished sequence were not freed")
         try await shutdownAndCheckClean(supervisor, state, pids: [pid])
+    }
+
+    /// Two models that do not fit the memory budget together: loading one unloads the other while it is idle,
+    /// least recently used first; a model registered after start-up is served too.
+    func testMemoryBudgetEvictsTheLeastRecentlyUsedIdleModel() async throws {
+        let (supervisor, state) = try makeSupervisor { configuration in
+            configuration.models[0].estimatedBytes = 100
+            configuration.memoryBudgetBytes = 150
+        }
+        var second = try S.configuration(stateDirectory: state).models[0]
+        second.id = "second"
+        second.estimatedBytes = 100
+        await supervisor.register(second)
+        func pid(_ model: String) async -> Int32? { await supervisor.status().first { $0.id == model }?.workerPID }
+
+        let one = await S.collect(supervisor.generate(model: "test", request: GenerateRequest(promptTokens: [S.echo, 3], maxTokens: 1)))
+        XCTAssertNil(one.error)
+        let loadedFirst = await pid("test")
+        let firstPID = try XCTUnwrap(loadedFirst)
+        let two = await S.collect(supervisor.generate(model: "second", request: GenerateRequest(promptTokens: [S.echo, 4], maxTokens: 1)))
+        XCTAssertNil(two.error)
+        let nilPID = await pid("test")
+        XCTAssertNil(nilPID, "the idle first model should have been unloaded to make room")
+        XCTAssertFalse(S.isRunning(firstPID))
+        let loadedSecond = await pid("second")
+        let secondPID = try XCTUnwrap(loadedSecond)
+        // The request's end reaches the supervisor just after its stream: wait until "second" is idle again.
+        var polls = 0
+        while await supervisor.state(of: "second") != .ready, polls < 100 {
+            try await Task.sleep(nanoseconds: 10_000_000)
+            polls += 1
+        }
+        let again = await S.collect(supervisor.generate(model: "test", request: GenerateRequest(promptTokens: [S.echo, 5], maxTokens: 1)))
+        XCTAssertNil(again.error)
+        let evicted = await pid("second")
+        XCTAssertNil(evicted, "now the second model is the least recently used")
+        let reloaded = await pid("test")
+        let finalPID = try XCTUnwrap(reloaded)
+        try await shutdownAndCheckClean(supervisor, state, pids: [firstPID, secondPID, finalPID])
     }
 
     func testASecondSupervisorOnTheSameStateDirectoryIsRefused() async throws {

@@ -12,6 +12,15 @@ final class WorkerProtocolTests: XCTestCase {
             .generate(GenerateRequest(promptTokens: [1, -5, 70000], maxTokens: 12, stopTokens: [2, 3],
                                       sampling: .temperature(0.7, seed: 42))),
             .generate(GenerateRequest(promptTokens: [9], maxTokens: 0)),
+            .generate(GenerateRequest(
+                input: .chat(messagesJSON: #"[{"role":"user","content":"hé"}]"#), maxTokens: GenerateRequest.unlimited,
+                stopTokens: [7], stopStrings: ["\n\n", "END"], sampling: {
+                    var s = SamplingOptions.temperature(0.9, seed: 7)
+                    s.topK = 40; s.topP = 0.9; s.minP = 0.05; s.repetitionPenalty = 1.1
+                    s.presencePenalty = 0.5; s.frequencyPenalty = -0.5; s.logitBias = [5: -100, 9: 2.5]
+                    return s
+                }(), logprobs: 3, echo: true, format: .jsonSchema(#"{"type":"object"}"#))),
+            .generate(GenerateRequest(input: .text("Once upon"), maxTokens: 5, format: .jsonObject)),
             .cancel, .shutdown,
         ]
         for request in requests {
@@ -24,8 +33,14 @@ final class WorkerProtocolTests: XCTestCase {
         let events: [WorkerEvent] = [
             .loaded(LoadedInfo(pluginID: "p", pluginVersion: "1.0", vocabularySize: 49152, contextLength: 8192,
                                eosTokenID: -1)),
-            .tokens([]), .tokens([5, 6, 7]),
-            .done(Completion(finishReason: .cancelled, promptTokens: 3, completionTokens: 9)),
+            .accepted(promptTokens: 12),
+            .delta(OutputDelta(tokens: [])), .delta(OutputDelta(tokens: [5, 6, 7], text: "a€b")),
+            .delta(OutputDelta(tokens: [5], text: "x", logprobs: [PositionLogprobs(
+                chosen: TokenProbability(token: 5, bytes: [0xE2, 0x82], logprob: -0.25),
+                top: [TokenProbability(token: 6, bytes: [0x41], logprob: -1.5)])])),
+            .prompt(PromptEcho(text: "hi", logprobs: [PositionLogprobs(
+                chosen: TokenProbability(token: 1, bytes: [0x68], logprob: -3), top: [])])),
+            .done(Completion(finishReason: .cancelled, promptTokens: 3, completionTokens: 9, cachedTokens: 2)),
             .error(WorkerFailure(.overloaded, "busy")),
         ]
         for event in events {
@@ -33,7 +48,7 @@ final class WorkerProtocolTests: XCTestCase {
             XCTAssertEqual(try WorkerEvent.decode(type: type, payload: payload), event)
         }
         XCTAssertTrue(WorkerEvent.done(Completion(finishReason: .stop, promptTokens: 1, completionTokens: 1)).isTerminal)
-        XCTAssertFalse(WorkerEvent.tokens([1]).isTerminal)
+        XCTAssertFalse(WorkerEvent.delta(OutputDelta(tokens: [1])).isTerminal)
     }
 
     func testMalformedPayloadsAreRejectedWithAMessage() {
@@ -47,13 +62,13 @@ final class WorkerProtocolTests: XCTestCase {
         }
         // A count that claims more tokens than the payload holds.
         var lying = payload
-        lying[0] = 0xFF
         lying[1] = 0xFF
+        lying[2] = 0xFF
         XCTAssertThrowsError(try WorkerRequest.decode(type: type, payload: lying))
         XCTAssertThrowsError(try WorkerRequest.decode(type: 999, payload: [])) { error in
             XCTAssertTrue("\(error)".contains("unknown"), "\(error)")
         }
-        XCTAssertThrowsError(try WorkerRequest.decode(type: MessageType.tokens.rawValue, payload: [0, 0, 0, 0]))
+        XCTAssertThrowsError(try WorkerRequest.decode(type: MessageType.delta.rawValue, payload: [0, 0, 0, 0]))
         XCTAssertThrowsError(try WorkerEvent.decode(type: MessageType.generate.rawValue, payload: payload))
         XCTAssertThrowsError(try WorkerEvent.decode(type: MessageType.done.rawValue, payload: [9, 0, 0, 0, 0, 0, 0, 0, 0]))
         XCTAssertThrowsError(try WorkerRequest.decode(type: MessageType.cancel.rawValue, payload: [1]))

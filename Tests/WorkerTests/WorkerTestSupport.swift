@@ -106,7 +106,7 @@ enum WorkerTestSupport {
         do {
             for try await event in stream {
                 switch event {
-                case .tokens(let ids): outcome.tokens += ids
+                case .delta(let delta): outcome.tokens += delta.tokens
                 case .done(let completion): outcome.completion = completion
                 default: break
                 }

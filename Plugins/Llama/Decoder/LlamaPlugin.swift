@@ -24,10 +24,20 @@ final class LlamaDecoder: TextDecoderPlugin {
     init(host: Host) throws { self.host = host }
 
     func openModel(_ source: ModelSource) throws -> LlamaDecoderModel {
-        let weights = WeightsAdapter(source.weights)
+        let adapter = WeightsAdapter(source.weights)
         do {
+            // GGUF names and keys are what the model asks for; Hugging Face and MLX checkpoints are translated.
+            let weights: WeightSource
+            if let format = source.weights.format, format != .gguf {
+                weights = try HuggingFaceSource(adapter)
+            } else {
+                weights = adapter
+            }
             let config = try LlamaConfig(from: weights)
             let model = try LlamaModel(source: weights, config: config, threads: host.threads)
+            for name in (weights as? HuggingFaceSource)?.expandedToFloat32 ?? [] {
+                host.log(.warning, "llama: \(name) has MLX scales or biases that are not float16 values; expanded to float32")
+            }
             let context = source.maxContext > 0 ? min(source.maxContext, config.contextLength) : config.contextLength
             host.log(.info, "llama: \(config.layers) layers, d_model \(config.embedding), vocab \(config.vocabulary), \(host.threads) threads")
             return LlamaDecoderModel(model: model, host: host, contextLength: context)
@@ -111,8 +121,9 @@ final class LlamaSequenceBox: DecoderSequence {
 }
 
 /// The host's weights service as the kernels' `WeightSource`: row-major SDK views become GGUF-order views (innermost
-/// dimension first), dtypes map one to one, and metadata comes through typed lookups. Nothing is copied.
-struct WeightsAdapter: WeightSource {
+/// dimension first), dtypes map one to one, and metadata comes through typed lookups. Nothing is copied. For
+/// safetensors and MLX models it is the raw `CheckpointSource` under `HuggingFaceSource`.
+struct WeightsAdapter: WeightSource, CheckpointSource {
     let weights: WeightsService
     init(_ weights: WeightsService) { self.weights = weights }
 
@@ -134,6 +145,23 @@ struct WeightsAdapter: WeightSource {
         default: return nil
         }
     }
+
+    var tensorNames: [String] { weights.tensorNames }
+
+    func checkpointTensor(_ name: String) -> CheckpointTensor? {
+        guard let t = try? weights.tensor(name) else { return nil }
+        let dtype: CheckpointDType
+        switch t.dtype {
+        case .f32: dtype = .f32
+        case .f16: dtype = .f16
+        case .bf16: dtype = .bf16
+        case .u32: dtype = .u32
+        default: dtype = .other("\(t.dtype)")
+        }
+        return CheckpointTensor(name: name, dtype: dtype, shape: t.shape, data: t.data, byteCount: t.byteCount)
+    }
+
+    func bool(_ key: String) -> Bool? { weights.meta(key)?.boolValue }
 
     func int(_ key: String) -> Int? { weights.meta(key)?.intValue }
     func double(_ key: String) -> Double? { weights.meta(key)?.doubleValue }

@@ -229,7 +229,9 @@ static const void *get_interface(void *ctx, const char *iid) {
 static const mh_plugin_v1 descriptor = {
     sizeof(mh_plugin_v1), MH_ABI_MAJOR, MH_ABI_MINOR, 0, MH_KIND_TEXT_DECODER, 0,
     "org.modelhost.test.worker", "1.0.0", "c", "test-only decoder driven by prompt commands",
-    MH_CAP_BATCHED_DECODE | MH_CAP_SEQ_TRUNCATE,
+    /* No MH_CAP_SEQ_TRUNCATE: a sequence reads its command from its first forward call, so a truncated sequence
+     * cannot be resumed with a new prompt (prefix reuse). seq_truncate still rolls back an abandoned step. */
+    MH_CAP_BATCHED_DECODE,
     probe, init, shutdown_ctx, get_interface,
 };
 

@@ -37,16 +37,22 @@ final class PackedStorage: @unchecked Sendable {
 ///   word c of row r's nibbles. Its byte t holds column 4c + t (low nibble) and 4c + t + 16 (high nibble), so the
 ///   kernel extracts a column for 8 rows with one shift and one mask on 32-bit lanes.
 /// - Q8_0 (272 bytes): d[8] (f16), then 32 chunks of 8 bytes; byte r of chunk i is row r's value at column 32b + i.
+/// - AFFINE8 (288 bytes): d[8], m[8] (f16), then 32 chunks of 8 unsigned bytes laid out as for Q8_0.
 public enum Interleaved8 {
     /// Whether `matrix` can be repacked (type and row count).
     public static func supports(_ matrix: WeightMatrix) -> Bool {
-        (matrix.type == .q4_1 || matrix.type == .q8_0) && matrix.rows % 8 == 0 && matrix.layout == .rows
+        (matrix.type == .q4_1 || matrix.type == .q8_0 || matrix.type == .affine8) && matrix.rows % 8 == 0
+            && matrix.layout == .rows
     }
 
     /// Where payload byte `j` (after the scales) of row `lane`'s block lands inside the group's block.
     @inlinable @inline(__always)
     static func payloadOffset(_ type: WeightType, _ j: Int, lane: Int) -> Int {
-        type == .q4_1 ? 32 + 32 * (j / 4) + 4 * lane + j % 4 : 16 + 8 * j + lane
+        switch type {
+        case .q4_1: return 32 + 32 * (j / 4) + 4 * lane + j % 4
+        case .affine8: return 32 + 8 * j + lane
+        default: return 16 + 8 * j + lane
+        }
     }
 
     /// A repacked copy of `matrix` (or `matrix` itself when unsupported), built in parallel on `pool`.
@@ -56,7 +62,7 @@ public enum Interleaved8 {
         let type = matrix.type, groups = matrix.rows / 8, blocks = matrix.columns / 32
         let blockBytes = type.blockBytes, rowBytes = matrix.rowBytes
         let source = matrix.data, destination = storage.bytes
-        let scales = type == .q4_1 ? 2 : 1 // f16 fields at the start of a block
+        let scales = type == .q8_0 ? 1 : 2 // f16 fields at the start of a block
         let payload = blockBytes - 2 * scales
         pool.run(chunks: (groups + 15) / 16) { chunk, _ in
             for g in (chunk * 16)..<min(groups, chunk * 16 + 16) {
@@ -127,6 +133,11 @@ public enum Interleaved8 {
                     o[j] = d * Float(byte & 0x0F) + m
                     o[j + 16] = d * Float(byte >> 4) + m
                 }
+            } else if type == .affine8 {
+                let m = Float(p.loadUnaligned(fromByteOffset: 16 + 2 * lane, as: Float16.self))
+                for i in 0..<32 {
+                    o[i] = d * Float(p.load(fromByteOffset: payloadOffset(type, i, lane: lane), as: UInt8.self)) + m
+                }
             } else {
                 for i in 0..<32 {
                     o[i] = Float(p.load(fromByteOffset: payloadOffset(type, i, lane: lane), as: Int8.self)) * d
@@ -156,6 +167,12 @@ public enum Interleaved8 {
                             o[r * columns + 4 * c + t + 16] = hi[r]
                         }
                     }
+                }
+            } else if w.type == .affine8 {
+                let m = halves8(p + 16)
+                for i in 0..<32 {
+                    let v = d * MatMul.float8(p.loadUnaligned(fromByteOffset: 32 + 8 * i, as: SIMD8<UInt8>.self)) + m
+                    for r in 0..<8 { o[r * columns + i] = v[r] }
                 }
             } else {
                 for i in 0..<32 {
@@ -231,6 +248,34 @@ public enum Interleaved8 {
                 total = total.addingProduct(halves8(p), (a0 + a1) + (a2 + a3))
             }
             UnsafeMutableRawPointer(y + 8 * g).storeBytes(of: total, as: SIMD8<Float>.self)
+        }
+    }
+
+    /// y[8g ..< 8g + 8] for the groups in `groups`: AFFINE8 matrix times one activation vector. As for Q4_1, each
+    /// block contributes d·Σq·x + m·Σx, with Σx per block (`sums`, from `MatMul.prepareQ4_1Input`) shared by all rows.
+    @inlinable
+    public static func affine8Vector(_ w: WeightMatrix, _ x: UnsafePointer<Float>, _ sums: UnsafePointer<Float>,
+                                     _ y: UnsafeMutablePointer<Float>, groups: Range<Int>) {
+        let blocks = w.columns / 32, groupBytes = 8 * w.rowBytes
+        for g in groups {
+            let base = w.data + g * groupBytes
+            var total = SIMD8<Float>(), minimum = SIMD8<Float>()
+            for b in 0..<blocks {
+                let p = base + b * 288, q = p + 32
+                let xb = x + 32 * b
+                var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+                var i = 0
+                while i < 32 {
+                    a0 = a0.addingProduct(MatMul.float8(q.loadUnaligned(fromByteOffset: 8 * i, as: SIMD8<UInt8>.self)), splat(xb, i))
+                    a1 = a1.addingProduct(MatMul.float8(q.loadUnaligned(fromByteOffset: 8 * i + 8, as: SIMD8<UInt8>.self)), splat(xb, i + 1))
+                    a2 = a2.addingProduct(MatMul.float8(q.loadUnaligned(fromByteOffset: 8 * i + 16, as: SIMD8<UInt8>.self)), splat(xb, i + 2))
+                    a3 = a3.addingProduct(MatMul.float8(q.loadUnaligned(fromByteOffset: 8 * i + 24, as: SIMD8<UInt8>.self)), splat(xb, i + 3))
+                    i += 4
+                }
+                total = total.addingProduct(halves8(p), (a0 + a1) + (a2 + a3))
+                minimum = minimum.addingProduct(halves8(p + 16), SIMD8<Float>(repeating: sums[b]))
+            }
+            UnsafeMutableRawPointer(y + 8 * g).storeBytes(of: total + minimum, as: SIMD8<Float>.self)
         }
     }
 }

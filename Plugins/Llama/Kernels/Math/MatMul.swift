@@ -59,6 +59,7 @@ public enum MatMul {
         if w.layout == .interleaved8 && rowRange.lowerBound % 8 == 0 && rowRange.upperBound % 8 == 0 {
             let groups = (rowRange.lowerBound / 8)..<(rowRange.upperBound / 8)
             if n == 1 && w.type == .q8_0 { return Interleaved8.q8_0Vector(w, x, y, groups: groups) }
+            if n == 1 && w.type == .affine8, let sums { return Interleaved8.affine8Vector(w, x, sums, y, groups: groups) }
             if n == 1 && w.type == .q4_1, let sums {
                 if hasAVX2 {
                     return llama_c_q4_1_interleaved_matvec(w.data, 8 * w.rowBytes, w.columns / 32, x, sums, y,

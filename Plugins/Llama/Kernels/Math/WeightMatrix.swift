@@ -10,6 +10,8 @@ public struct WeightMatrix: @unchecked Sendable {
     public let layout: WeightLayout
     /// Owns `data` when the matrix was repacked (`interleaved8`); nil when `data` points into the model file.
     let storage: PackedStorage?
+    /// The view's owner when the source built the bytes itself (see `WeightView.owner`).
+    let owner: AnyObject?
 
     /// Checks that `view` is a `rows` × `columns` matrix (GGUF dimensions `[columns, rows]`) whose bytes are all
     /// present, and that rows split into whole blocks of 8-float vectors as the kernels need.
@@ -33,6 +35,7 @@ public struct WeightMatrix: @unchecked Sendable {
         self.data = view.data
         self.layout = .rows
         self.storage = nil
+        self.owner = view.owner
     }
 
     init(_ other: WeightMatrix, layout: WeightLayout, storage: PackedStorage) {
@@ -44,6 +47,7 @@ public struct WeightMatrix: @unchecked Sendable {
         data = UnsafeRawPointer(storage.bytes)
         self.layout = layout
         self.storage = storage
+        owner = nil // the bytes were copied into `storage`
     }
 
     /// Expands row `row` to Float32 (exactly, see `Dequantize`).

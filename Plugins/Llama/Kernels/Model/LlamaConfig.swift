@@ -89,7 +89,7 @@ public struct LlamaConfig: Equatable, Sendable {
         }
         vocabulary = embd.dimensions[1]
         // llama.cpp's converter permutes Llama/Mistral q/k rows for adjacent-pair rotation; Qwen2 keeps HF order.
-        ropeStyle = arch == "qwen2" ? .halves : .adjacentPairs
+        ropeStyle = source.ropeStyle ?? (arch == "qwen2" ? .halves : .adjacentPairs)
     }
 
     public var queryWidth: Int { heads * headDimension }

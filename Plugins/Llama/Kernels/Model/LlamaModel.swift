@@ -138,6 +138,7 @@ public final class LlamaModel {
                 values.withUnsafeBufferPointer { (x + span.start * c.embedding).update(from: $0.baseAddress!, count: $0.count) }
             }
         }
+        for span in spans { span.sequence.prepareKeyTiles(adding: span.count) }
         let rope = ropeTable(spans: spans, rows: total)
         for layer in 0..<c.layers {
             runLayer(layer, x: x, rows: total, spans: spans, rope: rope)

@@ -54,14 +54,27 @@ public final class LlamaSequence {
             throw LlamaModelError.outOfMemory(bytes: (keyCount + valueCount) * MemoryLayout<Float>.stride)
         }
         keys = k.bindMemory(to: Float.self, capacity: keyCount)
-        // Positions past `count` are read (and ignored) by the 8-wide score loop: keep them finite.
-        keys.initialize(repeating: 0, count: keyCount)
         values = v.bindMemory(to: Float.self, capacity: valueCount)
     }
 
     deinit {
         allocator.release(UnsafeMutableRawPointer(keys))
         allocator.release(UnsafeMutableRawPointer(values))
+    }
+
+    /// Zeroes the key tiles that positions `count ..< count + n` open. The 8-wide score loop reads a whole tile, so
+    /// the positions of a tile not yet written must hold finite numbers; zeroing tiles as the sequence reaches them
+    /// (instead of the whole cache at creation) keeps a sequence sized for the full context cheap to create and its
+    /// untouched pages out of memory. Tiles opened earlier keep finite values after a truncation.
+    func prepareKeyTiles(adding n: Int) {
+        let firstNew = (count + 7) / 8, end = (count + n + 7) / 8
+        guard firstNew < end else { return }
+        let tileFloats = 8 * headDimension
+        for layer in 0..<layers {
+            for head in 0..<kvHeads {
+                (keyTiles(layer, head) + firstNew * tileFloats).update(repeating: 0, count: (end - firstNew) * tileFloats)
+            }
+        }
     }
 
     /// Forgets every position from `length` on (to reuse a shared prefix or roll back); `length` ≤ `count`.

@@ -26,6 +26,8 @@ public enum Dequantize {
             for b in 0..<blocks { q4_1Block(source + b * 20, destination + b * 32) }
         case .q8_0:
             for b in 0..<blocks { q8_0Block(source + b * 34, destination + b * 32) }
+        case .affine8:
+            for b in 0..<blocks { affine8Block(source + b * 36, destination + b * 32) }
         case .q4_K:
             for b in 0..<blocks { q4_KBlock(source + b * 144, destination + b * 256) }
         case .q6_K:
@@ -74,6 +76,18 @@ public enum Dequantize {
         let b = p.loadUnaligned(fromByteOffset: 18, as: SIMD16<Int8>.self)
         store(SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: a)) * d, out)
         store(SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: b)) * d, out + 16)
+    }
+
+    /// Affine 8-bit (MLX 8-bit, repacked): d, m (f16), 32 unsigned bytes; value = d * q + m, rounded twice like
+    /// Q4_1 (the Python reference computes scale·q + bias in float32 without fusing).
+    @inlinable @inline(__always)
+    static func affine8Block(_ p: UnsafeRawPointer, _ out: UnsafeMutablePointer<Float>) {
+        let d = SIMD16<Float>(repeating: half(p, 0))
+        let m = SIMD16<Float>(repeating: half(p, 2))
+        let a = p.loadUnaligned(fromByteOffset: 4, as: SIMD16<UInt8>.self)
+        let b = p.loadUnaligned(fromByteOffset: 20, as: SIMD16<UInt8>.self)
+        store(d * SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: a)) + m, out)
+        store(d * SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: b)) + m, out + 16)
     }
 
     /// Q4_K super-block: d, dmin (f16), 12 bytes of packed 6-bit scales and mins for 8 sub-blocks of 32, then 128

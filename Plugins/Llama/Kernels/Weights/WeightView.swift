@@ -1,13 +1,19 @@
 /// The element encodings the Llama kernels understand. GGUF block types keep llama.cpp's names so that a reader of
 /// the format spec recognises them.
+///
+/// MLX affine-quantized weights (value = scale·q + bias per group) are repacked at load into two of these: 4-bit
+/// groups become `q4_1` blocks exactly (d = scale, m = bias, the same d·q + m in Float32), and 8-bit groups become
+/// `affine8` blocks. Groups of 64 or 128 split into blocks of 32 that repeat the group's scale and bias.
 public enum WeightType: Equatable, Sendable, CustomStringConvertible {
     case f32, f16, bf16, q4_0, q4_1, q8_0, q4_K, q6_K
+    /// 8-bit affine block of 32 (MLX 8-bit): d (f16), m (f16), 32 unsigned bytes q; value = d·q + m. Not a GGML type.
+    case affine8
 
     /// Number of elements one block encodes (1 for plain float types).
     public var blockElements: Int {
         switch self {
         case .f32, .f16, .bf16: return 1
-        case .q4_0, .q4_1, .q8_0: return 32
+        case .q4_0, .q4_1, .q8_0, .affine8: return 32
         case .q4_K, .q6_K: return 256
         }
     }
@@ -20,6 +26,7 @@ public enum WeightType: Equatable, Sendable, CustomStringConvertible {
         case .q4_0: return 18
         case .q4_1: return 20
         case .q8_0: return 34
+        case .affine8: return 36
         case .q4_K: return 144
         case .q6_K: return 210
         }
@@ -42,6 +49,7 @@ public enum WeightType: Equatable, Sendable, CustomStringConvertible {
         case .q8_0: return "Q8_0"
         case .q4_K: return "Q4_K"
         case .q6_K: return "Q6_K"
+        case .affine8: return "AFFINE8"
         }
     }
 }
@@ -55,13 +63,18 @@ public struct WeightView: @unchecked Sendable {
     public let dimensions: [Int]
     public let data: UnsafeRawPointer
     public let byteCount: Int
+    /// Keeps `data` alive when it is not the model file's mapping but memory the source built (MLX weights
+    /// repacked at load, synthesized RoPE factors); nil for views into a mapping.
+    public let owner: AnyObject?
 
-    public init(name: String, type: WeightType, dimensions: [Int], data: UnsafeRawPointer, byteCount: Int) {
+    public init(name: String, type: WeightType, dimensions: [Int], data: UnsafeRawPointer, byteCount: Int,
+                owner: AnyObject? = nil) {
         self.name = name
         self.type = type
         self.dimensions = dimensions
         self.data = data
         self.byteCount = byteCount
+        self.owner = owner
     }
 
     /// Total number of elements, or nil if a dimension is negative or the product overflows.
@@ -84,6 +97,13 @@ public protocol WeightSource {
     func int(_ key: String) -> Int?
     func double(_ key: String) -> Double?
     func string(_ key: String) -> String?
+    /// The RoPE pairing the q/k rows were written for when the format fixes it (Hugging Face checkpoints rotate
+    /// halves); nil lets the architecture decide, as for GGUF, where llama.cpp permuted Llama's rows.
+    var ropeStyle: RopeStyle? { get }
+}
+
+extension WeightSource {
+    public var ropeStyle: RopeStyle? { nil }
 }
 
 /// Why a model could not be built from a weight source. Each message names the tensor or key at fault.

@@ -1,0 +1,173 @@
+/// Constrained decoding for one request (`response_format` `json_object` or `json_schema`): `mask` removes every
+/// token that would break the grammar, so the output always parses and validates against the schema.
+///
+/// The state is a small set of deterministic parses (more than one only where `anyOf` branches overlap). Masking
+/// takes, per parse, either the vocabulary's precomputed "stays inside the string" set plus a walk over what may
+/// follow a closing quote, or a walk of the token trie pruned at the first byte the grammar rejects.
+public struct JSONConstraint: Sendable {
+    /// Overlapping `anyOf` branches beyond this many live parses are dropped (the output stays valid: each parse is
+    /// a valid path on its own).
+    static let maxParses = 32
+
+    let grammar: Grammar
+    let vocabulary: ConstraintVocabulary
+    private(set) var parses: [ParseState]
+    private var allowed: TokenBits
+    private var ended = false
+
+    /// schemaJSON nil → any JSON object (json_object mode). Throws for an unsupported keyword or a bad schema.
+    public init(schemaJSON: String?, vocabulary: ConstraintVocabulary) throws(ConstraintError) {
+        try self.init(schemaJSON: schemaJSON, vocabulary: vocabulary, options: ConstraintOptions())
+    }
+
+    public init(schemaJSON: String?, vocabulary: ConstraintVocabulary, options: ConstraintOptions)
+        throws(ConstraintError)
+    {
+        grammar = try Grammar(schemaJSON: schemaJSON, options: options)
+        self.vocabulary = vocabulary
+        parses = [grammar.initialState]
+        allowed = TokenBits(count: vocabulary.count)
+    }
+
+    /// Whether the output so far is a complete value (end tokens are allowed now).
+    public var isComplete: Bool { ended || parses.contains { grammar.isComplete($0) } }
+
+    /// Whether only an end token may follow (the value is closed, or an end token was accepted). The decode loop may
+    /// stop here without sampling.
+    public var mustEnd: Bool { ended || parses.allSatisfy { grammar.mustEnd($0) } }
+
+    /// Bytes of the shortest text that completes the value: a decode loop near its token budget can prefer tokens
+    /// that lower it.
+    public var minimumBytesToComplete: Int {
+        ended ? 0 : parses.map { grammar.remaining($0) }.min() ?? 0
+    }
+
+    /// Sets logits of tokens that would break the grammar to -infinity. Logits past the vocabulary are masked too.
+    public mutating func mask(_ logits: UnsafeMutableBufferPointer<Float>) {
+        computeAllowed()
+        let n = min(logits.count, vocabulary.count)
+        allowed.words.withUnsafeBufferPointer { words in
+            for w in 0..<words.count {
+                let word = words[w]
+                if word == ~0 { continue }
+                let base = w << 6
+                let end = min(base + 64, n)
+                var i = base
+                while i < end {
+                    if word & (UInt64(1) << UInt64(i - base)) == 0 { logits[i] = -Float.infinity }
+                    i += 1
+                }
+            }
+        }
+        if logits.count > n {
+            for i in n..<logits.count { logits[i] = -Float.infinity }
+        }
+    }
+
+    /// The allowed tokens, as ids (for tests and for samplers that want a list rather than masked logits).
+    public mutating func allowedTokens() -> [Int32] {
+        computeAllowed()
+        var out: [Int32] = []
+        for (w, word) in allowed.words.enumerated() {
+            var bits = word
+            while bits != 0 {
+                out.append(Int32(w << 6 + bits.trailingZeroBitCount))
+                bits &= bits - 1
+            }
+        }
+        return out
+    }
+
+    /// Advances by the chosen token; false if the token was not allowed (caller bug), and then nothing changes.
+    public mutating func accept(_ token: Int32) -> Bool {
+        if vocabulary.endTokens.contains(token) {
+            guard isComplete else { return false }
+            ended = true
+            return true
+        }
+        guard !ended, let bytes = vocabulary.bytes(of: token) else { return false }
+        var next: [ParseState] = []
+        for parse in parses {
+            advance(parse, bytes, into: &next)
+        }
+        guard !next.isEmpty else { return false }
+        parses = next
+        return true
+    }
+
+    /// All parses that `bytes` leads to from `start`, deduplicated and capped.
+    private func advance(_ start: ParseState, _ bytes: [UInt8], into out: inout [ParseState]) {
+        var current = [start]
+        var forks: [ParseState] = []
+        for b in bytes {
+            var next: [ParseState] = []
+            for var s in current {
+                if grammar.step(&s, b, &forks) { next.append(s) }
+                next += forks
+                forks.removeAll(keepingCapacity: true)
+            }
+            current = next
+            if current.isEmpty { return }
+        }
+        for s in current where !out.contains(s) && out.count < JSONConstraint.maxParses { out.append(s) }
+    }
+
+    /// Whether some parse from `start` accepts all of `bytes`.
+    private func accepts(_ start: ParseState, _ bytes: [UInt8], from index: Int) -> Bool {
+        var s = start
+        var forks: [ParseState] = []
+        var i = index
+        while i < bytes.count {
+            guard grammar.step(&s, bytes[i], &forks) else {
+                return forks.contains { accepts($0, bytes, from: i + 1) }
+            }
+            if !forks.isEmpty, forks.contains(where: { accepts($0, bytes, from: i + 1) }) { return true }
+            forks.removeAll(keepingCapacity: true)
+            i += 1
+        }
+        return true
+    }
+
+    private mutating func computeAllowed() {
+        allowed.removeAll()
+        if isComplete {
+            for t in vocabulary.endTokens { allowed.insert(t) }
+        }
+        if ended { return }
+        for parse in parses {
+            switch parse.lex {
+            case .string(let state):
+                allowed.formUnion(vocabulary.stringInside[Int(state)])
+                var closed = parse
+                closed.lex = .none
+                walk(vocabulary.stringExits[Int(state)], 0, closed)
+            case .key(let k, _) where k != 255 && grammar.objects[Int(parse.top.spec)].additional >= 0:
+                allowed.formUnion(vocabulary.keyInside[Int(k)])
+                for token in vocabulary.keyExits[Int(k)] where !allowed.contains(token) {
+                    if accepts(parse, vocabulary.tokenBytes[Int(token)]!, from: 0) { allowed.insert(token) }
+                }
+            default:
+                if grammar.mustEnd(parse) { continue }
+                walk(vocabulary.trie, 0, parse)
+            }
+        }
+    }
+
+    /// Marks the tokens at and below `node` whose bytes (from this node on) the parse `state` accepts.
+    private mutating func walk(_ trie: TokenTrie, _ node: Int32, _ state: ParseState) {
+        let t0 = Int(trie.tokenStart[Int(node)]), t1 = Int(trie.tokenStart[Int(node) + 1])
+        for k in t0..<t1 { allowed.insert(trie.tokens[k]) }
+        let c0 = Int(trie.childStart[Int(node)]), c1 = Int(trie.childStart[Int(node) + 1])
+        var forks: [ParseState] = []
+        for c in c0..<c1 {
+            var s = state
+            let child = trie.childNode[c]
+            if grammar.step(&s, trie.childByte[c], &forks) { walk(trie, child, s) }
+            if !forks.isEmpty {
+                let pending = forks
+                forks.removeAll()
+                for f in pending { walk(trie, child, f) }
+            }
+        }
+    }
+}

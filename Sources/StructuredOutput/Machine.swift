@@ -1,0 +1,352 @@
+/// Where inside a terminal (a string, key, number or literal) the parse is; `none` between terminals.
+enum Lex: Equatable, Sendable {
+    case none
+    case string(UInt8)
+    /// Key lexer state (`StringLexer.keyTable`; 255 inside an escape that a declared name spells) and the node of the
+    /// object's name trie the key has followed so far (-1: it matches no declared name).
+    case key(UInt8, Int32)
+    case number(NumberLexer.Phase, UInt8, integerOnly: Bool)
+    case literal(Int32)
+}
+
+enum FrameKind: UInt8, Sendable { case root, object, array }
+
+/// Frame phases. Root: `expectValue` then `done`. Object: `open` `key` `colon` `value` `after` `comma`. Array: `open`
+/// `after` `comma`. A container's phase moves to `after` as soon as one of its values begins.
+enum Phase: UInt8, Sendable { case expectValue, done, open, key, colon, value, after, comma }
+
+struct Frame: Equatable, Sendable {
+    var kind: FrameKind
+    var phase: Phase
+    var spec: Int32 = -1
+    /// Array: items begun. Object: keys closed.
+    var count: Int32 = 0
+    /// Object: the value node for the key just closed.
+    var pending: Int32 = -1
+    var used = PropSet()
+}
+
+/// The suspended containers below the current one, as an immutable linked list so that copying a parse state (which
+/// the token-trie walk does at every node) costs one reference, and forking alternatives shares the prefix.
+final class FrameNode: Sendable {
+    let frame: Frame
+    let next: FrameNode?
+
+    init(frame: Frame, next: FrameNode?) {
+        self.frame = frame
+        self.next = next
+    }
+}
+
+/// One deterministic parse of the output so far. Several exist at once only where `anyOf` branches overlap.
+struct ParseState: Equatable, Sendable {
+    var lex: Lex = .none
+    var top: Frame
+    var below: FrameNode?
+    /// Length of the current whitespace run.
+    var whitespace: UInt8 = 0
+
+    static func == (a: ParseState, b: ParseState) -> Bool {
+        a.lex == b.lex && a.top == b.top && a.below === b.below && a.whitespace == b.whitespace
+    }
+}
+
+extension Grammar {
+    var initialState: ParseState { ParseState(top: Frame(kind: .root, phase: .expectValue)) }
+
+    /// Advances `s` by one byte. False: the byte breaks the grammar. Where overlapping `anyOf` branches begin here,
+    /// `s` takes the first and the others are appended to `forks`.
+    func step(_ s: inout ParseState, _ b: UInt8, _ forks: inout [ParseState]) -> Bool {
+        switch s.lex {
+        case .none:
+            return structural(&s, b, &forks)
+        case .string(let state):
+            let n = StringLexer.valueTable[Int(state) << 8 | Int(b)]
+            if n == StringLexer.close {
+                s.lex = .none
+                return true
+            }
+            if n >= StringLexer.escape { return false }
+            s.lex = .string(n)
+            return true
+        case .key(let k, let t):
+            return stepKey(&s, k, t, b)
+        case .number(let phase, let count, let integerOnly):
+            switch NumberLexer.step(phase, count, integerOnly: integerOnly, b) {
+            case .next(let p, let c):
+                s.lex = .number(p, c, integerOnly: integerOnly)
+                return true
+            case .invalid:
+                return false
+            case .end:
+                s.lex = .none
+                return structural(&s, b, &forks)
+            }
+        case .literal(let node):
+            let c = trieChild(node, b)
+            if c >= 0 {
+                s.lex = tries[Int(c)].kids.isEmpty ? .none : .literal(c)
+                return true
+            }
+            guard tries[Int(node)].terminal >= 0 else { return false }
+            s.lex = .none
+            return structural(&s, b, &forks)
+        }
+    }
+
+    /// Whether the output so far is one complete value (the end tokens are allowed).
+    func isComplete(_ s: ParseState) -> Bool {
+        guard s.top.kind == .root, s.top.phase == .done else { return false }
+        switch s.lex {
+        case .none: return true
+        case .number(let phase, _, _): return NumberLexer.isAccepting(phase)
+        case .literal(let node): return tries[Int(node)].terminal >= 0
+        case .string, .key: return false
+        }
+    }
+
+    /// Whether nothing but an end token may follow.
+    func mustEnd(_ s: ParseState) -> Bool {
+        s.top.kind == .root && s.top.phase == .done && s.lex == .none
+    }
+
+    private func isWhitespace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x0A || b == 0x09 || b == 0x0D }
+
+    private func structural(_ s: inout ParseState, _ b: UInt8, _ forks: inout [ParseState]) -> Bool {
+        if isWhitespace(b) {
+            // Not before the value (the output starts with it) nor after it (the output ends with it).
+            guard s.whitespace < maxWhitespace, s.top.kind != .root else { return false }
+            s.whitespace += 1
+            return true
+        }
+        s.whitespace = 0
+        switch s.top.kind {
+        case .root:
+            return s.top.phase == .expectValue && beginValue(&s, root, b, &forks)
+        case .object:
+            let spec = objects[Int(s.top.spec)]
+            switch s.top.phase {
+            case .open:
+                if b == UInt8(ascii: "\"") { return canAddKey(spec, s.top) && beginKey(&s, spec) }
+                return b == UInt8(ascii: "}") && spec.required.subtracting(s.top.used).isEmpty && pop(&s)
+            case .comma:
+                return b == UInt8(ascii: "\"") && beginKey(&s, spec)
+            case .colon:
+                guard b == UInt8(ascii: ":") else { return false }
+                s.top.phase = .value
+                return true
+            case .value:
+                return beginValue(&s, s.top.pending, b, &forks)
+            case .after:
+                if b == UInt8(ascii: ",") {
+                    guard canAddKey(spec, s.top) else { return false }
+                    s.top.phase = .comma
+                    return true
+                }
+                return b == UInt8(ascii: "}") && spec.required.subtracting(s.top.used).isEmpty && pop(&s)
+            default:
+                return false
+            }
+        case .array:
+            let spec = arrays[Int(s.top.spec)]
+            switch s.top.phase {
+            case .open:
+                if b == UInt8(ascii: "]") { return spec.minItems == 0 && pop(&s) }
+                return spec.maxItems > 0 && beginValue(&s, spec.items, b, &forks)
+            case .after:
+                if b == UInt8(ascii: "]") { return Int(s.top.count) >= spec.minItems && pop(&s) }
+                guard b == UInt8(ascii: ","), Int(s.top.count) < spec.maxItems else { return false }
+                s.top.phase = .comma
+                return true
+            case .comma:
+                return beginValue(&s, spec.items, b, &forks)
+            default:
+                return false
+            }
+        }
+    }
+
+    /// Whether another key can still be written: an undeclared one, or a declared one not yet used.
+    func canAddKey(_ spec: ObjectSpec, _ frame: Frame) -> Bool {
+        spec.additional >= 0 || !spec.all.subtracting(frame.used).subtracting(spec.unavailable).isEmpty
+    }
+
+    private func beginKey(_ s: inout ParseState, _ spec: ObjectSpec) -> Bool {
+        s.top.phase = .key
+        s.lex = .key(StringLexer.normal, spec.trie)
+        return true
+    }
+
+    private func pop(_ s: inout ParseState) -> Bool {
+        guard let parent = s.below else { return false }
+        s.top = parent.frame
+        s.below = parent.next
+        return true
+    }
+
+    private func beginValue(_ s: inout ParseState, _ node: Int32, _ b: UInt8, _ forks: inout [ParseState]) -> Bool {
+        let index = Int(node) * 256 + Int(b)
+        let first = Int(dispatch[index]), end = Int(dispatch[index + 1])
+        guard first < end else { return false }
+        switch s.top.kind {
+        case .root: s.top.phase = .done
+        case .object: s.top.phase = .after
+        case .array:
+            s.top.phase = .after
+            s.top.count += 1
+        }
+        if end - first > 1 {
+            let base = s
+            for k in (first + 1)..<end {
+                var fork = base
+                apply(starts[k], &fork, b)
+                forks.append(fork)
+            }
+        }
+        apply(starts[first], &s, b)
+        return true
+    }
+
+    private func apply(_ start: Start, _ s: inout ParseState, _ b: UInt8) {
+        switch start.kind {
+        case .object:
+            s.below = FrameNode(frame: s.top, next: s.below)
+            s.top = Frame(kind: .object, phase: .open, spec: start.arg)
+        case .array:
+            s.below = FrameNode(frame: s.top, next: s.below)
+            s.top = Frame(kind: .array, phase: .open, spec: start.arg)
+        case .string:
+            s.lex = .string(StringLexer.normal)
+        case .number, .integer:
+            let (phase, count) = NumberLexer.start(b)!
+            s.lex = .number(phase, count, integerOnly: start.kind == .integer)
+        case .literal:
+            s.lex = tries[Int(start.arg)].kids.isEmpty ? .none : .literal(start.arg)
+        }
+    }
+
+    private func stepKey(_ s: inout ParseState, _ k: UInt8, _ t: Int32, _ b: UInt8) -> Bool {
+        let spec = objects[Int(s.top.spec)]
+        if b == UInt8(ascii: "\""), k == StringLexer.normal {
+            // The key ends: a declared name (each at most once) or, where allowed, any other key.
+            let name = t >= 0 ? Int(tries[Int(t)].terminal) : -1
+            if name >= 0 {
+                guard !s.top.used.contains(name), !spec.unavailable.contains(name) else { return false }
+                s.top.used.insert(name)
+                s.top.pending = spec.props[name]
+            } else {
+                guard spec.additional >= 0 else { return false }
+                s.top.pending = spec.additional
+            }
+            s.top.count += 1
+            s.top.phase = .colon
+            s.lex = .none
+            return true
+        }
+        let nt = t >= 0 ? trieChild(t, b) : -1
+        var nk: UInt8 = 255
+        if k != 255 {
+            let x = StringLexer.keyTable[Int(k) << 8 | Int(b)]
+            if x < StringLexer.escape { nk = x }
+        }
+        if nk == 255 {
+            guard nt >= 0 else { return false }
+            nk = tries[Int(nt)].boundary ? StringLexer.normal : 255
+        }
+        if spec.additional < 0 {
+            guard nt >= 0,
+                  !tries[Int(nt)].subtree.subtracting(s.top.used).subtracting(spec.unavailable).isEmpty
+            else { return false }
+        }
+        s.lex = .key(nk, nt)
+        return true
+    }
+
+    // MARK: Shortest completion
+
+    /// Bytes of the shortest text that completes the value from `s` (0 when complete). Lets a caller steer toward
+    /// closing when its token budget runs out.
+    func remaining(_ s: ParseState) -> Int {
+        var total = 0
+        if case .key(let k, let t) = s.lex {
+            total = keyRemaining(s.top, k, t)
+        } else {
+            switch s.lex {
+            case .none, .key: break
+            case .string(let state): total = StringLexer.valueRemaining[Int(state)]
+            case .number(let phase, _, _): total = NumberLexer.isAccepting(phase) ? 0 : 1
+            case .literal(let node): total = tries[Int(node)].minRemaining
+            }
+            total += frameRemaining(s.top)
+        }
+        var node = s.below
+        while let n = node {
+            total += frameRemaining(n.frame)
+            node = n.next
+        }
+        return min(total, Grammar.infinity)
+    }
+
+    private func requiredRemaining(_ spec: ObjectSpec, _ used: PropSet) -> (cost: Int, count: Int) {
+        var cost = 0, count = 0
+        for k in spec.required.subtracting(used).members {
+            cost += spec.names[k].count + 3 + minLength[Int(spec.props[k])]
+            count += 1
+        }
+        return (cost, count)
+    }
+
+    private func frameRemaining(_ f: Frame) -> Int {
+        switch f.kind {
+        case .root:
+            return f.phase == .expectValue ? minLength[Int(root)] : 0
+        case .array:
+            let spec = arrays[Int(f.spec)]
+            let item = minLength[Int(spec.items)] + 1
+            switch f.phase {
+            case .open: return spec.minItems == 0 ? 1 : spec.minItems * item
+            case .comma: return max(1, spec.minItems - Int(f.count)) * item
+            default: return max(0, spec.minItems - Int(f.count)) * item + 1
+            }
+        case .object:
+            let spec = objects[Int(f.spec)]
+            let (cost, n) = requiredRemaining(spec, f.used)
+            switch f.phase {
+            case .open: return cost + max(0, n - 1) + 1
+            case .after: return cost + n + 1
+            case .comma:
+                if n > 0 { return cost + n }
+                var best = spec.additional >= 0 ? 3 + minLength[Int(spec.additional)] : Grammar.infinity
+                for k in spec.all.subtracting(f.used).subtracting(spec.unavailable).members {
+                    best = min(best, spec.names[k].count + 3 + minLength[Int(spec.props[k])])
+                }
+                return best + 1
+            case .colon, .value:
+                return (f.phase == .colon ? 1 : 0) + minLength[Int(f.pending)] + cost + n + 1
+            default:
+                return cost + n + 1
+            }
+        }
+    }
+
+    private func keyRemaining(_ f: Frame, _ k: UInt8, _ t: Int32) -> Int {
+        let spec = objects[Int(f.spec)]
+        var best = Grammar.infinity
+        if t >= 0 {
+            for name in tries[Int(t)].subtree.subtracting(f.used).subtracting(spec.unavailable).members {
+                var used = f.used
+                used.insert(name)
+                let (cost, n) = requiredRemaining(spec, used)
+                let keyRest = spec.names[name].count - Int(tries[Int(t)].depth) + 2
+                best = min(best, keyRest + minLength[Int(spec.props[name])] + cost + n + 1)
+            }
+        }
+        if spec.additional >= 0, k != 255 {
+            let pending = StringLexer.utf8Pending[Int(k)]
+            let onName = pending == 0 && t >= 0 && tries[Int(t)].terminal >= 0
+            let (cost, n) = requiredRemaining(spec, f.used)
+            best = min(best, pending + (onName ? 1 : 0) + 2 + minLength[Int(spec.additional)] + cost + n + 1)
+        }
+        return best
+    }
+}

@@ -1,0 +1,453 @@
+/// JSON types as a bit set. `number` always includes `integer`, so intersecting two masks is a bitwise AND.
+struct TypeMask: OptionSet, Sendable {
+    let rawValue: UInt8
+    static let null = TypeMask(rawValue: 1)
+    static let boolean = TypeMask(rawValue: 2)
+    static let integer = TypeMask(rawValue: 4)
+    static let number = TypeMask(rawValue: 8)
+    static let string = TypeMask(rawValue: 16)
+    static let array = TypeMask(rawValue: 32)
+    static let object = TypeMask(rawValue: 64)
+    static let all: TypeMask = [.null, .boolean, .integer, .number, .string, .array, .object]
+
+    init(rawValue: UInt8) {
+        self.rawValue = rawValue
+    }
+
+    init?(name: String) {
+        switch name {
+        case "null": self = .null
+        case "boolean": self = .boolean
+        case "integer": self = .integer
+        case "number": self = [.number, .integer]
+        case "string": self = .string
+        case "array": self = .array
+        case "object": self = .object
+        default: return nil
+        }
+    }
+}
+
+/// An object's constraints before compilation. A name's schema is `props[i]`; other names get `additional` (nil:
+/// forbidden).
+struct RawObject {
+    var names: [String] = []
+    var props: [Int] = []
+    var required: [String] = []
+    var additional: Int?
+    /// `additionalProperties` was not written: `ConstraintOptions.closeObjectsWithProperties` decides, once all
+    /// `allOf` parts are merged (closing each part on its own could contradict another part's `required`).
+    var implicitAdditional = false
+
+    func schema(for name: String) -> Int? {
+        if let i = names.firstIndex(of: name) { return props[i] }
+        return additional
+    }
+}
+
+struct RawArray {
+    var items: Int
+    var minItems: Int = 0
+    var maxItems: Int = Int.max
+}
+
+/// A schema node in the compiler's graph. `any`/`never` are the nodes 0 and 1; `$ref` becomes `alias`, `allOf` and a
+/// schema's sibling keywords become `intersection`, resolved lazily so that recursive schemas compile.
+enum RawNode {
+    case placeholder
+    case never
+    case typed(TypeMask, RawObject?, RawArray?)
+    case literals([JSONValue])
+    case union([Int])
+    case intersection([Int])
+    case alias(Int)
+}
+
+/// What a node allows once references and intersections are resolved.
+enum NormalNode {
+    case never
+    case typed(TypeMask, RawObject?, RawArray?)
+    case literals([JSONValue])
+    case union([Int])
+}
+
+/// Options that shape the grammar beyond what the schema says. Every choice narrows the output, never widens it, so
+/// the result always validates against the schema.
+public struct ConstraintOptions: Sendable {
+    /// Longest run of whitespace (space, newline, tab, CR) allowed between tokens; 0 emits compact JSON. Runs are
+    /// capped so a model cannot loop on whitespace.
+    public var maxWhitespaceRun: Int
+    /// When an object schema lists `properties` but does not mention `additionalProperties`, forbid other keys (as
+    /// OpenAI's strict mode does) instead of allowing any key; models then fill in the declared keys only.
+    public var closeObjectsWithProperties: Bool
+
+    public init(maxWhitespaceRun: Int = 16, closeObjectsWithProperties: Bool = true) {
+        self.maxWhitespaceRun = maxWhitespaceRun
+        self.closeObjectsWithProperties = closeObjectsWithProperties
+    }
+}
+
+/// Turns a JSON Schema document into the node graph (`RawNode`), rejecting keywords that change validity and that
+/// the grammar cannot enforce.
+struct SchemaCompiler {
+    static let anyNode = 0
+    static let neverNode = 1
+
+    /// Keywords that constrain values in ways this grammar does not enforce: refusing them keeps the promise that
+    /// every output validates.
+    static let unsupported: Set<String> = [
+        "pattern", "format", "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+        "multipleOf", "patternProperties", "propertyNames", "minProperties", "maxProperties", "dependencies",
+        "dependentRequired", "dependentSchemas", "oneOf", "not", "if", "then", "else", "contains", "minContains",
+        "maxContains", "prefixItems", "unevaluatedProperties", "unevaluatedItems", "$dynamicRef", "$recursiveRef",
+        "contentSchema",
+    ]
+    static let objectKeywords: Set<String> = ["properties", "required", "additionalProperties"]
+    static let arrayKeywords: Set<String> = ["items", "minItems", "maxItems"]
+
+    let document: JSONValue
+    let options: ConstraintOptions
+    var nodes: [RawNode]
+    private var refMemo: [String: Int] = [:]
+
+    init(document: JSONValue, options: ConstraintOptions) {
+        self.document = document
+        self.options = options
+        nodes = [.typed(.all, RawObject(additional: SchemaCompiler.anyNode), RawArray(items: SchemaCompiler.anyNode)),
+                 .never]
+    }
+
+    mutating func add(_ node: RawNode) -> Int {
+        nodes.append(node)
+        return nodes.count - 1
+    }
+
+    /// Compiles the document's root.
+    mutating func compileRoot() throws(ConstraintError) -> Int {
+        try compileRef("#", at: "#")
+    }
+
+    /// The node for a local JSON pointer, compiled once (the id exists before the body, so cycles terminate).
+    private mutating func compileRef(_ ref: String, at path: String) throws(ConstraintError) -> Int {
+        if let id = refMemo[ref] { return id }
+        guard ref == "#" || ref.hasPrefix("#/") else {
+            throw ConstraintError("only local $ref values (\"#/$defs/...\") are supported; got \"\(ref)\" at \(path)")
+        }
+        var target = document
+        if ref != "#" {
+            for raw in ref.dropFirst(2).split(separator: "/", omittingEmptySubsequences: false) {
+                let token = (raw.removingPercentEncodingLite ?? String(raw))
+                    .replacing("~1", with: "/").replacing("~0", with: "~")
+                switch target {
+                case .object: target = target[token] ?? .null
+                case .array(let items): target = Int(token).flatMap { items.indices.contains($0) ? items[$0] : nil } ?? .null
+                default: target = .null
+                }
+                if case .null = target {
+                    throw ConstraintError("$ref \"\(ref)\" at \(path) does not point into the schema")
+                }
+            }
+        }
+        let id = add(.placeholder)
+        refMemo[ref] = id
+        nodes[id] = .alias(try compile(target, path: ref))
+        return id
+    }
+
+    private mutating func compile(_ schema: JSONValue, path: String) throws(ConstraintError) -> Int {
+        switch schema {
+        case .bool(true): return SchemaCompiler.anyNode
+        case .bool(false): return SchemaCompiler.neverNode
+        case .object: break
+        default: throw ConstraintError("schema at \(path) must be an object or a boolean, not \(schema.typeName)")
+        }
+        guard case .object(let members) = schema else { return SchemaCompiler.neverNode }
+        for (key, value) in members {
+            if SchemaCompiler.unsupported.contains(key) {
+                throw ConstraintError("unsupported JSON Schema keyword '\(key)' at \(path); remove it from the schema")
+            }
+            if key == "uniqueItems", case .bool(true) = value {
+                throw ConstraintError("unsupported JSON Schema keyword 'uniqueItems' at \(path); remove it from the schema")
+            }
+        }
+        var parts: [Int] = []
+        let keys = Set(members.map(\.key))
+        let hasObject = !keys.isDisjoint(with: SchemaCompiler.objectKeywords)
+        let hasArray = !keys.isDisjoint(with: SchemaCompiler.arrayKeywords)
+
+        // type + object/array keywords: one typed node.
+        if keys.contains("type") || hasObject || hasArray {
+            var mask: TypeMask = []
+            switch schema["type"] {
+            case nil:
+                // No "type": keywords that only constrain objects/arrays say what is meant; narrowing to those types
+                // keeps outputs valid and sensible.
+                if hasObject { mask.insert(.object) }
+                if hasArray { mask.insert(.array) }
+            case .string(let name)?:
+                guard let t = TypeMask(name: name) else { throw ConstraintError("unknown type \"\(name)\" at \(path)") }
+                mask = t
+            case .array(let names)?:
+                for item in names {
+                    guard case .string(let name) = item, let t = TypeMask(name: name) else {
+                        throw ConstraintError("'type' at \(path) must list type names")
+                    }
+                    mask.formUnion(t)
+                }
+            default: throw ConstraintError("'type' at \(path) must be a string or an array of strings")
+            }
+            var object: RawObject?
+            var array: RawArray?
+            if mask.contains(.object) { object = try compileObject(schema, path: path) }
+            if mask.contains(.array) { array = try compileArray(schema, path: path) }
+            parts.append(add(.typed(mask, object, array)))
+        }
+        if let values = schema["enum"] {
+            guard case .array(let items) = values else { throw ConstraintError("'enum' at \(path) must be an array") }
+            parts.append(add(.literals(items)))
+        }
+        if let value = schema["const"] { parts.append(add(.literals([value]))) }
+        if let alternatives = schema["anyOf"] {
+            guard case .array(let items) = alternatives, !items.isEmpty else {
+                throw ConstraintError("'anyOf' at \(path) must be a non-empty array of schemas")
+            }
+            var ids: [Int] = []
+            for (i, item) in items.enumerated() { ids.append(try compile(item, path: "\(path)/anyOf/\(i)")) }
+            parts.append(add(.union(ids)))
+        }
+        if let all = schema["allOf"] {
+            guard case .array(let items) = all, !items.isEmpty else {
+                throw ConstraintError("'allOf' at \(path) must be a non-empty array of schemas")
+            }
+            for (i, item) in items.enumerated() { parts.append(try compile(item, path: "\(path)/allOf/\(i)")) }
+        }
+        if let ref = schema["$ref"] {
+            guard case .string(let target) = ref else { throw ConstraintError("'$ref' at \(path) must be a string") }
+            parts.append(try compileRef(target, at: path))
+        }
+        switch parts.count {
+        case 0: return SchemaCompiler.anyNode
+        case 1: return parts[0]
+        default: return add(.intersection(parts))
+        }
+    }
+
+    private mutating func compileObject(_ schema: JSONValue, path: String) throws(ConstraintError) -> RawObject {
+        var object = RawObject()
+        if let properties = schema["properties"] {
+            guard case .object(let members) = properties else {
+                throw ConstraintError("'properties' at \(path) must be an object")
+            }
+            var seen = Set<String>()
+            for (name, _) in members.reversed() where seen.insert(name).inserted {}
+            for (name, _) in members where seen.remove(name) != nil {
+                object.names.append(name)
+                object.props.append(try compile(properties[name]!, path: "\(path)/properties/\(name)"))
+            }
+        }
+        if let required = schema["required"] {
+            guard case .array(let items) = required else { throw ConstraintError("'required' at \(path) must be an array") }
+            for item in items {
+                guard case .string(let name) = item else {
+                    throw ConstraintError("'required' at \(path) must list property names")
+                }
+                if !object.required.contains(name) { object.required.append(name) }
+            }
+        }
+        switch schema["additionalProperties"] {
+        case nil:
+            object.additional = SchemaCompiler.anyNode
+            object.implicitAdditional = true
+        case .bool(let allowed)?:
+            object.additional = allowed ? SchemaCompiler.anyNode : nil
+        case let value?:
+            object.additional = try compile(value, path: "\(path)/additionalProperties")
+        }
+        return object
+    }
+
+    private mutating func compileArray(_ schema: JSONValue, path: String) throws(ConstraintError) -> RawArray {
+        var array = RawArray(items: SchemaCompiler.anyNode)
+        if let items = schema["items"] {
+            if case .array = items {
+                throw ConstraintError("tuple-form 'items' (an array of schemas) at \(path) is not supported; use one schema")
+            }
+            array.items = try compile(items, path: "\(path)/items")
+        }
+        func count(_ key: String) throws(ConstraintError) -> Int? {
+            guard let value = schema[key] else { return nil }
+            guard value.isIntegral, let d = value.doubleValue, d >= 0 else {
+                throw ConstraintError("'\(key)' at \(path) must be a non-negative integer")
+            }
+            return d > 1e9 ? 1_000_000_000 : Int(d)
+        }
+        if let n = try count("minItems") { array.minItems = n }
+        if let n = try count("maxItems") { array.maxItems = n }
+        return array
+    }
+}
+
+extension Substring {
+    /// `%XX` decoding for JSON pointers in URI fragments.
+    var removingPercentEncodingLite: String? {
+        guard contains("%") else { return String(self) }
+        var out: [UInt8] = []
+        var bytes = Array(utf8)[...]
+        while let b = bytes.popFirst() {
+            if b == UInt8(ascii: "%"), bytes.count >= 2,
+               let v = UInt8(String(decoding: bytes.prefix(2), as: UTF8.self), radix: 16) {
+                out.append(v)
+                bytes = bytes.dropFirst(2)
+            } else {
+                out.append(b)
+            }
+        }
+        return String(validating: out, as: UTF8.self)
+    }
+}
+
+/// Resolves aliases and intersections into `NormalNode`s, creating intersection nodes on demand (memoized by the set
+/// of nodes they intersect, so recursive schemas terminate).
+struct Normalizer {
+    var compiler: SchemaCompiler
+    private(set) var normal: [Int: NormalNode] = [:]
+    private var inProgress = Set<Int>()
+    private var intersections: [[Int]: Int] = [:]
+
+    init(compiler: SchemaCompiler) {
+        self.compiler = compiler
+    }
+
+    mutating func intersect(_ ids: [Int]) -> Int {
+        var set = Array(Set(ids.filter { $0 != SchemaCompiler.anyNode })).sorted()
+        if set.contains(SchemaCompiler.neverNode) { return SchemaCompiler.neverNode }
+        if set.isEmpty { return SchemaCompiler.anyNode }
+        if set.count == 1 { return set[0] }
+        if let id = intersections[set] { return id }
+        let id = compiler.add(.intersection(set))
+        intersections[set] = id
+        set.removeAll()
+        return id
+    }
+
+    mutating func normalize(_ id: Int) -> NormalNode {
+        if let n = normal[id] { return n }
+        // Re-entered while resolving itself (a `$ref` cycle with no structure in between): allows nothing.
+        guard inProgress.insert(id).inserted else { return .never }
+        defer { inProgress.remove(id) }
+        let result: NormalNode
+        switch compiler.nodes[id] {
+        case .placeholder, .never: result = .never
+        case .typed(let mask, let o, let a): result = .typed(mask, o, a)
+        case .literals(let values):
+            // Same text, same value (a large enum must not cost quadratic time; `1` vs `1.0` may both stay).
+            var seen = Set<[UInt8]>()
+            let unique = values.filter { seen.insert($0.canonicalBytes).inserted }
+            result = unique.isEmpty ? .never : .literals(unique)
+        case .alias(let target): result = normalize(target)
+        case .union(let alternatives): result = normalizeUnion(alternatives)
+        case .intersection(let parts):
+            result = meet(parts[0], parts.count == 2 ? parts[1] : intersect(Array(parts.dropFirst())))
+        }
+        normal[id] = result
+        return result
+    }
+
+    /// A union with nested unions flattened, impossible branches dropped, and literal branches merged into one (minus
+    /// values another branch already allows), so that fewer branches overlap on their first byte.
+    private mutating func normalizeUnion(_ alternatives: [Int]) -> NormalNode {
+        var flat: [Int] = []
+        var pending = alternatives
+        var visited = Set<Int>()
+        while !pending.isEmpty {
+            let id = pending.removeFirst()
+            guard visited.insert(id).inserted else { continue }
+            switch normalize(id) {
+            case .never: continue
+            case .union(let inner): pending.insert(contentsOf: inner, at: 0)
+            default: flat.append(id)
+            }
+        }
+        var literals: [JSONValue] = []
+        var others: [Int] = []
+        for id in flat {
+            if case .literals(let values) = normalize(id) { literals += values } else { others.append(id) }
+        }
+        literals = literals.filter { v in !others.contains { matches(v, $0) } }
+        if !literals.isEmpty { others.append(compiler.add(.literals(literals))) }
+        switch others.count {
+        case 0: return .never
+        case 1: return normalize(others[0])
+        default: return .union(others)
+        }
+    }
+
+    /// The intersection of two nodes.
+    private mutating func meet(_ a: Int, _ b: Int) -> NormalNode {
+        let na = normalize(a), nb = normalize(b)
+        switch (na, nb) {
+        case (.never, _), (_, .never): return .never
+        case (.union(let alts), _): return normalizeUnion(alts.map { intersect([$0, b]) })
+        case (_, .union(let alts)): return normalizeUnion(alts.map { intersect([a, $0]) })
+        case (.literals(let v), .literals(let w)):
+            let kept = v.filter { x in w.contains { $0.jsonEquals(x) } }
+            return kept.isEmpty ? .never : .literals(kept)
+        case (.literals(let v), _):
+            let kept = v.filter { matches($0, b) }
+            return kept.isEmpty ? .never : .literals(kept)
+        case (_, .literals(let w)):
+            let kept = w.filter { matches($0, a) }
+            return kept.isEmpty ? .never : .literals(kept)
+        case (.typed(let m1, let o1, let a1), .typed(let m2, let o2, let a2)):
+            let mask = m1.intersection(m2)
+            var object: RawObject?
+            var array: RawArray?
+            if mask.contains(.object), let o1, let o2 {
+                var o = RawObject()
+                o.names = o1.names + o2.names.filter { !o1.names.contains($0) }
+                for name in o.names {
+                    if let p = o1.schema(for: name), let q = o2.schema(for: name) {
+                        o.props.append(intersect([p, q]))
+                    } else {
+                        o.props.append(SchemaCompiler.neverNode)
+                    }
+                }
+                o.required = o1.required + o2.required.filter { !o1.required.contains($0) }
+                if let p = o1.additional, let q = o2.additional { o.additional = intersect([p, q]) }
+                o.implicitAdditional = o1.implicitAdditional && o2.implicitAdditional
+                object = o
+            }
+            if mask.contains(.array), let a1, let a2 {
+                array = RawArray(items: intersect([a1.items, a2.items]), minItems: max(a1.minItems, a2.minItems),
+                                 maxItems: min(a1.maxItems, a2.maxItems))
+            }
+            return mask.isEmpty ? .never : .typed(mask, object, array)
+        }
+    }
+
+    /// Whether a JSON value satisfies a node (used to filter `enum`/`const` values by their sibling keywords).
+    mutating func matches(_ value: JSONValue, _ id: Int) -> Bool {
+        switch normalize(id) {
+        case .never: return false
+        case .union(let alts): return alts.contains { matches(value, $0) }
+        case .literals(let values): return values.contains { $0.jsonEquals(value) }
+        case .typed(let mask, let object, let array):
+            switch value {
+            case .null: return mask.contains(.null)
+            case .bool: return mask.contains(.boolean)
+            case .number: return mask.contains(.number) || (mask.contains(.integer) && value.isIntegral)
+            case .string: return mask.contains(.string)
+            case .array(let items):
+                guard mask.contains(.array), let array, items.count >= array.minItems, items.count <= array.maxItems
+                else { return false }
+                return items.allSatisfy { matches($0, array.items) }
+            case .object(let members):
+                guard mask.contains(.object), let object else { return false }
+                for key in Set(members.map(\.key)) {
+                    guard let schema = object.schema(for: key), matches(value[key]!, schema) else { return false }
+                }
+                return object.required.allSatisfy { key in members.contains { $0.key == key } }
+            }
+        }
+    }
+}

@@ -1,0 +1,249 @@
+import Foundation
+import HTTPServer
+import ModelCatalog
+import Supervisor
+import WorkerProtocol
+
+/// The production `InferenceBackend`: every model runs in its own worker process under the `Supervisor`, which
+/// loads it on first use, unloads it when idle or when the memory budget needs room, and restarts it after a crash.
+/// This type only translates: HTTP-level requests into worker requests (one per choice, so `n` choices decode side by
+/// side in the worker's batch), worker events into HTTP-level events, and supervisor failures into `BackendError`s.
+public final class WorkerBackend: InferenceBackend, @unchecked Sendable {
+    public let supervisor: Supervisor
+    public let catalog: ModelCatalog
+    private let template: ModelSpec
+
+    /// `template` supplies what every model's spec shares (threads, batch size, plugin paths and pin); id, path
+    /// and memory estimate come from the catalog.
+    public init(catalog: ModelCatalog, supervisor: Supervisor, template: ModelSpec) {
+        self.catalog = catalog
+        self.supervisor = supervisor
+        self.template = template
+    }
+
+    public func listModels() async -> [ModelInfo] {
+        let loaded = Set(await supervisor.status().filter { $0.workerPID != nil }.map(\.id))
+        return catalog.entries().map { entry in
+            ModelInfo(id: entry.id, contextLength: entry.contextLength, inputModalities: entry.inputModalities,
+                      loaded: loaded.contains(entry.id), created: entry.created)
+        }
+    }
+
+    public func generate(_ request: GenerationRequest) async throws(BackendError)
+        -> AsyncThrowingStream<GenerationEvent, any Error>
+    {
+        let entry = try await register(request.model)
+        let workerRequests = try WorkerRequestBuilder.build(request)
+        var timeout: Double?
+        if let deadline = request.deadline {
+            let left = ContinuousClock.now.duration(to: deadline)
+            timeout = max(0.001, Double(left.components.seconds) + Double(left.components.attoseconds) * 1e-18)
+        }
+        var choices: [ChoiceStream] = []
+        for workerRequest in workerRequests {
+            choices.append(ChoiceStream(supervisor.generate(model: entry.id, request: workerRequest,
+                                                            options: GenerateOptions(timeout: timeout))))
+        }
+        // Wait until every choice is accepted by the worker, so that a request the worker refuses (prompt too long,
+        // bad schema, overload) becomes an HTTP status instead of an error inside a 200 stream.
+        for choice in choices {
+            do {
+                try await choice.awaitAccepted()
+            } catch {
+                // Dropping the streams ends them, which cancels the other choices in the worker.
+                throw Self.backendError(error, model: entry.id)
+            }
+        }
+        return Self.merge(choices, model: entry.id)
+    }
+
+    public func load(model: String) async throws(BackendError) {
+        let entry = try await register(model)
+        do {
+            try await supervisor.load(model: entry.id)
+        } catch {
+            throw Self.backendError(error, model: entry.id)
+        }
+    }
+
+    public func unload(model: String) async throws(BackendError) {
+        let entry = try resolve(model)
+        await supervisor.unload(model: entry.id)
+    }
+
+    public func status() async -> BackendStatus {
+        let models = await supervisor.status().map { s in
+            HTTPServer.ModelStatus(id: s.id, state: Self.stateName(s.state), pid: s.workerPID,
+                                   rssBytes: s.workerPID.flatMap(ProcessMemory.residentBytes(pid:)),
+                                   inFlight: s.state.inFlight, loadedSince: s.loadedSince)
+        }
+        return BackendStatus(models: models, workerRestarts: await supervisor.workerRestarts, ready: true)
+    }
+
+    // MARK: Models
+
+    private func resolve(_ id: String) throws(BackendError) -> CatalogEntry {
+        do {
+            return try catalog.resolve(id)
+        } catch {
+            switch error {
+            case .notFound: throw .modelNotFound(id)
+            case .invalidID, .outsideRoots: throw .badRequest(param: "model", message: error.message)
+            case .unreadable: throw .internal(error.message)
+            }
+        }
+    }
+
+    /// Resolves `id` in the catalog and makes sure the supervisor knows the model (models may be added to the
+    /// models directory while the server runs).
+    private func register(_ id: String) async throws(BackendError) -> CatalogEntry {
+        let entry = try resolve(id)
+        var spec = template
+        spec.id = entry.id
+        spec.path = entry.path
+        spec.estimatedBytes = ProcessMemory.estimatedWorkerBytes(modelPath: entry.path)
+        await supervisor.register(spec)
+        return entry
+    }
+
+    static func stateName(_ state: ModelState) -> String {
+        switch state {
+        case .absent: "unloaded"
+        case .loading: "loading"
+        case .ready: "ready"
+        case .busy: "busy"
+        case .unloading: "unloading"
+        }
+    }
+
+    // MARK: Events and errors
+
+    /// One stream of `GenerationEvent`s for all choices: text and prompt events carry their choice's index, each
+    /// choice ends with `finished`, and one `usage` follows the last. The first failure ends the whole stream and
+    /// cancels the other choices; so does the consumer going away.
+    static func merge(_ choices: [ChoiceStream], model: String) -> AsyncThrowingStream<GenerationEvent, any Error> {
+        let (stream, continuation) = AsyncThrowingStream<GenerationEvent, any Error>.makeStream()
+        let producer = Task {
+            do {
+                let completions = try await withThrowingTaskGroup(of: Completion?.self) { group in
+                    for (index, choice) in choices.enumerated() {
+                        group.addTask { try await choice.forward(index: index, to: continuation) }
+                    }
+                    var all: [Completion] = []
+                    for try await completion in group { if let completion { all.append(completion) } }
+                    return all
+                }
+                let prompt = completions.map { Int($0.promptTokens) }.max() ?? 0
+                let cached = completions.map { Int($0.cachedTokens) }.min() ?? 0
+                let generated = completions.reduce(0) { $0 + Int($1.completionTokens) }
+                continuation.yield(.usage(prompt: prompt, completion: generated, cachedPrompt: cached))
+                continuation.finish()
+            } catch is CancellationError {
+                continuation.finish(throwing: CancellationError())
+            } catch {
+                continuation.finish(throwing: backendError(error, model: model))
+            }
+        }
+        // Cancelling the producer cancels its child tasks' iteration of the supervisor streams, whose termination
+        // cancels the requests in the worker (within one decode step).
+        continuation.onTermination = { _ in producer.cancel() }
+        return stream
+    }
+
+    static func backendError(_ error: any Error, model: String) -> BackendError {
+        if let error = error as? BackendError { return error }
+        guard let error = error as? SupervisorError else { return .internal(String(describing: error)) }
+        switch error {
+        case .unknownModel(let id):
+            return .modelNotFound(id)
+        case .workerCrashed:
+            return .workerDied(reason: error.description)
+        case .crashLoop(_, _, let retry, _):
+            return .unavailable("the worker for model '\(model)' keeps crashing; retry in \(Int(retry.rounded(.up))) s")
+        case .deadlineExceeded:
+            return .timeout
+        case .loadFailed(_, let failure):
+            return .unavailable("model '\(model)' failed to load: \(failure.message)")
+        case .requestFailed(let failure):
+            switch failure.category {
+            case .badRequest: return .badRequest(param: nil, message: failure.message)
+            case .overloaded: return .overloaded(retryAfter: 1)
+            case .timeout: return .timeout
+            case .workerFailure, .cancelled: return .internal(failure.message)
+            }
+        case .shuttingDown:
+            return .unavailable("the server is shutting down")
+        case .unloaded:
+            return .unavailable("model '\(model)' was unloaded while the request ran; retry")
+        case .system(let message):
+            return .internal(message)
+        }
+    }
+}
+
+/// One choice's worker stream, read first up to `accepted` (by `generate`), then to its end (by the merge task):
+/// never by two tasks at once.
+final class ChoiceStream: @unchecked Sendable {
+    private let stream: AsyncThrowingStream<WorkerEvent, any Error>
+    private var iterator: AsyncThrowingStream<WorkerEvent, any Error>.AsyncIterator
+    private var early: [WorkerEvent] = []
+
+    init(_ stream: AsyncThrowingStream<WorkerEvent, any Error>) {
+        self.stream = stream
+        iterator = stream.makeAsyncIterator()
+    }
+
+    /// Reads until the worker accepted the request; throws what ended it before that.
+    func awaitAccepted() async throws {
+        while let event = try await iterator.next() {
+            if case .accepted = event { return }
+            early.append(event)
+            if event.isTerminal { return }
+        }
+        throw CancellationError()
+    }
+
+    /// Forwards this choice's events as choice `index` until `done`, which it returns.
+    func forward(index: Int, to continuation: AsyncThrowingStream<GenerationEvent, any Error>.Continuation)
+        async throws -> Completion?
+    {
+        var pending = early
+        early.removeAll()
+        while true {
+            let event: WorkerEvent
+            if !pending.isEmpty {
+                event = pending.removeFirst()
+            } else {
+                try Task.checkCancellation()
+                guard let next = try await iterator.next() else { throw CancellationError() }
+                event = next
+            }
+            switch event {
+            case .loaded, .accepted:
+                continue
+            case .prompt(let echo):
+                continuation.yield(.prompt(echo.text, index: index, logprobs: Self.logprobs(echo.logprobs)))
+            case .delta(let delta):
+                guard !delta.text.isEmpty || !delta.logprobs.isEmpty else { continue }
+                continuation.yield(.text(delta.text, index: index, logprobs: Self.logprobs(delta.logprobs)))
+            case .done(let completion):
+                switch completion.finishReason {
+                case .stop: continuation.yield(.finished(index: index, reason: .stop))
+                case .length: continuation.yield(.finished(index: index, reason: .length))
+                case .cancelled: throw CancellationError()
+                }
+                return completion
+            case .error(let failure):
+                throw SupervisorError.requestFailed(failure)
+            }
+        }
+    }
+
+    static func logprobs(_ positions: [PositionLogprobs]) -> [TokenLogprob]? {
+        guard !positions.isEmpty else { return nil }
+        return positions.map { p in
+            TokenLogprob(token: p.chosen.text, logprob: p.chosen.logprob.isNaN ? nil : Double(p.chosen.logprob),
+                         top: p.top.map { TopLogprob(token: $0.text, logprob: Double($0.logprob)) })
+        }
+    }
+}

@@ -1,0 +1,68 @@
+import HTTPServer
+import WorkerProtocol
+
+/// HTTP-level generation requests → worker requests, one per choice. Choice i of a seeded request uses seed + i,
+/// so `n` choices differ from each other and the whole response is still reproducible.
+enum WorkerRequestBuilder {
+    static func build(_ request: GenerationRequest) throws(BackendError) -> [GenerateRequest] {
+        let input: PromptInput
+        switch request.input {
+        case .tokens(let ids):
+            input = .tokens(ids)
+        case .text(let text):
+            input = .text(text)
+        case .chat(let messages):
+            input = .chat(messagesJSON: try messagesJSON(messages))
+        }
+        var sampling = SamplingOptions()
+        let s = request.sampling
+        sampling.temperature = Float(s.temperature)
+        sampling.topK = Int32(clamping: s.topK)
+        sampling.topP = Float(s.topP)
+        sampling.minP = Float(s.minP)
+        sampling.repetitionPenalty = Float(s.repetitionPenalty)
+        sampling.presencePenalty = Float(s.presencePenalty)
+        sampling.frequencyPenalty = Float(s.frequencyPenalty)
+        sampling.logitBias = s.logitBias.mapValues { Float($0) }
+        let seed = s.seed ?? UInt64.random(in: 0...UInt64.max)
+        let format: OutputFormat
+        switch request.responseFormat {
+        case .text: format = .text
+        case .jsonObject: format = .jsonObject
+        case .jsonSchema(_, let schema, _): format = .jsonSchema(schema)
+        }
+        let maxTokens = request.maxTokens.map { UInt32(clamping: $0) } ?? GenerateRequest.unlimited
+        return (0..<max(1, request.n)).map { index in
+            var choice = sampling
+            choice.seed = seed &+ UInt64(index)
+            // A client that names a seed asks for reproducible output, which prefix reuse could break (see
+            // `GenerateRequest.reusePrefix`); greedy decoding is not affected enough to matter.
+            return GenerateRequest(input: input, maxTokens: maxTokens, stopStrings: request.stop, sampling: choice,
+                                   logprobs: request.logprobs.map { UInt8(clamping: $0) }, echo: request.echo,
+                                   format: format, reusePrefix: !(s.seed != nil && s.temperature > 0))
+        }
+    }
+
+    /// The messages as the chat template receives them: role, content as one string (text parts joined by a
+    /// newline), and name when given.
+    static func messagesJSON(_ messages: [ChatMessage]) throws(BackendError) -> String {
+        var array: [JSONValue] = []
+        for (index, message) in messages.enumerated() {
+            var texts: [String] = []
+            for part in message.content {
+                switch part {
+                case .text(let text):
+                    texts.append(text)
+                case .imageURL:
+                    throw .badRequest(param: "messages[\(index)].content",
+                                      message: "this model accepts text only; remove the image parts")
+                }
+            }
+            var object: [String: JSONValue] = ["role": .string(message.role),
+                                               "content": .string(texts.joined(separator: "\n"))]
+            if let name = message.name { object["name"] = .string(name) }
+            array.append(.object(object))
+        }
+        return JSONValue.array(array).serialized
+    }
+}

@@ -1,0 +1,90 @@
+import EngineCore
+import Foundation
+import ModelFormats
+import Tokenizer
+import WorkerProtocol
+import XCTest
+
+final class PrefixCacheTests: XCTestCase {
+    func testTakesTheLongestSharedPrefixThatFits() {
+        var cache = PrefixCache<String>(limit: 3)
+        XCTAssertTrue(cache.put("a", tokens: [1, 2, 3, 4], capacity: 512).isEmpty)
+        XCTAssertTrue(cache.put("b", tokens: [1, 2, 9], capacity: 512).isEmpty)
+        XCTAssertTrue(cache.put("c", tokens: [1, 2, 3, 4, 5, 6], capacity: 256).isEmpty)
+        // "c" shares the most but is too small; "a" shares 4.
+        let hit = cache.take(matching: [1, 2, 3, 4, 5, 6, 7], capacity: 300)
+        XCTAssertEqual(hit?.handle, "a")
+        XCTAssertEqual(hit?.reuse, 4)
+        XCTAssertEqual(cache.count, 2)
+    }
+
+    func testKeepsTheLastPromptTokenToBeFedAgain() {
+        var cache = PrefixCache<String>(limit: 2)
+        _ = cache.put("a", tokens: [1, 2, 3, 4, 5], capacity: 64)
+        // The whole prompt is cached, but its last token must produce the first output's logits.
+        XCTAssertEqual(cache.take(matching: [1, 2, 3], capacity: 64)?.reuse, 2)
+        XCTAssertNil(cache.take(matching: [7, 8], capacity: 64))
+    }
+
+    func testEvictsTheLeastRecentlyUsedBeyondItsLimit() {
+        var cache = PrefixCache<String>(limit: 2)
+        _ = cache.put("a", tokens: [1], capacity: 8)
+        _ = cache.put("b", tokens: [2], capacity: 8)
+        XCTAssertEqual(cache.put("c", tokens: [3], capacity: 8), ["a"])
+        XCTAssertEqual(cache.removeOldest(), "b")
+        XCTAssertEqual(PrefixCache<String>(limit: 0).count, 0)
+        var none = PrefixCache<String>(limit: 0)
+        XCTAssertEqual(none.put("x", tokens: [1], capacity: 8), ["x"], "a zero-size cache keeps nothing")
+    }
+}
+
+/// Prompt building and streamed text on the real default model's tokenizer and chat template.
+final class PromptAndOutputTests: XCTestCase {
+    static var builder: PromptBuilder?
+
+    func prompts() throws -> PromptBuilder {
+        if let builder = Self.builder { return builder }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        var candidates = [root.appendingPathComponent("models/SmolLM2-135M-Instruct.Q4_1.gguf").path]
+        if let env = ProcessInfo.processInfo.environment["MODELHOST_TEST_MODEL"] { candidates.insert(env, at: 0) }
+        guard let path = candidates.first(where: FileManager.default.fileExists) else {
+            throw XCTSkip("default model missing: run scripts/install-default-model or set MODELHOST_TEST_MODEL")
+        }
+        let builder = try PromptBuilder(gguf: GGUFFile(path: path))
+        Self.builder = builder
+        return builder
+    }
+
+    func testChatPromptIsTheTemplateRenderedAndTokenized() throws {
+        let p = try prompts()
+        XCTAssertFalse(p.usesFallbackTemplate)
+        let messages = #"[{"role":"user","content":"Hi <|im_end|> there"}]"#
+        let rendered = try p.render(messagesJSON: messages)
+        XCTAssertTrue(rendered.hasSuffix("<|im_start|>user\nHi <|im_end|> there<|im_end|>\n<|im_start|>assistant\n"), rendered)
+        let ids = try p.tokens(for: .chat(messagesJSON: messages))
+        XCTAssertEqual(ids, p.tokenizer.encode(rendered, addSpecial: true, parseSpecial: true))
+        XCTAssertEqual(ids.first, 1, "<|im_start|> opens the prompt")
+        XCTAssertThrowsError(try p.render(messagesJSON: "{")) { XCTAssertTrue("\($0)".contains("JSON"), "\($0)") }
+        XCTAssertThrowsError(try p.render(messagesJSON: #"{"role":"user"}"#))
+    }
+
+    func testTextOutputHoldsBackPossibleStopsAndNeverSplitsACharacter() throws {
+        let tokenizer = try prompts().tokenizer
+        let ids = tokenizer.encode("Café au lait, s'il vous plaît. END of story", addSpecial: false)
+        var output = TextOutput(tokenizer: tokenizer, stopStrings: ["END"])
+        var streamed = ""
+        for id in ids {
+            let piece = output.append(id)
+            XCTAssertFalse(piece.contains("\u{FFFD}"), "a piece split a character: \(piece)")
+            streamed += piece
+            if output.stopped { break }
+        }
+        streamed += output.finish()
+        XCTAssertTrue(output.stopped)
+        XCTAssertEqual(streamed, "Café au lait, s'il vous plaît. ")
+        var plain = TextOutput(tokenizer: tokenizer, stopStrings: [])
+        let all = ids.map { plain.append($0) }.joined() + plain.finish()
+        XCTAssertEqual(all, "Café au lait, s'il vous plaît. END of story")
+    }
+}

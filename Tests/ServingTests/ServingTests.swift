@@ -1,0 +1,295 @@
+import Foundation
+import XCTest
+
+/// `modelhost serve` end to end on the real default model: real HTTP, real worker processes. The OpenAI-client
+/// checks run the official `openai` Python package against the server; the rest speak raw HTTP.
+final class ServingTests: XCTestCase {
+    static let key = "sk-test-0123456789"
+    static let auth = ["Authorization": "Bearer \(key)"]
+    static let question: [String: Any] = [
+        "model": "default", "messages": [["role": "user", "content": "What is the capital of France?"]],
+        "temperature": 0, "max_tokens": 12,
+    ]
+    /// Bans the model's end tokens (<|endoftext|> 0, <|im_end|> 2) so a generation runs until stopped.
+    static let endless: [String: Any] = [
+        "model": "default", "prompt": "1, 2, 3, 4,", "max_tokens": 4000, "temperature": 0,
+        "logit_bias": ["0": -100, "2": -100],
+    ]
+
+    func testOfficialOpenAIClient() throws {
+        let server = try ServerProcess(environment: ["MODELHOST_API_KEYS": Self.key])
+        defer { server.stop() }
+        let script = ServerProcess.root.appendingPathComponent("Tests/ServingTests/openai_client_checks.py").path
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", script, "--base-url", server.baseURL + "/v1", "--api-key", Self.key,
+                       "--modelhost", ServerProcess.modelhost, "--model-file", server.modelFile]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        print(output)
+        XCTAssertEqual(p.terminationStatus, 0, "openai client checks failed:\n\(output)\nserver log:\n\(server.logText)")
+    }
+
+    func testRawHTTPStreamingErrorsModelsAndAdmin() throws {
+        let server = try ServerProcess(environment: ["MODELHOST_API_KEYS": Self.key,
+                                                     "MODELHOST_MAX_BODY_BYTES": "65536"])
+        defer { server.stop() }
+        let api = server.baseURL, admin = server.adminURL
+        XCTAssertEqual(HTTP.get(api + "/health").status, 200)
+        XCTAssertEqual(HTTP.get(api + "/ready").status, 200)
+
+        // Authentication: missing and wrong keys are 401 in OpenAI's shape.
+        for headers in [[:], ["Authorization": "Bearer wrong"]] {
+            let r = HTTP.post(api + "/v1/chat/completions", Self.question, headers: headers)
+            XCTAssertEqual(r.status, 401, r.text)
+            XCTAssertNotNil(r.error?["message"] as? String, r.text)
+        }
+        let models = HTTP.get(api + "/v1/models", headers: Self.auth)
+        let list = try XCTUnwrap(models.json?["data"] as? [[String: Any]], models.text)
+        XCTAssertEqual(list.first?["id"] as? String, "SmolLM2-135M-Instruct.Q4_1")
+        XCTAssertEqual(list.first?["context_length"] as? Int, 8192)
+
+        // Raw SSE: role first, content, finish, usage (asked for), [DONE].
+        var streaming = Self.question
+        streaming["stream"] = true
+        streaming["stream_options"] = ["include_usage": true]
+        let sse = HTTP.post(api + "/v1/chat/completions", streaming, headers: Self.auth)
+        XCTAssertEqual(sse.status, 200, sse.text)
+        XCTAssertEqual(sse.headers["content-type"], "text/event-stream")
+        let events = sse.text.components(separatedBy: "\n\n").filter { !$0.isEmpty }
+        XCTAssertEqual(events.last, "data: [DONE]")
+        let chunks = events.dropLast().compactMap { event -> [String: Any]? in
+            guard event.hasPrefix("data: ") else { return nil }
+            return try? JSONSerialization.jsonObject(with: Data(event.dropFirst(6).utf8)) as? [String: Any]
+        }
+        let first = try XCTUnwrap((chunks.first?["choices"] as? [[String: Any]])?.first?["delta"] as? [String: Any])
+        XCTAssertEqual(first["role"] as? String, "assistant")
+        let text = chunks.compactMap { (($0["choices"] as? [[String: Any]])?.first?["delta"] as? [String: Any])?["content"] as? String }
+            .joined()
+        XCTAssertTrue(text.contains("Paris"), text)
+        XCTAssertEqual((chunks.last?["choices"] as? [Any])?.count, 0, "the usage chunk has no choices")
+        XCTAssertNotNil(chunks.last?["usage"] as? [String: Any])
+
+        // Errors, each with its status and OpenAI's shape.
+        var unknown = Self.question
+        unknown["model"] = "nope"
+        XCTAssertEqual(HTTP.post(api + "/v1/chat/completions", unknown, headers: Self.auth).status, 404)
+        let badJSON = HTTP.request("POST", api + "/v1/chat/completions", body: Data("{".utf8),
+                                   headers: Self.auth.merging(["Content-Type": "application/json"]) { $1 })
+        XCTAssertEqual(badJSON.status, 400, badJSON.text)
+        var badParam = Self.question
+        badParam["top_p"] = 3
+        let bad = HTTP.post(api + "/v1/chat/completions", badParam, headers: Self.auth)
+        XCTAssertEqual(bad.status, 400)
+        XCTAssertEqual(bad.error?["param"] as? String, "top_p")
+        var huge = Self.question
+        huge["messages"] = [["role": "user", "content": String(repeating: "x", count: 100_000)]]
+        XCTAssertEqual(HTTP.post(api + "/v1/chat/completions", huge, headers: Self.auth).status, 413)
+        var tooLong = Self.question
+        tooLong["messages"] = [["role": "user", "content": String(repeating: "word ", count: 9000)]]
+        let long = HTTP.post(api + "/v1/chat/completions", tooLong, headers: Self.auth)
+        XCTAssertEqual(long.status, 400, long.text)
+
+        // Admin: the loaded model with its worker, unload, transparent reload, explicit load; metrics.
+        let status = try XCTUnwrap(HTTP.get(admin + "/admin/status", headers: Self.auth).json, "admin status")
+        let loaded = try XCTUnwrap((status["models"] as? [[String: Any]])?.first, "\(status)")
+        let pid = try XCTUnwrap(loaded["pid"] as? Int, "\(loaded)")
+        XCTAssertGreaterThan(loaded["rss_bytes"] as? Int ?? 0, 50_000_000, "\(loaded)")
+        XCTAssertEqual(HTTP.post(admin + "/admin/unload", ["model": "default"], headers: Self.auth).status, 200)
+        XCTAssertTrue(waitUntil(5) { kill(Int32(pid), 0) != 0 }, "the worker outlived its unload")
+        let afterUnload = HTTP.get(admin + "/admin/status", headers: Self.auth).json?["models"] as? [[String: Any]] ?? []
+        XCTAssertNil(afterUnload.first(where: { $0["pid"] is Int }), "\(afterUnload)")
+        XCTAssertEqual(HTTP.post(api + "/v1/chat/completions", Self.question, headers: Self.auth).status, 200)
+        XCTAssertEqual(HTTP.post(admin + "/admin/unload", ["model": "default"], headers: Self.auth).status, 200)
+        let load = HTTP.post(admin + "/admin/load", ["model": "default"], headers: Self.auth)
+        XCTAssertEqual(load.status, 200, load.text)
+        let reloaded = HTTP.get(admin + "/admin/status", headers: Self.auth).json?["models"] as? [[String: Any]] ?? []
+        XCTAssertNotNil(reloaded.first?["pid"] as? Int, "\(reloaded)")
+        XCTAssertEqual(HTTP.get(admin + "/admin/status").status, 401, "the admin API takes the same keys")
+        let metrics = HTTP.get(admin + "/metrics", headers: Self.auth).text
+        for name in ["modelhost_requests_total", "modelhost_time_to_first_token_seconds", "modelhost_prompt_tokens_total"] {
+            XCTAssertTrue(metrics.contains(name), "metrics lack \(name)")
+        }
+    }
+
+    /// Idle unload and transparent reload, the request deadline (504), a worker killed mid-request (502, then a
+    /// fresh worker), and a full queue (503 with Retry-After).
+    func testLifecycleDeadlinesCrashesAndAdmission() throws {
+        let server = try ServerProcess(environment: [
+            "MODELHOST_IDLE_TIMEOUT": "2", "MODELHOST_REQUEST_TIMEOUT": "4",
+            "MODELHOST_MAX_CONCURRENT_REQUESTS": "1", "MODELHOST_QUEUE_MAX_DEPTH": "1",
+        ])
+        defer { server.stop() }
+        let api = server.baseURL, admin = server.adminURL
+        func workerPID() -> Int? {
+            (HTTP.get(admin + "/admin/status").json?["models"] as? [[String: Any]])?.compactMap { $0["pid"] as? Int }.first
+        }
+
+        XCTAssertEqual(HTTP.post(api + "/v1/chat/completions", Self.question).status, 200)
+        let first = try XCTUnwrap(workerPID())
+        XCTAssertTrue(waitUntil(8) { workerPID() == nil && kill(Int32(first), 0) != 0 }, "no idle unload")
+        let again = HTTP.post(api + "/v1/chat/completions", Self.question)
+        XCTAssertEqual(again.status, 200, "no transparent reload: \(again.text)")
+        XCTAssertNotEqual(workerPID(), first)
+
+        let started = Date()
+        let late = HTTP.post(api + "/v1/completions", Self.endless)
+        XCTAssertEqual(late.status, 504, late.text)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 8)
+
+        // A worker killed mid-request: that request fails with 502, the next one gets a fresh worker.
+        let victim = try XCTUnwrap(workerPID())
+        let crashed = background { HTTP.post(api + "/v1/completions", Self.endless) }
+        Thread.sleep(forTimeInterval: 1)
+        kill(Int32(victim), SIGKILL)
+        let crashReply = crashed.wait()
+        XCTAssertEqual(crashReply.status, 502, crashReply.text)
+        XCTAssertEqual(HTTP.post(api + "/v1/chat/completions", Self.question).status, 200)
+
+        // One running, one queued, the third is refused at once.
+        let running = background { HTTP.post(api + "/v1/completions", Self.endless) }
+        Thread.sleep(forTimeInterval: 0.5)
+        let queued = background { HTTP.post(api + "/v1/completions", Self.endless) }
+        Thread.sleep(forTimeInterval: 0.5)
+        let refused = HTTP.post(api + "/v1/chat/completions", Self.question)
+        XCTAssertEqual(refused.status, 503, refused.text)
+        XCTAssertNotNil(refused.headers["retry-after"])
+        _ = running.wait()
+        _ = queued.wait()
+
+        // A streaming client that disconnects frees its slot (the only one) and its sequence at once.
+        var endless = Self.endless
+        endless["stream"] = true
+        let socket = try RawClient(port: server.apiPort)
+        try socket.send(post: "/v1/completions", json: endless)
+        XCTAssertTrue(try socket.readUntil("\"text\""), "no streamed text before the disconnect: \(socket.received)")
+        socket.close()
+        XCTAssertTrue(waitUntil(3) {
+            let models = HTTP.get(admin + "/admin/status").json?["models"] as? [[String: Any]] ?? []
+            return models.allSatisfy { ($0["requests_in_flight"] as? Int ?? 0) == 0 }
+        }, "the disconnected stream is still in flight")
+        let after = HTTP.post(api + "/v1/chat/completions", Self.question)
+        XCTAssertEqual(after.status, 200, "the slot was not freed: \(after.text)")
+    }
+
+    /// The default model converted losslessly to the mlx-community layout (4-bit affine safetensors, config.json,
+    /// tokenizer.json, tokenizer_config.json with the chat template) and served as `org/name` from the models
+    /// directory answers exactly as the GGUF does: same prompt tokens, same greedy text.
+    func testMLXModelDirectoryServesLikeTheGGUF() throws {
+        let server = try ServerProcess { models in
+            let script = ServerProcess.root.appendingPathComponent("scripts/fixtures/convert_to_safetensors.py").path
+            let work = models.deletingLastPathComponent().appendingPathComponent("convert")
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = ["python3", script, try ServerProcess.defaultModel(), work.path, "--only", "mlx", "--tokenizer"]
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = out
+            try p.run()
+            let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            guard p.terminationStatus == 0 else {
+                throw NSError(domain: "convert", code: 1, userInfo: [NSLocalizedDescriptionKey:
+                    "conversion failed (needs numpy gguf safetensors tokenizers, as .ci/run installs): \(output)"])
+            }
+            try FileManager.default.createDirectory(at: models.appendingPathComponent("test-org"), withIntermediateDirectories: true)
+            try FileManager.default.moveItem(at: work.appendingPathComponent("mlx"),
+                                             to: models.appendingPathComponent("test-org/SmolLM2-MLX"))
+        }
+        defer { server.stop() }
+        let list = HTTP.get(server.baseURL + "/v1/models").json?["data"] as? [[String: Any]] ?? []
+        XCTAssertEqual(Set(list.compactMap { $0["id"] as? String }), ["SmolLM2-135M-Instruct.Q4_1", "test-org/SmolLM2-MLX"])
+        for question in ["What is the capital of France?", "Write a haiku about the sea."] {
+            var answers: [String] = []
+            var promptTokens: [Int] = []
+            for model in ["default", "test-org/SmolLM2-MLX"] {
+                let r = HTTP.post(server.baseURL + "/v1/chat/completions", [
+                    "model": model, "messages": [["role": "user", "content": question]], "temperature": 0, "max_tokens": 24,
+                ])
+                XCTAssertEqual(r.status, 200, "\(model): \(r.text)\n\(server.logText)")
+                let message = (r.json?["choices"] as? [[String: Any]])?.first?["message"] as? [String: Any]
+                answers.append(message?["content"] as? String ?? "")
+                promptTokens.append((r.json?["usage"] as? [String: Any])?["prompt_tokens"] as? Int ?? -1)
+            }
+            XCTAssertEqual(answers[0], answers[1], question)
+            XCTAssertEqual(promptTokens[0], promptTokens[1], question)
+            XCTAssertFalse(answers[0].isEmpty)
+        }
+    }
+
+    // MARK: Helpers
+
+    /// HTTP/1.1 over a plain socket, for a client that goes away mid-stream.
+    final class RawClient {
+        let fd: Int32
+        var received = ""
+
+        init(port: Int) throws {
+            fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = UInt16(port).bigEndian
+            let ok = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+                }
+            }
+            guard ok else { throw NSError(domain: "RawClient", code: Int(errno)) }
+            // A reply that never contains the marker (an error on a kept-alive connection) must not hang the test.
+            var timeout = timeval(tv_sec: 20, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        }
+
+        func send(post path: String, json: Any) throws {
+            let body = try JSONSerialization.data(withJSONObject: json)
+            let head = "POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                + "Content-Length: \(body.count)\r\n\r\n"
+            let bytes = Array(head.utf8) + Array(body)
+            _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, 0) }
+        }
+
+        /// Reads until `marker` appears (true), or the server closes or stays silent for 20 s (false).
+        func readUntil(_ marker: String) throws -> Bool {
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while !received.contains(marker) {
+                let n = recv(fd, &buffer, buffer.count, 0)
+                if n <= 0 { return false }
+                received += String(decoding: buffer[0..<n], as: UTF8.self)
+            }
+            return true
+        }
+
+        func close() { Glibc.close(fd) }
+    }
+
+    final class Background<T>: @unchecked Sendable {
+        private var value: T?
+        private let done = DispatchSemaphore(value: 0)
+        init(_ work: @escaping () -> T) {
+            Thread.detachNewThread { [self] in
+                value = work()
+                done.signal()
+            }
+        }
+        func wait() -> T {
+            done.wait()
+            return value!
+        }
+    }
+
+    func background<T>(_ work: @escaping () -> T) -> Background<T> { Background(work) }
+
+    func waitUntil(_ seconds: Double, _ condition: () -> Bool) -> Bool {
+        let end = Date().addingTimeInterval(seconds)
+        while Date() < end {
+            if condition() { return true }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        return condition()
+    }
+}

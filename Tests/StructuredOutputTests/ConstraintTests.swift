@@ -1,0 +1,336 @@
+import Foundation
+import StructuredOutput
+import XCTest
+
+/// The grammar's promises, one at a time, on the default model's real vocabulary.
+final class ConstraintTests: XCTestCase {
+    private func constraint(_ schema: String?) throws -> JSONConstraint {
+        let (_, vocabulary) = try Model.require()
+        return try JSONConstraint(schemaJSON: schema, vocabulary: vocabulary)
+    }
+
+    /// Sampled outputs (random logits through the mask) for `schema`, as text; fails on any sampler failure.
+    private func samples(_ schema: String?, count: Int, seed: UInt64 = 7, file: StaticString = #filePath,
+                         line: UInt = #line) throws -> [String] {
+        let (_, vocabulary) = try Model.require()
+        var rng = SeededRandom(seed: seed)
+        var out: [String] = []
+        for _ in 0..<count {
+            var c = try JSONConstraint(schemaJSON: schema, vocabulary: vocabulary)
+            let r = Sampler(vocabulary: vocabulary, softCap: 24).generate(&c, rng: &rng)
+            XCTAssertNil(r.failure, file: file, line: line)
+            XCTAssertTrue(r.ended, file: file, line: line)
+            guard let text = String(validating: r.bytes, as: UTF8.self) else {
+                XCTFail("output is not valid UTF-8: \(r.bytes)", file: file, line: line)
+                continue
+            }
+            out.append(text)
+        }
+        return out
+    }
+
+    private func parse(_ text: String, file: StaticString = #filePath, line: UInt = #line) -> Any? {
+        do {
+            return try JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])
+        } catch {
+            XCTFail("output does not parse: \(text)", file: file, line: line)
+            return nil
+        }
+    }
+
+    /// The text with JSON whitespace removed (byte-wise: "\r\n" is one Character in Swift).
+    private func withoutWhitespace(_ text: String) -> String {
+        String(decoding: text.utf8.filter { ![0x20, 0x0A, 0x0D, 0x09].contains($0) }, as: UTF8.self)
+    }
+
+    func testUnsupportedKeywordsAreNamed() throws {
+        let cases: [(String, String)] = [
+            (#"{"type":"string","pattern":"^a"}"#, "pattern"),
+            (#"{"type":"string","format":"date"}"#, "format"),
+            (#"{"type":"string","minLength":2}"#, "minLength"),
+            (#"{"type":"object","properties":{"n":{"type":"number","minimum":0}}}"#, "minimum"),
+            (#"{"type":"integer","multipleOf":3}"#, "multipleOf"),
+            (#"{"oneOf":[{"type":"string"},{"type":"integer"}]}"#, "oneOf"),
+            (#"{"not":{"type":"string"}}"#, "not"),
+            (#"{"type":"object","patternProperties":{"^x":{}}}"#, "patternProperties"),
+            (#"{"type":"array","uniqueItems":true}"#, "uniqueItems"),
+            (#"{"type":"array","prefixItems":[{"type":"string"}]}"#, "prefixItems"),
+        ]
+        for (schema, keyword) in cases {
+            XCTAssertThrowsError(try constraint(schema), keyword) { error in
+                let message = (error as? ConstraintError)?.message ?? ""
+                XCTAssertTrue(message.contains("'\(keyword)'"), "\(keyword): \(message)")
+                XCTAssertFalse(message.contains("\n"))
+            }
+        }
+        // Other bad schemas: each with its own reason.
+        let bad: [(String, String)] = [
+            (#"{"type":"strin"}"#, "unknown type"),
+            (#"{"type":"object""#, "not valid JSON"),
+            (#"{"$ref":"https://example.com/s.json"}"#, "only local $ref"),
+            (##"{"$ref":"#/$defs/missing"}"##, "does not point"),
+            (#"{"type":"string","enum":[1,2]}"#, "never be satisfied"),
+            (#"{"type":"object","properties":{"a":{}},"required":["b"],"additionalProperties":false}"#,
+             "never be satisfied"),
+            (#"{"type":"array","items":[{"type":"string"}]}"#, "tuple-form"),
+        ]
+        for (schema, reason) in bad {
+            XCTAssertThrowsError(try constraint(schema), reason) { error in
+                XCTAssertTrue("\(error)".contains(reason), "\(schema): \(error)")
+            }
+        }
+        // Descriptive keywords are ignored, as is `uniqueItems: false`.
+        XCTAssertNoThrow(try constraint(
+            #"{"$schema":"https://json-schema.org/draft/2020-12/schema","title":"T","description":"d","examples":[1],"#
+                + #""default":{},"type":"array","uniqueItems":false,"items":{"type":"integer","description":"n"}}"#))
+    }
+
+    func testEnumAndConstAreExact() throws {
+        let (tokenizer, _) = try Model.require()
+        let schema = #"{"enum":["red","green",42,null,{"a":[1,2.50]},"naïve ☃"]}"#
+        let allowed: Set<String> = ["\"red\"", "\"green\"", "42", "null", #"{"a":[1,2.50]}"#, "\"naïve ☃\""]
+        for text in try samples(schema, count: 40) {
+            XCTAssertTrue(allowed.contains(text), text)
+        }
+        var c = try constraint(schema)
+        XCTAssertFalse(c.feed("\"blue\"", tokenizer: tokenizer))
+        c = try constraint(schema)
+        XCTAssertTrue(c.feed("\"re", tokenizer: tokenizer))
+        XCTAssertFalse(c.feed("dd\"", tokenizer: tokenizer))
+        c = try constraint(schema)
+        XCTAssertFalse(c.feed("420", tokenizer: tokenizer))
+        c = try constraint(schema)
+        XCTAssertTrue(c.feed("42", tokenizer: tokenizer))
+        XCTAssertTrue(c.isComplete)
+
+        for text in try samples(#"{"type":"object","properties":{"k":{"const":{"a":1.50,"b":"x"}}},"required":["k"]}"#,
+                                count: 10) {
+            XCTAssertEqual(withoutWhitespace(text), #"{"k":{"a":1.50,"b":"x"}}"#)
+        }
+    }
+
+    func testAdditionalPropertiesFalseForbidsOtherKeys() throws {
+        let (tokenizer, _) = try Model.require()
+        let schema = #"{"type":"object","properties":{"alpha":{"type":"integer"},"beta":{"type":"boolean"}},"#
+            + #""additionalProperties":false}"#
+        for text in try samples(schema, count: 30) {
+            guard let object = parse(text) as? [String: Any] else { XCTFail(text); continue }
+            XCTAssertTrue(Set(object.keys).isSubset(of: ["alpha", "beta"]), text)
+        }
+        var c = try constraint(schema)
+        XCTAssertFalse(c.feed("{\"gamma\"", tokenizer: tokenizer))
+        c = try constraint(schema)
+        XCTAssertFalse(c.feed("{\"alphabet\"", tokenizer: tokenizer))
+        c = try constraint(schema)
+        XCTAssertFalse(c.feed("{\"alpha\":1,\"alpha\"", tokenizer: tokenizer), "a key may appear once")
+        c = try constraint(schema)
+        XCTAssertTrue(c.feed("{\"alpha\":1,\"beta\":true}", tokenizer: tokenizer))
+        XCTAssertTrue(c.mustEnd)
+
+        // additionalProperties as a schema: other keys take that schema, declared ones their own.
+        let typed = #"{"type":"object","properties":{"a":{"type":"string"}},"additionalProperties":{"type":"integer"}}"#
+        c = try constraint(typed)
+        XCTAssertFalse(c.feed("{\"a\":1", tokenizer: tokenizer))
+        c = try constraint(typed)
+        XCTAssertTrue(c.feed("{\"ab\":1,\"a\":\"s\",\"\":2}", tokenizer: tokenizer))
+    }
+
+    func testRequiredKeysAreAllPresent() throws {
+        let (tokenizer, _) = try Model.require()
+        let schema = #"{"type":"object","properties":{"a":{"type":"integer"},"b":{"type":"string"},"#
+            + #""c":{"type":"boolean"}},"required":["a","c","d"],"additionalProperties":true}"#
+        for text in try samples(schema, count: 30) {
+            guard let object = parse(text) as? [String: Any] else { XCTFail(text); continue }
+            for key in ["a", "c", "d"] { XCTAssertNotNil(object[key], "\(key) missing in \(text)") }
+        }
+        var c = try constraint(schema)
+        XCTAssertTrue(c.feed("{\"a\":1,\"c\":false", tokenizer: tokenizer))
+        XCTAssertFalse(c.feed("}", tokenizer: tokenizer), "d is still missing")
+        XCTAssertTrue(c.feed(",\"d\":[]}", tokenizer: tokenizer))
+        XCTAssertTrue(c.isComplete)
+    }
+
+    func testIntegerNeverHasAFraction() throws {
+        let (tokenizer, _) = try Model.require()
+        let schema = #"{"type":"array","items":{"type":"integer"},"minItems":1}"#
+        let integer = try NSRegularExpression(pattern: #"^-?(0|[1-9][0-9]*)$"#)
+        for text in try samples(schema, count: 30) {
+            guard let array = parse(text) as? [Any] else { XCTFail(text); continue }
+            XCTAssertFalse(array.isEmpty)
+            let inner = withoutWhitespace(text).filter { $0 != "[" && $0 != "]" }
+            for item in inner.split(separator: ",") {
+                let s = String(item)
+                XCTAssertNotNil(integer.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)), "\(s) in \(text)")
+            }
+        }
+        for bad in ["[1.", "[1e", "[01", "[-", "[1,2.0"] {
+            var c = try constraint(schema)
+            let ok = c.feed(bad, tokenizer: tokenizer) && (bad != "[-" || c.feed("]", tokenizer: tokenizer))
+            XCTAssertFalse(ok, bad)
+        }
+        var c = try constraint(#"{"type":"number"}"#)
+        XCTAssertTrue(c.feed("-0.5e+10", tokenizer: tokenizer))
+        XCTAssertTrue(c.isComplete)
+        c = try constraint(#"{"type":"number"}"#)
+        XCTAssertFalse(c.feed("1234567890123456", tokenizer: tokenizer), "digit runs are bounded")
+    }
+
+    func testStringsWithEscapesAndMultiByteUTF8AcrossTokens() throws {
+        let (tokenizer, vocabulary) = try Model.require()
+        let schema = #"{"type":"string"}"#
+        var c = try constraint(schema)
+        XCTAssertTrue(c.feed(#""a\n\t\"\\\/ \u00e9\ud83d\ude00 😀 日本語 naïve""#, tokenizer: tokenizer))
+        XCTAssertTrue(c.mustEnd)
+
+        // A character split across single-byte tokens (as byte-level BPE may spell it).
+        c = try constraint(schema)
+        XCTAssertTrue(c.feedBytes(Array("\"x😀".utf8.dropLast(2)), vocabulary: vocabulary))
+        XCTAssertFalse(c.isComplete)
+        var halfway = c
+        XCTAssertFalse(halfway.feedBytes([UInt8(ascii: "\"")], vocabulary: vocabulary), "quote inside a character")
+        // Every token the mask allows now starts with a UTF-8 continuation byte.
+        for token in c.allowedTokens() {
+            let bytes = try XCTUnwrap(vocabulary.bytes(of: token))
+            XCTAssertTrue((0x80...0xBF).contains(bytes[0]), "token \(token) \(bytes)")
+        }
+        XCTAssertTrue(c.feedBytes(Array("😀\"".utf8.suffix(3)), vocabulary: vocabulary))
+        XCTAssertTrue(c.mustEnd)
+
+        // Tokens that carry a partial character in the vocabulary itself are allowed inside strings only.
+        let partial = (0..<Int32(vocabulary.count)).first { id in
+            guard let b = vocabulary.bytes(of: id), b.count > 1 else { return false }
+            return String(validating: b, as: UTF8.self) == nil && b.allSatisfy { $0 >= 0x80 }
+                && (0xC2...0xF4).contains(b[0])
+        }
+        if let partial {
+            c = try constraint(schema)
+            XCTAssertTrue(c.feed("\"", tokenizer: tokenizer))
+            XCTAssertTrue(c.allowedTokens().contains(partial))
+            c = try constraint(#"{"type":"integer"}"#)
+            XCTAssertFalse(c.allowedTokens().contains(partial))
+        }
+
+        let rejected: [[UInt8]] = [
+            Array("\"a\nb\"".utf8),  // raw control character
+            Array(#""\x""#.utf8),  // unknown escape
+            Array(#""\udc00""#.utf8),  // low surrogate alone
+            Array(#""\ud800""#.utf8),  // high surrogate alone
+            Array(#""\ud800\u0041""#.utf8),  // high surrogate, then not a low one
+            [0x22, 0xC0, 0x80, 0x22],  // overlong encoding
+            [0x22, 0xED, 0xA0, 0x80, 0x22],  // UTF-8-encoded surrogate
+            [0x22, 0xE6, 0x97, 0x22],  // truncated sequence
+            [0x22, 0xFF, 0x22],
+        ]
+        for bytes in rejected {
+            c = try constraint(schema)
+            XCTAssertFalse(c.feedBytes(bytes, vocabulary: vocabulary) && c.isComplete, "\(bytes)")
+        }
+        for text in try samples(#"{"type":"array","items":{"type":"string"},"maxItems":3}"#, count: 20) {
+            XCTAssertNotNil(parse(text) as? [String], text)
+        }
+    }
+
+    func testWhitespaceIsCappedAndTheOutputEndsWithTheValue() throws {
+        let (tokenizer, vocabulary) = try Model.require()
+        let space = try XCTUnwrap(vocabulary.token(forByte: 0x20))
+        let options = ConstraintOptions(maxWhitespaceRun: 4)
+        var c = try JSONConstraint(schemaJSON: #"{"type":"array"}"#, vocabulary: vocabulary, options: options)
+        XCTAssertTrue(c.feed("[", tokenizer: tokenizer))
+        for _ in 0..<4 { XCTAssertTrue(c.accept(space)) }
+        XCTAssertFalse(c.accept(space))
+        XCTAssertFalse(c.allowedTokens().contains(space))
+        XCTAssertTrue(c.feed("1, ", tokenizer: tokenizer))
+        XCTAssertTrue(c.accept(space), "the run restarts after a value")
+
+        var compact = try JSONConstraint(schemaJSON: nil, vocabulary: vocabulary,
+                                         options: ConstraintOptions(maxWhitespaceRun: 0))
+        XCTAssertFalse(compact.accept(space))
+
+        c = try constraint(nil)
+        XCTAssertTrue(c.feed("{\"k\": [1, {}]}", tokenizer: tokenizer))
+        XCTAssertTrue(c.mustEnd)
+        XCTAssertEqual(Set(c.allowedTokens()), tokenizer.endOfTurnTokens)
+        let end = try XCTUnwrap(tokenizer.endOfTurnTokens.first)
+        var open = try constraint(nil)
+        XCTAssertFalse(open.accept(end), "no end before the value is complete")
+        XCTAssertTrue(c.accept(end))
+
+        // A top-level number may go on or end.
+        c = try constraint(#"{"type":"integer"}"#)
+        XCTAssertTrue(c.feed("12", tokenizer: tokenizer))
+        XCTAssertTrue(c.isComplete)
+        XCTAssertFalse(c.mustEnd)
+        let allowed = Set(c.allowedTokens())
+        XCTAssertTrue(allowed.isSuperset(of: tokenizer.endOfTurnTokens))
+        XCTAssertTrue(allowed.contains(try XCTUnwrap(vocabulary.token(forByte: UInt8(ascii: "3")))))
+    }
+
+    func testJSONObjectModeAllowsAnyObjectOnly() throws {
+        let (tokenizer, _) = try Model.require()
+        var c = try constraint(nil)
+        XCTAssertFalse(c.feed("[1]", tokenizer: tokenizer))
+        c = try constraint(nil)
+        XCTAssertFalse(c.feed("\"s\"", tokenizer: tokenizer))
+        c = try constraint(nil)
+        XCTAssertTrue(c.feed(#"{"a": {"b": [null, true, -1.5e3, "x"]}, "": {}}"#, tokenizer: tokenizer))
+        for text in try samples(nil, count: 20) {
+            XCTAssertNotNil(parse(text) as? [String: Any], text)
+        }
+    }
+
+    func testArrayBoundsAnyOfAndRefs() throws {
+        let (tokenizer, _) = try Model.require()
+        let bounded = #"{"type":"array","items":{"type":"integer"},"minItems":2,"maxItems":3}"#
+        var c = try constraint(bounded)
+        XCTAssertFalse(c.feed("[1]", tokenizer: tokenizer))
+        c = try constraint(bounded)
+        XCTAssertFalse(c.feed("[1,2,3,", tokenizer: tokenizer))
+        c = try constraint(bounded)
+        XCTAssertTrue(c.feed("[1,2]", tokenizer: tokenizer))
+
+        // Overlapping branches: both objects begin with `{` and share a key.
+        let overlap = #"{"anyOf":[{"type":"object","properties":{"k":{"type":"integer"},"i":{"type":"integer"}},"#
+            + #""required":["k","i"],"additionalProperties":false},{"type":"object","properties":{"k":{"type":"string"},"#
+            + #""s":{"type":"string"}},"required":["k"],"additionalProperties":false}]}"#
+        c = try constraint(overlap)
+        XCTAssertTrue(c.feed("{\"k\":", tokenizer: tokenizer))
+        var asInt = c, asString = c
+        XCTAssertTrue(asInt.feed("5,\"i\":1}", tokenizer: tokenizer))
+        XCTAssertFalse(asString.feed("\"v\",\"i\"", tokenizer: tokenizer))
+        XCTAssertTrue(c.feed("\"v\"}", tokenizer: tokenizer))
+        for text in try samples(overlap, count: 20) { XCTAssertNotNil(parse(text) as? [String: Any], text) }
+
+        let tree = ##"{"$ref":"#/$defs/node","$defs":{"node":{"type":"object","properties":{"v":{"type":"integer"},"##
+            + ##""kids":{"type":"array","items":{"$ref":"#/$defs/node"}}},"required":["v"],"additionalProperties":false}}}"##
+        c = try constraint(tree)
+        XCTAssertTrue(c.feed(#"{"v":1,"kids":[{"v":2,"kids":[{"v":3}]},{"v":4}]}"#, tokenizer: tokenizer))
+        XCTAssertTrue(c.mustEnd)
+        XCTAssertThrowsError(try constraint(##"{"$ref":"#"}"##), "a reference to itself allows nothing")
+    }
+
+    /// The fast paths (precomputed string sets, exit tries, pruned walks) must allow exactly the tokens that
+    /// `accept` takes, in every kind of state.
+    func testMaskAgreesWithAccept() throws {
+        let (tokenizer, vocabulary) = try Model.require()
+        let schema = #"{"type":"object","properties":{"name":{"type":"string"},"n":{"type":"integer"},"#
+            + #""tags":{"type":"array","items":{"enum":["a","b c",1.5]}},"e\"sc":{"type":"boolean"},"#
+            + #""u":{"anyOf":[{"type":"string"},{"type":"object","additionalProperties":{"type":"number"}}]}},"#
+            + #""required":["name"],"additionalProperties":{"type":"null"}}"#
+        let prefixes = ["", "{", "{\"", "{\"na", "{\"name\"", "{\"name\":", "{\"name\": \"x", "{\"name\":\"\\",
+                        "{\"name\":\"\\u12", "{\"name\":\"x\",\"n\":-", "{\"name\":\"x\",\"n\":12",
+                        "{\"name\":\"x\",\"tags\":[\"b", "{\"name\":\"x\",\"e\\\"", "{\"name\":\"x\",\"u\":{\"q",
+                        "{\"name\":\"x\",\"ot", "{\"name\":\"x\",\"tags\":[1.5"]
+        for prefix in prefixes {
+            var c = try constraint(schema)
+            XCTAssertTrue(c.feed(prefix, tokenizer: tokenizer), prefix)
+            let masked = Set(c.allowedTokens())
+            var brute = Set<Int32>()
+            for id in 0..<Int32(vocabulary.count) {
+                var copy = c
+                if copy.accept(id) { brute.insert(id) }
+            }
+            XCTAssertEqual(masked, brute, "prefix \(prefix): \(masked.symmetricDifference(brute).prefix(5))")
+            XCTAssertFalse(masked.isEmpty, prefix)
+        }
+    }
+}
