@@ -39,9 +39,13 @@ final class MatMulTests: XCTestCase {
             dense.withUnsafeMutableBufferPointer { d in for r in 0..<rows { w.dequantizeRow(r, into: d.baseAddress! + r * columns) } }
             var y = [Float](repeating: .nan, count: n * rows)
             var scratch = [Float](repeating: 0, count: MatMul.scratchCount(columns: columns))
-            var sums = [Float](repeating: 0, count: MatMul.preparedInputCount(columns: columns))
+            // Prepared inputs for every row, as the model passes them to small batches (and only those).
+            let stride = MatMul.preparedInputCount(columns: columns)
+            var sums = [Float](repeating: 0, count: n * stride)
             x.withUnsafeBufferPointer { xp in
-                MatMul.prepareQ4_1Input(xp.baseAddress!, columns: columns, into: &sums)
+                sums.withUnsafeMutableBufferPointer { s in
+                    for t in 0..<n { MatMul.prepareQ4_1Input(xp.baseAddress! + t * columns, columns: columns, into: s.baseAddress! + t * stride) }
+                }
                 y.withUnsafeMutableBufferPointer { yp in
                     for range in ranges {
                         MatMul.multiply(w, xp.baseAddress!, n: n, yp.baseAddress!, ldy: rows, rowRange: range,
@@ -97,6 +101,47 @@ final class MatMulTests: XCTestCase {
             MatMul.multiply(w, x, n: 1, &fast, ldy: rows, rowRange: 0..<rows, scratch: &scratch, sums: prepared)
             Interleaved8.q4_1Vector(w, x, prepared, &portable, groups: 0..<(rows / 8))
             for r in 0..<rows { XCTAssertEqual(fast[r], portable[r], accuracy: 1e-4 * max(1, abs(portable[r])), "row \(r)") }
+        }
+    }
+
+    /// A small batch (a decode step of several sequences) gives every row bitwise the result it gets alone, on
+    /// every layout and type the decoder streams: batching must not change a sequence's tokens.
+    func testSmallBatchRowsAreBitwiseTheirSingleRowResults() throws {
+        let rows = 48, columns = 128
+        for (type, packed) in [(WeightType.q4_1, true), (.q8_0, true), (.q4_1, false), (.q8_0, false)] {
+            let bytes = randomMatrix(type, rows: rows, columns: columns, seed: 7)
+            try bytes.withUnsafeBytes { raw in
+                let view = WeightView(name: "w", type: type, dimensions: [columns, rows], data: raw.baseAddress!, byteCount: raw.count)
+                let file = try WeightMatrix(view, rows: rows, columns: columns)
+                let w = packed ? Interleaved8.pack(file, pool: ThreadPool(threads: 1)) : file
+                for n in [2, 3, 5, MatMul.smallBatch] {
+                    let x = (0..<(n * columns)).map { Float(($0 * 7919 + n) % 2003) / 1001.5 - 1 }
+                    let stride = MatMul.preparedInputCount(columns: columns)
+                    var prepared = [Float](repeating: 0, count: n * stride)
+                    var scratch = [Float](repeating: 0, count: MatMul.scratchCount(columns: columns))
+                    var batched = [Float](repeating: .nan, count: n * rows), alone = batched
+                    x.withUnsafeBufferPointer { xp in
+                        prepared.withUnsafeMutableBufferPointer { p in
+                            for t in 0..<n { MatMul.prepareQ4_1Input(xp.baseAddress! + t * columns, columns: columns, into: p.baseAddress! + t * stride) }
+                        }
+                        prepared.withUnsafeBufferPointer { p in
+                            batched.withUnsafeMutableBufferPointer { y in
+                                for range in [0..<16, 16..<48] {
+                                    MatMul.multiply(w, xp.baseAddress!, n: n, y.baseAddress!, ldy: rows, rowRange: range,
+                                                    scratch: &scratch, sums: p.baseAddress!)
+                                }
+                            }
+                            alone.withUnsafeMutableBufferPointer { y in
+                                for t in 0..<n {
+                                    MatMul.multiply(w, xp.baseAddress! + t * columns, n: 1, y.baseAddress! + t * rows, ldy: rows,
+                                                    rowRange: 0..<rows, scratch: &scratch, sums: p.baseAddress! + t * stride)
+                                }
+                            }
+                        }
+                    }
+                    XCTAssertEqual(batched.map(\.bitPattern), alone.map(\.bitPattern), "\(type) packed=\(packed) n=\(n)")
+                }
+            }
         }
     }
 

@@ -289,9 +289,18 @@ final class SupervisorTests: XCTestCase {
         second.estimatedBytes = 100
         await supervisor.register(second)
         func pid(_ model: String) async -> Int32? { await supervisor.status().first { $0.id == model }?.workerPID }
+        // A request's end reaches the supervisor just after its stream ends: wait until the model is idle again.
+        func idle(_ model: String) async throws {
+            var polls = 0
+            while await supervisor.state(of: model) != .ready, polls < 200 {
+                try await Task.sleep(nanoseconds: 10_000_000)
+                polls += 1
+            }
+        }
 
         let one = await S.collect(supervisor.generate(model: "test", request: GenerateRequest(promptTokens: [S.echo, 3], maxTokens: 1)))
         XCTAssertNil(one.error)
+        try await idle("test")
         let loadedFirst = await pid("test")
         let firstPID = try XCTUnwrap(loadedFirst)
         let two = await S.collect(supervisor.generate(model: "second", request: GenerateRequest(promptTokens: [S.echo, 4], maxTokens: 1)))
@@ -301,12 +310,7 @@ final class SupervisorTests: XCTestCase {
         XCTAssertFalse(S.isRunning(firstPID))
         let loadedSecond = await pid("second")
         let secondPID = try XCTUnwrap(loadedSecond)
-        // The request's end reaches the supervisor just after its stream: wait until "second" is idle again.
-        var polls = 0
-        while await supervisor.state(of: "second") != .ready, polls < 100 {
-            try await Task.sleep(nanoseconds: 10_000_000)
-            polls += 1
-        }
+        try await idle("second")
         let again = await S.collect(supervisor.generate(model: "test", request: GenerateRequest(promptTokens: [S.echo, 5], maxTokens: 1)))
         XCTAssertNil(again.error)
         let evicted = await pid("second")

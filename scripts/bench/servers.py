@@ -34,8 +34,10 @@ def wait_ready(port, timeout=120):
 
 
 def stream_chat(port, messages, max_tokens, logit_bias=None, model="default", extra=None):
-    """One streaming chat request: (start, first content, end) times and the content chunks (text pieces)."""
-    body = {"model": model, "messages": messages, "max_tokens": max_tokens, "temperature": 0, "stream": True}
+    """One streaming chat request: (start, first content, end) times and the number of generated tokens (from the
+    usage chunk when the server sends one, else one per content chunk)."""
+    body = {"model": model, "messages": messages, "max_tokens": max_tokens, "temperature": 0, "stream": True,
+            "stream_options": {"include_usage": True}}
     if logit_bias:
         body["logit_bias"] = logit_bias
     body.update(extra or {})
@@ -45,7 +47,7 @@ def stream_chat(port, messages, max_tokens, logit_bias=None, model="default", ex
     response = conn.getresponse()
     if response.status != 200:
         raise RuntimeError(f"HTTP {response.status}: {response.read()[:300]!r}")
-    first, chunks = None, []
+    first, chunks, usage = None, [], None
     while True:
         line = response.readline()
         if not line:
@@ -59,6 +61,8 @@ def stream_chat(port, messages, max_tokens, logit_bias=None, model="default", ex
         event = json.loads(data)
         if "error" in event:
             raise RuntimeError(str(event["error"]))
+        if event.get("usage"):
+            usage = event["usage"]["completion_tokens"]
         for choice in event.get("choices", []):
             if choice.get("delta", {}).get("content"):
                 chunks.append(choice["delta"]["content"])
@@ -66,7 +70,7 @@ def stream_chat(port, messages, max_tokens, logit_bias=None, model="default", ex
                     first = time.perf_counter()
     end = time.perf_counter()
     conn.close()
-    return start, first, end, chunks
+    return start, first, end, usage if usage is not None else len(chunks)
 
 
 

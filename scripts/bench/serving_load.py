@@ -45,8 +45,8 @@ def measure(port, label, gen_tokens=128):
     stream_chat(port, question(99), 4)
 
     # Single stream, fixed length.
-    start, first, end, chunks = stream_chat(port, question(1), gen_tokens, END_TOKENS_BANNED)
-    single = (gen_tokens - 1) / (end - first)
+    start, first, end, tokens = stream_chat(port, question(1), gen_tokens, END_TOKENS_BANNED)
+    single = (tokens - 1) / (end - first)
     results["single_stream_tokens_per_second"] = single
 
     # 8 concurrent streaming clients, 2 requests each, fixed length.
@@ -56,9 +56,10 @@ def measure(port, label, gen_tokens=128):
     def client(k):
         for j in range(per_client):
             try:
-                stream_chat(port, question(10 + k * per_client + j), gen_tokens // 2, END_TOKENS_BANNED)
+                _, _, _, tokens = stream_chat(port, question(10 + k * per_client + j), gen_tokens // 2,
+                                              END_TOKENS_BANNED)
                 with lock:
-                    generated[0] += gen_tokens // 2
+                    generated[0] += tokens
             except Exception as e:  # noqa: BLE001 - every failure is reported
                 with lock:
                     errors.append(str(e))

@@ -32,8 +32,8 @@ def usage_tokens(port, extra, max_tokens):
 
 
 def rate(port, extra, max_tokens):
-    tokens, content = usage_tokens(port, extra, max_tokens)
-    start, first, end, chunks = stream_chat(port, MESSAGES, max_tokens, extra=extra)
+    _, content = usage_tokens(port, extra, max_tokens)
+    start, first, end, tokens = stream_chat(port, MESSAGES, max_tokens, extra=extra)
     return (tokens - 1) / (end - first), tokens, content
 
 

@@ -251,6 +251,45 @@ public enum Interleaved8 {
         }
     }
 
+    /// `q8_0Vector` for two activation vectors, loading each weight vector once for both (batched decode through the
+    /// Q8_0 output head); each output is bitwise what `q8_0Vector` gives for its vector alone.
+    @inlinable
+    public static func q8_0Vector2(_ w: WeightMatrix, _ x0: UnsafePointer<Float>, _ y0: UnsafeMutablePointer<Float>,
+                                   _ x1: UnsafePointer<Float>, _ y1: UnsafeMutablePointer<Float>, groups: Range<Int>) {
+        let blocks = w.columns / 32, groupBytes = 8 * w.rowBytes
+        for g in groups {
+            let base = w.data + g * groupBytes
+            var total0 = SIMD8<Float>(), total1 = SIMD8<Float>()
+            for b in 0..<blocks {
+                let p = base + b * 272, q = p + 16
+                let xb0 = x0 + 32 * b, xb1 = x1 + 32 * b
+                var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+                var c0 = SIMD8<Float>(), c1 = SIMD8<Float>(), c2 = SIMD8<Float>(), c3 = SIMD8<Float>()
+                var i = 0
+                while i < 32 {
+                    let w0 = MatMul.float8(q.loadUnaligned(fromByteOffset: 8 * i, as: SIMD8<Int8>.self))
+                    let w1 = MatMul.float8(q.loadUnaligned(fromByteOffset: 8 * i + 8, as: SIMD8<Int8>.self))
+                    let w2 = MatMul.float8(q.loadUnaligned(fromByteOffset: 8 * i + 16, as: SIMD8<Int8>.self))
+                    let w3 = MatMul.float8(q.loadUnaligned(fromByteOffset: 8 * i + 24, as: SIMD8<Int8>.self))
+                    a0 = a0.addingProduct(w0, splat(xb0, i))
+                    a1 = a1.addingProduct(w1, splat(xb0, i + 1))
+                    a2 = a2.addingProduct(w2, splat(xb0, i + 2))
+                    a3 = a3.addingProduct(w3, splat(xb0, i + 3))
+                    c0 = c0.addingProduct(w0, splat(xb1, i))
+                    c1 = c1.addingProduct(w1, splat(xb1, i + 1))
+                    c2 = c2.addingProduct(w2, splat(xb1, i + 2))
+                    c3 = c3.addingProduct(w3, splat(xb1, i + 3))
+                    i += 4
+                }
+                let d = halves8(p)
+                total0 = total0.addingProduct(d, (a0 + a1) + (a2 + a3))
+                total1 = total1.addingProduct(d, (c0 + c1) + (c2 + c3))
+            }
+            UnsafeMutableRawPointer(y0 + 8 * g).storeBytes(of: total0, as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(y1 + 8 * g).storeBytes(of: total1, as: SIMD8<Float>.self)
+        }
+    }
+
     /// y[8g ..< 8g + 8] for the groups in `groups`: AFFINE8 matrix times one activation vector. As for Q4_1, each
     /// block contributes d·Σq·x + m·Σx, with Σx per block (`sums`, from `MatMul.prepareQ4_1Input`) shared by all rows.
     @inlinable

@@ -228,11 +228,13 @@ public final class LlamaModel {
     /// Rows per parallel chunk: small enough to balance two to sixteen threads, large enough to amortise hand-out.
     private func chunkRows(_ n: Int) -> Int { n == 1 ? 32 : 16 }
 
-    /// Prepared input (block sums, scaled copy) for the matrix-vector Q4_1 path, only when a single row goes through.
+    /// Prepared inputs (block sums, scaled copy) for the matrix-vector paths, one per row, when the rows are few
+    /// enough to take them (a decode step: `MatMul.smallBatch`).
     private func sums(_ input: UnsafePointer<Float>, columns: Int, rows: Int, buffer: Int) -> UnsafePointer<Float>? {
-        guard rows == 1 else { return nil }
-        let s = buffers[buffer].reserve(MatMul.preparedInputCount(columns: columns))
-        MatMul.prepareQ4_1Input(input, columns: columns, into: s)
+        guard rows <= MatMul.smallBatch else { return nil }
+        let stride = MatMul.preparedInputCount(columns: columns)
+        let s = buffers[buffer].reserve(rows * stride)
+        for r in 0..<rows { MatMul.prepareQ4_1Input(input + r * columns, columns: columns, into: s + r * stride) }
         return UnsafePointer(s)
     }
 

@@ -22,6 +22,12 @@ int llama_c_has_avx2(void);
 void llama_c_q4_1_interleaved_matvec(const void *weights, size_t group_bytes, size_t blocks, const float *x,
                                      const float *sums, float *y, size_t first_group, size_t end_group);
 
+/// The same product for two activation vectors (x0 with sums0 into y0, x1 with sums1 into y1), reading the weights
+/// once. Each output is bitwise identical to llama_c_q4_1_interleaved_matvec's for the same vector.
+void llama_c_q4_1_interleaved_matvec2(const void *weights, size_t group_bytes, size_t blocks, const float *x0,
+                                      const float *sums0, float *y0, const float *x1, const float *sums1, float *y1,
+                                      size_t first_group, size_t end_group);
+
 #ifdef __cplusplus
 }
 #endif
