@@ -42,8 +42,16 @@ public struct BackendUnavailable: InferenceBackend {
 
     /// Unknown or invalid ids still get their own statuses (404/400), so clients see the right error first.
     private func resolve(_ id: String) throws(BackendError) -> CatalogEntry {
+        try catalog.entry(forBackend: id)
+    }
+}
+
+extension ModelCatalog {
+    /// The entry for `id`, with catalog failures as the backend errors that give each its HTTP status: unknown → 404,
+    /// invalid or escaping ids → 400, unreadable models → 500 (details to the log).
+    public func entry(forBackend id: String) throws(BackendError) -> CatalogEntry {
         do {
-            return try catalog.resolve(id)
+            return try resolve(id)
         } catch {
             switch error {
             case .notFound: throw .modelNotFound(id)

@@ -83,15 +83,7 @@ public final class WorkerBackend: InferenceBackend, @unchecked Sendable {
     // MARK: Models
 
     private func resolve(_ id: String) throws(BackendError) -> CatalogEntry {
-        do {
-            return try catalog.resolve(id)
-        } catch {
-            switch error {
-            case .notFound: throw .modelNotFound(id)
-            case .invalidID, .outsideRoots: throw .badRequest(param: "model", message: error.message)
-            case .unreadable: throw .internal(error.message)
-            }
-        }
+        try catalog.entry(forBackend: id)
     }
 
     /// Resolves `id` in the catalog and makes sure the supervisor knows the model (models may be added to the

@@ -20,18 +20,10 @@ final class ServingTests: XCTestCase {
         let server = try ServerProcess(environment: ["MODELHOST_API_KEYS": Self.key])
         defer { server.stop() }
         let script = ServerProcess.root.appendingPathComponent("Tests/ServingTests/openai_client_checks.py").path
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", script, "--base-url", server.baseURL + "/v1", "--api-key", Self.key,
-                       "--modelhost", ServerProcess.modelhost, "--model-file", server.modelFile]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
+        let (status, output) = try python([script, "--base-url", server.baseURL + "/v1", "--api-key", Self.key,
+                                           "--modelhost", ServerProcess.modelhost, "--model-file", server.modelFile])
         print(output)
-        XCTAssertEqual(p.terminationStatus, 0, "openai client checks failed:\n\(output)\nserver log:\n\(server.logText)")
+        XCTAssertEqual(status, 0, "openai client checks failed:\n\(output)\nserver log:\n\(server.logText)")
     }
 
     func testRawHTTPStreamingErrorsModelsAndAdmin() throws {
@@ -183,16 +175,9 @@ final class ServingTests: XCTestCase {
         let server = try ServerProcess { models in
             let script = ServerProcess.root.appendingPathComponent("scripts/fixtures/convert_to_safetensors.py").path
             let work = models.deletingLastPathComponent().appendingPathComponent("convert")
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            p.arguments = ["python3", script, try ServerProcess.defaultModel(), work.path, "--only", "mlx", "--tokenizer"]
-            let out = Pipe()
-            p.standardOutput = out
-            p.standardError = out
-            try p.run()
-            let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
-            guard p.terminationStatus == 0 else {
+            let (status, output) = try self.python([script, try ServerProcess.defaultModel(), work.path, "--only", "mlx",
+                                                    "--tokenizer"])
+            guard status == 0 else {
                 throw NSError(domain: "convert", code: 1, userInfo: [NSLocalizedDescriptionKey:
                     "conversion failed (needs numpy gguf safetensors tokenizers, as .ci/run installs): \(output)"])
             }
@@ -222,6 +207,20 @@ final class ServingTests: XCTestCase {
     }
 
     // MARK: Helpers
+
+    /// Runs python3 with `arguments`; its exit status and its output (stdout and stderr together).
+    func python(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3"] + arguments
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return (p.terminationStatus, output)
+    }
 
     /// HTTP/1.1 over a plain socket, for a client that goes away mid-stream.
     final class RawClient {
