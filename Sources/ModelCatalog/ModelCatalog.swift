@@ -77,14 +77,9 @@ public struct ModelCatalog: Sendable {
         guard let real = RootConfinement.realPath(path), isRegularFile(real) else {
             throw .unreadable(id: id, reason: "it is not a regular file")
         }
-        let gguf: GGUFFile
-        do {
-            gguf = try GGUFFile(path: real)
-        } catch {
+        guard let (architecture, context) = GGUFFacts.shared.facts(of: real) else {
             throw .unreadable(id: id, reason: "its GGUF header is invalid")
         }
-        let architecture = gguf.architecture
-        let context = architecture.flatMap { gguf.metadata["\($0).context_length"]?.intValue }
         // A GGUF text model takes text; vision needs a separate projector file, which this catalog does not pair.
         return CatalogEntry(
             id: id, format: .gguf, path: real, contextLength: context, architecture: architecture,
@@ -152,5 +147,35 @@ public struct ModelCatalog: Sendable {
 
     private func modificationDate(_ path: String) -> Date {
         ((try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date) ?? Date(timeIntervalSince1970: 0)
+    }
+}
+
+/// What the catalog reads from a GGUF file (architecture, context length), remembered per file identity (path, size,
+/// modification time): every request resolves its model, and parsing the metadata of a real model (its whole
+/// vocabulary) costs milliseconds that a request should not pay.
+final class GGUFFacts: @unchecked Sendable {
+    static let shared = GGUFFacts()
+
+    private struct Key: Hashable {
+        let path: String
+        let size: UInt64
+        let modified: Date
+    }
+
+    private let lock = NSLock()
+    private var known: [Key: (architecture: String?, context: Int?)] = [:]
+
+    /// nil when the file is not a valid GGUF.
+    func facts(of path: String) -> (architecture: String?, context: Int?)? {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else { return nil }
+        let key = Key(path: path, size: (attributes[.size] as? NSNumber)?.uint64Value ?? 0,
+                      modified: (attributes[.modificationDate] as? Date) ?? Date(timeIntervalSince1970: 0))
+        if let cached = lock.withLock({ known[key] }) { return cached }
+        guard let gguf = try? GGUFFile(path: path) else { return nil }
+        let architecture = gguf.architecture
+        let facts = (architecture: architecture,
+                     context: architecture.flatMap { gguf.metadata["\($0).context_length"]?.intValue })
+        lock.withLock { known[key] = facts }
+        return facts
     }
 }

@@ -62,6 +62,20 @@ final class ModelCatalogTests: XCTestCase {
         }
     }
 
+    /// Resolving reads a GGUF's metadata once per file version: a replaced file is read again, a broken one refused.
+    func testGGUFMetadataIsReReadWhenTheFileChanges() throws {
+        let path = "\(models)/m.gguf"
+        try writeGGUF(path, context: 128)
+        let catalog = ModelCatalog(modelsDir: models, hfHome: nil)
+        XCTAssertEqual(try catalog.resolve("m").contextLength, 128)
+        XCTAssertEqual(try catalog.resolve("m").contextLength, 128)
+        try FileManager.default.removeItem(atPath: path)
+        try writeGGUF(path, context: 1_000_000)
+        XCTAssertEqual(try catalog.resolve("m").contextLength, 1_000_000)
+        try Data("not a gguf at all".utf8).write(to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try catalog.resolve("m"))
+    }
+
     func testInvalidGGUFIsReportedNotCrashing() throws {
         try Data("not a gguf".utf8).write(to: URL(fileURLWithPath: "\(models)/broken.gguf"))
         let catalog = ModelCatalog(modelsDir: models, hfHome: nil)
