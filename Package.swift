@@ -72,7 +72,8 @@ let package = Package(
         .target(name: "IPC", dependencies: ["CSupport"], path: "Sources/IPC"),
         .executableTarget(name: "ipc-bench", dependencies: ["IPC"], path: "Sources/ipc-bench"),
         .target(name: "ProcessRegistry", dependencies: ["CSupport"], path: "Sources/ProcessRegistry"),
-        .target(name: "WorkerProtocol", path: "Sources/WorkerProtocol"),
+        // The frames both sides of the rings share; sampling knobs travel as the sampler's own parameters.
+        .target(name: "WorkerProtocol", dependencies: ["Sampling"], path: "Sources/WorkerProtocol"),
         // Engine core: token sampler, logprobs and stop strings (no dependencies; the worker's decode loop uses it).
         // Always optimised: it runs once per token on 49,152 logits, and unoptimised SIMD code is ~100x slower.
         .target(name: "Sampling", path: "Sources/Sampling", swiftSettings: [.unsafeFlags(["-O"])]),
@@ -91,7 +92,7 @@ let package = Package(
             dependencies: [
                 "PluginHost", "ModelFormats", "Tokenizer", "ChatTemplate",
                 "Supervisor", "WorkerProtocol", "IPC", "ProcessRegistry",
-                "HTTPServer", "ServerConfig", "ModelCatalog", "EngineCore", "WorkerBackend",
+                "HTTPServer", "ServerConfig", "ModelCatalog", "EngineCore", "WorkerBackend", "Sampling",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/modelhost"
@@ -123,7 +124,7 @@ let package = Package(
         // The InferenceBackend of `modelhost serve`: HTTP-level requests run in supervised worker processes.
         .target(
             name: "WorkerBackend",
-            dependencies: ["HTTPServer", "ModelCatalog", "Supervisor", "WorkerProtocol"],
+            dependencies: ["HTTPServer", "ModelCatalog", "Supervisor", "WorkerProtocol", "Sampling"],
             path: "Sources/WorkerBackend"
         ),
 
@@ -204,7 +205,7 @@ let package = Package(
         .testTarget(
             name: "WorkerTests",
             dependencies: [
-                "Supervisor", "WorkerProtocol", "IPC", "ProcessRegistry", "PluginHost", "ModelFormats",
+                "Supervisor", "WorkerProtocol", "IPC", "ProcessRegistry", "PluginHost", "ModelFormats", "Sampling",
                 "modelhost-worker",
             ],
             path: "Tests/WorkerTests", exclude: ["Fixtures"]

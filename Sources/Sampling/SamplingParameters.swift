@@ -30,4 +30,19 @@ public struct SamplingParameters: Sendable, Equatable {
     public var seed: UInt64 = 0
 
     public init() {}
+
+    /// Greedy decoding and nothing else: reproducible across processes.
+    public static let greedy: SamplingParameters = {
+        var p = SamplingParameters()
+        p.temperature = 0
+        return p
+    }()
+
+    /// Softmax sampling at `temperature` with `seed`, nothing else.
+    public static func temperature(_ temperature: Float, seed: UInt64) -> SamplingParameters {
+        var p = SamplingParameters()
+        p.temperature = temperature
+        p.seed = seed
+        return p
+    }
 }

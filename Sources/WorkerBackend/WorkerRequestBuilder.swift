@@ -1,4 +1,5 @@
 import HTTPServer
+import Sampling
 import WorkerProtocol
 
 /// HTTP-level generation requests → worker requests, one per choice. Choice i of a seeded request uses seed + i,
@@ -14,10 +15,10 @@ enum WorkerRequestBuilder {
         case .chat(let messages):
             input = .chat(messagesJSON: try messagesJSON(messages))
         }
-        var sampling = SamplingOptions()
+        var sampling = Sampling.SamplingParameters()
         let s = request.sampling
         sampling.temperature = Float(s.temperature)
-        sampling.topK = Int32(clamping: s.topK)
+        sampling.topK = s.topK
         sampling.topP = Float(s.topP)
         sampling.minP = Float(s.minP)
         sampling.repetitionPenalty = Float(s.repetitionPenalty)

@@ -1,3 +1,5 @@
+import Sampling
+
 /// The messages an orchestrator and a worker exchange over the worker's two rings. Both sides import this module and
 /// nothing else of each other's. Each message is one transport frame: the frame's `type` says which message it is
 /// (`MessageType`), the frame's request id correlates it (0 for worker-wide messages such as `load` and `shutdown`),
@@ -44,36 +46,6 @@ public struct LoadRequest: Equatable, Sendable {
     }
 }
 
-/// How the next token is chosen from the logits. The worker's sampler applies these in a fixed order (logit bias,
-/// penalties, top-k, top-p, min-p, temperature); the defaults switch every stage off, and temperature 0 is greedy
-/// (ties: the lowest token id), which makes output reproducible across processes.
-public struct SamplingOptions: Equatable, Sendable {
-    public var temperature: Float = 0
-    /// 0 disables top-k.
-    public var topK: Int32 = 0
-    public var topP: Float = 1
-    public var minP: Float = 0
-    /// 1 disables the multiplicative repetition penalty (over the last 64 tokens of prompt and output).
-    public var repetitionPenalty: Float = 1
-    public var presencePenalty: Float = 0
-    public var frequencyPenalty: Float = 0
-    public var logitBias: [Int32: Float] = [:]
-    /// The same seed, request and model give the same output.
-    public var seed: UInt64 = 0
-
-    public init() {}
-
-    public static let greedy = SamplingOptions()
-
-    /// Softmax sampling at `temperature` with `seed`, nothing else.
-    public static func temperature(_ temperature: Float, seed: UInt64) -> SamplingOptions {
-        var options = SamplingOptions()
-        options.temperature = temperature
-        options.seed = seed
-        return options
-    }
-}
-
 /// What to continue. Text and chat are tokenized by the worker's engine core with the model's own tokenizer and
 /// chat template, so the orchestrator never needs either.
 public enum PromptInput: Equatable, Sendable {
@@ -104,7 +76,7 @@ public struct GenerateRequest: Equatable, Sendable {
     public var stopTokens: [Int32]
     /// Text that ends the output when it appears (it may span tokens); it is not part of the output.
     public var stopStrings: [String]
-    public var sampling: SamplingOptions
+    public var sampling: SamplingParameters
     /// nil: no logprobs; k: the chosen token's logprob plus the k most likely alternatives (k ≤ 20).
     public var logprobs: UInt8?
     /// Send the prompt back first (`.prompt` event), with its tokens' logprobs when `logprobs` is set.
@@ -120,7 +92,7 @@ public struct GenerateRequest: Equatable, Sendable {
     public static let unlimited = UInt32.max
 
     public init(input: PromptInput, maxTokens: UInt32, stopTokens: [Int32] = [], stopStrings: [String] = [],
-                sampling: SamplingOptions = .greedy, logprobs: UInt8? = nil, echo: Bool = false,
+                sampling: SamplingParameters = .greedy, logprobs: UInt8? = nil, echo: Bool = false,
                 format: OutputFormat = .text, ignoreEndTokens: Bool = false, reusePrefix: Bool = true) {
         self.input = input
         self.maxTokens = maxTokens
@@ -135,7 +107,7 @@ public struct GenerateRequest: Equatable, Sendable {
     }
 
     /// A token prompt decoded with nothing but the given stop tokens (the model's end tokens are not added).
-    public init(promptTokens: [Int32], maxTokens: UInt32, stopTokens: [Int32] = [], sampling: SamplingOptions = .greedy) {
+    public init(promptTokens: [Int32], maxTokens: UInt32, stopTokens: [Int32] = [], sampling: SamplingParameters = .greedy) {
         self.init(input: .tokens(promptTokens), maxTokens: maxTokens, stopTokens: stopTokens, sampling: sampling,
                   ignoreEndTokens: true)
     }
@@ -309,12 +281,13 @@ public enum WorkerEvent: Equatable, Sendable {
 // MARK: Encoding
 
 extension WireWriter {
-    mutating func sampling(_ o: SamplingOptions) {
+    mutating func sampling(_ o: SamplingParameters) {
         f32(o.temperature)
-        i32(o.topK)
+        i32(Int32(clamping: o.topK))
         f32(o.topP)
         f32(o.minP)
         f32(o.repetitionPenalty)
+        i32(Int32(clamping: o.repetitionWindow))
         f32(o.presencePenalty)
         f32(o.frequencyPenalty)
         let bias = o.logitBias.sorted { $0.key < $1.key }
@@ -343,13 +316,14 @@ extension WireWriter {
 }
 
 extension WireReader {
-    mutating func sampling() throws(WireError) -> SamplingOptions {
-        var o = SamplingOptions()
+    mutating func sampling() throws(WireError) -> SamplingParameters {
+        var o = SamplingParameters()
         o.temperature = try f32("temperature")
-        o.topK = try i32("top_k")
+        o.topK = Int(try i32("top_k"))
         o.topP = try f32("top_p")
         o.minP = try f32("min_p")
         o.repetitionPenalty = try f32("repetition penalty")
+        o.repetitionWindow = Int(try i32("repetition window"))
         o.presencePenalty = try f32("presence penalty")
         o.frequencyPenalty = try f32("frequency penalty")
         let entries = try count("logit bias", minimumSize: 8)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Sampling
 import Supervisor
 import WorkerProtocol
 
@@ -189,7 +190,7 @@ final class SuperviseSession: @unchecked Sendable {
                                  "message": "generate needs \"prompt\" (token ids) and \"max_tokens\" (>= 0)"])
         }
         let stop = ((object["stop"] as? [NSNumber]) ?? []).map { Int32(truncating: $0) }
-        var sampling = SamplingOptions.greedy
+        var sampling = Sampling.SamplingParameters.greedy
         if let temperature = (object["temperature"] as? NSNumber)?.floatValue, temperature > 0 {
             sampling = .temperature(temperature, seed: (object["seed"] as? NSNumber)?.uint64Value ?? 0)
         }

@@ -1,3 +1,4 @@
+import Sampling
 import Supervisor
 import WorkerProtocol
 import XCTest
@@ -15,7 +16,7 @@ final class WorkerProtocolTests: XCTestCase {
             .generate(GenerateRequest(
                 input: .chat(messagesJSON: #"[{"role":"user","content":"hé"}]"#), maxTokens: GenerateRequest.unlimited,
                 stopTokens: [7], stopStrings: ["\n\n", "END"], sampling: {
-                    var s = SamplingOptions.temperature(0.9, seed: 7)
+                    var s = SamplingParameters.temperature(0.9, seed: 7)
                     s.topK = 40; s.topP = 0.9; s.minP = 0.05; s.repetitionPenalty = 1.1
                     s.presencePenalty = 0.5; s.frequencyPenalty = -0.5; s.logitBias = [5: -100, 9: 2.5]
                     return s
