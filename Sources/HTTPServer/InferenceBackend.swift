@@ -1,7 +1,7 @@
 import Foundation
 
-/// The seam between the HTTP layer and whatever produces tokens (the worker supervisor in production, a scripted
-/// double in tests). The HTTP layer owns validation, admission, streaming and error mapping; a backend owns models.
+/// The seam between the HTTP layer and whatever produces tokens (`WorkerBackend`, the worker supervisor, in
+/// production; a scripted double in tests). The HTTP layer owns validation, admission, streaming and error mapping; a backend owns models.
 ///
 /// Cancellation contract: when the consumer stops iterating the stream returned by `generate` (client gone, deadline
 /// passed), the stream's `onTermination` fires; the backend must then stop the generation and free its resources.
@@ -205,7 +205,8 @@ public enum BackendError: Error, Sendable, Equatable {
     case timeout
     /// `detail` is logged, not shown to the client.
     case `internal`(String)
-    /// No backend can serve generations at all; the message is for the client.
+    /// The model cannot be served right now (its worker keeps crashing, it fails to load, the server is shutting
+    /// down); the message is for the client, who may retry later.
     case unavailable(String)
 }
 
