@@ -183,6 +183,12 @@ def json_schema_output_validates(c):
                                                                         "strict": True}})
     value = json.loads(r.choices[0].message.content)
     jsonschema.validate(value, schema)
+    # A budget too small for what the model wants to write: the value is still closed before max_tokens runs out.
+    story = {"type": "object", "properties": {"story": {"type": "string"}}, "required": ["story"]}
+    r = c.chat(temperature=0, max_tokens=16, messages=[{"role": "user", "content": "Write a very long story as JSON."}],
+               response_format={"type": "json_schema", "json_schema": {"name": "story", "schema": story}})
+    jsonschema.validate(json.loads(r.choices[0].message.content), story)
+    expect(r.usage.completion_tokens <= 16, f"completion_tokens {r.usage.completion_tokens}")
     r = c.chat(temperature=0.7, seed=3, max_tokens=120, response_format={"type": "json_object"},
                messages=[{"role": "user", "content": "Give me a JSON object about cats."}])
     expect(isinstance(json.loads(r.choices[0].message.content), dict), "json_object output is not an object")
