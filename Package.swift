@@ -31,6 +31,7 @@ let package = Package(
         // Plugins: one dynamic library each, built from Plugins/<Name>/.
         .library(name: "MHLlama", type: .dynamic, targets: ["LlamaDecoderPlugin"]),
         .library(name: "MHImagePreprocessor", type: .dynamic, targets: ["ImagePreprocessorPlugin"]),
+        .library(name: "MHSigLIP", type: .dynamic, targets: ["SigLIPVisionPlugin"]),
         // Test-only plugins written with the Swift SDK (never installed): one per kind the SDK helpers cover.
         .library(name: "MHTestPPM", type: .dynamic, targets: ["TestPPMPreprocessor"]),
         .library(name: "MHTestMeanPool", type: .dynamic, targets: ["TestMeanPoolEncoder"]),
@@ -56,7 +57,7 @@ let package = Package(
         .target(name: "ModelHostSDK", dependencies: ["ModelHostABI"], path: "SDK/Swift"),
 
         // MARK: Host side.
-        .target(name: "CSupport", path: "Sources/CSupport"),
+        .target(name: "CSupport", path: "Sources/CSupport", linkerSettings: [.linkedLibrary("crypto")]),
         .target(name: "ModelFormats", path: "Sources/ModelFormats"),
         .target(
             name: "PluginHost",
@@ -165,6 +166,13 @@ let package = Package(
             linkerSettings: pluginLinkerSettings
         ),
 
+        // Vision encoder: SigLIP + the Idefics3 connector (SmolVLM), Float32 kernels built for AVX2+FMA (manifest:
+        // x86_64-v3).
+        .target(
+            name: "SigLIPVisionPlugin", dependencies: ["ModelHostSDK"], path: "Plugins/SigLIP/Plugin",
+            swiftSettings: kernelFlags, linkerSettings: pluginLinkerSettings
+        ),
+
         // MARK: Structured output: JSON-schema constrained decoding (token masks), and its cost probe.
         .target(name: "StructuredOutput", path: "Sources/StructuredOutput"),
         .executableTarget(
@@ -229,6 +237,10 @@ let package = Package(
             name: "ImagePreprocessorTests",
             dependencies: ["PluginHost", "ModelHostABI", "ImagePreprocessorCodecs"],
             path: "Tests/ImagePreprocessorTests", exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "VisionEncoderTests", dependencies: ["PluginHost", "ModelHostABI"],
+            path: "Tests/VisionEncoderTests", exclude: ["Fixtures"]
         ),
         .testTarget(
             name: "LlamaKernelsTests", dependencies: ["LlamaKernels", "LlamaGGUFSource", "ModelFormats", "PluginHost"],

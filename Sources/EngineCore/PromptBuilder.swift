@@ -111,7 +111,7 @@ public final class PromptBuilder: @unchecked Sendable {
         }
     }
 
-    private func encode(_ text: String) -> [Int32] {
+    func encode(_ text: String) -> [Int32] {
         var ids = tokenizer.encode(text, addSpecial: true, parseSpecial: true)
         // A template that writes `{{ bos_token }}` itself plus a tokenizer that adds BOS gives two; the model was
         // trained on one (llama.cpp warns about the same thing).

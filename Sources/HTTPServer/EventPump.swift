@@ -101,16 +101,28 @@ struct UsageTotals: Sendable, Equatable {
     var cachedPrompt = 0
     var reported = false
 
-    mutating func add(prompt: Int, completion: Int, cachedPrompt: Int) {
-        self.prompt += prompt
-        self.completion += completion
-        self.cachedPrompt += cachedPrompt
+    var imagePrompt = 0
+    var imageCacheHits = 0
+    var imageCacheMisses = 0
+
+    mutating func add(_ usage: Usage) {
+        prompt += usage.prompt
+        completion += usage.completion
+        cachedPrompt += usage.cachedPrompt
+        imagePrompt += usage.imagePrompt
+        imageCacheHits += usage.imageCacheHits
+        imageCacheMisses += usage.imageCacheMisses
         reported = true
     }
 
     var json: JSONValue {
-        ["prompt_tokens": JSONValue(prompt), "completion_tokens": JSONValue(completion),
-         "total_tokens": JSONValue(prompt + completion),
-         "prompt_tokens_details": ["cached_tokens": JSONValue(cachedPrompt)]]
+        var details: JSONValue = ["cached_tokens": JSONValue(cachedPrompt)]
+        // Only image requests report image tokens, so text responses keep OpenAI's exact shape.
+        if imagePrompt > 0, case .object(var fields) = details {
+            fields["image_tokens"] = JSONValue(imagePrompt)
+            details = .object(fields)
+        }
+        return ["prompt_tokens": JSONValue(prompt), "completion_tokens": JSONValue(completion),
+                "total_tokens": JSONValue(prompt + completion), "prompt_tokens_details": details]
     }
 }

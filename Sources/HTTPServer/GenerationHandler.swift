@@ -30,6 +30,7 @@ struct GenerationHandler: Sendable {
             ? try RequestParser.chat(body, id: id, priority: priority)
             : try RequestParser.completions(body, id: id, priority: priority)
         try await checkModel(parsed)
+        try ImageInputs(limits: options.images).resolve(&parsed)
 
         let slot: AdmissionSlot
         do {
@@ -81,7 +82,7 @@ struct GenerationHandler: Sendable {
         for request in parsed.requests {
             guard case let .chat(messages) = request.input else { continue }
             for (index, message) in messages.enumerated() {
-                if message.content.contains(where: { if case .imageURL = $0 { true } else { false } }) {
+                if message.content.contains(where: \.isImage) {
                     throw APIError.invalid("model '\(info.id)' accepts text only; remove the image parts",
                                            param: "messages[\(index)].content", code: "unsupported_modality")
                 }
@@ -105,8 +106,8 @@ struct GenerationHandler: Sendable {
                     choices[index, default: .init()].append(text, logprobs)
                 case let .finished(index, reason):
                     choices[index, default: .init()].finishReason = reason
-                case let .usage(prompt, completion, cached):
-                    usage.add(prompt: prompt, completion: completion, cachedPrompt: cached)
+                case let .usage(counts):
+                    usage.add(counts)
                 }
             case .tick:
                 continue
@@ -146,8 +147,8 @@ struct GenerationHandler: Sendable {
                             written[index, default: 0] += text.count
                         case let .finished(index, reason):
                             try await sse.data(renderer.finishChunk(index: index, reason: reason))
-                        case let .usage(prompt, completion, cached):
-                            usage.add(prompt: prompt, completion: completion, cachedPrompt: cached)
+                        case let .usage(counts):
+                            usage.add(counts)
                         }
                     case .tick:
                         try await sse.comment("keep-alive")
@@ -223,5 +224,6 @@ final class GenerationTiming: @unchecked Sendable {
     func finish(_ usage: UsageTotals) {
         metrics.requestDuration(endpoint: endpoint, ContinuousClock.now - arrival)
         metrics.tokens(prompt: usage.prompt, generated: usage.completion, cachedPrompt: usage.cachedPrompt)
+        metrics.images(tokens: usage.imagePrompt, cacheHits: usage.imageCacheHits, cacheMisses: usage.imageCacheMisses)
     }
 }

@@ -42,8 +42,18 @@ public struct ModelInfo: Sendable, Equatable {
 /// One part of a chat message's content.
 public enum ChatContentPart: Sendable, Equatable {
     case text(String)
-    /// An image by URL (`data:` URLs included); `detail` is OpenAI's low/high/auto hint.
+    /// An image by URL as the client sent it; `detail` is OpenAI's low/high/auto hint (accepted; the model's own
+    /// preprocessing decides the resolution). `ImageInputs.resolve` turns these into `.image`.
     case imageURL(String, detail: String?)
+    /// The image's encoded bytes (PNG, JPEG, WebP, GIF), decoded from a `data:` URL.
+    case image([UInt8], detail: String?)
+
+    public var isImage: Bool {
+        switch self {
+        case .text: false
+        case .imageURL, .image: true
+        }
+    }
 }
 
 public struct ChatMessage: Sendable, Equatable {
@@ -192,7 +202,30 @@ public enum GenerationEvent: Sendable, Equatable {
     case text(String, index: Int, logprobs: [TokenLogprob]?)
     case finished(index: Int, reason: FinishReason)
     /// Sent once, after every choice finished.
-    case usage(prompt: Int, completion: Int, cachedPrompt: Int)
+    case usage(Usage)
+}
+
+/// Token counts of a finished generation, all choices together.
+public struct Usage: Sendable, Equatable {
+    public var prompt: Int
+    public var completion: Int
+    /// Prompt tokens whose state came from the prefix cache.
+    public var cachedPrompt: Int
+    /// Prompt positions filled by image embeddings (included in `prompt`).
+    public var imagePrompt: Int
+    /// Images found in / added to the worker's image cache.
+    public var imageCacheHits: Int
+    public var imageCacheMisses: Int
+
+    public init(prompt: Int, completion: Int, cachedPrompt: Int = 0, imagePrompt: Int = 0, imageCacheHits: Int = 0,
+                imageCacheMisses: Int = 0) {
+        self.prompt = prompt
+        self.completion = completion
+        self.cachedPrompt = cachedPrompt
+        self.imagePrompt = imagePrompt
+        self.imageCacheHits = imageCacheHits
+        self.imageCacheMisses = imageCacheMisses
+    }
 }
 
 /// Failures a backend reports; each maps to exactly one HTTP status (see `APIError.init(_: BackendError)`).

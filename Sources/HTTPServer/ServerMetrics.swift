@@ -61,6 +61,19 @@ public final class ServerMetrics: Sendable {
         if cachedPrompt > 0 { hits.increment() }
     }
 
+    /// Image input: positions filled by image embeddings, and the worker's image cache (the original server's resize
+    /// cache) hits and misses.
+    public func images(tokens: Int, cacheHits: Int, cacheMisses: Int) {
+        registry.makeCounter(descriptor: descriptor("image_tokens_total", "Prompt positions filled by image embeddings"))
+            .increment(by: Int64(tokens))
+        registry.makeCounter(descriptor: descriptor("vision_resize_cache_hits_total",
+                                                    "Images served from the workers' prepared-image cache"))
+            .increment(by: Int64(cacheHits))
+        registry.makeCounter(descriptor: descriptor("vision_resize_cache_misses_total",
+                                                    "Images prepared (decoded, resized, encoded) afresh"))
+            .increment(by: Int64(cacheMisses))
+    }
+
     public func rejection(reason: String) {
         registry.makeCounter(descriptor: descriptor("rejections_total", "Requests refused before generation, by reason"),
                              labels: [("reason", reason)]).increment()

@@ -10,6 +10,8 @@ public struct ServerOptions: Sendable {
     public var adminPort: Int
     public var apiKeys: Set<String>
     public var maxBodyBytes: Int
+    /// Image parts: how many per request and how large each may be.
+    public var images: ImageLimits
     /// Deadline of a whole generation, from arrival to the last token.
     public var requestTimeout: Duration
     /// An SSE comment is sent when a stream has been silent this long (e.g. during a long prefill).
@@ -27,7 +29,8 @@ public struct ServerOptions: Sendable {
         apiKeys: Set<String> = [], maxBodyBytes: Int = ServerConfig.defaultMaxBodyBytes,
         requestTimeout: Duration = .seconds(300), keepAliveInterval: Duration = .seconds(10),
         maxConcurrentRequests: Int = 4, queue: QueueSettings = QueueSettings(),
-        rateLimit: RateLimitSettings = RateLimitSettings(), configSummary: JSONValue = [:]
+        rateLimit: RateLimitSettings = RateLimitSettings(), images: ImageLimits = ImageLimits(),
+        configSummary: JSONValue = [:]
     ) {
         self.host = host
         self.port = port
@@ -40,6 +43,7 @@ public struct ServerOptions: Sendable {
         self.maxConcurrentRequests = maxConcurrentRequests
         self.queue = queue
         self.rateLimit = rateLimit
+        self.images = images
         self.configSummary = configSummary
     }
 
@@ -49,6 +53,7 @@ public struct ServerOptions: Sendable {
             apiKeys: Set(config.apiKeys), maxBodyBytes: config.maxBodyBytes,
             requestTimeout: .seconds(config.requestTimeoutSeconds), maxConcurrentRequests: config.maxConcurrentRequests,
             queue: config.queue, rateLimit: config.rateLimit,
+            images: ImageLimits(maxImages: config.vision.maxImagesPerRequest, maxImageBytes: config.vision.maxImageBytes),
             configSummary: [
                 "host": .string(config.host), "port": JSONValue(config.port),
                 "admin_host": .string(config.adminHost), "admin_port": JSONValue(config.adminPort),
@@ -64,6 +69,11 @@ public struct ServerOptions: Sendable {
                 "rate_limit_enabled": .bool(config.rateLimit.enabled),
                 "api_keys_configured": JSONValue(config.apiKeys.count),
                 "max_body_bytes": JSONValue(config.maxBodyBytes),
+                "vision_max_dimension": JSONValue(config.vision.effectiveMaxDimension),
+                "vision_max_images": JSONValue(config.vision.maxImagesPerRequest),
+                "vision_max_image_bytes": JSONValue(config.vision.maxImageBytes),
+                "vision_resize_cache_size": JSONValue(config.vision.effectiveCacheEntries),
+                "vision_resize_cache_ttl_seconds": JSONValue(config.vision.resizeCacheTTLSeconds),
             ])
     }
 

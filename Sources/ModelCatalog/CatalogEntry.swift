@@ -19,12 +19,15 @@ public struct CatalogEntry: Sendable, Equatable {
     public let architecture: String?
     /// Input modalities, e.g. `["text"]` or `["text", "image"]`.
     public let inputModalities: [String]
+    /// What makes the model see images: its `mmproj-NAME.gguf` beside `NAME.gguf` (llama.cpp's layout), or the model
+    /// directory itself for a Hugging Face vision model. nil for a text-only model.
+    public let projectorPath: String?
     /// Modification time of the weights, reported as OpenAI's `created`.
     public let created: Date
 
     public init(
         id: String, format: ModelFormat, path: String, contextLength: Int?, architecture: String?,
-        inputModalities: [String], created: Date
+        inputModalities: [String], created: Date, projectorPath: String? = nil
     ) {
         self.id = id
         self.format = format
@@ -32,6 +35,7 @@ public struct CatalogEntry: Sendable, Equatable {
         self.contextLength = contextLength
         self.architecture = architecture
         self.inputModalities = inputModalities
+        self.projectorPath = projectorPath
         self.created = created
     }
 }

@@ -80,10 +80,21 @@ public struct ModelCatalog: Sendable {
         guard let (architecture, context) = GGUFFacts.shared.facts(of: real) else {
             throw .unreadable(id: id, reason: "its GGUF header is invalid")
         }
-        // A GGUF text model takes text; vision needs a separate projector file, which this catalog does not pair.
+        if architecture == "clip" {
+            throw .unreadable(id: id, reason: "it is a vision projector, served together with the model it belongs to "
+                + "(mmproj-NAME.gguf beside NAME.gguf)")
+        }
+        // llama.cpp publishes a vision model as two files, NAME.gguf and mmproj-NAME.gguf.
+        let projector = "\(modelsDir)/mmproj-\(file)"
+        var projectorPath: String?
+        if list(modelsDir).contains("mmproj-\(file)"), let realProjector = RootConfinement.realPath(projector),
+           isRegularFile(realProjector), GGUFFacts.shared.facts(of: realProjector)?.architecture == "clip" {
+            projectorPath = realProjector
+        }
         return CatalogEntry(
             id: id, format: .gguf, path: real, contextLength: context, architecture: architecture,
-            inputModalities: ["text"], created: modificationDate(real))
+            inputModalities: projectorPath == nil ? ["text"] : ["text", "image"], created: modificationDate(real),
+            projectorPath: projectorPath)
     }
 
     // MARK: - Hugging Face directories
@@ -111,7 +122,8 @@ public struct ModelCatalog: Sendable {
         return CatalogEntry(
             id: id, format: .safetensors, path: realDirectory, contextLength: context,
             architecture: config["model_type"] as? String,
-            inputModalities: hasVision ? ["text", "image"] : ["text"], created: modificationDate(realConfig))
+            inputModalities: hasVision ? ["text", "image"] : ["text"], created: modificationDate(realConfig),
+            projectorPath: hasVision ? realDirectory : nil)
     }
 
     /// `models--org--name/snapshots/REV` relative to the hub: the revision `refs/main` names when it exists,

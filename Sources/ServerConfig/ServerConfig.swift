@@ -71,8 +71,9 @@ public struct ServerConfig: Sendable, Equatable {
     public var maxConcurrentRequests: Int
     public var queue: QueueSettings
     public var rateLimit: RateLimitSettings
-    /// Largest request body accepted; bigger bodies get 413.
+    /// Largest request body accepted; bigger bodies get 413. By default room for the most images a request may carry.
     public var maxBodyBytes: Int
+    public var vision: VisionConfig
     public var tier: RAMTier
     public var totalRAMGiB: Int
     public var memorySource: String
@@ -82,7 +83,7 @@ public struct ServerConfig: Sendable, Equatable {
     public static let defaultHost = "127.0.0.1"
     public static let defaultPort = 11440
     public static let defaultAdminPort = 11441
-    public static let defaultMaxBodyBytes = 1 << 20
+    public static let defaultMaxBodyBytes = VisionConfig().bodyBytesForImages
 
     /// Resolves the configuration. `environment` is normally `ProcessInfo.processInfo.environment`; `memory` is the
     /// probed machine memory (see `SystemMemory.probe`).
@@ -96,6 +97,7 @@ public struct ServerConfig: Sendable, Equatable {
 
         let envPort = try env.int(["MODELHOST_PORT"])
         let envAdminPort = try env.int(["MODELHOST_ADMIN_PORT", "MLX_ADMIN_PORT"])
+        let vision = try VisionConfig.resolve(env, ramGiB: ram)
         var config = ServerConfig(
             host: flags.host ?? env.string("MODELHOST_HOST") ?? defaultHost,
             port: flags.port ?? envPort ?? defaultPort,
@@ -125,7 +127,8 @@ public struct ServerConfig: Sendable, Equatable {
                 requestsPerMinute: try env.int(["MODELHOST_RATE_LIMIT_RPM", "MLX_RATE_LIMIT_RPM"]) ?? 60,
                 burst: try env.int(["MODELHOST_RATE_LIMIT_BURST", "MLX_RATE_LIMIT_BURST"]) ?? 10
             ),
-            maxBodyBytes: try env.int(["MODELHOST_MAX_BODY_BYTES"]) ?? defaultMaxBodyBytes,
+            maxBodyBytes: try env.int(["MODELHOST_MAX_BODY_BYTES"]) ?? vision.bodyBytesForImages,
+            vision: vision,
             tier: tier,
             totalRAMGiB: ram,
             memorySource: memory.source,
@@ -169,6 +172,7 @@ public struct ServerConfig: Sendable, Equatable {
                                 + "got \(rateLimit.burst)")
         }
         try Self.require(maxBodyBytes >= 1024, "MODELHOST_MAX_BODY_BYTES must be ≥ 1024, got \(maxBodyBytes)")
+        try vision.validate()
         try Self.require(memoryBudgetGiB > 0, "the memory budget (\(memoryBudgetGiB) GiB) must be > 0")
     }
 

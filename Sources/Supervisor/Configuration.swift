@@ -17,10 +17,13 @@ public struct ModelSpec: Sendable, Equatable {
     public var maxSequences: Int
     /// What a loaded worker is expected to occupy, for the memory budget (0: unknown, never evicts for it).
     public var estimatedBytes: UInt64
+    /// The vision projector (see `LoadRequest.projectorPath`); empty for a text-only model.
+    public var projectorPath: String
+    public var vision: VisionSettings
 
     public init(id: String, path: String, family: String = "", pluginPin: String = "", pluginPaths: [String] = [],
                 threads: Int = ProcessInfo.processInfo.activeProcessorCount, maxSequences: Int = 16,
-                estimatedBytes: UInt64 = 0) {
+                estimatedBytes: UInt64 = 0, projectorPath: String = "", vision: VisionSettings = VisionSettings()) {
         self.id = id
         self.path = path
         self.family = family
@@ -29,6 +32,8 @@ public struct ModelSpec: Sendable, Equatable {
         self.threads = threads
         self.maxSequences = maxSequences
         self.estimatedBytes = estimatedBytes
+        self.projectorPath = projectorPath
+        self.vision = vision
     }
 }
 

@@ -311,7 +311,8 @@ public actor Supervisor {
             info = try await connection.load(LoadRequest(
                 modelPath: spec.path, family: spec.family, threads: UInt32(clamping: max(1, spec.threads)),
                 pluginPin: spec.pluginPin, pluginPaths: spec.pluginPaths,
-                maxSequences: UInt32(clamping: max(1, spec.maxSequences))), timeout: configuration.loadTimeout)
+                maxSequences: UInt32(clamping: max(1, spec.maxSequences)), projectorPath: spec.projectorPath,
+                vision: spec.vision), timeout: configuration.loadTimeout)
         } catch {
             connection.kill()
             _ = await connection.waitForExit()

@@ -94,6 +94,10 @@ public final class WorkerBackend: InferenceBackend, @unchecked Sendable {
         spec.id = entry.id
         spec.path = entry.path
         spec.estimatedBytes = ProcessMemory.estimatedWorkerBytes(modelPath: entry.path)
+        spec.projectorPath = entry.projectorPath ?? ""
+        if let projector = entry.projectorPath, projector != entry.path {
+            spec.estimatedBytes += ProcessMemory.estimatedWorkerBytes(modelPath: projector)
+        }
         await supervisor.register(spec)
         return entry
     }
@@ -128,7 +132,11 @@ public final class WorkerBackend: InferenceBackend, @unchecked Sendable {
                 let prompt = completions.map { Int($0.promptTokens) }.max() ?? 0
                 let cached = completions.map { Int($0.cachedTokens) }.min() ?? 0
                 let generated = completions.reduce(0) { $0 + Int($1.completionTokens) }
-                continuation.yield(.usage(prompt: prompt, completion: generated, cachedPrompt: cached))
+                continuation.yield(.usage(Usage(
+                    prompt: prompt, completion: generated, cachedPrompt: cached,
+                    imagePrompt: completions.map { Int($0.imageTokens) }.max() ?? 0,
+                    imageCacheHits: completions.reduce(0) { $0 + Int($1.imageCacheHits) },
+                    imageCacheMisses: completions.reduce(0) { $0 + Int($1.imageCacheMisses) })))
                 continuation.finish()
             } catch is CancellationError {
                 continuation.finish(throwing: CancellationError())

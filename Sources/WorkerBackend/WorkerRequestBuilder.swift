@@ -7,13 +7,16 @@ import WorkerProtocol
 enum WorkerRequestBuilder {
     static func build(_ request: GenerationRequest) throws(BackendError) -> [GenerateRequest] {
         let input: PromptInput
+        var images: [[UInt8]] = []
         switch request.input {
         case .tokens(let ids):
             input = .tokens(ids)
         case .text(let text):
             input = .text(text)
         case .chat(let messages):
-            input = .chat(messagesJSON: try messagesJSON(messages))
+            let chat = try chatPrompt(messages)
+            input = .chat(messagesJSON: chat.json)
+            images = chat.images
         }
         var sampling = Sampling.SamplingParameters()
         let s = request.sampling
@@ -40,30 +43,43 @@ enum WorkerRequestBuilder {
             // `GenerateRequest.reusePrefix`); greedy decoding is not affected enough to matter.
             return GenerateRequest(input: input, maxTokens: maxTokens, stopStrings: request.stop, sampling: choice,
                                    logprobs: request.logprobs.map { UInt8(clamping: $0) }, echo: request.echo,
-                                   format: format, reusePrefix: !(s.seed != nil && s.temperature > 0))
+                                   format: format, reusePrefix: !(s.seed != nil && s.temperature > 0),
+                                   images: images)
         }
     }
 
-    /// The messages as the chat template receives them: role, content as one string (text parts joined by a
-    /// newline), and name when given.
-    static func messagesJSON(_ messages: [ChatMessage]) throws(BackendError) -> String {
+    /// The messages as the chat template receives them: role, name when given, and content as one string (text
+    /// parts joined by a newline) or, for a message with images, the Hugging Face list of parts (`{"type": "text",
+    /// "text": ...}`, `{"type": "image"}`) that vision templates iterate. The images' bytes travel beside the JSON, in
+    /// the order of their parts.
+    static func chatPrompt(_ messages: [ChatMessage]) throws(BackendError) -> (json: String, images: [[UInt8]]) {
         var array: [JSONValue] = []
+        var images: [[UInt8]] = []
         for (index, message) in messages.enumerated() {
-            var texts: [String] = []
-            for part in message.content {
-                switch part {
-                case .text(let text):
-                    texts.append(text)
-                case .imageURL:
-                    throw .badRequest(param: "messages[\(index)].content",
-                                      message: "this model accepts text only; remove the image parts")
+            let content: JSONValue
+            if message.content.contains(where: \.isImage) {
+                var parts: [JSONValue] = []
+                for part in message.content {
+                    switch part {
+                    case .text(let text):
+                        parts.append(["type": "text", "text": .string(text)])
+                    case .image(let bytes, _):
+                        parts.append(["type": "image"])
+                        images.append(bytes)
+                    case .imageURL:
+                        throw .badRequest(param: "messages[\(index)].content",
+                                          message: "image URLs must be resolved before they reach a worker")
+                    }
                 }
+                content = .array(parts)
+            } else {
+                content = .string(message.content.compactMap { if case .text(let t) = $0 { t } else { nil } }
+                    .joined(separator: "\n"))
             }
-            var object: [String: JSONValue] = ["role": .string(message.role),
-                                               "content": .string(texts.joined(separator: "\n"))]
+            var object: [String: JSONValue] = ["role": .string(message.role), "content": content]
             if let name = message.name { object["name"] = .string(name) }
             array.append(.object(object))
         }
-        return JSONValue.array(array).serialized
+        return (JSONValue.array(array).serialized, images)
     }
 }

@@ -34,15 +34,41 @@ public struct LoadRequest: Equatable, Sendable {
     public var pluginPaths: [String]
     /// The most sequences decoded together; further requests wait in the worker for a free slot.
     public var maxSequences: UInt32
+    /// The vision projector that makes the model accept images: an `mmproj` GGUF, or the model's own Hugging Face
+    /// folder. Empty for a text-only model, whose worker then never loads a vision plugin.
+    public var projectorPath: String
+    public var vision: VisionSettings
 
     public init(modelPath: String, family: String = "", threads: UInt32 = 1, pluginPin: String = "",
-                pluginPaths: [String] = [], maxSequences: UInt32 = 16) {
+                pluginPaths: [String] = [], maxSequences: UInt32 = 16, projectorPath: String = "",
+                vision: VisionSettings = VisionSettings()) {
         self.modelPath = modelPath
         self.family = family
         self.threads = threads
         self.pluginPin = pluginPin
         self.pluginPaths = pluginPaths
         self.maxSequences = maxSequences
+        self.projectorPath = projectorPath
+        self.vision = vision
+    }
+}
+
+/// How a vision worker prepares images (the orchestrator's `VISION_*` settings).
+public struct VisionSettings: Equatable, Sendable {
+    /// The auto-resize's longest side before the model's own preprocessing; 0 turns the auto-resize off.
+    public var maxDimension: UInt32
+    /// Images with more pixels are refused from their header, before any decoding (decompression bombs).
+    public var maxPixels: UInt64
+    /// Entries of the worker's image cache (0 disables it) and how long one lives.
+    public var cacheEntries: UInt32
+    public var cacheTTLSeconds: UInt32
+
+    public init(maxDimension: UInt32 = 512, maxPixels: UInt64 = 50_000_000, cacheEntries: UInt32 = 20,
+                cacheTTLSeconds: UInt32 = 3600) {
+        self.maxDimension = maxDimension
+        self.maxPixels = maxPixels
+        self.cacheEntries = cacheEntries
+        self.cacheTTLSeconds = cacheTTLSeconds
     }
 }
 
@@ -52,8 +78,9 @@ public enum PromptInput: Equatable, Sendable {
     case tokens([Int32])
     /// Raw text; the model's BOS is added when its tokenizer asks for it.
     case text(String)
-    /// OpenAI-style messages as a JSON array (`[{"role": ..., "content": ...}]`, content already flattened to text),
-    /// rendered with the model's chat template and `add_generation_prompt`.
+    /// OpenAI-style messages as a JSON array (`[{"role": ..., "content": ...}]`), rendered with the model's chat
+    /// template and `add_generation_prompt`. Content is a string, or (when the message has images) a list of parts in
+    /// the Hugging Face form, `{"type": "text", "text": ...}` and `{"type": "image"}`.
     case chat(messagesJSON: String)
 }
 
@@ -88,12 +115,16 @@ public struct GenerateRequest: Equatable, Sendable {
     /// float rounding (a prefix computed token by token vs. as one matrix), which can flip a sampled token; requests
     /// that ask for a reproducible seed turn it off.
     public var reusePrefix: Bool
+    /// Encoded images (PNG, JPEG, WebP, GIF bytes as the client sent them), in the order of the `{"type": "image"}`
+    /// parts of a chat prompt. They travel as raw bytes: a message of any size is chunked by the transport.
+    public var images: [[UInt8]]
 
     public static let unlimited = UInt32.max
 
     public init(input: PromptInput, maxTokens: UInt32, stopTokens: [Int32] = [], stopStrings: [String] = [],
                 sampling: SamplingParameters = .greedy, logprobs: UInt8? = nil, echo: Bool = false,
-                format: OutputFormat = .text, ignoreEndTokens: Bool = false, reusePrefix: Bool = true) {
+                format: OutputFormat = .text, ignoreEndTokens: Bool = false, reusePrefix: Bool = true,
+                images: [[UInt8]] = []) {
         self.input = input
         self.maxTokens = maxTokens
         self.stopTokens = stopTokens
@@ -104,6 +135,7 @@ public struct GenerateRequest: Equatable, Sendable {
         self.format = format
         self.ignoreEndTokens = ignoreEndTokens
         self.reusePrefix = reusePrefix
+        self.images = images
     }
 
     /// A token prompt decoded with nothing but the given stop tokens (the model's end tokens are not added).
@@ -133,15 +165,18 @@ public struct LoadedInfo: Equatable, Sendable {
     public var eosTokenID: Int32
     /// Whether the model has a tokenizer, so text and chat prompts work (token prompts always do).
     public var hasTokenizer: Bool
+    /// Whether a vision encoder is loaded, so chat prompts may carry images.
+    public var acceptsImages: Bool
 
     public init(pluginID: String, pluginVersion: String, vocabularySize: UInt32, contextLength: UInt32,
-                eosTokenID: Int32, hasTokenizer: Bool = false) {
+                eosTokenID: Int32, hasTokenizer: Bool = false, acceptsImages: Bool = false) {
         self.pluginID = pluginID
         self.pluginVersion = pluginVersion
         self.vocabularySize = vocabularySize
         self.contextLength = contextLength
         self.eosTokenID = eosTokenID
         self.hasTokenizer = hasTokenizer
+        self.acceptsImages = acceptsImages
     }
 }
 
@@ -159,12 +194,21 @@ public struct Completion: Equatable, Sendable {
     public var completionTokens: UInt32
     /// Prompt tokens whose state was reused from an earlier request (prefix cache) instead of computed.
     public var cachedTokens: UInt32
+    /// Prompt positions filled by image embeddings (part of `promptTokens`).
+    public var imageTokens: UInt32
+    /// Images of this request found in, or added to, the worker's image cache.
+    public var imageCacheHits: UInt32
+    public var imageCacheMisses: UInt32
 
-    public init(finishReason: FinishReason, promptTokens: UInt32, completionTokens: UInt32, cachedTokens: UInt32 = 0) {
+    public init(finishReason: FinishReason, promptTokens: UInt32, completionTokens: UInt32, cachedTokens: UInt32 = 0,
+                imageTokens: UInt32 = 0, imageCacheHits: UInt32 = 0, imageCacheMisses: UInt32 = 0) {
         self.finishReason = finishReason
         self.promptTokens = promptTokens
         self.completionTokens = completionTokens
         self.cachedTokens = cachedTokens
+        self.imageTokens = imageTokens
+        self.imageCacheHits = imageCacheHits
+        self.imageCacheMisses = imageCacheMisses
     }
 }
 
@@ -366,6 +410,11 @@ extension WorkerRequest {
             w.string(r.pluginPin)
             w.strings(r.pluginPaths)
             w.u32(r.maxSequences)
+            w.string(r.projectorPath)
+            w.u32(r.vision.maxDimension)
+            w.u64(r.vision.maxPixels)
+            w.u32(r.vision.cacheEntries)
+            w.u32(r.vision.cacheTTLSeconds)
             return (MessageType.load.rawValue, w.bytes)
         case .generate(let r):
             switch r.input {
@@ -394,6 +443,8 @@ extension WorkerRequest {
             }
             w.bool(r.ignoreEndTokens)
             w.bool(r.reusePrefix)
+            w.u32(UInt32(r.images.count))
+            for image in r.images { w.byteArray(image) }
             return (MessageType.generate.rawValue, w.bytes)
         case .cancel:
             return (MessageType.cancel.rawValue, [])
@@ -411,7 +462,11 @@ extension WorkerRequest {
             let request = LoadRequest(
                 modelPath: try r.string("model path"), family: try r.string("family"), threads: try r.u32("threads"),
                 pluginPin: try r.string("plugin pin"), pluginPaths: try r.strings("plugin paths"),
-                maxSequences: try r.u32("max sequences"))
+                maxSequences: try r.u32("max sequences"), projectorPath: try r.string("projector path"),
+                vision: VisionSettings(maxDimension: try r.u32("vision max dimension"),
+                                       maxPixels: try r.u64("vision max pixels"),
+                                       cacheEntries: try r.u32("vision cache entries"),
+                                       cacheTTLSeconds: try r.u32("vision cache ttl")))
             try r.finish()
             return .load(request)
         case .generate:
@@ -438,11 +493,14 @@ extension WorkerRequest {
             }
             let ignoreEnd = try r.bool("ignore end tokens")
             let reusePrefix = try r.bool("reuse prefix")
+            let imageCount = try r.count("images", minimumSize: 4)
+            var images: [[UInt8]] = []
+            for _ in 0..<imageCount { images.append(try r.byteArray("image")) }
             try r.finish()
             return .generate(GenerateRequest(
                 input: input, maxTokens: maxTokens, stopTokens: stopTokens, stopStrings: stopStrings,
                 sampling: sampling, logprobs: logprobs == 0 ? nil : logprobs - 1, echo: echo, format: format,
-                ignoreEndTokens: ignoreEnd, reusePrefix: reusePrefix))
+                ignoreEndTokens: ignoreEnd, reusePrefix: reusePrefix, images: images))
         case .cancel, .shutdown:
             guard payload.isEmpty else { throw WireError("\(kind) request carries \(payload.count) unexpected bytes") }
             return kind == .cancel ? .cancel : .shutdown
@@ -464,6 +522,7 @@ extension WorkerEvent {
             w.u32(info.contextLength)
             w.i32(info.eosTokenID)
             w.bool(info.hasTokenizer)
+            w.bool(info.acceptsImages)
             return (MessageType.loaded.rawValue, w.bytes)
         case .accepted(let promptTokens):
             w.u32(promptTokens)
@@ -482,6 +541,9 @@ extension WorkerEvent {
             w.u32(c.promptTokens)
             w.u32(c.completionTokens)
             w.u32(c.cachedTokens)
+            w.u32(c.imageTokens)
+            w.u32(c.imageCacheHits)
+            w.u32(c.imageCacheMisses)
             return (MessageType.done.rawValue, w.bytes)
         case .error(let failure):
             w.u8(failure.category.rawValue)
@@ -499,7 +561,8 @@ extension WorkerEvent {
             let info = LoadedInfo(
                 pluginID: try r.string("plugin id"), pluginVersion: try r.string("plugin version"),
                 vocabularySize: try r.u32("vocabulary size"), contextLength: try r.u32("context length"),
-                eosTokenID: try r.i32("eos token"), hasTokenizer: try r.bool("has tokenizer"))
+                eosTokenID: try r.i32("eos token"), hasTokenizer: try r.bool("has tokenizer"),
+                acceptsImages: try r.bool("accepts images"))
             try r.finish()
             return .loaded(info)
         case .accepted:
@@ -524,7 +587,10 @@ extension WorkerEvent {
             guard let reason = FinishReason(rawValue: raw) else { throw WireError("done event: finish reason \(raw)") }
             let completion = Completion(finishReason: reason, promptTokens: try r.u32("prompt tokens"),
                                         completionTokens: try r.u32("completion tokens"),
-                                        cachedTokens: try r.u32("cached tokens"))
+                                        cachedTokens: try r.u32("cached tokens"),
+                                        imageTokens: try r.u32("image tokens"),
+                                        imageCacheHits: try r.u32("image cache hits"),
+                                        imageCacheMisses: try r.u32("image cache misses"))
             try r.finish()
             return .done(completion)
         case .error:

@@ -23,6 +23,7 @@ final class DecodeScheduler: @unchecked Sendable {
         let request: GenerateRequest
         let prompt: [Int32]
         let constraint: JSONConstraint?
+        let images: PromptImages?
     }
 
     private struct Active {
@@ -30,6 +31,7 @@ final class DecodeScheduler: @unchecked Sendable {
         let sequence: SequenceHandle
         /// The positions the sequence was created with.
         let capacity: Int
+        let images: PromptImages?
     }
 
     /// Plugin status codes this loop reacts to (MH_ERR_OUT_OF_MEMORY and MH_ERR_CANCELLED of the ABI header).
@@ -135,18 +137,43 @@ final class DecodeScheduler: @unchecked Sendable {
 
     /// Builds the prompt and checks the request against the model (on arrival, so failures come back at once).
     private func prepare(_ id: UInt64, _ request: GenerateRequest) throws(WorkerFailure) -> Prepared {
-        let prompt: [Int32]
+        var prompt: [Int32]
+        var images: PromptImages?
+        if !request.images.isEmpty && engine.vision == nil {
+            throw WorkerFailure(.badRequest, "this model accepts text only; remove the image parts")
+        }
         switch request.input {
         case .tokens(let ids):
+            guard request.images.isEmpty else { throw WorkerFailure(.badRequest, "images need a chat prompt") }
             prompt = ids
-        case .text, .chat:
+        case .text:
+            guard request.images.isEmpty else { throw WorkerFailure(.badRequest, "images need a chat prompt") }
+            fallthrough
+        case .chat:
             guard let prompts = engine.prompts else {
                 throw WorkerFailure(.badRequest, "this model has no tokenizer; send token ids")
             }
             do {
-                prompt = try prompts.tokens(for: request.input)
-            } catch {
+                if let vision = engine.vision, case .chat(let messages) = request.input {
+                    // Vision templates take content as a list of parts, with or without images.
+                    let prepared = try vision.prepare(request.images)
+                    prompt = try prompts.imageChatTokens(
+                        messagesJSON: messages, layout: vision.layout,
+                        images: prepared.images.map { ($0.rows, $0.cols, $0.split) })
+                    if !request.images.isEmpty {
+                        images = try PromptImages(prompt: prompt, imageToken: vision.imageToken,
+                                                  prepared: prepared.images, embeddingLength: vision.encoder.embeddingLength,
+                                                  hits: prepared.hits, misses: prepared.misses)
+                    }
+                } else {
+                    prompt = try prompts.tokens(for: request.input)
+                }
+            } catch let error as PromptError {
                 throw WorkerFailure(.badRequest, error.message)
+            } catch let failure as WorkerFailure {
+                throw failure
+            } catch {
+                throw WorkerFailure(.workerFailure, "\(error)")
             }
         }
         try validate(prompt, request)
@@ -169,7 +196,7 @@ final class DecodeScheduler: @unchecked Sendable {
         if request.echo && request.logprobs != nil && !model.canReturnAllLogits {
             throw WorkerFailure(.badRequest, "this model's decoder plugin cannot score prompts (echo with logprobs)")
         }
-        return Prepared(id: id, request: request, prompt: prompt, constraint: constraint)
+        return Prepared(id: id, request: request, prompt: prompt, constraint: constraint, images: images)
     }
 
     /// Makes (or reuses) the sequence of an accepted request and starts decoding it.
@@ -186,11 +213,13 @@ final class DecodeScheduler: @unchecked Sendable {
             ? engine.contextLength - prompt.count : Int(request.maxTokens)
         // Rounded up so that a later turn of the same conversation fits the cached sequence.
         let capacity = min(engine.contextLength, (prompt.count + budget + 255) / 256 * 256)
+        // Image positions hold the same placeholder token whatever the image, so the prefix cache cannot tell two
+        // image prompts apart: they neither reuse nor keep a sequence.
         let (sequence, reuse) = try acquireSequence(prompt: prompt, capacity: capacity,
-                                                    reuse: request.reusePrefix && !scoresPrompt)
+                                                    reuse: request.reusePrefix && !scoresPrompt && prepared.images == nil)
         let generation = Generation(id: id, request: request, prompt: prompt, cached: reuse, engine: engine,
                                     constraint: prepared.constraint, now: mh_monotonic_ns())
-        active.append(Active(generation: generation, sequence: sequence, capacity: capacity))
+        active.append(Active(generation: generation, sequence: sequence, capacity: capacity, images: prepared.images))
     }
 
     private func validate(_ prompt: [Int32], _ request: GenerateRequest) throws(WorkerFailure) {
@@ -268,9 +297,23 @@ final class DecodeScheduler: @unchecked Sendable {
                 mode = .last
             } else {
                 let start = g.fed.count
-                let end = min(g.prompt.count, start + prefillChunk)
+                var end = min(g.prompt.count, start + prefillChunk)
+                var embeddings: [Float]?
+                if let images = item.images {
+                    // A chunk is all tokens or all image embeddings: it stops where the kind changes.
+                    let piece = images.piece(from: start, limit: end)
+                    end = piece.end
+                    embeddings = piece.embeddings
+                }
                 input = Array(g.prompt[start..<end])
                 mode = g.wantsPromptLogprobs ? .all : (end == g.prompt.count ? .last : .none)
+                if let embeddings {
+                    inputs.append(input)
+                    entries.append(DecoderModelHandle.Entry(sequence: item.sequence,
+                                                            input: .embeddings(embeddings, count: input.count),
+                                                            logits: mode))
+                    continue
+                }
             }
             inputs.append(input)
             entries.append(DecoderModelHandle.Entry(sequence: item.sequence, input: .tokens(input), logits: mode))
@@ -397,13 +440,16 @@ final class DecodeScheduler: @unchecked Sendable {
         flush(index, now: mh_monotonic_ns())
         let item = active.remove(at: index)
         let g = item.generation
-        if g.request.reusePrefix {
+        if g.request.reusePrefix && item.images == nil {
             for evicted in cache.put(item.sequence, tokens: g.fed, capacity: item.capacity) { evicted.destroy() }
         } else {
             item.sequence.destroy()
         }
         events.send(.done(Completion(finishReason: reason, promptTokens: UInt32(g.prompt.count),
-                                     completionTokens: g.generated, cachedTokens: UInt32(g.cached))),
+                                     completionTokens: g.generated, cachedTokens: UInt32(g.cached),
+                                     imageTokens: UInt32(item.images?.positions ?? 0),
+                                     imageCacheHits: UInt32(item.images?.cacheHits ?? 0),
+                                     imageCacheMisses: UInt32(item.images?.cacheMisses ?? 0))),
                     requestID: g.id)
     }
 

@@ -16,8 +16,12 @@ final class ModelEngine: @unchecked Sendable {
     let endTokens: Set<Int32>
     private var constraintVocabularyCache: ConstraintVocabulary?
 
-    init(prompts: PromptBuilder?, vocabularySize: Int, contextLength: Int, eosToken: Int32?) {
+    /// The image half, for a model with a vision projector.
+    let vision: VisionStack?
+
+    init(prompts: PromptBuilder?, vocabularySize: Int, contextLength: Int, eosToken: Int32?, vision: VisionStack? = nil) {
         self.prompts = prompts
+        self.vision = vision
         self.vocabularySize = vocabularySize
         self.contextLength = contextLength
         var end = prompts?.tokenizer.endOfTurnTokens ?? []

@@ -13,6 +13,8 @@ struct LoadedModel {
     let model: DecoderModelHandle
     let engine: ModelEngine
     let info: LoadedInfo
+    /// The image preprocessor and vision encoder, for a model with a projector.
+    let vision: VisionStack?
 }
 
 /// Opens a model through the decoder plugin its family selects, and nothing else.
@@ -33,7 +35,10 @@ enum ModelLoader {
             throw WorkerFailure(.badRequest, "cannot read the model \(request.modelPath): \(error)")
         }
         let gguf = (weights as? GGUFWeights)?.file
-        let declaredFamily = gguf?.architecture ?? (weights as? SafetensorsWeights)?.family
+        // A Hugging Face vision-language folder (Idefics3) declares its decoder's family in text_config.
+        let safetensors = weights as? SafetensorsWeights
+        let declaredFamily = gguf?.architecture
+            ?? safetensors?.metadata("text_config.model_type")?.stringValue ?? safetensors?.family
         let family = request.family.isEmpty ? (declaredFamily ?? "") : request.family
         guard !family.isEmpty else {
             throw WorkerFailure(.badRequest, "\(request.modelPath) declares no architecture "
@@ -73,14 +78,21 @@ enum ModelLoader {
                                               maxSequences: Int(max(1, request.maxSequences)))
             let eos = (gguf?.metadata["tokenizer.ggml.eos_token_id"] ?? weights.metadata("eos_token_id"))?.intValue
                 .map { Int32(clamping: $0) }
+            var vision: VisionStack?
+            if !request.projectorPath.isEmpty {
+                vision = try VisionStack.load(request, host: host, plugins: plugins, runtimeTag: plugin.runtimeTag,
+                                              tokenizer: prompts?.tokenizer, decoderEmbedding: model.embeddingLength)
+            }
             let engine = ModelEngine(prompts: prompts, vocabularySize: model.vocabularySize,
-                                     contextLength: model.contextLength, eosToken: eos)
+                                     contextLength: model.contextLength, eosToken: eos, vision: vision)
             let info = LoadedInfo(pluginID: plugin.id, pluginVersion: plugin.version,
                                   vocabularySize: UInt32(clamping: model.vocabularySize),
                                   contextLength: UInt32(clamping: model.contextLength), eosTokenID: eos ?? -1,
-                                  hasTokenizer: prompts != nil)
+                                  hasTokenizer: prompts != nil, acceptsImages: vision != nil)
             return LoadedModel(host: host, context: context, weights: service, model: model, engine: engine,
-                               info: info)
+                               info: info, vision: vision)
+        } catch let failure as WorkerFailure {
+            throw failure
         } catch {
             throw WorkerFailure(.workerFailure, "plugin \(plugin.id) cannot open \(request.modelPath): \(error)")
         }

@@ -5,6 +5,7 @@ import ModelCatalog
 import ServerConfig
 import Supervisor
 import WorkerBackend
+import WorkerProtocol
 
 /// `modelhost serve`: resolves the configuration (flags > environment > RAM tier), starts the worker supervisor
 /// (which reaps whatever a crashed predecessor left), then runs the OpenAI API and the admin API until
@@ -59,6 +60,10 @@ struct Serve: ParsableCommand {
         var template = ModelSpec(id: "", path: "", pluginPaths: config.pluginPath.map { [$0] } ?? [])
         template.pluginPin = ProcessInfo.processInfo.environment["MODELHOST_PLUGIN_PIN"] ?? ""
         template.maxSequences = min(16, config.maxConcurrentRequests)
+        template.vision = VisionSettings(
+            maxDimension: UInt32(config.vision.effectiveMaxDimension), maxPixels: UInt64(config.vision.maxPixels),
+            cacheEntries: UInt32(config.vision.effectiveCacheEntries),
+            cacheTTLSeconds: UInt32(config.vision.resizeCacheTTLSeconds))
         let backend = WorkerBackend(catalog: catalog, supervisor: supervisor, template: template)
         let server = ModelHostServer(backend: backend, options: ServerOptions(config: config))
         try BlockingRunner.run {

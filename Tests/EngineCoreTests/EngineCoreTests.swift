@@ -88,3 +88,40 @@ final class PromptAndOutputTests: XCTestCase {
         XCTAssertEqual(all, "Café au lait, s'il vous plaît. END of story")
     }
 }
+
+/// The Idefics3 / SmolVLM image prompt, as its Hugging Face processor writes it (`_prompt_split_image` and
+/// `_prompt_single_image` in transformers' processing_idefics3.py).
+final class ImagePromptTests: XCTestCase {
+    static let smolVLMTemplate =
+        "<|im_start|>{% for message in messages %}{{message['role'] | capitalize}}"
+        + "{% if message['content'][0]['type'] == 'image' %}{{':'}}{% else %}{{': '}}{% endif %}"
+        + "{% for line in message['content'] %}{% if line['type'] == 'text' %}{{line['text']}}"
+        + "{% elif line['type'] == 'image' %}{{ '<image>' }}{% endif %}{% endfor %}<end_of_utterance>\n"
+        + "{% endfor %}{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}"
+
+    func testLayoutOfSplitAndWholeImages() throws {
+        let layout = ImagePromptLayout(tokensPerImage: 2)
+        let f = "<fake_token_around_image>", i = "<image>"
+        XCTAssertEqual(layout.expansion(rows: 1, cols: 1, split: false), "\(f)<global-img>\(i)\(i)\(f)")
+        XCTAssertEqual(layout.expansion(rows: 2, cols: 2, split: true),
+                       "\(f)<row_1_col_1>\(i)\(i)\(f)<row_1_col_2>\(i)\(i)\n"
+                       + "\(f)<row_2_col_1>\(i)\(i)\(f)<row_2_col_2>\(i)\(i)\n"
+                       + "\n\(f)<global-img>\(i)\(i)\(f)")
+        let text = try layout.expand("User:<image>What?<image>", images: [(1, 1, false), (1, 2, true)])
+        XCTAssertEqual(text, "User:\(f)<global-img>\(i)\(i)\(f)What?"
+                       + "\(f)<row_1_col_1>\(i)\(i)\(f)<row_1_col_2>\(i)\(i)\n\n\(f)<global-img>\(i)\(i)\(f)")
+        XCTAssertThrowsError(try layout.expand("<image>", images: [])) {
+            XCTAssertTrue("\($0)".contains("1 image marks for 0 images"), "\($0)")
+        }
+    }
+
+    /// SmolVLM's template renders content parts (and text-only turns once they are given as parts) as jinja2 does.
+    func testSmolVLMTemplateRendersContentParts() throws {
+        let tokenizer = try PromptAndOutputTests(name: "prompts", testClosure: { _ in }).prompts().tokenizer
+        let p = try PromptBuilder(tokenizer: tokenizer, templateSource: Self.smolVLMTemplate)
+        let messages = #"[{"role":"user","content":[{"type":"image"},{"type":"text","text":"What is it?"}]},"#
+            + #"{"role":"assistant","content":[{"type":"text","text":"A cat."}]}]"#
+        XCTAssertEqual(try p.render(messagesJSON: messages),
+                       "<|im_start|>User:<image>What is it?<end_of_utterance>\nAssistant: A cat.<end_of_utterance>\nAssistant:")
+    }
+}

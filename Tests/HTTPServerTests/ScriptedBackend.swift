@@ -44,7 +44,7 @@ final class ScriptedBackend: InferenceBackend, @unchecked Sendable {
                 [TokenLogprob(token: " world", logprob: -0.25)] })))
             steps.append(.event(.finished(index: index, reason: .stop)))
         }
-        steps.append(.event(.usage(prompt: 5, completion: 2 * request.n, cachedPrompt: 3)))
+        steps.append(.event(.usage(Usage(prompt: 5, completion: 2 * request.n, cachedPrompt: 3))))
         return steps
     }
 

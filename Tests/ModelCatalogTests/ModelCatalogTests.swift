@@ -18,9 +18,9 @@ final class ModelCatalogTests: XCTestCase {
         try? FileManager.default.removeItem(atPath: root)
     }
 
-    private func writeGGUF(_ path: String, context: Int = 8192) throws {
+    private func writeGGUF(_ path: String, context: Int = 8192, architecture: String = "llama") throws {
         var writer = try GGUFWriter()
-        try writer.set("general.architecture", .string("llama"))
+        try writer.set("general.architecture", .string(architecture))
         try writer.set("llama.context_length", .uint32(UInt32(context)))
         try writer.addTensor(name: "t", dimensions: [4], values: [1, 2, 3, 4])
         try writer.write(to: path)
@@ -60,6 +60,22 @@ final class ModelCatalogTests: XCTestCase {
         XCTAssertThrowsError(try catalog.resolve("missing")) { error in
             XCTAssertEqual(error as? CatalogError, .notFound(id: "missing"))
         }
+    }
+
+    /// llama.cpp's vision layout: NAME.gguf with mmproj-NAME.gguf beside it is one image-capable model; the projector
+    /// alone is not a model, and a projector for another name pairs with nothing.
+    func testMMProjPairsWithItsModel() throws {
+        try writeGGUF("\(models)/VLM.gguf")
+        try writeGGUF("\(models)/mmproj-VLM.gguf", architecture: "clip")
+        try writeGGUF("\(models)/Text.gguf")
+        try writeGGUF("\(models)/mmproj-Other.gguf", architecture: "clip")
+        let catalog = ModelCatalog(modelsDir: models, hfHome: nil)
+        let vlm = try catalog.resolve("VLM")
+        XCTAssertEqual(vlm.inputModalities, ["text", "image"])
+        XCTAssertEqual(vlm.projectorPath.map { URL(fileURLWithPath: $0).lastPathComponent }, "mmproj-VLM.gguf")
+        XCTAssertNil(try catalog.resolve("Text").projectorPath)
+        XCTAssertEqual(catalog.entries().map(\.id), ["Text", "VLM"])
+        XCTAssertThrowsError(try catalog.resolve("mmproj-VLM")) { XCTAssertTrue("\($0)".contains("projector"), "\($0)") }
     }
 
     /// Resolving reads a GGUF's metadata once per file version: a replaced file is read again, a broken one refused.

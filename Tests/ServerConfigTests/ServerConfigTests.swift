@@ -140,3 +140,32 @@ final class ServerConfigTests: XCTestCase {
         }
     }
 }
+
+final class VisionConfigTests: XCTestCase {
+    func memory(_ gib: Int) -> SystemMemory { SystemMemory(totalBytes: UInt64(gib) << 30, source: "test") }
+
+    /// The seed's RAM tiers for the auto-resize, its variables, and a body limit that fits the images allowed.
+    func testTiersOverridesAndBodyLimit() throws {
+        for (ram, side) in [(8, 512), (24, 512), (32, 768), (63, 768), (64, 1024), (128, 1024)] {
+            let config = try ServerConfig.resolve(flags: ConfigFlags(), environment: [:], memory: memory(ram))
+            XCTAssertEqual(config.vision.maxDimension, side, "\(ram) GiB")
+            XCTAssertEqual(config.vision.effectiveMaxDimension, side)
+        }
+        let config = try ServerConfig.resolve(flags: ConfigFlags(), environment: [
+            "VISION_MAX_DIMENSION": "640", "VISION_RESIZE_CACHE_ENABLED": "false", "VISION_RESIZE_CACHE_TTL": "60",
+            "MODELHOST_VISION_MAX_IMAGES": "2",
+        ], memory: memory(64))
+        XCTAssertEqual(config.vision.maxDimension, 640)
+        XCTAssertEqual(config.vision.effectiveCacheEntries, 0)
+        XCTAssertEqual(config.vision.resizeCacheTTLSeconds, 60)
+        XCTAssertGreaterThanOrEqual(config.maxBodyBytes, 2 * (10 << 20) * 4 / 3, "two base64 images of 10 MiB fit")
+        let off = try ServerConfig.resolve(flags: ConfigFlags(), environment: ["VISION_AUTO_RESIZE": "0"], memory: memory(8))
+        XCTAssertEqual(off.vision.effectiveMaxDimension, 0)
+        XCTAssertThrowsError(try ServerConfig.resolve(flags: ConfigFlags(), environment: ["VISION_MAX_DIMENSION": "10"],
+                                                      memory: memory(8))) {
+            XCTAssertTrue("\($0)".contains("VISION_MAX_DIMENSION"), "\($0)")
+        }
+        XCTAssertThrowsError(try ServerConfig.resolve(flags: ConfigFlags(), environment: ["VISION_AUTO_RESIZE": "maybe"],
+                                                      memory: memory(8)))
+    }
+}

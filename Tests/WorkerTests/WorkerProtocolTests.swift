@@ -22,6 +22,12 @@ final class WorkerProtocolTests: XCTestCase {
                     return s
                 }(), logprobs: 3, echo: true, format: .jsonSchema(#"{"type":"object"}"#))),
             .generate(GenerateRequest(input: .text("Once upon"), maxTokens: 5, format: .jsonObject)),
+            .load(LoadRequest(modelPath: "/m/vlm.gguf", projectorPath: "/m/mmproj-vlm.gguf",
+                              vision: VisionSettings(maxDimension: 768, maxPixels: 1234, cacheEntries: 3,
+                                                     cacheTTLSeconds: 9))),
+            .generate(GenerateRequest(
+                input: .chat(messagesJSON: #"[{"role":"user","content":[{"type":"image"}]}]"#), maxTokens: 3,
+                images: [[0x89, 0x50, 0x4E, 0x47], [], Array(repeating: 7, count: 100_000)])),
             .cancel, .shutdown,
         ]
         for request in requests {
@@ -42,6 +48,10 @@ final class WorkerProtocolTests: XCTestCase {
             .prompt(PromptEcho(text: "hi", logprobs: [PositionLogprobs(
                 chosen: TokenProbability(token: 1, bytes: [0x68], logprob: -3), top: [])])),
             .done(Completion(finishReason: .cancelled, promptTokens: 3, completionTokens: 9, cachedTokens: 2)),
+            .done(Completion(finishReason: .stop, promptTokens: 300, completionTokens: 1, imageTokens: 208,
+                             imageCacheHits: 1, imageCacheMisses: 2)),
+            .loaded(LoadedInfo(pluginID: "p", pluginVersion: "1", vocabularySize: 5, contextLength: 6, eosTokenID: 2,
+                               hasTokenizer: true, acceptsImages: true)),
             .error(WorkerFailure(.overloaded, "busy")),
         ]
         for event in events {

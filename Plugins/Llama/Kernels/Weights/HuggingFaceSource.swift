@@ -33,7 +33,8 @@ public final class HuggingFaceSource: WeightSource {
     /// Validates every MLX-quantized matrix's shapes and types up front, so a bad checkpoint fails here with the
     /// tensor's name rather than later as a "missing tensor".
     public init(_ checkpoint: CheckpointSource) throws {
-        self.checkpoint = checkpoint
+        // A vision-language checkpoint (Idefics3 / SmolVLM) holds the decoder as its text tower.
+        self.checkpoint = checkpoint.string("text_config.model_type") != nil ? TextTower(checkpoint) : checkpoint
         for name in checkpoint.tensorNames where name.hasSuffix(".scales") {
             let weight = String(name.dropLast(".scales".count)) + ".weight"
             _ = try mlxMatrix(weight)
@@ -176,4 +177,30 @@ public final class HuggingFaceSource: WeightSource {
         return WeightView(name: "rope_freqs.weight", type: .f32, dimensions: [dim / 2], data: storage.bytes,
                           byteCount: storage.count, owner: storage)
     }
+}
+
+/// The decoder inside a vision-language checkpoint (Idefics3 / SmolVLM): tensors under `model.text_model.` instead of
+/// `model.` (`lm_head.weight` stays), hyper-parameters under `text_config.` (falling back to the top level, where
+/// Idefics3 keeps `tie_word_embeddings`). The vision tower's tensors are the vision encoder plugin's business.
+struct TextTower: CheckpointSource {
+    let inner: CheckpointSource
+
+    init(_ inner: CheckpointSource) { self.inner = inner }
+
+    private func tensorName(_ name: String) -> String {
+        name.hasPrefix("model.") ? "model.text_model." + name.dropFirst("model.".count) : name
+    }
+
+    var tensorNames: [String] {
+        inner.tensorNames.compactMap { name in
+            if name.hasPrefix("model.text_model.") { return "model." + name.dropFirst("model.text_model.".count) }
+            return name.hasPrefix("model.") ? nil : name
+        }
+    }
+
+    func checkpointTensor(_ name: String) -> CheckpointTensor? { inner.checkpointTensor(tensorName(name)) }
+    func int(_ key: String) -> Int? { inner.int("text_config." + key) ?? inner.int(key) }
+    func double(_ key: String) -> Double? { inner.double("text_config." + key) ?? inner.double(key) }
+    func string(_ key: String) -> String? { inner.string("text_config." + key) ?? inner.string(key) }
+    func bool(_ key: String) -> Bool? { inner.bool("text_config." + key) ?? inner.bool(key) }
 }

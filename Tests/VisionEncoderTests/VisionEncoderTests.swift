@@ -1,0 +1,106 @@
+import Foundation
+import ModelHostABI
+import PluginHost
+import XCTest
+
+/// The SigLIP vision encoder plugin (Plugins/SigLIP) against the float64 numpy reference of the encoder and the
+/// Idefics3 connector. Fixtures (committed, ~0.5 MB) come from
+///     python3 scripts/fixtures/smolvlm_vision.py --out Tests/VisionEncoderTests/Fixtures
+/// Loaded the way a worker loads it: staged with its manifest, discovered, dlopen'ed, initialized once.
+final class VisionEncoderTests: XCTestCase {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    static let client: Result<VisionEncoderClient, Error> = Result {
+        let library = "libMHSigLIP.so"
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
+        while dir.path != "/", !FileManager.default.fileExists(atPath: dir.appendingPathComponent(library).path) {
+            dir = dir.deletingLastPathComponent()
+        }
+        let built = dir.appendingPathComponent(library)
+        guard FileManager.default.fileExists(atPath: built.path) else {
+            throw NSError(domain: "VisionEncoderTests", code: 1, userInfo: [NSLocalizedDescriptionKey:
+                "\(library) was not built next to the test runner: run scripts/build (or swift build --product MHSigLIP)"])
+        }
+        let staging = FileManager.default.temporaryDirectory.appendingPathComponent("mh-siglip-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: built, to: staging.appendingPathComponent(library))
+        try FileManager.default.copyItem(at: root.appendingPathComponent("Plugins/SigLIP/siglip.plugin.json"),
+                                         to: staging.appendingPathComponent("siglip.plugin.json"))
+        let discovered = PluginDiscovery.inspect(manifestPath: staging.appendingPathComponent("siglip.plugin.json").path)
+        if let rejection = discovered.rejection { throw rejection }
+        return try VisionEncoderClient(try PluginLoader.load(discovered, host: HostServices(threads: 2)).initialize())
+    }
+
+    func floats(_ name: String) throws -> [Float] {
+        let data = try Data(contentsOf: Self.fixtures.appendingPathComponent(name))
+        return data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+    }
+
+    func open(_ path: String) throws -> VisionModelHandle {
+        let weights = try openModelWeights(path: Self.fixtures.appendingPathComponent(path).path)
+        return try Self.client.get().openModel(weights: WeightsService(weights), path: path)
+    }
+
+    /// max |a − b| / max |b|: relative to the output's scale, so values near zero do not dominate.
+    func relativeError(_ a: [Float], _ b: [Float]) -> Float {
+        let scale = b.map(abs).max() ?? 1
+        return zip(a, b).map { abs($0 - $1) }.max()! / scale
+    }
+
+    func testMatchesTheNumpyReference() throws {
+        let pixels = try floats("pixels.f32"), expected = try floats("expected.f32")
+        for (path, tolerance) in [("mmproj-f32.gguf", Float(1e-4)), ("hf", 1e-4), ("mmproj-f16.gguf", 1e-2)] {
+            let model = try open(path)
+            XCTAssertEqual(model.imageSize, 64)
+            XCTAssertEqual(model.tokensPerImage, 16)
+            XCTAssertEqual(model.embeddingLength, 64)
+            XCTAssertEqual(model.mean.0, 0.5)
+            XCTAssertEqual(model.std.2, 0.5)
+            let started = Date()
+            let output = try model.encode(pixels, count: 2)
+            let error = relativeError(output, expected)
+            print("\(path): 2 images encoded in \(Int(Date().timeIntervalSince(started) * 1000)) ms, max relative error \(error)")
+            XCTAssertEqual(output.count, expected.count)
+            XCTAssertLessThan(error, tolerance, path)
+            // One image at a time gives the same rows.
+            let first = try model.encode(Array(pixels[0..<(3 * 64 * 64)]), count: 1)
+            XCTAssertEqual(first, Array(output[0..<(16 * 64)]), path)
+        }
+    }
+
+    func testRefusalsAreErrorsNotCrashes() throws {
+        let model = try open("mmproj-f32.gguf")
+        XCTAssertThrowsError(try model.encode([Float](repeating: 0, count: 10), count: 1))
+        // A projector of another type, and one missing a tensor, are refused with their reason.
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("mh-siglip-bad-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+        let script = """
+        import sys; sys.path.insert(0, sys.argv[1])
+        import smolvlm_vision as v
+        w = v.make_vision_weights(v.TEST_CONFIG, 1)
+        del w["model.vision_model.post_layernorm.bias"]
+        v.write_mmproj_gguf(sys.argv[2] + "/missing.gguf", v.TEST_CONFIG, w)
+        import gguf
+        g = gguf.GGUFWriter(sys.argv[2] + "/llava.gguf", "clip")
+        g.add_string("clip.projector_type", "mlp")
+        g.add_tensor("t", __import__("numpy").zeros(4, dtype="float32"))
+        g.write_header_to_file(); g.write_kv_data_to_file(); g.write_tensors_to_file(); g.close()
+        """
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", script, Self.root.appendingPathComponent("scripts/fixtures").path, work.path]
+        try p.run()
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0)
+        for (file, words) in [("missing.gguf", "v.post_ln.bias"), ("llava.gguf", "projector_type is mlp")] {
+            let weights = try openModelWeights(path: work.appendingPathComponent(file).path)
+            XCTAssertThrowsError(try Self.client.get().openModel(weights: WeightsService(weights), path: file)) {
+                XCTAssertTrue("\($0)".contains(words), "\(file): \($0)")
+            }
+        }
+    }
+}
