@@ -109,11 +109,14 @@ let package = Package(
 
         // MARK: Serving: configuration, model catalog, and the OpenAI/admin HTTP layer (behind InferenceBackend).
         .target(name: "ServerConfig", path: "Sources/ServerConfig"),
+        // Remote image URLs (off by default): address checks in Swift, the HTTP(S) GET through Debian's libcurl.
+        .target(name: "ImageFetchC", path: "Sources/ImageFetchC", linkerSettings: [.linkedLibrary("curl")]),
+        .target(name: "ImageFetch", dependencies: ["ImageFetchC"], path: "Sources/ImageFetch"),
         .target(name: "ModelCatalog", dependencies: ["ModelFormats"], path: "Sources/ModelCatalog"),
         .target(
             name: "HTTPServer",
             dependencies: [
-                "ServerConfig", "ModelCatalog",
+                "ServerConfig", "ModelCatalog", "ImageFetch",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
@@ -238,6 +241,7 @@ let package = Package(
             dependencies: ["PluginHost", "ModelHostABI", "ImagePreprocessorCodecs"],
             path: "Tests/ImagePreprocessorTests", exclude: ["Fixtures"]
         ),
+        .testTarget(name: "ImageFetchTests", dependencies: ["ImageFetch"], path: "Tests/ImageFetchTests"),
         .testTarget(
             name: "VisionEncoderTests", dependencies: ["PluginHost", "ModelHostABI"],
             path: "Tests/VisionEncoderTests", exclude: ["Fixtures"]

@@ -30,7 +30,7 @@ struct GenerationHandler: Sendable {
             ? try RequestParser.chat(body, id: id, priority: priority)
             : try RequestParser.completions(body, id: id, priority: priority)
         try await checkModel(parsed)
-        try ImageInputs(limits: options.images).resolve(&parsed)
+        try await ImageInputs(limits: options.images).resolve(&parsed)
 
         let slot: AdmissionSlot
         do {

@@ -53,7 +53,8 @@ public struct ServerOptions: Sendable {
             apiKeys: Set(config.apiKeys), maxBodyBytes: config.maxBodyBytes,
             requestTimeout: .seconds(config.requestTimeoutSeconds), maxConcurrentRequests: config.maxConcurrentRequests,
             queue: config.queue, rateLimit: config.rateLimit,
-            images: ImageLimits(maxImages: config.vision.maxImagesPerRequest, maxImageBytes: config.vision.maxImageBytes),
+            images: ImageLimits(maxImages: config.vision.maxImagesPerRequest, maxImageBytes: config.vision.maxImageBytes,
+                                allowRemoteURLs: config.vision.allowRemoteURLs),
             configSummary: [
                 "host": .string(config.host), "port": JSONValue(config.port),
                 "admin_host": .string(config.adminHost), "admin_port": JSONValue(config.adminPort),
@@ -71,6 +72,7 @@ public struct ServerOptions: Sendable {
                 "max_body_bytes": JSONValue(config.maxBodyBytes),
                 "vision_max_dimension": JSONValue(config.vision.effectiveMaxDimension),
                 "vision_max_images": JSONValue(config.vision.maxImagesPerRequest),
+                "vision_allow_urls": .bool(config.vision.allowRemoteURLs),
                 "vision_max_image_bytes": JSONValue(config.vision.maxImageBytes),
                 "vision_resize_cache_size": JSONValue(config.vision.effectiveCacheEntries),
                 "vision_resize_cache_ttl_seconds": JSONValue(config.vision.resizeCacheTTLSeconds),

@@ -15,6 +15,8 @@ public struct VisionConfig: Sendable, Equatable {
     public var maxImagesPerRequest: Int
     /// `MODELHOST_VISION_MAX_PIXELS`: images with more pixels are refused from their header (50 MP).
     public var maxPixels: Int
+    /// `MODELHOST_VISION_ALLOW_URLS` (false): fetch `http(s)` image URLs, public addresses only, no redirects.
+    public var allowRemoteURLs: Bool
 
     public static let defaultMaxImageBytes = 10 << 20
     public static let defaultMaxImages = 5
@@ -22,7 +24,8 @@ public struct VisionConfig: Sendable, Equatable {
     public init(
         maxDimension: Int = 512, autoResize: Bool = true, resizeCacheEnabled: Bool = true, resizeCacheSize: Int = 20,
         resizeCacheTTLSeconds: Int = 3600, maxImageBytes: Int = VisionConfig.defaultMaxImageBytes,
-        maxImagesPerRequest: Int = VisionConfig.defaultMaxImages, maxPixels: Int = 50_000_000
+        maxImagesPerRequest: Int = VisionConfig.defaultMaxImages, maxPixels: Int = 50_000_000,
+        allowRemoteURLs: Bool = false
     ) {
         self.maxDimension = maxDimension
         self.autoResize = autoResize
@@ -32,6 +35,7 @@ public struct VisionConfig: Sendable, Equatable {
         self.maxImageBytes = maxImageBytes
         self.maxImagesPerRequest = maxImagesPerRequest
         self.maxPixels = maxPixels
+        self.allowRemoteURLs = allowRemoteURLs
     }
 
     /// The seed's RAM tiers for the auto-resize.
@@ -58,7 +62,8 @@ public struct VisionConfig: Sendable, Equatable {
             resizeCacheTTLSeconds: try env.int(["VISION_RESIZE_CACHE_TTL"]) ?? 3600,
             maxImageBytes: try env.int(["MODELHOST_VISION_MAX_IMAGE_BYTES"]) ?? defaultMaxImageBytes,
             maxImagesPerRequest: try env.int(["MODELHOST_VISION_MAX_IMAGES"]) ?? defaultMaxImages,
-            maxPixels: try env.int(["MODELHOST_VISION_MAX_PIXELS"]) ?? 50_000_000)
+            maxPixels: try env.int(["MODELHOST_VISION_MAX_PIXELS"]) ?? 50_000_000,
+            allowRemoteURLs: try env.bool(["MODELHOST_VISION_ALLOW_URLS"]) ?? false)
     }
 
     func validate() throws(ConfigError) {

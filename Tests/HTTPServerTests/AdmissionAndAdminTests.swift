@@ -241,7 +241,7 @@ final class AdmissionAndAdminTests: XCTestCase {
     }
 
     func testRawSocketBodyTooLargeAndMalformedJSON() async throws {
-        try await withServer(ScriptedBackend()) { server in
+        try await withServer(ScriptedBackend(), options: ServerOptions(maxBodyBytes: 1 << 20)) { server in
             let port = server.apiPort
             let big = try await Task.detached { () throws -> RawResponse in
                 let connection = try RawConnection(port: port)

@@ -97,7 +97,7 @@ final class ServingTests: XCTestCase {
             let harmless = #"{"model":"tiny","messages":[{"role":"user","content":"x"}],"tools":[],"tool_choice":"none","user":"me"}"#
             let accepted = try await HTTP.post(port: server.apiPort, "/v1/chat/completions", json: harmless)
             XCTAssertEqual(accepted.status, 200, accepted.body)
-            let vision = #"{"model":"org/vision","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:x"}}]}]}"#
+            let vision = #"{"model":"org/vision","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgo="}}]}]}"#
             let visionResponse = try await HTTP.post(port: server.apiPort, "/v1/chat/completions", json: vision)
             XCTAssertEqual(visionResponse.status, 200, visionResponse.body)
         }

@@ -100,6 +100,11 @@ final class VisionServingTests: XCTestCase {
         XCTAssertFalse(content(hf).isEmpty)
         XCTAssertEqual((usage(hf)["prompt_tokens_details"] as? [String: Any])?["image_tokens"] as? Int, 208)
 
+        // Remote URLs are off by default, and the refusal says what to send instead.
+        let remote = HTTP.post(api, Self.ask("SmolVLM-Test", images: ["https://example.com/cat.png"]))
+        XCTAssertEqual(remote.status, 400, remote.text)
+        XCTAssertTrue((remote.error?["message"] as? String ?? "").contains("data:image"), remote.text)
+
         // A text-only model refuses images with a 400 that says so.
         let text = HTTP.post(api, Self.ask("default", images: [Self.dataURL(try Self.fixture("scene.png"), type: "png")]))
         XCTAssertEqual(text.status, 400, text.text)
@@ -107,7 +112,7 @@ final class VisionServingTests: XCTestCase {
     }
 
     func testImageLimitsAndBadImages() throws {
-        let server = try startServer()
+        let server = try startServer(["MODELHOST_VISION_ALLOW_URLS": "1"])
         defer { server.stop() }
         let api = server.baseURL + "/v1/chat/completions"
         let png = Self.dataURL(try Self.fixture("scene.png"), type: "png")
@@ -138,15 +143,19 @@ final class VisionServingTests: XCTestCase {
         XCTAssertEqual(many.status, 400, many.text)
         XCTAssertEqual(many.error?["code"] as? String, "too_many_images")
 
-        // A corrupt image and a malformed data URL are 400s; remote URLs are refused with what to send instead.
+        // A corrupt image and a malformed data URL are 400s; remote URLs, even when allowed, never reach the server's
+        // own network (cloud metadata at a link-local address, loopback by name).
         let corrupt = HTTP.post(api, Self.ask("SmolVLM-Test", images: [
             Self.dataURL(Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) + Data(repeating: 7, count: 200), type: "png"),
         ]))
         XCTAssertEqual(corrupt.status, 400, corrupt.text)
         XCTAssertEqual(HTTP.post(api, Self.ask("SmolVLM-Test", images: ["data:image/png;base64,@@@@"])).status, 400)
-        let remote = HTTP.post(api, Self.ask("SmolVLM-Test", images: ["http://169.254.169.254/latest/meta-data"]))
-        XCTAssertEqual(remote.status, 400, remote.text)
-        XCTAssertTrue((remote.error?["message"] as? String ?? "").contains("data:image"), remote.text)
+        for url in ["http://169.254.169.254/latest/meta-data", "http://localhost:\(server.apiPort)/health"] {
+            let remote = HTTP.post(api, Self.ask("SmolVLM-Test", images: [url]))
+            XCTAssertEqual(remote.status, 400, remote.text)
+            XCTAssertTrue((remote.error?["message"] as? String ?? "").contains("does not fetch from such addresses"),
+                          remote.text)
+        }
 
         // A header claiming 100,000 x 100,000 pixels is refused from the header: fast, and the worker does not grow.
         let bomb = work.appendingPathComponent("bomb.png")
