@@ -73,7 +73,7 @@ final class DecodeTests: XCTestCase {
         }
     }
 
-    /// The auto-resize path on a JPEG uses libjpeg's DCT scaling (48x32 → 16x10 target decodes at 6/8 = 36x24) and
+    /// The auto-resize path on a JPEG uses libjpeg's DCT scaling (48x32 → 16x10 target decodes at 3/8 = 18x12) and
     /// still lands on the same colours.
     func testAutoResizeWithDCTScaling() throws {
         let pp = try ConfiguredPreprocessor(maxDimension: 16, imageSize: 16)

@@ -4,7 +4,7 @@ plugin (loaded with ctypes through its C ABI, as a worker would) and by Pillow, 
 
     python3 scripts/bench/vision_preprocess.py [--library PATH] [--image JPEG] [--runs N]
 
-The plugin's figure is a full `process` call: decode (libjpeg DCT-scaled to >= 2x the target), the seed's auto-resize
+The plugin's figure is a full `process` call: decode (libjpeg DCT-scaled to cover the target), the seed's auto-resize
 to 512x384 (Lanczos-3), then the model stage configured as image_size 512 without tiling (one more resize to
 512x512) and float32 normalization. Pillow only decodes and resizes: `Image.open(...).convert('RGB').resize(...,
 LANCZOS)`, and again with `draft()` (libjpeg DCT scaling to >= the target, Pillow's fast path). Both read the JPEG

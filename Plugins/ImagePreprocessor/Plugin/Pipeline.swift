@@ -7,7 +7,7 @@ import ModelHostSDK
 /// 2. Decode the first frame to RGB: EXIF orientation applied, alpha flattened onto white, grey expanded.
 /// 3. The seed's auto-resize (`maxDimension`, chosen by the host from the RAM tier and `VISION_MAX_DIMENSION` /
 ///    `VISION_AUTO_RESIZE`): longest side capped, aspect kept, Lanczos-3. A JPEG is decoded at the smallest DCT scale
-///    that still gives at least twice the target size, which is what makes large photos cheap.
+///    that still covers the target size (as Pillow's `draft` does), which is what makes large photos cheap.
 /// 4. The model's own preprocessing (SmolVLM / Idefics3):
 ///    - `maxTiles == 0`: one image, resized to imageSize x imageSize (aspect not kept).
 ///    - `maxTiles > 0`: longest edge resized to n x imageSize (n = floor(sqrt(maxTiles))), then both sides to
@@ -55,7 +55,8 @@ final class Pipeline: ImagePreprocessor {
             let swap = header.orientation >= 5
             let shown = (Int(swap ? header.height : header.width), Int(swap ? header.width : header.height))
             let target = ResizePlan.autoResize(width: shown.0, height: shown.1, maxDimension: config.maxDimension)
-            let hint = target.map { (2 * $0.width, 2 * $0.height) } ?? (0, 0)
+            // The decoder works in stored orientation: a rotated image's hint is the target turned back.
+            let hint = target.map { swap ? ($0.height, $0.width) : ($0.width, $0.height) } ?? (0, 0)
             var image = try RGBImage.decode(bytes, maxPixels: config.maxPixels, minimumSize: hint)
             if let target { image = try image.resized(width: target.width, height: target.height) }
             return try modelStage(image)
