@@ -71,6 +71,25 @@ final class VisionEncoderTests: XCTestCase {
         }
     }
 
+    /// Encoder speed on a real-sized projector, printed (a figure, not a pass/fail): set MODELHOST_BENCH_MMPROJ to an
+    /// mmproj GGUF, e.g. SmolVLM-256M-shaped random weights from
+    ///     python3 -c 'import sys; sys.path.insert(0, "scripts/fixtures"); import smolvlm_vision as v;
+    ///       c = v.VisionConfig(512, 16, 768, 3072, 12, 12, 4, 576);
+    ///       v.write_mmproj_gguf("/tmp/mmproj-256m.gguf", c, v.make_vision_weights(c, 1), "f16")'
+    func testEncoderSpeedOnARealSizedProjector() throws {
+        guard let path = ProcessInfo.processInfo.environment["MODELHOST_BENCH_MMPROJ"] else {
+            throw XCTSkip("set MODELHOST_BENCH_MMPROJ to an mmproj GGUF to time the encoder")
+        }
+        let model = try Self.client.get().openModel(weights: WeightsService(try openModelWeights(path: path)), path: path)
+        let side = model.imageSize
+        let pixels = (0..<(3 * side * side)).map { Float(($0 * 7919) % 255) / 127.5 - 1 }
+        _ = try model.encode(pixels, count: 1)
+        let started = Date()
+        _ = try model.encode(pixels, count: 1)
+        let seconds = Date().timeIntervalSince(started)
+        print("one \(side)x\(side) tile -> \(model.tokensPerImage) x \(model.embeddingLength): \(String(format: "%.2f", seconds)) s")
+    }
+
     func testRefusalsAreErrorsNotCrashes() throws {
         let model = try open("mmproj-f32.gguf")
         XCTAssertThrowsError(try model.encode([Float](repeating: 0, count: 10), count: 1))

@@ -1,80 +1,93 @@
 import Dispatch
 
-/// `y[r][o] = Σₖ x[r][k] · w[o][k] + bias[o]`: every product in the encoder is this shape (x row-major [rows, inner],
-/// w row-major [outputs, inner], as PyTorch stores a Linear). Tiles of 2 rows × 4 outputs keep eight SIMD8
-/// accumulators in registers; row blocks are spread over `threads` with Dispatch.
+/// A weight matrix `w[o][k]` (PyTorch's Linear layout, [outputs, inputs]) repacked for `MatMul`: panels of 16 outputs,
+/// each stored k-major (`panel[k][0..<16]`), the last panel zero-padded. One pass over a panel serves four rows of
+/// the input with two SIMD8 loads per k.
+struct PackedMatrix: @unchecked Sendable {
+    let outputs: Int
+    let inputs: Int
+    let panels: Int
+    let values: [Float]
+
+    static let width = 16
+
+    init(_ w: UnsafePointer<Float>, outputs: Int, inputs: Int) {
+        self.outputs = outputs
+        self.inputs = inputs
+        panels = (outputs + Self.width - 1) / Self.width
+        var packed = [Float](repeating: 0, count: panels * inputs * Self.width)
+        for o in 0..<outputs {
+            let panel = o / Self.width, lane = o % Self.width
+            let base = panel * inputs * Self.width + lane
+            for k in 0..<inputs { packed[base + k * Self.width] = w[o * inputs + k] }
+        }
+        values = packed
+    }
+
+    init(_ w: [Float], outputs: Int, inputs: Int) {
+        self = w.withUnsafeBufferPointer { PackedMatrix($0.baseAddress!, outputs: outputs, inputs: inputs) }
+    }
+}
+
+/// `y[r][o] = Σₖ x[r][k] · w[o][k] + bias[o]` with `w` packed: a 4-row × 16-output microkernel keeps eight SIMD8
+/// accumulators in registers and broadcasts one x value per row and k (the usual GEMM shape: 8 FMAs per 2 loads).
+/// Row blocks are spread over `threads` with Dispatch.
 enum MatMul {
-    static func linear(_ x: UnsafePointer<Float>, rows: Int, inner: Int, _ w: UnsafePointer<Float>, outputs: Int,
-                       bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>, threads: Int) {
-        let blocks = (rows + 1) / 2
+    static func linear(_ x: UnsafePointer<Float>, rows: Int, _ w: PackedMatrix, bias: UnsafePointer<Float>?,
+                       into y: UnsafeMutablePointer<Float>, threads: Int) {
+        let blocks = (rows + 3) / 4
         let workers = max(1, min(threads, blocks))
-        let x = UnsafeSendable(x), w = UnsafeSendable(w), y = UnsafeSendable(y), bias = bias.map(UnsafeSendable.init)
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            var block = worker
-            while block < blocks {
-                let r0 = block * 2
-                let pair = r0 + 1 < rows
-                var o = 0
-                while o + 4 <= outputs {
-                    tile(x.p + r0 * inner, pair ? x.p + (r0 + 1) * inner : nil, inner, w.p + o * inner,
-                         y.p + r0 * outputs + o, pair ? y.p + (r0 + 1) * outputs + o : nil, bias?.p.advanced(by: o))
-                    o += 4
-                }
-                while o < outputs {
-                    for r in r0..<(pair ? r0 + 2 : r0 + 1) {
-                        y.p[r * outputs + o] = dot(x.p + r * inner, w.p + o * inner, inner) + (bias?.p[o] ?? 0)
+        let xs = UnsafeSendable(x), ys = UnsafeSendable(y), bs = bias.map(UnsafeSendable.init)
+        w.values.withUnsafeBufferPointer { packed in
+            let ws = UnsafeSendable(packed.baseAddress!)
+            let run = { (worker: Int) in
+                var block = worker
+                while block < blocks {
+                    let r0 = block * 4
+                    for panel in 0..<w.panels {
+                        kernel(xs.p, r0: r0, count: min(4, rows - r0), w, ws.p + panel * w.inputs * PackedMatrix.width,
+                               o0: panel * PackedMatrix.width, bias: bs?.p, y: ys.p)
                     }
-                    o += 1
+                    block += workers
                 }
-                block += workers
+            }
+            if workers == 1 { run(0) } else { DispatchQueue.concurrentPerform(iterations: workers, execute: run) }
+        }
+    }
+
+    @inline(__always)
+    static func kernel(_ x: UnsafePointer<Float>, r0: Int, count: Int, _ w: PackedMatrix, _ panel: UnsafePointer<Float>,
+                       o0: Int, bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>) {
+        let n = w.inputs
+        // Rows past the end read row r0 again; their results are not stored.
+        let x0 = x + r0 * n, x1 = x + (r0 + min(1, count - 1)) * n
+        let x2 = x + (r0 + min(2, count - 1)) * n, x3 = x + (r0 + min(3, count - 1)) * n
+        var c00 = SIMD8<Float>(), c01 = SIMD8<Float>(), c10 = SIMD8<Float>(), c11 = SIMD8<Float>()
+        var c20 = SIMD8<Float>(), c21 = SIMD8<Float>(), c30 = SIMD8<Float>(), c31 = SIMD8<Float>()
+        var p = panel
+        for k in 0..<n {
+            let b0 = load(p), b1 = load(p + 8)
+            let a0 = SIMD8<Float>(repeating: x0[k]), a1 = SIMD8<Float>(repeating: x1[k])
+            c00.addProduct(a0, b0); c01.addProduct(a0, b1)
+            c10.addProduct(a1, b0); c11.addProduct(a1, b1)
+            let a2 = SIMD8<Float>(repeating: x2[k]), a3 = SIMD8<Float>(repeating: x3[k])
+            c20.addProduct(a2, b0); c21.addProduct(a2, b1)
+            c30.addProduct(a3, b0); c31.addProduct(a3, b1)
+            p += PackedMatrix.width
+        }
+        let lanes = min(PackedMatrix.width, w.outputs - o0)
+        let outputs = w.outputs
+        func store(_ row: Int, _ lo: SIMD8<Float>, _ hi: SIMD8<Float>) {
+            let out = y + (r0 + row) * outputs + o0
+            for i in 0..<lanes {
+                let v = i < 8 ? lo[i] : hi[i - 8]
+                out[i] = v + (bias?[o0 + i] ?? 0)
             }
         }
-    }
-
-    @inline(__always)
-    static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
-        var acc = SIMD8<Float>()
-        var k = 0
-        while k + 8 <= n {
-            acc.addProduct(load(a + k), load(b + k))
-            k += 8
-        }
-        var sum = acc.sum()
-        while k < n {
-            sum += a[k] * b[k]
-            k += 1
-        }
-        return sum
-    }
-
-    /// Two rows of x against four rows of w.
-    @inline(__always)
-    static func tile(_ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>?, _ n: Int, _ w: UnsafePointer<Float>,
-                     _ y0: UnsafeMutablePointer<Float>, _ y1: UnsafeMutablePointer<Float>?, _ bias: UnsafePointer<Float>?) {
-        let w0 = w, w1 = w + n, w2 = w + 2 * n, w3 = w + 3 * n
-        let x1p = x1 ?? x0
-        var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
-        var b0 = SIMD8<Float>(), b1 = SIMD8<Float>(), b2 = SIMD8<Float>(), b3 = SIMD8<Float>()
-        var k = 0
-        while k + 8 <= n {
-            let u = load(x0 + k), v = load(x1p + k)
-            let c0 = load(w0 + k), c1 = load(w1 + k), c2 = load(w2 + k), c3 = load(w3 + k)
-            a0.addProduct(u, c0); a1.addProduct(u, c1); a2.addProduct(u, c2); a3.addProduct(u, c3)
-            b0.addProduct(v, c0); b1.addProduct(v, c1); b2.addProduct(v, c2); b3.addProduct(v, c3)
-            k += 8
-        }
-        var s0 = a0.sum(), s1 = a1.sum(), s2 = a2.sum(), s3 = a3.sum()
-        var t0 = b0.sum(), t1 = b1.sum(), t2 = b2.sum(), t3 = b3.sum()
-        while k < n {
-            s0 += x0[k] * w0[k]; s1 += x0[k] * w1[k]; s2 += x0[k] * w2[k]; s3 += x0[k] * w3[k]
-            t0 += x1p[k] * w0[k]; t1 += x1p[k] * w1[k]; t2 += x1p[k] * w2[k]; t3 += x1p[k] * w3[k]
-            k += 1
-        }
-        let b = bias.map { ($0[0], $0[1], $0[2], $0[3]) } ?? (0, 0, 0, 0)
-        y0[0] = s0 + b.0; y0[1] = s1 + b.1; y0[2] = s2 + b.2; y0[3] = s3 + b.3
-        if let y1 {
-            y1[0] = t0 + b.0; y1[1] = t1 + b.1; y1[2] = t2 + b.2; y1[3] = t3 + b.3
-        }
+        store(0, c00, c01)
+        if count > 1 { store(1, c10, c11) }
+        if count > 2 { store(2, c20, c21) }
+        if count > 3 { store(3, c30, c31) }
     }
 
     @inline(__always)

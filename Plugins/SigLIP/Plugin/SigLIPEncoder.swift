@@ -67,8 +67,7 @@ final class SigLIPEncoder: VisionModel {
                 }
             }
         }
-        var x = linear(patches, rows: c.patches, SigLIPWeights.Linear(
-            weight: weights.patchWeight, bias: weights.patchBias, outputs: c.hidden, inputs: patchLength))
+        var x = linear(patches, rows: c.patches, weights.patch)
         x.add(weights.positions)
         return x
     }
@@ -92,10 +91,10 @@ final class SigLIPEncoder: VisionModel {
                     }
                 }
                 var scores = [Float](repeating: 0, count: n * n)
-                MatMul.linear(qh, rows: n, inner: d, kh, outputs: n, bias: nil, into: &scores, threads: 1)
+                MatMul.linear(qh, rows: n, PackedMatrix(kh, outputs: n, inputs: d), bias: nil, into: &scores, threads: 1)
                 for i in 0..<n { softmax(&scores, offset: i * n, count: n) }
                 var oh = [Float](repeating: 0, count: n * d)
-                MatMul.linear(scores, rows: n, inner: n, vt, outputs: d, bias: nil, into: &oh, threads: 1)
+                MatMul.linear(scores, rows: n, PackedMatrix(vt, outputs: d, inputs: n), bias: nil, into: &oh, threads: 1)
                 for i in 0..<n {
                     for j in 0..<d { out.p[i * h + head * d + j] = oh[i * d + j] }
                 }
@@ -128,12 +127,10 @@ final class SigLIPEncoder: VisionModel {
         var y = [Float](repeating: 0, count: rows * l.outputs)
         if let bias = l.bias {
             bias.withUnsafeBufferPointer {
-                MatMul.linear(x, rows: rows, inner: l.inputs, l.weight, outputs: l.outputs, bias: $0.baseAddress,
-                              into: &y, threads: threads)
+                MatMul.linear(x, rows: rows, l.weight, bias: $0.baseAddress, into: &y, threads: threads)
             }
         } else {
-            MatMul.linear(x, rows: rows, inner: l.inputs, l.weight, outputs: l.outputs, bias: nil, into: &y,
-                          threads: threads)
+            MatMul.linear(x, rows: rows, l.weight, bias: nil, into: &y, threads: threads)
         }
         return y
     }

@@ -11,16 +11,20 @@ struct SigLIPWeights {
         let fc1: Linear, fc2: Linear
     }
 
-    /// `weight` is [outputs, inputs] row-major.
+    /// A Linear layer: the weight ([outputs, inputs] in the file) packed for `MatMul`, and its bias.
     struct Linear {
-        let weight: [Float]
+        let weight: PackedMatrix
         let bias: [Float]?
-        let outputs: Int
-        let inputs: Int
+        var outputs: Int { weight.outputs }
+        var inputs: Int { weight.inputs }
+
+        init(weight: [Float], bias: [Float]?, outputs: Int, inputs: Int) {
+            self.weight = PackedMatrix(weight, outputs: outputs, inputs: inputs)
+            self.bias = bias
+        }
     }
 
-    let patchWeight: [Float]      // [hidden, 3 · patch · patch]
-    let patchBias: [Float]
+    let patch: Linear             // the patch conv as [hidden, 3 · patch · patch]
     let positions: [Float]        // [patches, hidden]
     let layers: [Layer]
     let postNorm: (weight: [Float], bias: [Float])
@@ -45,8 +49,9 @@ struct SigLIPWeights {
         }
         let v = "model.vision_model."
         let h = c.hidden, p = c.patchSize
-        patchWeight = try load(name("v.patch_embd.weight", v + "embeddings.patch_embedding.weight"), [h, 3, p, p])
-        patchBias = try load(name("v.patch_embd.bias", v + "embeddings.patch_embedding.bias"), [h])
+        patch = Linear(weight: try load(name("v.patch_embd.weight", v + "embeddings.patch_embedding.weight"), [h, 3, p, p]),
+                       bias: try load(name("v.patch_embd.bias", v + "embeddings.patch_embedding.bias"), [h]),
+                       outputs: h, inputs: 3 * p * p)
         positions = try load(name("v.position_embd.weight", v + "embeddings.position_embedding.weight"), [c.patches, h])
         layers = try (0..<c.layers).map { i in
             let g = "v.blk.\(i).", f = v + "encoder.layers.\(i)."
