@@ -51,6 +51,11 @@ final class DecodeScheduler: @unchecked Sendable {
     /// Accepted requests waiting for a free sequence, in arrival order.
     private var waiting: [Prepared] = []
     private var cache: PrefixCache<SequenceHandle>
+    /// Requests whose images are being prepared on `visionQueue`; true once cancelled (the result is then dropped).
+    private var encoding: [UInt64: Bool] = [:]
+    /// Decoding and encoding images takes seconds per image on a real vision model: it runs here, one request at a
+    /// time, so the streams already decoding keep going meanwhile.
+    private let visionQueue = DispatchQueue(label: "modelhost.worker.vision")
 
     /// The step in flight, shared with the reader thread's cancel path.
     private let stepLock = NSLock()
@@ -97,19 +102,38 @@ final class DecodeScheduler: @unchecked Sendable {
         for item in items {
             switch item {
             case .generate(let id, let request):
-                if active.contains(where: { $0.generation.id == id }) || waiting.contains(where: { $0.id == id }) {
+                if active.contains(where: { $0.generation.id == id }) || waiting.contains(where: { $0.id == id })
+                    || encoding[id] != nil {
                     events.send(.error(WorkerFailure(.badRequest, "request id \(id) is already in flight")),
                                 requestID: id)
-                } else {
-                    do throws(WorkerFailure) {
-                        let prepared = try prepare(id, request)
-                        events.send(.accepted(promptTokens: UInt32(prepared.prompt.count)), requestID: id)
-                        waiting.append(prepared)
-                    } catch {
-                        events.send(.error(error), requestID: id)
+                } else if let vision = engine.vision, !request.images.isEmpty {
+                    encoding[id] = false
+                    let inbox = self.inbox
+                    visionQueue.async {
+                        let result: Result<PreparedImages, WorkerFailure>
+                        do throws(WorkerFailure) {
+                            result = .success(try vision.prepare(request.images))
+                        } catch {
+                            result = .failure(error)
+                        }
+                        inbox.post(.imagesReady(requestID: id, request, result))
                     }
+                } else {
+                    accept(id, request, images: nil)
+                }
+            case .imagesReady(let id, let request, let result):
+                guard let cancelled = encoding.removeValue(forKey: id), !cancelled else { continue }
+                switch result {
+                case .success(let images): accept(id, request, images: images)
+                case .failure(let failure): events.send(.error(failure), requestID: id)
                 }
             case .cancel(let id):
+                if encoding[id] == false {
+                    encoding[id] = true
+                    events.send(.done(Completion(finishReason: .cancelled, promptTokens: 0, completionTokens: 0)),
+                                requestID: id)
+                    continue
+                }
                 if let index = active.firstIndex(where: { $0.generation.id == id }) {
                     finish(at: index, .cancelled)
                 } else if let index = waiting.firstIndex(where: { $0.id == id }) {
@@ -124,6 +148,17 @@ final class DecodeScheduler: @unchecked Sendable {
         return nil
     }
 
+    /// Builds and checks the prompt; an accepted request waits for a sequence.
+    private func accept(_ id: UInt64, _ request: GenerateRequest, images: PreparedImages?) {
+        do throws(WorkerFailure) {
+            let prepared = try prepare(id, request, images: images)
+            events.send(.accepted(promptTokens: UInt32(prepared.prompt.count)), requestID: id)
+            waiting.append(prepared)
+        } catch {
+            events.send(.error(error), requestID: id)
+        }
+    }
+
     private func admit() {
         while active.count < maxSequences, !waiting.isEmpty {
             let prepared = waiting.removeFirst()
@@ -136,7 +171,8 @@ final class DecodeScheduler: @unchecked Sendable {
     }
 
     /// Builds the prompt and checks the request against the model (on arrival, so failures come back at once).
-    private func prepare(_ id: UInt64, _ request: GenerateRequest) throws(WorkerFailure) -> Prepared {
+    private func prepare(_ id: UInt64, _ request: GenerateRequest,
+                         images prepared: PreparedImages?) throws(WorkerFailure) -> Prepared {
         var prompt: [Int32]
         var images: PromptImages?
         if !request.images.isEmpty && engine.vision == nil {
@@ -156,7 +192,7 @@ final class DecodeScheduler: @unchecked Sendable {
             do {
                 if let vision = engine.vision, case .chat(let messages) = request.input {
                     // Vision templates take content as a list of parts, with or without images.
-                    let prepared = try vision.prepare(request.images)
+                    let prepared = prepared ?? PreparedImages()
                     prompt = try prompts.imageChatTokens(
                         messagesJSON: messages, layout: vision.layout,
                         images: prepared.images.map { ($0.rows, $0.cols, $0.split) })
@@ -466,6 +502,8 @@ final class DecodeScheduler: @unchecked Sendable {
             events.send(.error(failure), requestID: item.generation.id)
         }
         for prepared in waiting { events.send(.error(failure), requestID: prepared.id) }
+        for (id, cancelled) in encoding where !cancelled { events.send(.error(failure), requestID: id) }
+        encoding.removeAll()
         for idle in cache.removeAll() { idle.destroy() }
         active.removeAll()
         waiting.removeAll()

@@ -5,6 +5,8 @@ import WorkerProtocol
 enum InboxItem {
     case generate(requestID: UInt64, GenerateRequest)
     case cancel(requestID: UInt64)
+    /// A request's images, prepared off the decode loop (or why they could not be).
+    case imagesReady(requestID: UInt64, GenerateRequest, Result<PreparedImages, WorkerFailure>)
     /// An orderly `shutdown` request, or the orchestrator is gone (closed its side or died).
     case stop(reason: String)
 }

@@ -7,6 +7,13 @@ import PluginHost
 import Tokenizer
 import WorkerProtocol
 
+/// A request's images, prepared: in order, with how many came from the cache.
+struct PreparedImages {
+    var images: [PreparedImage] = []
+    var hits = 0
+    var misses = 0
+}
+
 /// One image as the decoder takes it: its tile layout (for the prompt) and the encoder's embeddings of its tiles, in
 /// prompt order (`count × tokensPerImage × embeddingLength` floats).
 struct PreparedImage {
@@ -111,10 +118,9 @@ final class VisionStack: @unchecked Sendable {
     }
 
     /// Decodes, resizes and encodes `images` (cached by content), in order. A corrupt, unsupported or oversized
-    /// image is the client's error (400) and names the image.
-    func prepare(_ images: [[UInt8]], cancelToken: UInt64 = 0) throws(WorkerFailure)
-        -> (images: [PreparedImage], hits: Int, misses: Int)
-    {
+    /// image is the client's error (400) and names the image. Not reentrant: the scheduler calls it from one serial
+    /// queue.
+    func prepare(_ images: [[UInt8]], cancelToken: UInt64 = 0) throws(WorkerFailure) -> PreparedImages {
         var prepared: [PreparedImage] = []
         var hits = 0
         for (index, bytes) in images.enumerated() {
@@ -145,7 +151,7 @@ final class VisionStack: @unchecked Sendable {
             cache.put(key, image)
             prepared.append(image)
         }
-        return (prepared, hits, images.count - hits)
+        return PreparedImages(images: prepared, hits: hits, misses: images.count - hits)
     }
 }
 

@@ -192,6 +192,53 @@ final class VisionServingTests: XCTestCase {
         }
     }
 
+    /// Preparing an image (decode, resize, encode) runs beside the decode loop: a text request to the same model
+    /// finishes while a slow image is still being encoded. The slow projector is a full-width SigLIP (512 px, hidden
+    /// 768, 3 layers) splitting images into at most 2 x 2 tiles, paired with the test model's decoder.
+    func testImageEncodingDoesNotStallOtherStreams() throws {
+        let model = try Self.testModel.get()
+        let server = try ServerProcess { models in
+            let script = """
+            import sys; sys.path.insert(0, sys.argv[1]); import smolvlm_vision as v
+            c = v.VisionConfig(512, 16, 768, 3072, 3, 12, 4, 64)
+            v.write_mmproj_gguf(sys.argv[2], c, v.make_vision_weights(c, 7), "f16", longest_edge=1024)
+            """
+            let projector = models.appendingPathComponent("mmproj-SmolVLM-Slow.gguf").path
+            let (status, output) = try self.python(["-c", script,
+                                                    ServerProcess.root.appendingPathComponent("scripts/fixtures").path,
+                                                    projector])
+            XCTAssertEqual(status, 0, output)
+            try FileManager.default.createSymbolicLink(at: models.appendingPathComponent("SmolVLM-Slow.gguf"),
+                                                       withDestinationURL: model.appendingPathComponent("SmolVLM-Test.gguf"))
+        }
+        defer { server.stop() }
+        let api = server.baseURL + "/v1/chat/completions"
+        let text: [String: Any] = ["model": "SmolVLM-Slow", "messages": [["role": "user", "content": "Hello"]],
+                                   "max_tokens": 16, "temperature": 0]
+        XCTAssertEqual(HTTP.post(api, text).status, 200, server.logText)
+        var started = Date()
+        let alone = HTTP.post(api, Self.ask("SmolVLM-Slow", images: [Self.dataURL(try Self.fixture("scene.png"), type: "png")]))
+        let imageAlone = Date().timeIntervalSince(started)
+        XCTAssertEqual(alone.status, 200, alone.text)
+
+        // A different image (the first is cached now), and a text request sent while it encodes.
+        let jpeg = Self.dataURL(try Self.fixture("scene.jpg"), type: "jpeg")
+        let group = DispatchGroup()
+        group.enter()
+        DispatchQueue.global().async {
+            _ = HTTP.post(api, Self.ask("SmolVLM-Slow", images: [jpeg]))
+            group.leave()
+        }
+        Thread.sleep(forTimeInterval: min(0.3, imageAlone / 4))
+        started = Date()
+        XCTAssertEqual(HTTP.post(api, text).status, 200)
+        let textDuringEncode = Date().timeIntervalSince(started)
+        group.wait()
+        print("image request alone \(Int(imageAlone * 1000)) ms; text request during an image's encoding "
+            + "\(Int(textDuringEncode * 1000)) ms")
+        XCTAssertLessThan(textDuringEncode, imageAlone * 0.6, "the text request waited for the image's encoding")
+    }
+
     // MARK: Helpers
 
     func workerPID(_ server: ServerProcess, model: String) -> Int? {
