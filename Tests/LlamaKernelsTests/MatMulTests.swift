@@ -77,13 +77,13 @@ final class MatMulTests: XCTestCase {
     }
 
     func testInterleavedQ4_1() throws {
-        for n in [1, 3, 4, 9] { try check(.q4_1, rows: 48, columns: 96, n: n, packed: true, ranges: [0..<16, 16..<24, 24..<48]) }
+        for n in [1, 3, 4, 9, 70] { try check(.q4_1, rows: 48, columns: 96, n: n, packed: true, ranges: [0..<16, 16..<24, 24..<48]) }
         // Ranges that split an 8-row group fall back to row-wise expansion.
         try check(.q4_1, rows: 48, columns: 96, n: 1, packed: true)
     }
 
     func testInterleavedQ8_0() throws {
-        for n in [1, 2, 5] { try check(.q8_0, rows: 40, columns: 64, n: n, packed: true, ranges: [0..<8, 8..<40]) }
+        for n in [1, 2, 5, 9, 70] { try check(.q8_0, rows: 40, columns: 64, n: n, packed: true, ranges: [0..<8, 8..<40]) }
     }
 
     /// The portable Swift kernel and the AVX2 C kernel give the same sums (up to float reassociation).
@@ -139,7 +139,40 @@ final class MatMulTests: XCTestCase {
                             }
                         }
                     }
+                    // From `gemmRows` rows on, AVX2 builds expand the weights once per call instead (next test).
+                    guard !(MatMul.hasAVX2 && packed && n >= MatMul.gemmRows) else { continue }
                     XCTAssertEqual(batched.map(\.bitPattern), alone.map(\.bitPattern), "\(type) packed=\(packed) n=\(n)")
+                }
+            }
+        }
+    }
+
+    /// The expand-and-multiply kernels (AVX2, `gemmRows` rows and more) form each row's sums in one order whatever
+    /// the batch: a row gets bitwise the same result among any other rows, in any position, in any number.
+    func testExpandedProductRowsDoNotDependOnTheirBatch() throws {
+        try XCTSkipUnless(MatMul.hasAVX2, "the expand-and-multiply kernels need AVX2")
+        let rows = 48, columns = 192
+        for type in [WeightType.q4_1, .q8_0] {
+            let bytes = randomMatrix(type, rows: rows, columns: columns, seed: 11)
+            try bytes.withUnsafeBytes { raw in
+                let view = WeightView(name: "w", type: type, dimensions: [columns, rows], data: raw.baseAddress!, byteCount: raw.count)
+                let w = Interleaved8.pack(try WeightMatrix(view, rows: rows, columns: columns), pool: ThreadPool(threads: 1))
+                let total = 70
+                let x = (0..<(total * columns)).map { Float(($0 * 7919) % 2003) / 1001.5 - 1 }
+                var scratch = [Float](repeating: 0, count: MatMul.scratchCount(columns: columns))
+                func product(_ picked: [Int]) -> [Float] {
+                    let input = picked.flatMap { x[($0 * columns)..<(($0 + 1) * columns)] }
+                    var y = [Float](repeating: .nan, count: picked.count * rows)
+                    MatMul.multiply(w, input, n: picked.count, &y, ldy: rows, rowRange: 0..<rows, scratch: &scratch, sums: nil)
+                    return y
+                }
+                let all = product(Array(0..<total))
+                for t in [0, 5, 6, 7, 12, 69] {
+                    for batch in [[t, 1, 2, 3], [40, 41, t, 42, 43, 44, 45], [t] + Array(50..<62)] {
+                        let y = product(batch), at = batch.firstIndex(of: t)!
+                        XCTAssertEqual(y[(at * rows)..<((at + 1) * rows)].map(\.bitPattern),
+                                       all[(t * rows)..<((t + 1) * rows)].map(\.bitPattern), "\(type) row \(t) in \(batch)")
+                    }
                 }
             }
         }

@@ -1,6 +1,9 @@
 // llama-bench: load time, prefill and decode speed and peak RSS of the Llama kernels on a GGUF model, in-process.
 // Usage: llama-bench [--model PATH] [--threads 1,2] [--prompt-tokens 500] [--gen-tokens 128] [--repeat 3] [--json]
 //        llama-bench --kernels   (matrix-vector kernel timings on single matrices)
+//        llama-bench --batch 8 [--prompt-tokens 50] [--gen-tokens 64]
+//                                (N sequences as concurrent requests: their prompts in one step, then N-row decode
+//                                 steps; prints aggregate tokens/s beside one sequence alone, measured in the same run)
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -17,6 +20,8 @@ struct Options {
     var kernelsOnly = false
     /// One JSON object per thread count (keys as `modelhost bench --json`), for scripts/bench/llama_compare.py.
     var json = false
+    /// Sequences decoded together (0: the single-sequence benchmark).
+    var batch = 0
 
     init(_ args: [String]) throws {
         var i = 0
@@ -34,6 +39,7 @@ struct Options {
             case "--repeat": repeats = try Self.positive(try value())
             case "--kernels": kernelsOnly = true
             case "--json": json = true
+            case "--batch": batch = try Self.positive(try value())
             default: throw BenchError("unknown option \(args[i])")
             }
             i += 1
@@ -134,10 +140,56 @@ func kernelBench(model: String) throws {
 
 func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
 
+/// Concurrent requests as the server runs them: `batch` prompts of `promptTokens` prefilled in one step, then
+/// `genTokens` steps that each decode one token of every sequence. The same with one sequence runs first, so the
+/// ratio is measured side by side.
+func batchBench(_ options: Options) throws {
+    let source = try GGUFWeightSource(path: options.model)
+    let config = try LlamaConfig(from: source)
+    for threads in options.threads {
+        let model = try LlamaModel(source: source, config: config, threads: threads)
+        var results: [(Int, Double, Double)] = []
+        for n in [1, options.batch] {
+            var prefill: [Double] = [], decode: [Double] = []
+            for _ in 0..<options.repeats {
+                let sequences = try (0..<n).map { _ in
+                    try model.makeSequence(capacity: options.promptTokens + options.genTokens + 1)
+                }
+                let prompts: [[Int32]] = (0..<n).map { s in
+                    (0..<options.promptTokens).map { Int32(256 + (s * 7919 + $0 * 104_729) % (config.vocabulary - 256)) }
+                }
+                let t0 = now()
+                var logits = try model.forward(zip(sequences, prompts).map {
+                    LlamaBatchEntry(sequence: $0.0, input: .tokens($0.1), logits: .last)
+                })
+                let t1 = now()
+                for _ in 0..<options.genTokens {
+                    logits = try model.forward(zip(sequences, logits).map {
+                        LlamaBatchEntry(sequence: $0.0, input: .tokens([argmax($0.1)]), logits: .last)
+                    })
+                }
+                let t2 = now()
+                prefill.append(Double(n * options.promptTokens) / (t1 - t0))
+                decode.append(Double(n * options.genTokens) / (t2 - t1))
+            }
+            results.append((n, median(prefill), median(decode)))
+        }
+        let (_, p1, d1) = results[0], (n, pn, dn) = results[1]
+        print("threads \(threads): 1 sequence: prefill \(fixed(p1, 1)) tok/s, decode \(fixed(d1, 1)) tok/s; "
+              + "\(n) sequences: prefill \(fixed(pn, 1)) tok/s, decode \(fixed(dn, 1)) tok/s aggregate = "
+              + "\(fixed(dn / d1, 2))x one sequence (\(options.promptTokens)-token prompts, \(options.genTokens) steps, "
+              + "median of \(options.repeats))")
+    }
+}
+
 do {
     let options = try Options(Array(CommandLine.arguments.dropFirst()))
     if options.kernelsOnly {
         try kernelBench(model: options.model)
+        exit(0)
+    }
+    if options.batch > 0 {
+        try batchBench(options)
         exit(0)
     }
     for threads in options.threads {

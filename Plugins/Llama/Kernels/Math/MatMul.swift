@@ -8,7 +8,9 @@ import LlamaKernelsC
 ///   input vector and shared by every row. Repacked matrices (`Interleaved8`) use 8-rows-per-vector kernels; file
 ///   layout matrices use a row-pair kernel.
 /// - `n > 1` (prefill, batched decode): compute bound, so a tile of rows is expanded exactly to Float32 once and
-///   multiplied against all activation rows with a register-blocked 2-row × 4-token kernel.
+///   multiplied against all activation rows: on AVX2 for interleaved Q4_1/Q8_0 by the C kernels (`gemmRows` rows
+///   and more; 2–3 rows take the two-row matrix-vector kernels), elsewhere with a register-blocked 2-row × 4-token
+///   Swift kernel.
 /// All arithmetic stays in Float32 (no 8-bit activations): accuracy is the point of this engine.
 public enum MatMul {
     /// Whether the AVX2 C kernel may run (checked once); otherwise the portable Swift kernels are used.
@@ -18,11 +20,22 @@ public enum MatMul {
     public static let tileRows = 8
 
     /// Up to this many activation rows (a batched decode step, a short prompt) go through the matrix-vector kernels,
-    /// two rows at a time where a two-vector kernel exists, instead of the expand-and-multiply path, whose fixed cost
-    /// of expanding every weight to Float32 dominates below about 64 rows (measured on 2 threads: a 50-token prompt
-    /// 99 ms this way, 159 ms expanded). Each row's result is bitwise the one it would get alone. (A four-vector
-    /// kernel measured slower: its 16 accumulators spill.)
+    /// two rows at a time where a two-vector kernel exists, instead of the Swift expand-and-multiply path, whose
+    /// fixed cost of expanding every weight to Float32 dominates below about 64 rows (measured on 2 threads: a
+    /// 50-token prompt 99 ms this way, 159 ms expanded). Each row's result is bitwise the one it would get alone.
+    /// On AVX2, interleaved Q4_1/Q8_0 products of `gemmRows` rows or more take the C expand-and-multiply kernels.
     public static let smallBatch = 64
+
+    /// From this many activation rows on, interleaved Q4_1 and Q8_0 products on AVX2 expand each 8-row weight group
+    /// to Float32 once per call and multiply every row against it (`llama_c_*_interleaved_gemm`), instead of
+    /// converting the weights again for every row or pair of rows. Measured on one core, L2-resident Q4_1 1536×576:
+    /// 2 rows 16 vs 22 multiply-adds/ns for the two-row kernel (expanding does not pay yet), 4 rows 29 vs 26,
+    /// 8 rows 24–30 vs 16–26, 400 rows 32–37 vs 22. In the whole model on 2 threads (`llama-bench --batch 8`,
+    /// medians of 6 interleaved runs): a 50-token prompt 410 vs 288 tok/s, eight 50-token prompts together 492 vs
+    /// 472, eight sequences decoding together unchanged (the weights stream from memory either way).
+    /// Every row's sums are formed in one order whatever the number of rows, so at or above this size a row's
+    /// result does not depend on the rows it is batched with.
+    public static let gemmRows = 4
 
     /// Floats of per-thread scratch that `multiply` needs for matrices of `columns` columns.
     public static func scratchCount(columns: Int) -> Int { tileRows * columns }
@@ -65,6 +78,12 @@ public enum MatMul {
     public static func multiply(_ w: WeightMatrix, _ x: UnsafePointer<Float>, n: Int,
                                 _ y: UnsafeMutablePointer<Float>, ldy: Int, rowRange: Range<Int>,
                                 scratch: UnsafeMutablePointer<Float>, sums: UnsafePointer<Float>?) {
+        if n >= gemmRows && hasAVX2 && w.layout == .interleaved8 && (w.type == .q4_1 || w.type == .q8_0)
+            && rowRange.lowerBound % 8 == 0 && rowRange.upperBound % 8 == 0 {
+            let product = w.type == .q4_1 ? llama_c_q4_1_interleaved_gemm : llama_c_q8_0_interleaved_gemm
+            return product(w.data, 8 * w.rowBytes, w.columns / 32, x, n, y, ldy, scratch,
+                           rowRange.lowerBound / 8, rowRange.upperBound / 8)
+        }
         if n > 1 && n <= smallBatch, let sums {
             let stride = preparedInputCount(columns: w.columns), columns = w.columns
             var t = 0

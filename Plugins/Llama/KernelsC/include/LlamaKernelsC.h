@@ -1,6 +1,7 @@
-// Hand-vectorised AVX2 kernels for the Llama decoder's hottest loop. Swift's SIMD types compile the interleaved
+// Hand-vectorised AVX2 kernels for the Llama decoder's hottest loops. Swift's SIMD types compile the interleaved
 // Q4_1 matrix-vector kernel into partly scalar code (measured 13 ns per 32-weight block-row against 1.5 ns here),
-// so this one loop is written with intrinsics. Everything else stays in Swift.
+// and the same holds for expanding a group and the register-blocked product of many rows, so these loops are
+// written with intrinsics. Everything else stays in Swift.
 #ifndef LLAMA_KERNELS_C_H
 #define LLAMA_KERNELS_C_H
 
@@ -27,6 +28,17 @@ void llama_c_q4_1_interleaved_matvec(const void *weights, size_t group_bytes, si
 void llama_c_q4_1_interleaved_matvec2(const void *weights, size_t group_bytes, size_t blocks, const float *x0,
                                       const float *sums0, float *y0, const float *x1, const float *sums1, float *y1,
                                       size_t first_group, size_t end_group);
+
+/// Y = X · Wᵀ for the rows of groups [first_group, end_group) of an interleaved-8 Q4_1 matrix and `n` activation rows
+/// (x[t * 32 * blocks + k]): y[t * ldy + 8g + r] for every t < n. Each group is expanded exactly to Float32 into
+/// `tile` (8 * 32 * blocks floats, the caller's per-thread scratch) and then multiplied; a row's sums are formed in
+/// the same order whatever `n`. Requires llama_c_has_avx2().
+void llama_c_q4_1_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
+                                   float *y, size_t ldy, float *tile, size_t first_group, size_t end_group);
+
+/// The same for an interleaved-8 Q8_0 matrix (272-byte group blocks: d[8] f16, then 32 chunks of 8 signed bytes).
+void llama_c_q8_0_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
+                                   float *y, size_t ldy, float *tile, size_t first_group, size_t end_group);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,132 @@
+// AVX2/FMA matrix products of interleaved-8 Q4_1 and Q8_0 weights with several activation rows (see
+// include/LlamaKernelsC.h). Each 8-row group is expanded once to Float32, exactly as gguf-py dequantizes, into a
+// scratch tile laid out column by column (8 floats = the group's 8 rows of one column); then every activation row is
+// multiplied against the tile with one vector lane per weight row, so no horizontal sums are needed.
+//
+// Why here and not in Swift: the expansion and the register-blocked product compile to partly scalar code in Swift.
+// Why expand first: a batched decode step or a prefill chunk multiplies each weight by many rows; converting a
+// nibble to Float32 costs as much as a multiply-add, so it is done once per weight and call, not once per row.
+//
+// Batch invariance: every activation row's sums are formed in the same order whatever the number of rows and
+// whichever row block it falls in (two accumulators per row, even and odd columns, added at the end), so a row's
+// result does not depend on the other rows of the call.
+#include "LlamaKernelsC.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define LLAMA_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define LLAMA_INLINE __attribute__((always_inline)) static inline
+
+// Rows per register block: two accumulators per row, 12 of the 16 vector registers.
+#define BLOCK_ROWS 6
+
+// Asks for the next group's bytes while this one is multiplied: the weights stream from memory, and a parallel
+// region hands each thread every other chunk, which the hardware prefetcher does not follow. Prefetches never fault,
+// so the group after a matrix's last one is harmless.
+LLAMA_AVX2 LLAMA_INLINE void prefetch_group(const unsigned char *group, size_t bytes) {
+    for (size_t offset = 0; offset < bytes; offset += 64) _mm_prefetch((const char *)group + offset, _MM_HINT_T0);
+}
+
+// Group `g` of a Q4_1 matrix expanded to tile[col * 8 + lane] = d[lane] * q + m[lane].
+LLAMA_AVX2 LLAMA_INLINE void expand_q4_1(const unsigned char *group, size_t blocks, float *tile) {
+    const __m256i low4 = _mm256_set1_epi32(0x0F);
+    for (size_t b = 0; b < blocks; b++) {
+        const unsigned char *block = group + b * 160;
+        _mm_prefetch((const char *)block + 1280, _MM_HINT_T0);
+        _mm_prefetch((const char *)block + 1280 + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)block + 1280 + 128, _MM_HINT_T0);
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)block));
+        const __m256 m = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(block + 16)));
+        float *out = tile + 8 * 32 * b;
+        for (int c = 0; c < 4; c++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(block + 32 + 32 * c));
+            for (int t = 0; t < 4; t++) {
+                const __m256i lo = _mm256_and_si256(_mm256_srli_epi32(v, 8 * t), low4);
+                const __m256i hi = _mm256_and_si256(_mm256_srli_epi32(v, 8 * t + 4), low4);
+                _mm256_storeu_ps(out + 8 * (4 * c + t), _mm256_fmadd_ps(_mm256_cvtepi32_ps(lo), d, m));
+                _mm256_storeu_ps(out + 8 * (4 * c + t + 16), _mm256_fmadd_ps(_mm256_cvtepi32_ps(hi), d, m));
+            }
+        }
+    }
+}
+
+// Group `g` of a Q8_0 matrix expanded to tile[col * 8 + lane] = d[lane] * q.
+LLAMA_AVX2 LLAMA_INLINE void expand_q8_0(const unsigned char *group, size_t blocks, float *tile) {
+    for (size_t b = 0; b < blocks; b++) {
+        const unsigned char *block = group + b * 272;
+        for (int line = 0; line < 5; line++) _mm_prefetch((const char *)block + 2176 + 64 * line, _MM_HINT_T0);
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)block));
+        float *out = tile + 8 * 32 * b;
+        for (int i = 0; i < 32; i++) {
+            const __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(block + 16 + 8 * i)));
+            _mm256_storeu_ps(out + 8 * i, _mm256_mul_ps(_mm256_cvtepi32_ps(q), d));
+        }
+    }
+}
+
+// y[t * ldy + lane] = Σ_col tile[col][lane] · x[t * ldx + col] for t < R (R ≤ BLOCK_ROWS, a constant after inlining).
+LLAMA_AVX2 LLAMA_INLINE void multiply_block(const float *tile, size_t columns, const float *x, size_t ldx, float *y,
+                                            size_t ldy, const int R) {
+    __m256 even[BLOCK_ROWS], odd[BLOCK_ROWS];
+    for (int t = 0; t < R; t++) { even[t] = _mm256_setzero_ps(); odd[t] = _mm256_setzero_ps(); }
+    for (size_t col = 0; col < columns; col += 2) {
+        const __m256 w0 = _mm256_loadu_ps(tile + 8 * col), w1 = _mm256_loadu_ps(tile + 8 * col + 8);
+        for (int t = 0; t < R; t++) {
+            even[t] = _mm256_fmadd_ps(w0, _mm256_broadcast_ss(x + t * ldx + col), even[t]);
+            odd[t] = _mm256_fmadd_ps(w1, _mm256_broadcast_ss(x + t * ldx + col + 1), odd[t]);
+        }
+    }
+    for (int t = 0; t < R; t++) _mm256_storeu_ps(y + t * ldy, _mm256_add_ps(even[t], odd[t]));
+}
+
+LLAMA_AVX2 static void multiply_rows(const float *tile, size_t columns, const float *x, size_t n, float *y,
+                                     size_t ldy) {
+    size_t t = 0;
+    for (; t + BLOCK_ROWS <= n; t += BLOCK_ROWS)
+        multiply_block(tile, columns, x + t * columns, columns, y + t * ldy, ldy, BLOCK_ROWS);
+    switch (n - t) {
+    case 5: multiply_block(tile, columns, x + t * columns, columns, y + t * ldy, ldy, 5); break;
+    case 4: multiply_block(tile, columns, x + t * columns, columns, y + t * ldy, ldy, 4); break;
+    case 3: multiply_block(tile, columns, x + t * columns, columns, y + t * ldy, ldy, 3); break;
+    case 2: multiply_block(tile, columns, x + t * columns, columns, y + t * ldy, ldy, 2); break;
+    case 1: multiply_block(tile, columns, x + t * columns, columns, y + t * ldy, ldy, 1); break;
+    default: break;
+    }
+}
+
+LLAMA_AVX2
+void llama_c_q4_1_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
+                                   float *y, size_t ldy, float *tile, size_t first_group, size_t end_group) {
+    for (size_t g = first_group; g < end_group; g++) {
+        prefetch_group((const unsigned char *)weights + (g + 1) * group_bytes, group_bytes);
+        expand_q4_1((const unsigned char *)weights + g * group_bytes, blocks, tile);
+        multiply_rows(tile, 32 * blocks, x, n, y + 8 * g, ldy);
+    }
+}
+
+LLAMA_AVX2
+void llama_c_q8_0_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
+                                   float *y, size_t ldy, float *tile, size_t first_group, size_t end_group) {
+    for (size_t g = first_group; g < end_group; g++) {
+        prefetch_group((const unsigned char *)weights + (g + 1) * group_bytes, group_bytes);
+        expand_q8_0((const unsigned char *)weights + g * group_bytes, blocks, tile);
+        multiply_rows(tile, 32 * blocks, x, n, y + 8 * g, ldy);
+    }
+}
+
+#else
+
+void llama_c_q4_1_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
+                                   float *y, size_t ldy, float *tile, size_t first_group, size_t end_group) {
+    (void)weights; (void)group_bytes; (void)blocks; (void)x; (void)n; (void)y; (void)ldy; (void)tile;
+    (void)first_group; (void)end_group;
+}
+
+void llama_c_q8_0_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
+                                   float *y, size_t ldy, float *tile, size_t first_group, size_t end_group) {
+    (void)weights; (void)group_bytes; (void)blocks; (void)x; (void)n; (void)y; (void)ldy; (void)tile;
+    (void)first_group; (void)end_group;
+}
+
+#endif
