@@ -14,6 +14,8 @@ public struct Capabilities: OptionSet, Sendable {
     public static let sequenceTruncate = Capabilities(rawValue: UInt64(MH_CAP_SEQ_TRUNCATE.rawValue))
     public static let logitsAll = Capabilities(rawValue: UInt64(MH_CAP_LOGITS_ALL.rawValue))
     public static let concurrentObjects = Capabilities(rawValue: UInt64(MH_CAP_CONCURRENT_OBJECTS.rawValue))
+    /// ABI 1.1: `DecoderSequence.copy(from:count:)` is implemented (prefix sharing across concurrent requests).
+    public static let sequenceCopy = Capabilities(rawValue: UInt64(MH_CAP_SEQ_COPY.rawValue))
 }
 
 /// What the plugin says about itself. `id` and `version` must equal the manifest's; the host checks.

@@ -46,6 +46,16 @@ public protocol DecoderSequence: AnyObject {
     var capacity: Int { get }
     /// Keeps the first `count` positions (already checked ≤ length).
     func truncate(to count: Int) throws
+    /// Replaces this sequence's state with the first `count` positions of `source`, a distinct sequence of the same
+    /// model (already checked: `count` ≤ `source.length` and ≤ `capacity`). Called only when the plugin declares
+    /// `.sequenceCopy`; the default implementation refuses. If it throws, leave this sequence empty.
+    func copy(from source: Self, count: Int) throws
+}
+
+extension DecoderSequence {
+    public func copy(from source: Self, count: Int) throws {
+        throw PluginError.unsupported("seq_copy: this plugin cannot copy sequences")
+    }
 }
 
 /// The input of one batch entry. The buffers are borrowed for the duration of `forward`.
@@ -104,13 +114,15 @@ final class SequenceBox {
     let length: () -> Int
     let capacity: Int
     let truncate: (Int) throws -> Void
+    let copy: (SequenceBox, Int) throws -> Void
     init(model: DecoderModelBox, object: AnyObject, capacity: Int, length: @escaping () -> Int,
-         truncate: @escaping (Int) throws -> Void) {
+         truncate: @escaping (Int) throws -> Void, copy: @escaping (SequenceBox, Int) throws -> Void) {
         self.model = model
         self.object = object
         self.capacity = capacity
         self.length = length
         self.truncate = truncate
+        self.copy = copy
     }
 }
 
@@ -144,7 +156,10 @@ extension PluginExport {
             let seq = try model.makeSequence(capacity: capacity)
             return SequenceBox(model: owner, object: seq, capacity: seq.capacity,
                                length: { [unowned seq] in seq.length },
-                               truncate: { [unowned seq] n in try seq.truncate(to: n) })
+                               truncate: { [unowned seq] n in try seq.truncate(to: n) },
+                               copy: { [unowned seq] source, n in
+                                   try seq.copy(from: unsafeDowncast(source.object, to: M.Sequence.self), count: n)
+                               })
         }
         box.forward = { [unowned model] raw, cancel in
             let entries = raw.map {
@@ -235,6 +250,23 @@ let decoderTable: UnsafeMutablePointer<mh_text_decoder_v1> = {
             return writeStatus(status, .invalidArgument, "seq_truncate: cannot keep \(keep) of \(length) positions")
         }
         return guarded(status) { try seq.truncate(Int(keep)) }
+    }
+    t.pointee.seq_copy = { d, s, n, status in
+        guard let destination = sequence(d), let source = sequence(s) else {
+            return writeStatus(status, .invalidArgument, "seq_copy: dst and src must not be NULL")
+        }
+        guard destination !== source, destination.model === source.model else {
+            return writeStatus(status, .invalidArgument, "seq_copy: dst and src must be distinct sequences of one model")
+        }
+        guard destination.model.capabilities.contains(.sequenceCopy) else {
+            return writeStatus(status, .unsupported, "seq_copy: this plugin cannot copy sequences")
+        }
+        let length = source.length()
+        guard Int(n) <= length, Int(n) <= destination.capacity else {
+            return writeStatus(status, .invalidArgument,
+                               "seq_copy: cannot copy \(n) positions (src holds \(length), dst can hold \(destination.capacity))")
+        }
+        return guarded(status) { try destination.copy(source, Int(n)) }
     }
     t.pointee.forward = { m, batch, status in
         guard let box = model(m), let batch else {

@@ -23,17 +23,35 @@ public struct PrefixCache<Handle> {
 
     public var count: Int { entries.count }
 
-    /// Removes and returns the entry with the longest common prefix with `prompt` that can hold `capacity`
-    /// positions. `reuse` is how many of its tokens stay valid: at most `prompt.count - 1`, because the last prompt
-    /// token must be fed again to produce the logits of the first output token.
-    public mutating func take(matching prompt: [Int32], capacity: Int) -> (handle: Handle, reuse: Int)? {
+    /// How a request starts from the cache: with an entry handed over (cut back to `reuse` positions), or with
+    /// `reuse` positions copied out of an entry that stays cached for other requests.
+    public enum Match {
+        case take(Handle, reuse: Int)
+        case copy(from: Handle, reuse: Int)
+    }
+
+    /// The entry sharing the longest prefix with `prompt`. `reuse` is how many of its positions stay valid: at most
+    /// `prompt.count - 1`, because the last prompt token must be fed again to produce the logits of the first output
+    /// token. A prompt that continues the entry's
+    /// whole state (the next turn of its conversation) takes the entry: nothing is copied. A prompt that shares only
+    /// part of it (a common system prompt) copies that part when `canCopy`, leaving the entry for the requests that
+    /// share it too, concurrent ones included; without copying it takes the entry.
+    /// A taken entry must hold `capacity` positions; a copied one only has to hold the prefix.
+    public mutating func match(_ prompt: [Int32], capacity: Int, canCopy: Bool) -> Match? {
         var best: (index: Int, reuse: Int)?
-        for (index, entry) in entries.enumerated() where entry.capacity >= capacity {
+        for (index, entry) in entries.enumerated() where canCopy || entry.capacity >= capacity {
             let reuse = min(Self.commonPrefix(entry.tokens, prompt), prompt.count - 1)
             if reuse >= minimumReuse, reuse > (best?.reuse ?? 0) { best = (index, reuse) }
         }
         guard let best else { return nil }
-        return (entries.remove(at: best.index).handle, best.reuse)
+        let entry = entries[best.index]
+        let whole = best.reuse == entry.tokens.count && entry.capacity >= capacity
+        if canCopy && !whole {
+            clock &+= 1
+            entries[best.index].lastUse = clock
+            return .copy(from: entry.handle, reuse: best.reuse)
+        }
+        return .take(entries.remove(at: best.index).handle, reuse: best.reuse)
     }
 
     /// Keeps `handle` (whose state holds `tokens`); returns the entries evicted to stay within the limit, oldest

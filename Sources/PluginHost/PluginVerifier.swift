@@ -283,7 +283,10 @@ public enum PluginVerifier {
         defer { context.shutdown() }
         guard context.plugin.manifest.kind == .textDecoder,
               let raw = context.interface(MH_IID_TEXT_DECODER_V1) else { return "no decoder interface to exercise" }
-        let t = raw.assumingMemoryBound(to: mh_text_decoder_v1.self).pointee
+        // Copy only what the plugin's table holds: a 1.0 table ends before seq_copy.
+        var t = mh_text_decoder_v1()
+        let held = min(Int(raw.load(as: UInt32.self)), MemoryLayout<mh_text_decoder_v1>.size)
+        withUnsafeMutableBytes(of: &t) { $0.copyMemory(from: UnsafeRawBufferPointer(start: raw, count: held)) }
         var status = mh_status()
         var failures: [String] = []
         func check(_ name: String, _ rc: Int32) {
@@ -301,6 +304,7 @@ public enum PluginVerifier {
         check("seq_create(model = NULL)", t.seq_create(nil, 16, &seq, &status))
         check("seq_truncate(seq = NULL)", t.seq_truncate(nil, 0, &status))
         check("forward(model = NULL)", t.forward(nil, nil, &status))
+        if let copy = t.seq_copy { check("seq_copy(dst = NULL, src = NULL)", copy(nil, nil, 0, &status)) }
         t.model_close(nil)
         t.seq_destroy(nil)
         guard failures.isEmpty else { throw CheckFailure(message: failures.joined(separator: "; ")) }
@@ -339,11 +343,30 @@ public enum PluginVerifier {
         guard diff <= 1e-3 * max(1, first.map(abs).max() ?? 1), b.length == 8, c.length == 3 else {
             throw CheckFailure(message: "a batched call differs from a single one by \(diff)")
         }
+        var copied = ""
+        if model.canCopySequences {
+            // Prefix sharing: a copy of b's first half, continued, gives b's logits; b is untouched.
+            let d = try model.makeSequence(capacity: 32)
+            try d.copy(from: b, count: 4)
+            guard d.length == 4, b.length == 8 else {
+                throw CheckFailure(message: "seq_copy left lengths \(d.length) (copy) and \(b.length) (source), expected 4 and 8")
+            }
+            let continued = try model.forward([.init(sequence: d, input: .tokens(Array(prompt[4...])))])[0]
+            let copyDiff = zip(continued, first).map { abs($0 - $1) }.max() ?? 0
+            guard copyDiff <= 1e-3 * max(1, first.map(abs).max() ?? 1) else {
+                throw CheckFailure(message: "a copied prefix, continued, differs from the original by \(copyDiff)")
+            }
+            do {
+                try d.copy(from: c, count: 4)
+                throw CheckFailure(message: "seq_copy copied 4 positions from a sequence holding 3")
+            } catch is PluginCallError {}
+            copied = "; a copied prefix continues identically (max diff \(copyDiff))"
+        }
         do {
             _ = try model.forward([.init(sequence: c, input: .tokens([Int32(model.vocabularySize)]))])
             throw CheckFailure(message: "forward accepted a token id equal to the vocabulary size")
         } catch is PluginCallError {}
         guard c.length == 3 else { throw CheckFailure(message: "a refused forward changed the sequence length") }
-        return "reference prompt gives finite logits; truncate/re-feed and batched decode agree (max diff \(maxDiff))"
+        return "reference prompt gives finite logits; truncate/re-feed and batched decode agree (max diff \(maxDiff))" + copied
     }
 }

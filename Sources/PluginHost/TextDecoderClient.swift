@@ -12,7 +12,8 @@ public final class TextDecoderClient: @unchecked Sendable {
                                   message: "plugin \(context.plugin.id) does not implement \(MH_IID_TEXT_DECODER_V1)")
         }
         let t = raw.assumingMemoryBound(to: mh_text_decoder_v1.self)
-        guard Int(t.pointee.struct_size) >= MemoryLayout<mh_text_decoder_v1>.size,
+        // A 1.0 table ends where 1.1 appended seq_copy; newer fields are read only when the table holds them.
+        guard Int(t.pointee.struct_size) >= MemoryLayout<mh_text_decoder_v1>.offset(of: \.seq_copy)!,
               t.pointee.model_open != nil, t.pointee.model_close != nil, t.pointee.model_info != nil,
               t.pointee.seq_create != nil, t.pointee.seq_destroy != nil, t.pointee.seq_length != nil,
               t.pointee.seq_truncate != nil, t.pointee.forward != nil else {
@@ -21,7 +22,16 @@ public final class TextDecoderClient: @unchecked Sendable {
         }
         self.context = context
         self.table = t
+        let copyEnd = MemoryLayout<mh_text_decoder_v1>.offset(of: \.seq_copy)! + MemoryLayout<UnsafeRawPointer>.size
+        copySequence = Int(t.pointee.struct_size) >= copyEnd
+            && context.plugin.capabilities & UInt64(MH_CAP_SEQ_COPY.rawValue) != 0 ? t.pointee.seq_copy : nil
     }
+
+    /// Whether sequences of this plugin's models can copy a prefix from one another (ABI 1.1 `seq_copy`).
+    public var canCopySequences: Bool { copySequence != nil }
+
+    /// The plugin's `seq_copy` (ABI 1.1) when its table has one and it declares `MH_CAP_SEQ_COPY`.
+    let copySequence: (@convention(c) (OpaquePointer?, OpaquePointer?, UInt32, UnsafeMutablePointer<mh_status>?) -> Int32)?
 
     /// Opens a model. `weights` must outlive the returned model; the handle keeps a reference.
     public func openModel(weights: WeightsService, path: String, maxSequences: Int = 16, maxContext: Int = 0,
@@ -79,6 +89,8 @@ public final class DecoderModelHandle: @unchecked Sendable {
     /// The plugin's `mh_capability` bits: what the engine may ask of this model beyond the basics.
     public var capabilities: UInt64 { client.context.plugin.capabilities }
     public var canTruncate: Bool { capabilities & UInt64(MH_CAP_SEQ_TRUNCATE.rawValue) != 0 }
+    /// Whether a sequence's prefix can be copied into another (`SequenceHandle.copy`, ABI 1.1).
+    public var canCopySequences: Bool { client.canCopySequences }
     public var canReturnAllLogits: Bool { capabilities & UInt64(MH_CAP_LOGITS_ALL.rawValue) != 0 }
 
     public func close() {
@@ -195,6 +207,18 @@ public final class SequenceHandle: @unchecked Sendable {
     }
 
     public var length: Int { Int(model.client.table.pointee.seq_length(raw)) }
+
+    /// Makes this sequence hold exactly the first `count` positions of `source` (same model); `canCopySequences`.
+    public func copy(from source: SequenceHandle, count: Int) throws(PluginCallError) {
+        guard let copy = model.client.copySequence else {
+            throw PluginCallError(function: "seq_copy", code: MH_ERR_UNSUPPORTED.rawValue,
+                                  message: "plugin \(model.client.context.plugin.id) cannot copy sequences")
+        }
+        var status = mh_status()
+        mh_status_init(&status)
+        let rc = copy(raw, source.raw, UInt32(clamping: count), &status)
+        guard rc == 0 else { throw PluginCallError(function: "seq_copy", code: rc, message: statusText(&status)) }
+    }
 
     public func truncate(to count: Int) throws(PluginCallError) {
         var status = mh_status()

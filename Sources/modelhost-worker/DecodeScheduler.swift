@@ -13,7 +13,9 @@ import WorkerProtocol
 ///   streams already decoding beside it.
 /// - Finished sequences go to a prefix cache instead of being destroyed; a request whose prompt starts with a cached
 ///   sequence's tokens (the next turn of a conversation) truncates that sequence to the shared prefix and computes
-///   only the rest (`cachedTokens` in its `done`). Needs the plugin's `seq_truncate` capability.
+///   only the rest (`cachedTokens` in its `done`). Needs the plugin's `seq_truncate` capability. A prompt that
+///   shares only part of a cached sequence (a common system prompt) gets a copy of that part when the plugin can
+///   copy sequences (ABI 1.1 `seq_copy`), so concurrent requests all start from it and the entry stays cached.
 /// - Cancels take effect within one step: a cancel that arrives during a forward call fires the step's cancellation
 ///   token, the plugin abandons the call (all or nothing), and the survivors simply run the step again.
 final class DecodeScheduler: @unchecked Sendable {
@@ -296,7 +298,8 @@ final class DecodeScheduler: @unchecked Sendable {
     /// sequences while the memory budget refuses).
     private func acquireSequence(prompt: [Int32], capacity: Int,
                                  reuse: Bool) throws(WorkerFailure) -> (SequenceHandle, Int) {
-        if reuse, let (handle, shared) = cache.take(matching: prompt, capacity: capacity) {
+        switch reuse ? cache.match(prompt, capacity: capacity, canCopy: model.canCopySequences) : nil {
+        case .take(let handle, let shared)?:
             do {
                 try handle.truncate(to: shared)
                 return (handle, shared)
@@ -304,6 +307,20 @@ final class DecodeScheduler: @unchecked Sendable {
                 WorkerLog.write("prefix cache: cannot truncate a cached sequence (\(error)); starting afresh")
                 handle.destroy()
             }
+        case .copy(let source, let shared)?:
+            // The cached entry stays for other requests sharing the prefix. No eviction here: it could pick the
+            // source; when memory is short, start afresh below, which may evict.
+            if let handle = try? model.makeSequence(capacity: capacity) {
+                do {
+                    try handle.copy(from: source, count: shared)
+                    return (handle, shared)
+                } catch {
+                    WorkerLog.write("prefix cache: cannot copy a cached prefix (\(error)); starting afresh")
+                    handle.destroy()
+                }
+            }
+        case nil:
+            break
         }
         while true {
             do {

@@ -12,9 +12,11 @@ final class PrefixCacheTests: XCTestCase {
         XCTAssertTrue(cache.put("b", tokens: [1, 2, 9], capacity: 512).isEmpty)
         XCTAssertTrue(cache.put("c", tokens: [1, 2, 3, 4, 5, 6], capacity: 256).isEmpty)
         // "c" shares the most but is too small; "a" shares 4.
-        let hit = cache.take(matching: [1, 2, 3, 4, 5, 6, 7], capacity: 300)
-        XCTAssertEqual(hit?.handle, "a")
-        XCTAssertEqual(hit?.reuse, 4)
+        guard case .take(let handle, let reuse)? = cache.match([1, 2, 3, 4, 5, 6, 7], capacity: 300, canCopy: false) else {
+            return XCTFail("expected to take an entry")
+        }
+        XCTAssertEqual(handle, "a")
+        XCTAssertEqual(reuse, 4)
         XCTAssertEqual(cache.count, 2)
     }
 
@@ -22,8 +24,34 @@ final class PrefixCacheTests: XCTestCase {
         var cache = PrefixCache<String>(limit: 2)
         _ = cache.put("a", tokens: [1, 2, 3, 4, 5], capacity: 64)
         // The whole prompt is cached, but its last token must produce the first output's logits.
-        XCTAssertEqual(cache.take(matching: [1, 2, 3], capacity: 64)?.reuse, 2)
-        XCTAssertNil(cache.take(matching: [7, 8], capacity: 64))
+        guard case .take(_, let reuse)? = cache.match([1, 2, 3], capacity: 64, canCopy: false) else {
+            return XCTFail("expected to take an entry")
+        }
+        XCTAssertEqual(reuse, 2)
+        XCTAssertNil(cache.match([7, 8], capacity: 64, canCopy: false))
+    }
+
+    /// A prompt that shares part of an entry (a system prompt) copies that part and leaves the entry for the next
+    /// request, concurrent or not; a prompt that continues the whole entry (the conversation's next turn) takes it.
+    func testCopiesASharedPartAndTakesAContinuedWhole() {
+        var cache = PrefixCache<String>(limit: 4)
+        _ = cache.put("system+q1", tokens: [1, 2, 3, 4, 10, 11], capacity: 64)
+        for question: Int32 in [20, 30, 40] {
+            guard case .copy(let source, let reuse)? = cache.match([1, 2, 3, 4, question, 5], capacity: 64, canCopy: true)
+            else { return XCTFail("expected a copy for question \(question)") }
+            XCTAssertEqual(source, "system+q1")
+            XCTAssertEqual(reuse, 4)
+        }
+        XCTAssertEqual(cache.count, 1, "copying keeps the entry")
+        // A copy only needs the prefix to fit: the entry's own capacity does not matter.
+        guard case .copy? = cache.match([1, 2, 3, 4, 99], capacity: 4096, canCopy: true) else {
+            return XCTFail("expected a copy into a larger sequence")
+        }
+        guard case .take(let handle, let reuse)? = cache.match([1, 2, 3, 4, 10, 11, 12, 13], capacity: 64, canCopy: true)
+        else { return XCTFail("expected the next turn to take its conversation's entry") }
+        XCTAssertEqual(handle, "system+q1")
+        XCTAssertEqual(reuse, 6)
+        XCTAssertEqual(cache.count, 0)
     }
 
     func testEvictsTheLeastRecentlyUsedBeyondItsLimit() {

@@ -53,6 +53,29 @@ final class GoldReferenceTests: XCTestCase {
         XCTAssertLessThan(zip(first, again).map { abs($0 - $1) }.max()!, 1e-3)
     }
 
+    /// A copied prefix (a shared system prompt) continues exactly as the sequence it came from, whose state stays
+    /// intact; the copy may be larger than the source and may cut inside a key tile.
+    func testCopiedPrefixContinuesLikeItsSource() throws {
+        let (_, model) = try TestModel.load()
+        let prompt: [Int32] = [504, 14434, 282, 7, 1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 9000]
+        let source = try model.makeSequence(capacity: 16)
+        let direct = try model.forward([LlamaBatchEntry(sequence: source, input: .tokens(prompt), logits: .last)])[0]
+        for shared in [0, 3, 8, 9] {
+            let copy = try model.makeSequence(capacity: 64)
+            _ = try model.forward([LlamaBatchEntry(sequence: copy, input: .tokens([42, 43, 44]), logits: .none)])
+            try copy.copy(from: source, count: shared)
+            XCTAssertEqual(copy.count, shared)
+            let continued = try model.forward([LlamaBatchEntry(sequence: copy, input: .tokens(Array(prompt[shared...])),
+                                                               logits: .last)])[0]
+            XCTAssertLessThan(zip(direct, continued).map { abs($0 - $1) }.max()!, 1e-3, "shared \(shared)")
+        }
+        XCTAssertEqual(source.count, prompt.count)
+        let again = try model.forward([LlamaBatchEntry(sequence: source, input: .tokens([11]), logits: .last)])[0]
+        XCTAssertTrue(again.allSatisfy(\.isFinite))
+        XCTAssertThrowsError(try model.makeSequence(capacity: 8).copy(from: source, count: 9), "over the capacity")
+        XCTAssertThrowsError(try source.copy(from: source, count: 2), "onto itself")
+    }
+
     func testRejectsBadInputWithoutChangingState() throws {
         let (_, model) = try TestModel.load()
         let s = try model.makeSequence(capacity: 4)

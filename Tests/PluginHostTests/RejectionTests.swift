@@ -1,4 +1,5 @@
 import Foundation
+import ModelHostABI
 import PluginHost
 import XCTest
 
@@ -126,6 +127,26 @@ final class RejectionTests: XCTestCase {
     func testAnotherABIMajor() throws {
         assertRejected(try attempt("v2only", defines: ["VARIANT_ENTRY_V2_ONLY"]), .abiMajor, "targets ABI 2")
         assertRejected(try attempt("major2", defines: ["VARIANT_MAJOR=2"]), .abiMajor, "descriptor says ABI 2")
+    }
+
+    /// A decoder built against the 1.0 header (a table without seq_copy) still loads; the host never reads past
+    /// its table and simply does without copying. A table shorter than 1.0's is refused.
+    func testADecoderTableFromTheABI10HeaderIsAccepted() throws {
+        func client(_ name: String, tableSize: Int) throws -> TextDecoderClient {
+            let sub = dir.appendingPathComponent(name)
+            try FileManager.default.createDirectory(at: sub, withIntermediateDirectories: true)
+            let lib = sub.appendingPathComponent("lib\(name).so")
+            try TestSupport.compilePlugin(source: source, output: lib, defines: ["VARIANT_DECODER_TABLE_SIZE=\(tableSize)"])
+            try TestSupport.writeManifest(sub, name: name, id: "org.modelhost.test.variant", library: lib.lastPathComponent)
+            let found = PluginDiscovery.inspect(manifestPath: sub.appendingPathComponent("\(name).plugin.json").path, cpu: .host)
+            return try TextDecoderClient(try PluginLoader.load(found, host: HostServices(threads: 1)).initialize())
+        }
+        let v10 = MemoryLayout<mh_text_decoder_v1>.offset(of: \.seq_copy)!
+        XCTAssertEqual(v10, 72)
+        XCTAssertFalse(try client("table10", tableSize: v10).canCopySequences)
+        XCTAssertThrowsError(try client("table9", tableSize: v10 - 8)) {
+            XCTAssertTrue("\($0)".contains("too small"), "\($0)")
+        }
     }
 
     func testHostMinorTooOld() throws {

@@ -219,6 +219,24 @@ def prefix_cache_serves_the_next_turn(c):
 
 
 @check
+def concurrent_requests_share_a_system_prompt(c):
+    system = [{"role": "system", "content": "You are a patient teacher of geography for children. You answer in "
+                                            "one short sentence, with one fact, and you never use lists."}]
+    c.chat(messages=system + [{"role": "user", "content": "Name a river."}], temperature=0, max_tokens=4)
+    # Everything before the user's text is shared: the system turn and the user turn's opening.
+    shared = c.prompt_token_count(system + [{"role": "user", "content": ""}]) - 6
+
+    def one(country):
+        r = c.chat(messages=system + [{"role": "user", "content": f"What is the capital of {country}?"}],
+                   temperature=0, max_tokens=8)
+        return r.usage.prompt_tokens_details.cached_tokens
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        cached = list(pool.map(one, ["Spain", "Peru", "Japan", "Kenya"]))
+    expect(all(n >= shared for n in cached), f"cached_tokens {cached} for 4 concurrent requests sharing a "
+           f"{shared}-token prefix with a finished one")
+
+
+@check
 def errors_are_openai_shaped(c):
     try:
         c.chat(model="no-such-model", max_tokens=1)

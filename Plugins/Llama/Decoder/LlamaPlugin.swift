@@ -9,7 +9,7 @@ final class LlamaDecoder: TextDecoderPlugin {
         id: "org.modelhost.llama",
         version: "0.1.0",
         buildInfo: "Swift SIMD kernels for x86-64-v3 (AVX2+FMA), float32 activations",
-        capabilities: [.batchedDecode, .embeddingInput, .sequenceTruncate, .logitsAll]
+        capabilities: [.batchedDecode, .embeddingInput, .sequenceTruncate, .sequenceCopy, .logitsAll]
     )
 
     static func probe(_ query: ProbeQuery, host: Host) -> Int32 {
@@ -118,6 +118,7 @@ final class LlamaSequenceBox: DecoderSequence {
     var length: Int { sequence.count }
     var capacity: Int { sequence.capacity }
     func truncate(to count: Int) throws { try sequence.truncate(to: count) }
+    func copy(from source: LlamaSequenceBox, count: Int) throws { try sequence.copy(from: source.sequence, count: count) }
 }
 
 /// The host's weights service as the kernels' `WeightSource`: row-major SDK views become GGUF-order views (innermost

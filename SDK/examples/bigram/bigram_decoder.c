@@ -234,11 +234,18 @@ static int32_t bigram_forward(mh_decoder_model *m, const mh_batch *batch, mh_sta
     return MH_OK;
 }
 
+/* Designated initializers: functions appended by later ABI minors (seq_copy in 1.1) stay NULL, which the host reads
+ * as "not implemented", and the table still compiles warning-free against newer headers. */
 static const mh_text_decoder_v1 decoder_table = {
-    sizeof(mh_text_decoder_v1), 0,
-    bigram_model_open, bigram_model_close, bigram_model_info,
-    bigram_seq_create, bigram_seq_destroy, bigram_seq_length, bigram_seq_truncate,
-    bigram_forward,
+    .struct_size = sizeof(mh_text_decoder_v1),
+    .model_open = bigram_model_open,
+    .model_close = bigram_model_close,
+    .model_info = bigram_model_info,
+    .seq_create = bigram_seq_create,
+    .seq_destroy = bigram_seq_destroy,
+    .seq_length = bigram_seq_length,
+    .seq_truncate = bigram_seq_truncate,
+    .forward = bigram_forward,
 };
 
 /* [any-thread] */

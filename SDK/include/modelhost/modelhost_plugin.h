@@ -74,7 +74,7 @@ extern "C" {
 #endif
 
 #define MH_ABI_MAJOR 1
-#define MH_ABI_MINOR 0
+#define MH_ABI_MINOR 1
 
 #if defined(__GNUC__) || defined(__clang__)
 #define MH_EXPORT __attribute__((visibility("default")))
@@ -360,7 +360,8 @@ enum mh_capability {
     MH_CAP_EMBEDDING_INPUT = 1u << 1,    /* decoder: accepts embeddings instead of token ids */
     MH_CAP_SEQ_TRUNCATE = 1u << 2,       /* decoder: sequence state can be cut back (prefix reuse) */
     MH_CAP_LOGITS_ALL = 1u << 3,         /* decoder: returns logits for every input position */
-    MH_CAP_CONCURRENT_OBJECTS = 1u << 4  /* calls on different objects may overlap */
+    MH_CAP_CONCURRENT_OBJECTS = 1u << 4, /* calls on different objects may overlap */
+    MH_CAP_SEQ_COPY = 1u << 5            /* decoder (ABI 1.1): seq_copy copies a prefix between sequences */
 };
 
 /* What the host asks a plugin to run, for probe(). Strings are NUL-terminated and borrowed; empty when unknown. */
@@ -502,6 +503,16 @@ typedef struct mh_text_decoder_v1 {
      * error, none does (lengths are unchanged). Returns MH_ERR_CANCELLED if batch->cancel_token fired.
      * [object-serial on the model and on every sequence in the batch] */
     int32_t (*forward)(mh_decoder_model *model, const mh_batch *batch, mh_status *st);
+
+    /* ---- ABI 1.1: read only when MH_HAS_FIELD(table, mh_text_decoder_v1, seq_copy), the pointer is non-NULL and the
+     * plugin declares MH_CAP_SEQ_COPY. ---- */
+
+    /* Makes `dst` hold exactly the first `n` positions of `src`, replacing whatever `dst` held (n <= seq_length(src),
+     * n <= the capacity `dst` was created with); `src` is unchanged. Both belong to the same model and are distinct.
+     * Lets many requests that share a prompt prefix (a system prompt) start from one computed copy of it at once,
+     * where seq_truncate can hand a prefix to one request only. On error `dst` is unchanged or empty (length 0).
+     * [object-serial on the model and on both sequences] */
+    int32_t (*seq_copy)(mh_sequence *dst, const mh_sequence *src, uint32_t n, mh_status *st);
 } mh_text_decoder_v1;
 
 /* ---- Vision encoder: "mh.vision_encoder.v1" ------------------------------------------------------------------ */
@@ -614,8 +625,9 @@ MH_STATIC_ASSERT(sizeof(mh_decoder_info) == 24, "mh_decoder_info 1.0 layout");
 MH_STATIC_ASSERT(offsetof(mh_batch_entry, seq) == 8 && offsetof(mh_batch_entry, logits) == 40 &&
                  sizeof(mh_batch_entry) == 48, "mh_batch_entry 1.0 layout");
 MH_STATIC_ASSERT(sizeof(mh_batch) == 24, "mh_batch 1.0 layout");
-MH_STATIC_ASSERT(offsetof(mh_text_decoder_v1, model_open) == 8 && sizeof(mh_text_decoder_v1) == 72,
-                 "mh_text_decoder_v1 1.0 layout");
+MH_STATIC_ASSERT(offsetof(mh_text_decoder_v1, model_open) == 8 && offsetof(mh_text_decoder_v1, seq_copy) == 72 &&
+                 sizeof(mh_text_decoder_v1) == 80,
+                 "mh_text_decoder_v1 1.1 layout (1.0 ends at seq_copy)");
 MH_STATIC_ASSERT(sizeof(mh_vision_encoder_v1) == 40, "mh_vision_encoder_v1 1.0 layout");
 MH_STATIC_ASSERT(sizeof(mh_vision_info) == 40, "mh_vision_info 1.0 layout");
 MH_STATIC_ASSERT(sizeof(mh_image_preprocessor_v1) == 56, "mh_image_preprocessor_v1 1.0 layout");

@@ -81,9 +81,15 @@ static int32_t forward(mh_decoder_model *m, const mh_batch *b, mh_status *st) {
     return mh_status_set(st, MH_ERR_INVALID_ARG, "no model");
 }
 
+/* VARIANT_DECODER_TABLE_SIZE plays a plugin built against an older header (72: ABI 1.0, before seq_copy). */
+#ifndef VARIANT_DECODER_TABLE_SIZE
+#define VARIANT_DECODER_TABLE_SIZE sizeof(mh_text_decoder_v1)
+#endif
+
 static const mh_text_decoder_v1 table = {
-    sizeof(mh_text_decoder_v1), 0, model_open, model_close, model_info, seq_create, seq_destroy, seq_length,
-    seq_truncate, forward,
+    .struct_size = VARIANT_DECODER_TABLE_SIZE, .model_open = model_open, .model_close = model_close,
+    .model_info = model_info, .seq_create = seq_create, .seq_destroy = seq_destroy, .seq_length = seq_length,
+    .seq_truncate = seq_truncate, .forward = forward,
 };
 
 static const void *get_interface(void *ctx, const char *iid) {

@@ -216,8 +216,9 @@ static int32_t forward(mh_decoder_model *m, const mh_batch *batch, mh_status *st
 }
 
 static const mh_text_decoder_v1 decoder_table = {
-    sizeof(mh_text_decoder_v1), 0,
-    model_open, model_close, model_info, seq_create, seq_destroy, seq_length, seq_truncate, forward,
+    .struct_size = sizeof(mh_text_decoder_v1), .model_open = model_open, .model_close = model_close,
+    .model_info = model_info, .seq_create = seq_create, .seq_destroy = seq_destroy, .seq_length = seq_length,
+    .seq_truncate = seq_truncate, .forward = forward,
 };
 
 static const void *get_interface(void *ctx, const char *iid) {

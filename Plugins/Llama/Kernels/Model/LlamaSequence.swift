@@ -85,6 +85,29 @@ public final class LlamaSequence {
         count = length
     }
 
+    /// Makes this sequence hold exactly the first `length` positions of `source` (a sequence of the same model), so
+    /// that requests sharing a prompt prefix each start from one computed copy of it. Whole key tiles are copied
+    /// (the positions past `length` in the last one are finite values the score loop ignores, as after a
+    /// truncation). Costs `length` × 2 × layers × kvWidth floats of copying: ~46 KB per position for SmolLM2-135M.
+    public func copy(from source: LlamaSequence, count length: Int) throws {
+        guard source !== self, source.layers == layers, source.kvHeads == kvHeads,
+              source.headDimension == headDimension else {
+            throw LlamaModelError.badCopy("the source is the sequence itself or belongs to another model")
+        }
+        guard length >= 0, length <= source.count, length <= capacity else {
+            throw LlamaModelError.badCopy("\(length) positions requested; the source holds \(source.count), this sequence \(capacity)")
+        }
+        count = 0
+        let tileFloats = ((length + 7) / 8) * 8 * headDimension
+        for layer in 0..<layers {
+            for head in 0..<kvHeads {
+                keyTiles(layer, head).update(from: source.keyTiles(layer, head), count: tileFloats)
+            }
+            value(layer, 0).update(from: source.value(layer, 0), count: length * kvWidth)
+        }
+        count = length
+    }
+
     /// The key tiles of `layer` and `kvHead`: tile t (positions 8t ..< 8t + 8) starts at `8 * headDimension * t`,
     /// and holds dimension d of its 8 positions at `8 * d`.
     @inline(__always)

@@ -117,6 +117,7 @@ public enum LlamaModelError: Error, Equatable, CustomStringConvertible {
     case tokenOutOfRange(token: Int32, vocabulary: Int)
     case contextFull(capacity: Int, requested: Int)
     case badTruncation(length: Int, requested: Int)
+    case badCopy(String)
     case badEmbedding(expected: Int, found: Int)
     case emptyInput
     case outOfMemory(bytes: Int)
@@ -133,6 +134,7 @@ public enum LlamaModelError: Error, Equatable, CustomStringConvertible {
         case .contextFull(let c, let r): return "sequence would hold \(r) positions but its capacity is \(c)"
         case .badTruncation(let l, let r):
             return "cannot truncate a sequence of \(l) positions to \(r): the length must be between 0 and \(l)"
+        case .badCopy(let why): return "cannot copy the sequence: \(why)"
         case .badEmbedding(let e, let f): return "input embeddings have \(f) values, expected a multiple of \(e)"
         case .emptyInput: return "a batch entry has no tokens or embeddings"
         case .outOfMemory(let b): return "the key/value cache needs \(b) bytes, which the allocator refused (memory budget)"
