@@ -167,6 +167,16 @@ final class MatMulTests: XCTestCase {
                     return y
                 }
                 let all = product(Array(0..<total))
+                // Nor on the weight rows computed with it: the kernel pairs 8-row groups, and a range of an odd
+                // number of groups leaves one alone (threads split a matrix at any group boundary).
+                let six = Array(all[0..<(6 * rows)])
+                for ranges in [[0..<8, 8..<rows], [0..<24, 24..<rows], [0..<16, 16..<40, 40..<rows]] {
+                    var y = [Float](repeating: .nan, count: 6 * rows)
+                    for range in ranges {
+                        MatMul.multiply(w, x, n: 6, &y, ldy: rows, rowRange: range, scratch: &scratch, sums: nil)
+                    }
+                    XCTAssertEqual(y.map(\.bitPattern), six.map(\.bitPattern), "\(type) rows split at \(ranges)")
+                }
                 for t in [0, 5, 6, 7, 12, 69] {
                     for batch in [[t, 1, 2, 3], [40, 41, t, 42, 43, 44, 45], [t] + Array(50..<62)] {
                         let y = product(batch), at = batch.firstIndex(of: t)!

@@ -108,7 +108,8 @@ func fixed(_ value: Double, _ digits: Int) -> String {
 }
 
 /// Nanoseconds per 32-element block-row of the matrix-vector kernels on a cache-resident matrix and on the whole
-/// output head (memory-resident), to tell compute limits from memory limits.
+/// output head (memory-resident), to tell compute limits from memory limits; for the repacked matrices, also
+/// multiply-adds per nanosecond of the several-row products (4, 8 and 64 rows).
 func kernelBench(model: String) throws {
     let source = try GGUFWeightSource(path: model)
     let config = try LlamaConfig(from: source)
@@ -134,6 +135,19 @@ func kernelBench(model: String) throws {
         let gbps = Double(iterations * rows * w.rowBytes) / seconds / 1e9
         print("\(name) \(w.type) \(w.layout) \(rows)x\(columns): \(fixed(seconds / blockRows * 1e9, 2)) ns/block-row, "
               + "\(fixed(gbps, 1)) GB/s")
+        // Several rows at once (a batched decode step, a prompt chunk): compute bound, so multiply-adds per ns.
+        guard w.layout == .interleaved8 else { continue }
+        for n in [4, 8, 64] {
+            let xs = (0..<(n * columns)).map { Float(($0 * 37) % 101) / 50 - 1 }
+            var ys = [Float](repeating: 0, count: n * rows)
+            let repeats = max(3, 400_000_000 / (n * rows * columns))
+            let start = now()
+            for _ in 0..<repeats {
+                MatMul.multiply(w, xs, n: n, &ys, ldy: rows, rowRange: 0..<rows, scratch: &scratch, sums: nil)
+            }
+            let macs = Double(repeats * n * rows * columns) / (now() - start) / 1e9
+            print("\(name) \(w.type) \(w.layout) \(rows)x\(columns), \(n) rows: \(fixed(macs, 1)) multiply-adds/ns")
+        }
         }
     }
 }

@@ -1,15 +1,17 @@
 // AVX2/FMA matrix products of interleaved-8 Q4_1 and Q8_0 weights with several activation rows (see
-// include/LlamaKernelsC.h). Each 8-row group is expanded once to Float32, exactly as gguf-py dequantizes, into a
-// scratch tile laid out column by column (8 floats = the group's 8 rows of one column); then every activation row is
-// multiplied against the tile with one vector lane per weight row, so no horizontal sums are needed.
+// include/LlamaKernelsC.h). Groups of 8 weight rows are expanded, two at a time, exactly to Float32 as gguf-py
+// dequantizes, into a scratch tile laid out column by column (8 floats = a group's 8 rows of one column); then every
+// activation row is multiplied against both with one vector lane per weight row, so no horizontal sums are needed.
 //
 // Why here and not in Swift: the expansion and the register-blocked product compile to partly scalar code in Swift.
 // Why expand first: a batched decode step or a prefill chunk multiplies each weight by many rows; converting a
 // nibble to Float32 costs as much as a multiply-add, so it is done once per weight and call, not once per row.
+// Why two groups: each broadcast activation then feeds two multiply-adds, so a register block of 6 rows issues 8
+// loads per 12 multiply-adds instead of 14 (with one group the loads, not the multiply-adds, were the limit).
 //
-// Batch invariance: every activation row's sums are formed in the same order whatever the number of rows and
-// whichever row block it falls in (two accumulators per row, even and odd columns, added at the end), so a row's
-// result does not depend on the other rows of the call.
+// Batch invariance: every activation row's sum for a weight row is one chain of multiply-adds over the columns in
+// order, whatever the number of rows, the row block it falls in and whether its group was paired, so a row's result
+// does not depend on the other rows of the call.
 #include "LlamaKernelsC.h"
 
 #if defined(__x86_64__)
@@ -18,7 +20,7 @@
 #define LLAMA_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define LLAMA_INLINE __attribute__((always_inline)) static inline
 
-// Rows per register block: two accumulators per row, 12 of the 16 vector registers.
+// Most rows per register block: one accumulator per row and group, 12 of the 16 vector registers.
 #define BLOCK_ROWS 6
 
 // Asks for the next group's bytes while this one is multiplied: the weights stream from memory, and a parallel
@@ -65,53 +67,78 @@ LLAMA_AVX2 LLAMA_INLINE void expand_q8_0(const unsigned char *group, size_t bloc
     }
 }
 
-// y[t * ldy + lane] = Σ_col tile[col][lane] · x[t * ldx + col] for t < R (R ≤ BLOCK_ROWS, a constant after inlining).
+// y[t * ldy + 8 * g + lane] = Σ_col tile[g][col][lane] · x[t * ldx + col] for t < R and g < G, tile[g] starting at
+// tile + 8 * columns * g (R ≤ BLOCK_ROWS and G ≤ 2, constants after inlining).
 LLAMA_AVX2 LLAMA_INLINE void multiply_block(const float *tile, size_t columns, const float *x, size_t ldx, float *y,
-                                            size_t ldy, const int R) {
-    __m256 even[BLOCK_ROWS], odd[BLOCK_ROWS];
-    for (int t = 0; t < R; t++) { even[t] = _mm256_setzero_ps(); odd[t] = _mm256_setzero_ps(); }
-    for (size_t col = 0; col < columns; col += 2) {
-        const __m256 w0 = _mm256_loadu_ps(tile + 8 * col), w1 = _mm256_loadu_ps(tile + 8 * col + 8);
+                                            size_t ldy, const int R, const int G) {
+    const float *tile1 = tile + 8 * columns;
+    __m256 acc0[BLOCK_ROWS], acc1[BLOCK_ROWS];
+    for (int t = 0; t < R; t++) { acc0[t] = _mm256_setzero_ps(); acc1[t] = _mm256_setzero_ps(); }
+    for (size_t col = 0; col < columns; col++) {
+        const __m256 w0 = _mm256_loadu_ps(tile + 8 * col);
+        const __m256 w1 = G > 1 ? _mm256_loadu_ps(tile1 + 8 * col) : w0;
         for (int t = 0; t < R; t++) {
-            even[t] = _mm256_fmadd_ps(w0, _mm256_broadcast_ss(x + t * ldx + col), even[t]);
-            odd[t] = _mm256_fmadd_ps(w1, _mm256_broadcast_ss(x + t * ldx + col + 1), odd[t]);
+            const __m256 xb = _mm256_broadcast_ss(x + t * ldx + col);
+            acc0[t] = _mm256_fmadd_ps(w0, xb, acc0[t]);
+            if (G > 1) acc1[t] = _mm256_fmadd_ps(w1, xb, acc1[t]);
         }
     }
-    for (int t = 0; t < R; t++) _mm256_storeu_ps(y + t * ldy, _mm256_add_ps(even[t], odd[t]));
+    for (int t = 0; t < R; t++) {
+        _mm256_storeu_ps(y + t * ldy, acc0[t]);
+        if (G > 1) _mm256_storeu_ps(y + t * ldy + 8, acc1[t]);
+    }
 }
 
-LLAMA_AVX2 static void multiply_rows(const float *tile, size_t columns, const float *x, size_t n, float *y,
-                                     size_t ldy) {
-    size_t t = 0;
-    for (; t + BLOCK_ROWS <= n; t += BLOCK_ROWS)
-        multiply_block(tile, columns, x + t * columns, columns, y + t * ldy, ldy, BLOCK_ROWS);
-    switch (n - t) {
-    case 5: multiply_block(tile, columns, x + t * columns, columns, y + t * ldy, ldy, 5); break;
-    case 4: multiply_block(tile, columns, x + t * columns, columns, y + t * ldy, ldy, 4); break;
-    case 3: multiply_block(tile, columns, x + t * columns, columns, y + t * ldy, ldy, 3); break;
-    case 2: multiply_block(tile, columns, x + t * columns, columns, y + t * ldy, ldy, 2); break;
-    case 1: multiply_block(tile, columns, x + t * columns, columns, y + t * ldy, ldy, 1); break;
+LLAMA_AVX2 LLAMA_INLINE void multiply_block_rows(const float *tile, size_t columns, const float *x, float *y,
+                                                 size_t ldy, int rows, const int G) {
+    switch (rows) {
+    case 6: multiply_block(tile, columns, x, columns, y, ldy, 6, G); break;
+    case 5: multiply_block(tile, columns, x, columns, y, ldy, 5, G); break;
+    case 4: multiply_block(tile, columns, x, columns, y, ldy, 4, G); break;
+    case 3: multiply_block(tile, columns, x, columns, y, ldy, 3, G); break;
+    case 2: multiply_block(tile, columns, x, columns, y, ldy, 2, G); break;
+    case 1: multiply_block(tile, columns, x, columns, y, ldy, 1, G); break;
     default: break;
+    }
+}
+
+// All n rows against the G expanded groups in `tile`, in register blocks of as equal sizes as possible (8 rows: 4 + 4,
+// not 6 + 2, whose 2-row block would wait on multiply-add latency).
+LLAMA_AVX2 static void multiply_rows(const float *tile, size_t columns, const float *x, size_t n, float *y,
+                                     size_t ldy, int G) {
+    const size_t blocks = (n + BLOCK_ROWS - 1) / BLOCK_ROWS;
+    size_t t = 0;
+    for (size_t b = 0; b < blocks; b++) {
+        const int rows = (int)(n / blocks + (b < n % blocks ? 1 : 0));
+        if (G > 1) multiply_block_rows(tile, columns, x + t * columns, y + t * ldy, ldy, rows, 2);
+        else multiply_block_rows(tile, columns, x + t * columns, y + t * ldy, ldy, rows, 1);
+        t += (size_t)rows;
     }
 }
 
 LLAMA_AVX2
 void llama_c_q4_1_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
                                    float *y, size_t ldy, float *tile, size_t first_group, size_t end_group) {
-    for (size_t g = first_group; g < end_group; g++) {
-        prefetch_group((const unsigned char *)weights + (g + 1) * group_bytes, group_bytes);
-        expand_q4_1((const unsigned char *)weights + g * group_bytes, blocks, tile);
-        multiply_rows(tile, 32 * blocks, x, n, y + 8 * g, ldy);
+    const unsigned char *w = (const unsigned char *)weights;
+    for (size_t g = first_group; g < end_group; g += 2) {
+        const int G = g + 1 < end_group ? 2 : 1;
+        prefetch_group(w + (g + G) * group_bytes, 2 * group_bytes);
+        expand_q4_1(w + g * group_bytes, blocks, tile);
+        if (G > 1) expand_q4_1(w + (g + 1) * group_bytes, blocks, tile + 8 * 32 * blocks);
+        multiply_rows(tile, 32 * blocks, x, n, y + 8 * g, ldy, G);
     }
 }
 
 LLAMA_AVX2
 void llama_c_q8_0_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
                                    float *y, size_t ldy, float *tile, size_t first_group, size_t end_group) {
-    for (size_t g = first_group; g < end_group; g++) {
-        prefetch_group((const unsigned char *)weights + (g + 1) * group_bytes, group_bytes);
-        expand_q8_0((const unsigned char *)weights + g * group_bytes, blocks, tile);
-        multiply_rows(tile, 32 * blocks, x, n, y + 8 * g, ldy);
+    const unsigned char *w = (const unsigned char *)weights;
+    for (size_t g = first_group; g < end_group; g += 2) {
+        const int G = g + 1 < end_group ? 2 : 1;
+        prefetch_group(w + (g + G) * group_bytes, 2 * group_bytes);
+        expand_q8_0(w + g * group_bytes, blocks, tile);
+        if (G > 1) expand_q8_0(w + (g + 1) * group_bytes, blocks, tile + 8 * 32 * blocks);
+        multiply_rows(tile, 32 * blocks, x, n, y + 8 * g, ldy, G);
     }
 }
 

@@ -33,12 +33,16 @@ public enum MatMul {
     /// 8 rows 24–30 vs 16–26, 400 rows 32–37 vs 22. In the whole model on 2 threads (`llama-bench --batch 8`,
     /// medians of 6 interleaved runs): a 50-token prompt 410 vs 288 tok/s, eight 50-token prompts together 492 vs
     /// 472, eight sequences decoding together unchanged (the weights stream from memory either way).
+    /// Multiplying two expanded groups per pass (each broadcast activation feeds two multiply-adds) then gave, on one
+    /// core (`llama-bench --kernels`, Q4_1 1536×576 / 576×1536 / Q8_0 head): 4 rows 20.7–20.9 vs 15.5–16.7
+    /// multiply-adds/ns, 8 rows 26.6–27.8 vs 22.1–22.2, 64 rows 38.7–39.1 vs 29.3–35.1, head 8 rows 22.8 vs 17.3.
     /// Every row's sums are formed in one order whatever the number of rows, so at or above this size a row's
     /// result does not depend on the rows it is batched with.
     public static let gemmRows = 4
 
-    /// Floats of per-thread scratch that `multiply` needs for matrices of `columns` columns.
-    public static func scratchCount(columns: Int) -> Int { tileRows * columns }
+    /// Floats of per-thread scratch that `multiply` needs for matrices of `columns` columns: two expanded 8-row
+    /// groups (the C kernels multiply two at a time; the Swift path uses one).
+    public static func scratchCount(columns: Int) -> Int { 2 * tileRows * columns }
 
     /// 2^-s for each column of a block, s its nibble's bit position in the interleaved Q4_1 words.
     public static let nibbleScale: [Float] = (0..<32).map {

@@ -30,9 +30,9 @@ void llama_c_q4_1_interleaved_matvec2(const void *weights, size_t group_bytes, s
                                       size_t first_group, size_t end_group);
 
 /// Y = X · Wᵀ for the rows of groups [first_group, end_group) of an interleaved-8 Q4_1 matrix and `n` activation rows
-/// (x[t * 32 * blocks + k]): y[t * ldy + 8g + r] for every t < n. Each group is expanded exactly to Float32 into
-/// `tile` (8 * 32 * blocks floats, the caller's per-thread scratch) and then multiplied; a row's sums are formed in
-/// the same order whatever `n`. Requires llama_c_has_avx2().
+/// (x[t * 32 * blocks + k]): y[t * ldy + 8g + r] for every t < n. Groups are expanded exactly to Float32, two at a
+/// time, into `tile` (16 * 32 * blocks floats, the caller's per-thread scratch) and then multiplied; a row's sums are
+/// formed in the same order whatever `n` and whatever the group range. Requires llama_c_has_avx2().
 void llama_c_q4_1_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
                                    float *y, size_t ldy, float *tile, size_t first_group, size_t end_group);
 
