@@ -184,6 +184,8 @@ let package = Package(
         ),
 
         // MARK: Tests.
+        // Scratch directories shared by the test targets, removed when the test process exits.
+        .target(name: "TestScratch", path: "Tests/TestScratch"),
         .testTarget(
             name: "StructuredOutputTests", dependencies: ["StructuredOutput", "Tokenizer", "ModelFormats"],
             path: "Tests/StructuredOutputTests", exclude: ["Fixtures"]
@@ -194,7 +196,7 @@ let package = Package(
                 linkerSettings: pluginLinkerSettings),
         .testTarget(
             name: "PluginHostTests",
-            dependencies: ["PluginHost", "ModelFormats", "ModelHostABI"],
+            dependencies: ["PluginHost", "ModelFormats", "ModelHostABI", "TestScratch"],
             path: "Tests/PluginHostTests",
             exclude: ["Fixtures"]
         ),
@@ -204,7 +206,7 @@ let package = Package(
             exclude: ["Fixtures"]
         ),
         .testTarget(
-            name: "TokenizerTests", dependencies: ["Tokenizer", "ModelFormats"], path: "Tests/TokenizerTests",
+            name: "TokenizerTests", dependencies: ["Tokenizer", "ModelFormats", "TestScratch"], path: "Tests/TokenizerTests",
             exclude: ["Fixtures"]
         ),
         .testTarget(
@@ -217,7 +219,7 @@ let package = Package(
             name: "WorkerTests",
             dependencies: [
                 "Supervisor", "WorkerProtocol", "IPC", "ProcessRegistry", "PluginHost", "ModelFormats", "Sampling",
-                "modelhost-worker",
+                "modelhost-worker", "TestScratch",
             ],
             path: "Tests/WorkerTests", exclude: ["Fixtures"]
         ),
@@ -238,12 +240,12 @@ let package = Package(
         ),
         .testTarget(
             name: "ImagePreprocessorTests",
-            dependencies: ["PluginHost", "ModelHostABI", "ImagePreprocessorCodecs"],
+            dependencies: ["PluginHost", "ModelHostABI", "ImagePreprocessorCodecs", "TestScratch"],
             path: "Tests/ImagePreprocessorTests", exclude: ["Fixtures"]
         ),
         .testTarget(name: "ImageFetchTests", dependencies: ["ImageFetch"], path: "Tests/ImageFetchTests"),
         .testTarget(
-            name: "VisionEncoderTests", dependencies: ["PluginHost", "ModelHostABI"],
+            name: "VisionEncoderTests", dependencies: ["PluginHost", "ModelHostABI", "TestScratch"],
             path: "Tests/VisionEncoderTests", exclude: ["Fixtures"]
         ),
         .testTarget(

@@ -1,6 +1,7 @@
 import Foundation
 import ModelHostABI
 import PluginHost
+import TestScratch
 import XCTest
 
 /// Loads the built image preprocessor plugin the way a worker does: the .so and its real manifest are staged into a
@@ -42,9 +43,7 @@ final class PreprocessorHarness: @unchecked Sendable {
     }
 
     private init() throws {
-        let staging = FileManager.default.temporaryDirectory
-            .appendingPathComponent("mh-imagepp-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
+        let staging = try TestScratch.directory("mh-imagepp")
         try FileManager.default.copyItem(at: try Self.builtLibrary(), to: staging.appendingPathComponent(Self.library))
         let manifest = Self.repoRoot.appendingPathComponent("Plugins/ImagePreprocessor").appendingPathComponent(Self.manifestName)
         try FileManager.default.copyItem(at: manifest, to: staging.appendingPathComponent(Self.manifestName))

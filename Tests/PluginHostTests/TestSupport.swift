@@ -1,6 +1,7 @@
 import Foundation
 import ModelFormats
 import ModelHostABI
+import TestScratch
 import XCTest
 
 /// Paths and helpers shared by the plugin host tests: they build real plugins with the system C compiler, write real
@@ -35,11 +36,9 @@ enum TestSupport {
         return found
     }
 
+    /// A new directory named after the calling test, removed when the test process exits.
     static func temporaryDirectory(_ name: String = #function) throws -> URL {
-        let dir = FileManager.default.temporaryDirectory
-            .appendingPathComponent("mh-test-\(name.filter(\.isLetter))-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        return dir
+        try TestScratch.directory("mh-test-\(name.filter(\.isLetter))")
     }
 
     struct ProcessResult {

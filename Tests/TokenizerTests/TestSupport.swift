@@ -1,5 +1,6 @@
 import Foundation
 import ModelFormats
+import TestScratch
 import Tokenizer
 import XCTest
 
@@ -57,6 +58,7 @@ enum Fixtures {
             let path = FileManager.default.temporaryDirectory
                 .appendingPathComponent("modelhost-tokenizer-tests-\(getpid())-spm.gguf").path
             try w.write(to: path)
+            TestScratch.track(path)
             spmMade = path
             return path
         }

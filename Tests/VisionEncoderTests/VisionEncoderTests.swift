@@ -1,6 +1,7 @@
 import Foundation
 import ModelHostABI
 import PluginHost
+import TestScratch
 import XCTest
 
 /// The SigLIP vision encoder plugin (Plugins/SigLIP) against the float64 numpy reference of the encoder and the
@@ -24,8 +25,7 @@ final class VisionEncoderTests: XCTestCase {
             throw NSError(domain: "VisionEncoderTests", code: 1, userInfo: [NSLocalizedDescriptionKey:
                 "\(library) was not built next to the test runner: run scripts/build (or swift build --product MHSigLIP)"])
         }
-        let staging = FileManager.default.temporaryDirectory.appendingPathComponent("mh-siglip-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
+        let staging = try TestScratch.directory("mh-siglip")
         try FileManager.default.copyItem(at: built, to: staging.appendingPathComponent(library))
         try FileManager.default.copyItem(at: root.appendingPathComponent("Plugins/SigLIP/siglip.plugin.json"),
                                          to: staging.appendingPathComponent("siglip.plugin.json"))

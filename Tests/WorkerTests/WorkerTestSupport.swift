@@ -1,6 +1,7 @@
 import Foundation
 import ModelFormats
 import Supervisor
+import TestScratch
 import WorkerProtocol
 import XCTest
 
@@ -28,11 +29,9 @@ enum WorkerTestSupport {
     static var workerExecutable: String { productsDirectory.appendingPathComponent("modelhost-worker").path }
     static var modelhost: String { productsDirectory.appendingPathComponent("modelhost").path }
 
+    /// A new directory named after the calling test, removed when the test process exits.
     static func temporaryDirectory(_ name: String = #function) throws -> URL {
-        let dir = FileManager.default.temporaryDirectory
-            .appendingPathComponent("mh-worker-\(name.filter(\.isLetter).prefix(40))-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        return dir
+        try TestScratch.directory("mh-worker-\(name.filter(\.isLetter).prefix(40))")
     }
 
     /// A directory holding the compiled test plugin and its manifest, plus the model file it serves. Built once
