@@ -188,6 +188,38 @@ final class MatMulTests: XCTestCase {
         }
     }
 
+    /// On a CPU with AVX-512 the expand-and-multiply kernels run 16-lane code (two groups per vector, 8-row blocks);
+    /// every row's sums must be the AVX2 code's to the bit, for any number of rows and any split of the matrix.
+    func testAVX512ProductsEqualAVX2Bitwise() throws {
+        try XCTSkipUnless(MatMul.hasAVX2, "the expand-and-multiply kernels need AVX2")
+        guard MatMul.useAVX512(true) else { throw XCTSkip("this CPU has no AVX-512") }
+        defer { MatMul.useAVX512(true) }
+        let rows = 56, columns = 160
+        for type in [WeightType.q4_1, .q8_0] {
+            let bytes = randomMatrix(type, rows: rows, columns: columns, seed: 17)
+            try bytes.withUnsafeBytes { raw in
+                let view = WeightView(name: "w", type: type, dimensions: [columns, rows], data: raw.baseAddress!, byteCount: raw.count)
+                let w = Interleaved8.pack(try WeightMatrix(view, rows: rows, columns: columns), pool: ThreadPool(threads: 1))
+                var scratch = [Float](repeating: 0, count: MatMul.scratchCount(columns: columns))
+                for n in [4, 5, 8, 9, 13, 64] {
+                    let x = (0..<(n * columns)).map { Float(($0 * 7919) % 2003) / 1001.5 - 1 }
+                    func product(avx512: Bool, ranges: [Range<Int>]) -> [UInt32] {
+                        MatMul.useAVX512(avx512)
+                        var y = [Float](repeating: .nan, count: n * rows)
+                        for range in ranges {
+                            MatMul.multiply(w, x, n: n, &y, ldy: rows, rowRange: range, scratch: &scratch, sums: nil)
+                        }
+                        return y.map(\.bitPattern)
+                    }
+                    let reference = product(avx512: false, ranges: [0..<rows])
+                    for ranges in [[0..<rows], [0..<8, 8..<rows], [0..<24, 24..<48, 48..<rows]] {
+                        XCTAssertEqual(product(avx512: true, ranges: ranges), reference, "\(type), \(n) rows, \(ranges)")
+                    }
+                }
+            }
+        }
+    }
+
     /// Repacking reorders bytes only: every row expands to exactly the same floats.
     func testInterleavedRowsDequantizeIdentically() throws {
         for type in [WeightType.q4_1, .q8_0] {

@@ -12,6 +12,11 @@
 // Batch invariance: every activation row's sum for a weight row is one chain of multiply-adds over the columns in
 // order, whatever the number of rows, the row block it falls in and whether its group was paired, so a row's result
 // does not depend on the other rows of the call.
+//
+// AVX-512: where the CPU has AVX-512F (checked at run time; the manifest still asks only for x86_64-v3), a pair of
+// groups is expanded into one 16-lane vector per column and multiplied in blocks of up to 8 rows (32 registers).
+// Every lane computes the same fused multiply-adds in the same order as the AVX2 code, so the results are bitwise
+// identical on either path (tested); measured on one core, 8 rows 1.14-1.22x and 50 rows 1.03-1.29x the AVX2 path.
 #include "LlamaKernelsC.h"
 
 #if defined(__x86_64__)
@@ -116,10 +121,121 @@ LLAMA_AVX2 static void multiply_rows(const float *tile, size_t columns, const fl
     }
 }
 
+#define LLAMA_AVX512 __attribute__((target("avx512f,avx2,fma,f16c")))
+
+// Most rows per AVX-512 register block: one 16-lane accumulator per row.
+#define BLOCK_ROWS_512 8
+
+static int avx512_enabled = -1;  // -1: not decided yet
+
+int llama_c_use_avx512(int enable) {
+    __builtin_cpu_init();
+    const int available = __builtin_cpu_supports("avx512f") && llama_c_has_avx2();
+    __atomic_store_n(&avx512_enabled, enable && available, __ATOMIC_RELAXED);
+    return enable && available;
+}
+
+static int use_avx512(void) {
+    int enabled = __atomic_load_n(&avx512_enabled, __ATOMIC_RELAXED);
+    if (enabled < 0) enabled = llama_c_use_avx512(1);
+    return enabled;
+}
+
+// Groups g0 and g1 of a Q4_1 matrix expanded to tile[col * 16 + lane]: lanes 0-7 from g0, 8-15 from g1.
+LLAMA_AVX512 LLAMA_INLINE void expand2_q4_1(const unsigned char *g0, const unsigned char *g1, size_t blocks,
+                                            float *tile) {
+    const __m512i low4 = _mm512_set1_epi32(0x0F);
+    for (size_t b = 0; b < blocks; b++) {
+        const unsigned char *b0 = g0 + b * 160, *b1 = g1 + b * 160;
+        const __m512 d = _mm512_cvtph_ps(_mm256_loadu2_m128i((const __m128i *)b1, (const __m128i *)b0));
+        const __m512 m = _mm512_cvtph_ps(_mm256_loadu2_m128i((const __m128i *)(b1 + 16), (const __m128i *)(b0 + 16)));
+        float *out = tile + 16 * 32 * b;
+        for (int c = 0; c < 4; c++) {
+            const __m512i v = _mm512_inserti64x4(
+                _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(b0 + 32 + 32 * c))),
+                _mm256_loadu_si256((const __m256i *)(b1 + 32 + 32 * c)), 1);
+            for (int t = 0; t < 4; t++) {
+                const __m512i lo = _mm512_and_si512(_mm512_srli_epi32(v, 8 * t), low4);
+                const __m512i hi = _mm512_and_si512(_mm512_srli_epi32(v, 8 * t + 4), low4);
+                _mm512_storeu_ps(out + 16 * (4 * c + t), _mm512_fmadd_ps(_mm512_cvtepi32_ps(lo), d, m));
+                _mm512_storeu_ps(out + 16 * (4 * c + t + 16), _mm512_fmadd_ps(_mm512_cvtepi32_ps(hi), d, m));
+            }
+        }
+    }
+}
+
+// Groups g0 and g1 of a Q8_0 matrix expanded to tile[col * 16 + lane].
+LLAMA_AVX512 LLAMA_INLINE void expand2_q8_0(const unsigned char *g0, const unsigned char *g1, size_t blocks,
+                                            float *tile) {
+    for (size_t b = 0; b < blocks; b++) {
+        const unsigned char *b0 = g0 + b * 272, *b1 = g1 + b * 272;
+        const __m512 d = _mm512_cvtph_ps(_mm256_loadu2_m128i((const __m128i *)b1, (const __m128i *)b0));
+        float *out = tile + 16 * 32 * b;
+        for (int i = 0; i < 32; i++) {
+            const __m128i q = _mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)(b0 + 16 + 8 * i)),
+                                                 _mm_loadl_epi64((const __m128i *)(b1 + 16 + 8 * i)));
+            _mm512_storeu_ps(out + 16 * i, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)), d));
+        }
+    }
+}
+
+// y[t * ldy + lane] = Σ_col tile[col][lane] · x[t * ldx + col] for t < R and 16 lanes (two groups' outputs, which
+// are adjacent in y).
+LLAMA_AVX512 LLAMA_INLINE void multiply_block_512(const float *tile, size_t columns, const float *x, size_t ldx,
+                                                  float *y, size_t ldy, const int R) {
+    __m512 acc[BLOCK_ROWS_512];
+    for (int t = 0; t < R; t++) acc[t] = _mm512_setzero_ps();
+    for (size_t col = 0; col < columns; col++) {
+        const __m512 w = _mm512_loadu_ps(tile + 16 * col);
+        for (int t = 0; t < R; t++) acc[t] = _mm512_fmadd_ps(w, _mm512_set1_ps(x[t * ldx + col]), acc[t]);
+    }
+    for (int t = 0; t < R; t++) _mm512_storeu_ps(y + t * ldy, acc[t]);
+}
+
+LLAMA_AVX512 static void multiply_rows_512(const float *tile, size_t columns, const float *x, size_t n, float *y,
+                                           size_t ldy) {
+    const size_t blocks = (n + BLOCK_ROWS_512 - 1) / BLOCK_ROWS_512;
+    size_t t = 0;
+    for (size_t b = 0; b < blocks; b++) {
+        const int rows = (int)(n / blocks + (b < n % blocks ? 1 : 0));
+        const float *xb = x + t * columns;
+        float *yb = y + t * ldy;
+        switch (rows) {
+        case 8: multiply_block_512(tile, columns, xb, columns, yb, ldy, 8); break;
+        case 7: multiply_block_512(tile, columns, xb, columns, yb, ldy, 7); break;
+        case 6: multiply_block_512(tile, columns, xb, columns, yb, ldy, 6); break;
+        case 5: multiply_block_512(tile, columns, xb, columns, yb, ldy, 5); break;
+        case 4: multiply_block_512(tile, columns, xb, columns, yb, ldy, 4); break;
+        case 3: multiply_block_512(tile, columns, xb, columns, yb, ldy, 3); break;
+        case 2: multiply_block_512(tile, columns, xb, columns, yb, ldy, 2); break;
+        default: multiply_block_512(tile, columns, xb, columns, yb, ldy, 1); break;
+        }
+        t += (size_t)rows;
+    }
+}
+
+// Pairs of groups on AVX-512; a range's last group, when alone, on the AVX2 path (same order, same results).
+LLAMA_AVX512 static void gemm_512(const unsigned char *w, size_t group_bytes, size_t blocks, const float *x, size_t n,
+                                  float *y, size_t ldy, float *tile, size_t first_group, size_t end_group, int q8) {
+    size_t g = first_group;
+    for (; g + 1 < end_group; g += 2) {
+        prefetch_group(w + (g + 2) * group_bytes, 2 * group_bytes);
+        if (q8) expand2_q8_0(w + g * group_bytes, w + (g + 1) * group_bytes, blocks, tile);
+        else expand2_q4_1(w + g * group_bytes, w + (g + 1) * group_bytes, blocks, tile);
+        multiply_rows_512(tile, 32 * blocks, x, n, y + 8 * g, ldy);
+    }
+    if (g < end_group) {
+        if (q8) expand_q8_0(w + g * group_bytes, blocks, tile);
+        else expand_q4_1(w + g * group_bytes, blocks, tile);
+        multiply_rows(tile, 32 * blocks, x, n, y + 8 * g, ldy, 1);
+    }
+}
+
 LLAMA_AVX2
 void llama_c_q4_1_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
                                    float *y, size_t ldy, float *tile, size_t first_group, size_t end_group) {
     const unsigned char *w = (const unsigned char *)weights;
+    if (use_avx512()) return gemm_512(w, group_bytes, blocks, x, n, y, ldy, tile, first_group, end_group, 0);
     for (size_t g = first_group; g < end_group; g += 2) {
         const int G = g + 1 < end_group ? 2 : 1;
         prefetch_group(w + (g + G) * group_bytes, 2 * group_bytes);
@@ -133,6 +249,7 @@ LLAMA_AVX2
 void llama_c_q8_0_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
                                    float *y, size_t ldy, float *tile, size_t first_group, size_t end_group) {
     const unsigned char *w = (const unsigned char *)weights;
+    if (use_avx512()) return gemm_512(w, group_bytes, blocks, x, n, y, ldy, tile, first_group, end_group, 1);
     for (size_t g = first_group; g < end_group; g += 2) {
         const int G = g + 1 < end_group ? 2 : 1;
         prefetch_group(w + (g + G) * group_bytes, 2 * group_bytes);
@@ -143,6 +260,8 @@ void llama_c_q8_0_interleaved_gemm(const void *weights, size_t group_bytes, size
 }
 
 #else
+
+int llama_c_use_avx512(int enable) { (void)enable; return 0; }
 
 void llama_c_q4_1_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
                                    float *y, size_t ldy, float *tile, size_t first_group, size_t end_group) {

@@ -40,6 +40,12 @@ public enum MatMul {
     /// result does not depend on the rows it is batched with.
     public static let gemmRows = 4
 
+    /// Whether the expand-and-multiply kernels use their AVX-512 code where the CPU has it (the default); returns
+    /// whether they do afterwards. Both paths give bitwise identical results: this is for the test that checks it
+    /// and for measuring one against the other. Call between products, not during one.
+    @discardableResult
+    public static func useAVX512(_ enabled: Bool) -> Bool { llama_c_use_avx512(enabled ? 1 : 0) != 0 }
+
     /// Floats of per-thread scratch that `multiply` needs for matrices of `columns` columns: two expanded 8-row
     /// groups (the C kernels multiply two at a time; the Swift path uses one).
     public static func scratchCount(columns: Int) -> Int { 2 * tileRows * columns }

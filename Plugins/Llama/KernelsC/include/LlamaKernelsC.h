@@ -36,6 +36,11 @@ void llama_c_q4_1_interleaved_matvec2(const void *weights, size_t group_bytes, s
 void llama_c_q4_1_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
                                    float *y, size_t ldy, float *tile, size_t first_group, size_t end_group);
 
+/// Whether the two functions here use their AVX-512 code (on a CPU with AVX-512F; the default) or only AVX2:
+/// `enable` 0 or 1; returns whether AVX-512 is in use afterwards. Both give bitwise identical results, so this exists
+/// for the test that proves it and for measuring one against the other. Any thread, between products.
+int llama_c_use_avx512(int enable);
+
 /// The same for an interleaved-8 Q8_0 matrix (272-byte group blocks: d[8] f16, then 32 chunks of 8 signed bytes).
 void llama_c_q8_0_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
                                    float *y, size_t ldy, float *tile, size_t first_group, size_t end_group);
