@@ -147,16 +147,22 @@ final class MatMulTests: XCTestCase {
         }
     }
 
+    /// A random matrix repacked into the interleaved-8 layout (the repacked matrix owns its bytes).
+    private func randomInterleaved(_ type: WeightType, rows: Int, columns: Int, seed: UInt64) throws -> WeightMatrix {
+        try randomMatrix(type, rows: rows, columns: columns, seed: seed).withUnsafeBytes { raw in
+            let view = WeightView(name: "w", type: type, dimensions: [columns, rows], data: raw.baseAddress!, byteCount: raw.count)
+            return Interleaved8.pack(try WeightMatrix(view, rows: rows, columns: columns), pool: ThreadPool(threads: 1))
+        }
+    }
+
     /// The expand-and-multiply kernels (AVX2, `gemmRows` rows and more) form each row's sums in one order whatever
     /// the batch: a row gets bitwise the same result among any other rows, in any position, in any number.
     func testExpandedProductRowsDoNotDependOnTheirBatch() throws {
         try XCTSkipUnless(MatMul.hasAVX2, "the expand-and-multiply kernels need AVX2")
         let rows = 48, columns = 192
         for type in [WeightType.q4_1, .q8_0] {
-            let bytes = randomMatrix(type, rows: rows, columns: columns, seed: 11)
-            try bytes.withUnsafeBytes { raw in
-                let view = WeightView(name: "w", type: type, dimensions: [columns, rows], data: raw.baseAddress!, byteCount: raw.count)
-                let w = Interleaved8.pack(try WeightMatrix(view, rows: rows, columns: columns), pool: ThreadPool(threads: 1))
+            let w = try randomInterleaved(type, rows: rows, columns: columns, seed: 11)
+            do {
                 let total = 70
                 let x = (0..<(total * columns)).map { Float(($0 * 7919) % 2003) / 1001.5 - 1 }
                 var scratch = [Float](repeating: 0, count: MatMul.scratchCount(columns: columns))
@@ -196,10 +202,8 @@ final class MatMulTests: XCTestCase {
         defer { MatMul.useAVX512(true) }
         let rows = 56, columns = 160
         for type in [WeightType.q4_1, .q8_0] {
-            let bytes = randomMatrix(type, rows: rows, columns: columns, seed: 17)
-            try bytes.withUnsafeBytes { raw in
-                let view = WeightView(name: "w", type: type, dimensions: [columns, rows], data: raw.baseAddress!, byteCount: raw.count)
-                let w = Interleaved8.pack(try WeightMatrix(view, rows: rows, columns: columns), pool: ThreadPool(threads: 1))
+            let w = try randomInterleaved(type, rows: rows, columns: columns, seed: 17)
+            do {
                 var scratch = [Float](repeating: 0, count: MatMul.scratchCount(columns: columns))
                 for n in [4, 5, 8, 9, 13, 64] {
                     let x = (0..<(n * columns)).map { Float(($0 * 7919) % 2003) / 1001.5 - 1 }

@@ -231,32 +231,28 @@ LLAMA_AVX512 static void gemm_512(const unsigned char *w, size_t group_bytes, si
     }
 }
 
-LLAMA_AVX2
-void llama_c_q4_1_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
-                                   float *y, size_t ldy, float *tile, size_t first_group, size_t end_group) {
-    const unsigned char *w = (const unsigned char *)weights;
-    if (use_avx512()) return gemm_512(w, group_bytes, blocks, x, n, y, ldy, tile, first_group, end_group, 0);
+// Pairs of groups on AVX2 (two 8-lane tiles); a range's last group, when alone, by itself.
+LLAMA_AVX2 static void gemm_avx2(const unsigned char *w, size_t group_bytes, size_t blocks, const float *x, size_t n,
+                                 float *y, size_t ldy, float *tile, size_t first_group, size_t end_group, int q8) {
     for (size_t g = first_group; g < end_group; g += 2) {
         const int G = g + 1 < end_group ? 2 : 1;
         prefetch_group(w + (g + G) * group_bytes, 2 * group_bytes);
-        expand_q4_1(w + g * group_bytes, blocks, tile);
-        if (G > 1) expand_q4_1(w + (g + 1) * group_bytes, blocks, tile + 8 * 32 * blocks);
+        for (int i = 0; i < G; i++) {
+            if (q8) expand_q8_0(w + (g + i) * group_bytes, blocks, tile + 8 * 32 * blocks * i);
+            else expand_q4_1(w + (g + i) * group_bytes, blocks, tile + 8 * 32 * blocks * i);
+        }
         multiply_rows(tile, 32 * blocks, x, n, y + 8 * g, ldy, G);
     }
 }
 
-LLAMA_AVX2
+void llama_c_q4_1_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
+                                   float *y, size_t ldy, float *tile, size_t first_group, size_t end_group) {
+    (use_avx512() ? gemm_512 : gemm_avx2)(weights, group_bytes, blocks, x, n, y, ldy, tile, first_group, end_group, 0);
+}
+
 void llama_c_q8_0_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
                                    float *y, size_t ldy, float *tile, size_t first_group, size_t end_group) {
-    const unsigned char *w = (const unsigned char *)weights;
-    if (use_avx512()) return gemm_512(w, group_bytes, blocks, x, n, y, ldy, tile, first_group, end_group, 1);
-    for (size_t g = first_group; g < end_group; g += 2) {
-        const int G = g + 1 < end_group ? 2 : 1;
-        prefetch_group(w + (g + G) * group_bytes, 2 * group_bytes);
-        expand_q8_0(w + g * group_bytes, blocks, tile);
-        if (G > 1) expand_q8_0(w + (g + 1) * group_bytes, blocks, tile + 8 * 32 * blocks);
-        multiply_rows(tile, 32 * blocks, x, n, y + 8 * g, ldy, G);
-    }
+    (use_avx512() ? gemm_512 : gemm_avx2)(weights, group_bytes, blocks, x, n, y, ldy, tile, first_group, end_group, 1);
 }
 
 #else

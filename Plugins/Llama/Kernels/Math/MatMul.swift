@@ -8,9 +8,9 @@ import LlamaKernelsC
 ///   input vector and shared by every row. Repacked matrices (`Interleaved8`) use 8-rows-per-vector kernels; file
 ///   layout matrices use a row-pair kernel.
 /// - `n > 1` (prefill, batched decode): compute bound, so a tile of rows is expanded exactly to Float32 once and
-///   multiplied against all activation rows: on AVX2 for interleaved Q4_1/Q8_0 by the C kernels (`gemmRows` rows
-///   and more; 2–3 rows take the two-row matrix-vector kernels), elsewhere with a register-blocked 2-row × 4-token
-///   Swift kernel.
+///   multiplied against all activation rows: on AVX2 (AVX-512 where present, same bits) for interleaved Q4_1/Q8_0
+///   by the C kernels (`gemmRows` rows and more; 2–3 rows take the two-row matrix-vector kernels), elsewhere with a
+///   register-blocked 2-row × 4-token Swift kernel.
 /// All arithmetic stays in Float32 (no 8-bit activations): accuracy is the point of this engine.
 public enum MatMul {
     /// Whether the AVX2 C kernel may run (checked once); otherwise the portable Swift kernels are used.
