@@ -225,7 +225,7 @@ let package = Package(
         ),
         // `modelhost serve` end to end on the real model (starts the built executables; the OpenAI-client checks
         // need python3 with `openai` and `jsonschema`, which .ci/run installs).
-        .testTarget(name: "ServingTests", dependencies: ["modelhost"], path: "Tests/ServingTests",
+        .testTarget(name: "ServingTests", dependencies: ["modelhost", "TestScratch"], path: "Tests/ServingTests",
                     exclude: ["openai_client_checks.py"]),
         .testTarget(name: "EngineCoreTests", dependencies: ["EngineCore", "ModelFormats", "Tokenizer", "WorkerProtocol"],
                     path: "Tests/EngineCoreTests"),
@@ -246,7 +246,7 @@ let package = Package(
         .testTarget(name: "ImageFetchTests", dependencies: ["ImageFetch"], path: "Tests/ImageFetchTests"),
         .testTarget(
             name: "VisionEncoderTests", dependencies: ["PluginHost", "ModelHostABI", "TestScratch"],
-            path: "Tests/VisionEncoderTests", exclude: ["Fixtures"]
+            path: "Tests/VisionEncoderTests"
         ),
         .testTarget(
             name: "LlamaKernelsTests", dependencies: ["LlamaKernels", "LlamaGGUFSource", "ModelFormats", "PluginHost"],

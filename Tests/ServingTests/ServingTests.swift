@@ -1,4 +1,5 @@
 import Foundation
+import TestScratch
 import XCTest
 
 /// `modelhost serve` end to end on the real default model: real HTTP, real worker processes. The OpenAI-client
@@ -20,7 +21,7 @@ final class ServingTests: XCTestCase {
         let server = try ServerProcess(environment: ["MODELHOST_API_KEYS": Self.key])
         defer { server.stop() }
         let script = ServerProcess.root.appendingPathComponent("Tests/ServingTests/openai_client_checks.py").path
-        let (status, output) = try python([script, "--base-url", server.baseURL + "/v1", "--api-key", Self.key,
+        let (status, output) = try TestPython.run([script, "--base-url", server.baseURL + "/v1", "--api-key", Self.key,
                                            "--modelhost", ServerProcess.modelhost, "--model-file", server.modelFile])
         print(output)
         XCTAssertEqual(status, 0, "openai client checks failed:\n\(output)\nserver log:\n\(server.logText)")
@@ -175,7 +176,7 @@ final class ServingTests: XCTestCase {
         let server = try ServerProcess { models in
             let script = ServerProcess.root.appendingPathComponent("scripts/fixtures/convert_to_safetensors.py").path
             let work = models.deletingLastPathComponent().appendingPathComponent("convert")
-            let (status, output) = try self.python([script, try ServerProcess.defaultModel(), work.path, "--only", "mlx",
+            let (status, output) = try TestPython.run([script, try ServerProcess.defaultModel(), work.path, "--only", "mlx",
                                                     "--tokenizer"])
             guard status == 0 else {
                 throw NSError(domain: "convert", code: 1, userInfo: [NSLocalizedDescriptionKey:
@@ -207,20 +208,6 @@ final class ServingTests: XCTestCase {
     }
 
     // MARK: Helpers
-
-    /// Runs python3 with `arguments`; its exit status and its output (stdout and stderr together).
-    func python(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3"] + arguments
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return (p.terminationStatus, output)
-    }
 
     /// HTTP/1.1 over a plain socket, for a client that goes away mid-stream.
     final class RawClient {

@@ -1,4 +1,5 @@
 import Foundation
+import TestScratch
 import XCTest
 
 /// Images through the chat API, end to end: a SmolVLM-shaped test model (scripts/fixtures/smolvlm_test_model.py:
@@ -13,7 +14,7 @@ final class VisionServingTests: XCTestCase {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("mh-smolvlm-test-model")
         if !FileManager.default.fileExists(atPath: out.appendingPathComponent("hf/config.json").path) {
             let builder = ServerProcess.root.appendingPathComponent("scripts/fixtures/smolvlm_test_model.py").path
-            let (status, output) = try python([builder, out.path, "--tokenizer-from", try ServerProcess.defaultModel()])
+            let (status, output) = try TestPython.run([builder, out.path, "--tokenizer-from", try ServerProcess.defaultModel()])
             guard status == 0 else {
                 throw NSError(domain: "smolvlm", code: 1, userInfo: [NSLocalizedDescriptionKey:
                     "building the test model failed (needs numpy gguf safetensors tokenizers): \(output)"])
@@ -121,7 +122,7 @@ final class VisionServingTests: XCTestCase {
         // A 10 MiB image works; one byte over the limit is a 413 before anything is decoded.
         let work = server.directory
         let big = work.appendingPathComponent("big.png")
-        let (status, output) = try python([Self.script, "big", big.path, "\(10 << 20)"])
+        let (status, output) = try TestPython.run([Self.script, "big", big.path, "\(10 << 20)"])
         XCTAssertEqual(status, 0, output)
         let bigBytes = try Data(contentsOf: big)
         XCTAssertGreaterThan(bigBytes.count, 10_000_000)
@@ -159,7 +160,7 @@ final class VisionServingTests: XCTestCase {
 
         // A header claiming 100,000 x 100,000 pixels is refused from the header: fast, and the worker does not grow.
         let bomb = work.appendingPathComponent("bomb.png")
-        XCTAssertEqual(try python([Self.script, "bomb", bomb.path]).status, 0)
+        XCTAssertEqual(try TestPython.run([Self.script, "bomb", bomb.path]).status, 0)
         let before = workerRSS(server, model: "SmolVLM-Test")
         let started = Date()
         let refused = HTTP.post(api, Self.ask("SmolVLM-Test", images: [Self.dataURL(try Data(contentsOf: bomb), type: "png")]))
@@ -204,7 +205,7 @@ final class VisionServingTests: XCTestCase {
             v.write_mmproj_gguf(sys.argv[2], c, v.make_vision_weights(c, 7), "f16", longest_edge=1024)
             """
             let projector = models.appendingPathComponent("mmproj-SmolVLM-Slow.gguf").path
-            let (status, output) = try self.python(["-c", script,
+            let (status, output) = try TestPython.run(["-c", script,
                                                     ServerProcess.root.appendingPathComponent("scripts/fixtures").path,
                                                     projector])
             XCTAssertEqual(status, 0, output)
@@ -258,19 +259,4 @@ final class VisionServingTests: XCTestCase {
         defer { try? handle.close() }
         return String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
     }
-
-    static func python(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3"] + arguments
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return (p.terminationStatus, output)
-    }
-
-    func python(_ arguments: [String]) throws -> (status: Int32, output: String) { try Self.python(arguments) }
 }

@@ -5,13 +5,25 @@ import TestScratch
 import XCTest
 
 /// The SigLIP vision encoder plugin (Plugins/SigLIP) against the float64 numpy reference of the encoder and the
-/// Idefics3 connector. Fixtures (committed, ~0.5 MB) come from
-///     python3 scripts/fixtures/smolvlm_vision.py --out Tests/VisionEncoderTests/Fixtures
-/// Loaded the way a worker loads it: staged with its manifest, discovered, dlopen'ed, initialized once.
+/// Idefics3 connector. The fixtures (fixed-seed random weights as mmproj GGUF F32/F16 and as a Hugging Face folder,
+/// two images, the reference output; ~0.75 MB, 0.5 s) are written once per test process by
+///     python3 scripts/fixtures/smolvlm_vision.py --out DIR
+/// rather than committed: weights stay out of git. Loaded the way a worker loads it: staged with its manifest,
+/// discovered, dlopen'ed, initialized once.
 final class VisionEncoderTests: XCTestCase {
-    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
+
+    static let builtFixtures: Result<URL, Error> = Result {
+        let out = try TestScratch.directory("mh-siglip-fixtures")
+        let script = root.appendingPathComponent("scripts/fixtures/smolvlm_vision.py").path
+        let (status, output) = try TestPython.run([script, "--out", out.path])
+        guard status == 0 else {
+            throw NSError(domain: "VisionEncoderTests", code: 2, userInfo: [NSLocalizedDescriptionKey:
+                "writing the fixtures failed (needs numpy gguf safetensors): \(output)"])
+        }
+        return out
+    }
 
     static let client: Result<VisionEncoderClient, Error> = Result {
         let library = "libMHSigLIP.so"
@@ -35,12 +47,12 @@ final class VisionEncoderTests: XCTestCase {
     }
 
     func floats(_ name: String) throws -> [Float] {
-        let data = try Data(contentsOf: Self.fixtures.appendingPathComponent(name))
+        let data = try Data(contentsOf: try Self.builtFixtures.get().appendingPathComponent(name))
         return data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
     }
 
     func open(_ path: String) throws -> VisionModelHandle {
-        let weights = try openModelWeights(path: Self.fixtures.appendingPathComponent(path).path)
+        let weights = try openModelWeights(path: try Self.builtFixtures.get().appendingPathComponent(path).path)
         return try Self.client.get().openModel(weights: WeightsService(weights), path: path)
     }
 
