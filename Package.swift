@@ -187,7 +187,7 @@ let package = Package(
         // Scratch directories shared by the test targets, removed when the test process exits.
         .target(name: "TestScratch", path: "Tests/TestScratch"),
         .testTarget(
-            name: "StructuredOutputTests", dependencies: ["StructuredOutput", "Tokenizer", "ModelFormats"],
+            name: "StructuredOutputTests", dependencies: ["StructuredOutput", "Tokenizer", "ModelFormats", "TestScratch"],
             path: "Tests/StructuredOutputTests", exclude: ["Fixtures"]
         ),
         .target(name: "TestPPMPreprocessor", dependencies: ["ModelHostSDK"], path: "Tests/SDKTestPlugins/PPMPreprocessor",
@@ -249,7 +249,7 @@ let package = Package(
             path: "Tests/VisionEncoderTests"
         ),
         .testTarget(
-            name: "LlamaKernelsTests", dependencies: ["LlamaKernels", "LlamaGGUFSource", "ModelFormats", "PluginHost"],
+            name: "LlamaKernelsTests", dependencies: ["LlamaKernels", "LlamaGGUFSource", "ModelFormats", "PluginHost", "TestScratch"],
             path: "Tests/LlamaKernelsTests",
             exclude: ["Fixtures"]
         ),

@@ -3,6 +3,7 @@ import LlamaKernels
 import ModelFormats
 import ModelHostABI
 import PluginHost
+import TestScratch
 import XCTest
 
 /// The default model converted losslessly (scripts/fixtures/convert_to_safetensors.py) to a Hugging Face float32
@@ -126,19 +127,11 @@ enum ConvertedModel {
         let out = root.appendingPathComponent(key)
         let dir = out.appendingPathComponent(kind.rawValue).path
         if FileManager.default.fileExists(atPath: dir + "/config.json") { return dir }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script.path, gguf, out.path, "--only", kind.rawValue]
-        let pipe = Pipe()
-        process.standardError = pipe
-        process.standardOutput = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0, FileManager.default.fileExists(atPath: dir + "/config.json") else {
+        let (status, output) = try TestPython.run([script.path, gguf, out.path, "--only", kind.rawValue])
+        guard status == 0, FileManager.default.fileExists(atPath: dir + "/config.json") else {
             throw TestSetupError("""
                 converting the default model failed (needs `pip install numpy gguf safetensors`, as .ci/run does): \
-                \(String(decoding: output.suffix(600), as: UTF8.self))
+                \(output.suffix(600))
                 """)
         }
         return dir

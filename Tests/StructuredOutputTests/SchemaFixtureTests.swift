@@ -1,5 +1,6 @@
 import Foundation
 import StructuredOutput
+import TestScratch
 import XCTest
 
 /// 1,000 random schemas (scripts/fixtures/json_schema_fixtures.py), one sampled output each through the mask on the
@@ -42,17 +43,9 @@ final class SchemaFixtureTests: XCTestCase {
         try (lines.joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", Repo.root.appendingPathComponent("scripts/fixtures/json_schema_validate.py").path,
-                             file.path]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let report = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 0,
+        let (status, report) = try TestPython.run(
+            [Repo.root.appendingPathComponent("scripts/fixtures/json_schema_validate.py").path, file.path])
+        XCTAssertEqual(status, 0,
                        "validation failed (needs python3 with jsonschema: python3 -m pip install jsonschema):\n"
                            + String(report.suffix(4000)))
         XCTAssertTrue(report.contains("1000/1000 valid"), String(report.suffix(2000)))
