@@ -183,6 +183,15 @@ final class MatMulTests: XCTestCase {
                     }
                     XCTAssertEqual(y.map(\.bitPattern), six.map(\.bitPattern), "\(type) rows split at \(ranges)")
                 }
+                // Nor on how far ahead the kernel fetches weights (none, the next pair, past the matrix's end).
+                for ahead in [0, 1, 2, 4, 5, 1000] {
+                    var y = [Float](repeating: .nan, count: 6 * rows)
+                    for range in [0..<16, 16..<24, 24..<rows] {
+                        MatMul.multiply(w, x, n: 6, &y, ldy: rows, rowRange: range, scratch: &scratch, sums: nil,
+                                        aheadGroups: ahead)
+                    }
+                    XCTAssertEqual(y.map(\.bitPattern), six.map(\.bitPattern), "\(type) fetching \(ahead) groups ahead")
+                }
                 for t in [0, 5, 6, 7, 12, 69] {
                     for batch in [[t, 1, 2, 3], [40, 41, t, 42, 43, 44, 45], [t] + Array(50..<62)] {
                         let y = product(batch), at = batch.firstIndex(of: t)!

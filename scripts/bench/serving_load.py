@@ -2,7 +2,8 @@
 """Serving benchmark: ModelHost's `modelhost serve` and llama-cpp-python's OpenAI server on the same GGUF, same
 machine, same script run, one server at a time (the machine has 2 cores). Prints figures and ratios:
 
-  - single-stream decode tokens/s, and aggregate tokens/s of 8 concurrent streaming clients (ratio to single);
+  - single-stream decode tokens/s, and aggregate tokens/s of 8 concurrent streaming clients (ratio to single:
+    median of 3 rounds, each measuring one then the other);
   - time to first token (p50) of a ~40-token chat prompt, each request a different question;
   - prefix cache: time to first token of a long conversation's next turn, cold vs. warm.
 
@@ -39,25 +40,22 @@ def long_conversation():
     return turns
 
 
-def measure(port, label, gen_tokens=128):
-    results = {}
-    # Warm-up (loads the model on ModelHost, JIT-free on both).
-    stream_chat(port, question(99), 4)
+def single_stream(port, prompt_index, gen_tokens):
+    """Decode tokens/s of one streaming request alone (after its first token)."""
+    _, first, end, tokens = stream_chat(port, question(prompt_index), gen_tokens, END_TOKENS_BANNED)
+    return (tokens - 1) / (end - first)
 
-    # Single stream, fixed length.
-    start, first, end, tokens = stream_chat(port, question(1), gen_tokens, END_TOKENS_BANNED)
-    single = (tokens - 1) / (end - first)
-    results["single_stream_tokens_per_second"] = single
 
-    # 8 concurrent streaming clients, 2 requests each, fixed length.
-    per_client, clients = 2, 8
+def concurrent_streams(port, round_index, gen_tokens, clients=8, per_client=2):
+    """`clients` streaming clients, `per_client` requests each, every prompt different: generated tokens per second
+    of wall time (their prompts' prefill included), and the errors."""
     errors, lock, generated = [], threading.Lock(), [0]
 
     def client(k):
         for j in range(per_client):
             try:
-                _, _, _, tokens = stream_chat(port, question(10 + k * per_client + j), gen_tokens // 2,
-                                              END_TOKENS_BANNED)
+                _, _, _, tokens = stream_chat(port, question(10 + 100 * round_index + k * per_client + j),
+                                              gen_tokens, END_TOKENS_BANNED)
                 with lock:
                     generated[0] += tokens
             except Exception as e:  # noqa: BLE001 - every failure is reported
@@ -70,11 +68,30 @@ def measure(port, label, gen_tokens=128):
         t.start()
     for t in threads:
         t.join()
-    elapsed = time.perf_counter() - t0
-    results["concurrent_clients"] = clients
+    return generated[0] / (time.perf_counter() - t0), errors
+
+
+def measure(port, label, gen_tokens=128, rounds=3):
+    results = {}
+    # Warm-up (loads the model on ModelHost, JIT-free on both).
+    stream_chat(port, question(99), 4)
+
+    # Single stream vs. 8 concurrent clients, side by side: each round measures one then the other, and the ratio is
+    # the median of the rounds' ratios (the machine is shared, so one lone measurement of each is not enough).
+    singles, aggregates, ratios, errors = [], [], [], []
+    for r in range(rounds):
+        single = single_stream(port, 1 + r, gen_tokens)
+        aggregate, failures = concurrent_streams(port, r, gen_tokens // 2)
+        singles.append(single)
+        aggregates.append(aggregate)
+        ratios.append(aggregate / single)
+        errors += failures
+    results["single_stream_tokens_per_second"] = statistics.median(singles)
+    results["concurrent_clients"] = 8
     results["concurrent_errors"] = len(errors)
-    results["aggregate_tokens_per_second"] = generated[0] / elapsed
-    results["aggregate_over_single"] = results["aggregate_tokens_per_second"] / single
+    results["aggregate_tokens_per_second"] = statistics.median(aggregates)
+    results["aggregate_over_single"] = statistics.median(ratios)
+    results["aggregate_over_single_rounds"] = [round(x, 2) for x in ratios]
     if errors:
         results["first_error"] = errors[0]
 

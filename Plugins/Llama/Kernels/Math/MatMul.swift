@@ -84,15 +84,19 @@ public enum MatMul {
     /// `scratch` holds `scratchCount(columns:)` floats; `sums` (from `prepareQ4_1Input`) is required when `n == 1` and `w.type == .q4_1`.
     /// For `1 < n <= smallBatch`, `sums` (when given) holds the prepared input of every row, `preparedInputCount`
     /// floats apart, and each row takes the `n == 1` path.
+    /// `aheadGroups`: in the expand-and-multiply path, the weights of the two 8-row groups that many groups after the
+    /// pair being multiplied are fetched meanwhile; 2 (the next pair) when one thread walks the matrix, 2 × threads
+    /// when the threads take 16-row chunks in turn (each thread's next pair is then that far on).
     @inlinable
     public static func multiply(_ w: WeightMatrix, _ x: UnsafePointer<Float>, n: Int,
                                 _ y: UnsafeMutablePointer<Float>, ldy: Int, rowRange: Range<Int>,
-                                scratch: UnsafeMutablePointer<Float>, sums: UnsafePointer<Float>?) {
+                                scratch: UnsafeMutablePointer<Float>, sums: UnsafePointer<Float>?,
+                                aheadGroups: Int = 2) {
         if n >= gemmRows && hasAVX2 && w.layout == .interleaved8 && (w.type == .q4_1 || w.type == .q8_0)
             && rowRange.lowerBound % 8 == 0 && rowRange.upperBound % 8 == 0 {
             let product = w.type == .q4_1 ? llama_c_q4_1_interleaved_gemm : llama_c_q8_0_interleaved_gemm
             return product(w.data, 8 * w.rowBytes, w.columns / 32, x, n, y, ldy, scratch,
-                           rowRange.lowerBound / 8, rowRange.upperBound / 8)
+                           rowRange.lowerBound / 8, rowRange.upperBound / 8, w.rows / 8, aheadGroups)
         }
         if n > 1 && n <= smallBatch, let sums {
             let stride = preparedInputCount(columns: w.columns), columns = w.columns

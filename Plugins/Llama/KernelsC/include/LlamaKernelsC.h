@@ -32,9 +32,12 @@ void llama_c_q4_1_interleaved_matvec2(const void *weights, size_t group_bytes, s
 /// Y = X · Wᵀ for the rows of groups [first_group, end_group) of an interleaved-8 Q4_1 matrix and `n` activation rows
 /// (x[t * 32 * blocks + k]): y[t * ldy + 8g + r] for every t < n. Groups are expanded exactly to Float32, two at a
 /// time, into `tile` (16 * 32 * blocks floats, the caller's per-thread scratch) and then multiplied; a row's sums are
-/// formed in the same order whatever `n` and whatever the group range. Requires llama_c_has_avx2().
+/// formed in the same order whatever `n` and whatever the group range. While a pair is multiplied, the (up to) two
+/// groups `ahead` groups after its first are fetched from memory, spread over the pass (0: none); `group_count`, the
+/// matrix's groups, bounds that. Requires llama_c_has_avx2().
 void llama_c_q4_1_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
-                                   float *y, size_t ldy, float *tile, size_t first_group, size_t end_group);
+                                   float *y, size_t ldy, float *tile, size_t first_group, size_t end_group,
+                                   size_t group_count, size_t ahead);
 
 /// Whether the two functions here use their AVX-512 code (on a CPU with AVX-512F; the default) or only AVX2:
 /// `enable` 0 or 1; returns whether AVX-512 is in use afterwards. Both give bitwise identical results, so this exists
@@ -43,7 +46,8 @@ int llama_c_use_avx512(int enable);
 
 /// The same for an interleaved-8 Q8_0 matrix (272-byte group blocks: d[8] f16, then 32 chunks of 8 signed bytes).
 void llama_c_q8_0_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
-                                   float *y, size_t ldy, float *tile, size_t first_group, size_t end_group);
+                                   float *y, size_t ldy, float *tile, size_t first_group, size_t end_group,
+                                   size_t group_count, size_t ahead);
 
 #ifdef __cplusplus
 }
