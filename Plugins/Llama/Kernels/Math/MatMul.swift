@@ -85,8 +85,8 @@ public enum MatMul {
     /// For `1 < n <= smallBatch`, `sums` (when given) holds the prepared input of every row, `preparedInputCount`
     /// floats apart, and each row takes the `n == 1` path.
     /// `aheadGroups`: in the expand-and-multiply path, the weights of the two 8-row groups that many groups after the
-    /// pair being multiplied are fetched meanwhile; 2 (the next pair) when one thread walks the matrix, 2 × threads
-    /// when the threads take 16-row chunks in turn (each thread's next pair is then that far on).
+    /// pair being multiplied are fetched meanwhile; 2 (the next pair) when one thread walks the matrix,
+    /// (chunk rows / 8) × threads when the threads take chunks in turn (each thread's next pair is then that far on).
     @inlinable
     public static func multiply(_ w: WeightMatrix, _ x: UnsafePointer<Float>, n: Int,
                                 _ y: UnsafeMutablePointer<Float>, ldy: Int, rowRange: Range<Int>,
