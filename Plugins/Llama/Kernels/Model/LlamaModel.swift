@@ -199,15 +199,17 @@ public final class LlamaModel {
     }
 
     /// Runs several products over the pool as one region; `after(product, rows)` runs in the same chunk right after
-    /// rows `rows` of product `product` are written (for fused element-wise work on those rows).
-    private func parallelProducts(_ products: [Product], rows n: Int, chunkRows: Int,
+    /// rows `rows` of product `product` are written (for fused element-wise work on those rows). Chunks have
+    /// `chunkRows(_:n:batched:)` rows.
+    private func parallelProducts(_ products: [Product], rows n: Int, batchedChunkRows: Int = 16,
                                   after: ((Int, Range<Int>) -> Void)? = nil) {
-        var chunks: [(Int, Range<Int>)] = []
+        var chunks: [(product: Int, rows: Range<Int>, step: Int)] = []
         for (i, p) in products.enumerated() {
+            let step = chunkRows(p.weights.rows, n: n, batched: batchedChunkRows)
             var r = 0
             while r < p.weights.rows {
-                let end = min(p.weights.rows, r + chunkRows)
-                chunks.append((i, r..<end))
+                let end = min(p.weights.rows, r + step)
+                chunks.append((i, r..<end, step))
                 r = end
             }
         }
@@ -216,11 +218,11 @@ public final class LlamaModel {
         let scratch = buffers[9].reserve(scratchStride * pool.threadCount)
         chunks.withUnsafeBufferPointer { list in
             pool.run(chunks: list.count) { chunk, thread in
-                let (i, range) = list[chunk]
+                let (i, range, step) = list[chunk]
                 let p = products[i]
                 MatMul.multiply(p.weights, p.input, n: n, p.output, ldy: p.weights.rows, rowRange: range,
                                 scratch: scratch + thread * scratchStride, sums: p.sums,
-                                aheadGroups: aheadGroups(chunkRows))
+                                aheadGroups: aheadGroups(step))
                 after?(i, range)
             }
         }
@@ -230,8 +232,20 @@ public final class LlamaModel {
     /// claim chunks in turn, so a thread's next chunk usually starts `threads` chunks after its current one.
     private func aheadGroups(_ chunkRows: Int) -> Int { chunkRows / 8 * pool.threadCount }
 
-    /// Rows per parallel chunk: small enough to balance two to sixteen threads, large enough to amortise hand-out.
-    private func chunkRows(_ n: Int) -> Int { n == 1 ? 32 : 16 }
+    /// Rows per parallel chunk of a `rows`-row product over `n` activation rows.
+    ///
+    /// One activation row (a lone sequence's decode step): two chunks per thread. A chunk costs more than its
+    /// multiply-adds: claiming it is an atomic update of a cache line every thread writes, and its weight stream
+    /// starts cold. Fixed 16- and 32-row chunks (~5,000 per token) cost SmolLM2-135M on 2 threads 30% of a decode
+    /// step at 8 positions (176 tok/s; 249 with two chunks per thread) and 15% at 500 (128; 151, and 156 with one
+    /// chunk per thread). Two rather than one let a thread take over a chunk when the other is descheduled.
+    /// Several rows: `batched` rows (16 by default: two 8-row groups, which the expand-and-multiply kernels take
+    /// as a pair), where each chunk carries enough work to amortise the claim and the balance matters more.
+    private func chunkRows(_ rows: Int, n: Int, batched: Int = 16) -> Int {
+        guard n == 1 else { return batched }
+        let perChunk = (rows + 2 * pool.threadCount - 1) / (2 * pool.threadCount)
+        return max(16, (perChunk + 15) / 16 * 16)
+    }
 
     /// Prepared inputs (block sums, scaled copy) for the matrix-vector paths, one per row, when the rows are few
     /// enough to take them (a decode step: `MatMul.smallBatch`).
@@ -264,7 +278,7 @@ public final class LlamaModel {
         parallelProducts([Product(weights: L.query, input: h, sums: hs, output: q),
                           Product(weights: L.key, input: h, sums: hs, output: k),
                           Product(weights: L.value, input: h, sums: hs, output: v)],
-                         rows: n, chunkRows: chunkRows(n))
+                         rows: n)
         let half = hd / 2
         for span in spans {
             for r in 0..<span.count {
@@ -282,7 +296,7 @@ public final class LlamaModel {
         attend(layer: index, q: q, out: attention, spans: spans)
         let outputSums = sums(attention, columns: qw, rows: n, buffer: 8)
         parallelProducts([Product(weights: L.output, input: attention, sums: outputSums, output: residual)],
-                         rows: n, chunkRows: chunkRows(n)) { _, range in
+                         rows: n) { _, range in
             for t in 0..<n { for r in range { x[t * dim + r] += residual[t * dim + r] } }
         }
 
@@ -294,7 +308,7 @@ public final class LlamaModel {
         parallelGatedProducts(gate: L.gate, up: L.up, input: h, sums: fs, gateOut: gate, upOut: up, rows: n)
         let downSums = sums(gate, columns: ff, rows: n, buffer: 8)
         parallelProducts([Product(weights: L.down, input: gate, sums: downSums, output: residual)],
-                         rows: n, chunkRows: chunkRows(n)) { _, range in
+                         rows: n) { _, range in
             for t in 0..<n { for r in range { x[t * dim + r] += residual[t * dim + r] } }
         }
     }
@@ -304,9 +318,8 @@ public final class LlamaModel {
     private func parallelGatedProducts(gate: WeightMatrix, up: WeightMatrix, input: UnsafePointer<Float>,
                                        sums: UnsafePointer<Float>?, gateOut: UnsafeMutablePointer<Float>,
                                        upOut: UnsafeMutablePointer<Float>, rows n: Int) {
-        // 16 rows: two 8-row groups, which the expand-and-multiply kernels take as a pair (a lone group runs at
-        // about half their speed: the AVX2 single-group block).
-        let ff = gate.rows, step = 16
+        // Each chunk takes the same rows of both matrices (see `chunkRows` for how many).
+        let ff = gate.rows, step = chunkRows(ff, n: n)
         let chunks = (ff + step - 1) / step
         let scratchStride = MatMul.scratchCount(columns: gate.columns)
         let scratch = buffers[9].reserve(scratchStride * pool.threadCount)
@@ -418,7 +431,7 @@ public final class LlamaModel {
         let hs = sums(normed, columns: dim, rows: m, buffer: 8)
         logits.withUnsafeMutableBufferPointer { out in
             parallelProducts([Product(weights: head, input: normed, sums: hs, output: out.baseAddress!)],
-                             rows: m, chunkRows: m == 1 ? 512 : 64)
+                             rows: m, batchedChunkRows: 64)
         }
         var result: [[Float]] = []
         var offset = 0
