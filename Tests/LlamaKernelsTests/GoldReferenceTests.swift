@@ -42,6 +42,31 @@ final class GoldReferenceTests: XCTestCase {
         }
     }
 
+    /// Attention hands its work out by block for a few rows (decode steps) and by row for more; both compute the same
+    /// 128-position blocks and combine them in the same order, so a row gets the same bits either way. Here the next
+    /// token after 300 positions (three blocks) is computed beside 3 rows of another sequence (4 rows: by block),
+    /// then beside 20 (21 rows: by row). From `MatMul.gemmRows` rows on, a row's products do not depend on the
+    /// rows beside it, so the logits must be identical.
+    func testAttentionGivesTheSameBitsHandedOutByBlockOrByRow() throws {
+        let (_, model) = try TestModel.load()
+        XCTAssertEqual(MatMul.gemmRows, 4, "the row counts below assume it")
+        let context: [Int32] = (0..<300).map { Int32(256 + ($0 * 37) % 4000) }
+        let s = try model.makeSequence(capacity: 320)
+        _ = try model.forward([LlamaBatchEntry(sequence: s, input: .tokens(context), logits: .none)])
+        var results: [[Float]] = []
+        for besides in [3, 20] {
+            try s.truncate(to: context.count)
+            let other = try model.makeSequence(capacity: 32)
+            results.append(try model.forward([
+                LlamaBatchEntry(sequence: s, input: .tokens([42]), logits: .last),
+                LlamaBatchEntry(sequence: other, input: .tokens(Array(context[0..<besides])), logits: .none),
+            ])[0])
+        }
+        XCTAssertEqual(results[0].count, model.config.vocabulary)
+        XCTAssertTrue(results[0] == results[1],
+                      "max difference \(zip(results[0], results[1]).map { abs($0 - $1) }.max()!)")
+    }
+
     func testTruncateReplaysTheSameLogits() throws {
         let (_, model) = try TestModel.load()
         let s = try model.makeSequence(capacity: 8)

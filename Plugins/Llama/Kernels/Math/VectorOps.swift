@@ -44,9 +44,10 @@ public enum VectorOps {
         }
     }
 
-    /// In-place softmax over `count` scores.
+    /// Replaces `count` scores by exp(score - max) and returns that maximum and the sum of the exponentials: a
+    /// softmax left unnormalised, so that blocks of one row's scores can be combined by their maxima afterwards.
     @inlinable
-    public static func softmax(_ x: UnsafeMutablePointer<Float>, count: Int) {
+    public static func exponentiate(_ x: UnsafeMutablePointer<Float>, count: Int) -> (maximum: Float, sum: Float) {
         var maximum = -Float.infinity
         for i in 0..<count { maximum = max(maximum, x[i]) }
         var sum: Float = 0
@@ -55,8 +56,7 @@ public enum VectorOps {
             x[i] = e
             sum += e
         }
-        let inverse = 1 / sum
-        for i in 0..<count { x[i] *= inverse }
+        return (maximum, sum)
     }
 
     /// y += a · x for `count` (a multiple of 8) elements.
@@ -70,30 +70,63 @@ public enum VectorOps {
         }
     }
 
-    /// out[0 ..< width] = Σ_j weights[j] · rows[j · stride ..< j · stride + width], for `width` a multiple of 8.
-    /// Blocks of 64 outputs stay in eight registers across all `count` rows.
+    /// For each of `heads` weight rows (`weightStride` floats apart): out_h = sum over j < count of w_h[j] times row j,
+    /// where the `count` rows of `width` floats (a multiple of 8) lie one after another, and out_h starts at
+    /// `out + h * width`. Heads go three at a time through 32-column bands of the rows, so each band of a row is
+    /// loaded once for three heads (the query heads that share one key/value head read the same values).
     @inlinable
-    public static func weightedSum(_ weights: UnsafePointer<Float>, count: Int, _ rows: UnsafePointer<Float>,
-                                   stride: Int, width: Int, into out: UnsafeMutablePointer<Float>) {
-        var d0 = 0
-        while d0 + 64 <= width {
-            var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
-            var a4 = SIMD8<Float>(), a5 = SIMD8<Float>(), a6 = SIMD8<Float>(), a7 = SIMD8<Float>()
-            for j in 0..<count {
-                let w = SIMD8<Float>(repeating: weights[j]), r = rows + j * stride + d0
-                a0 = a0.addingProduct(w, load8(r)); a1 = a1.addingProduct(w, load8(r + 8))
-                a2 = a2.addingProduct(w, load8(r + 16)); a3 = a3.addingProduct(w, load8(r + 24))
-                a4 = a4.addingProduct(w, load8(r + 32)); a5 = a5.addingProduct(w, load8(r + 40))
-                a6 = a6.addingProduct(w, load8(r + 48)); a7 = a7.addingProduct(w, load8(r + 56))
+    public static func valueSums(_ weights: UnsafePointer<Float>, weightStride: Int, heads: Int, count: Int,
+                                 _ rows: UnsafePointer<Float>, width: Int, into out: UnsafeMutablePointer<Float>) {
+        var h0 = 0
+        while h0 < heads {
+            let k = min(3, heads - h0)
+            let w0 = weights + h0 * weightStride
+            let w1 = k > 1 ? w0 + weightStride : w0, w2 = k > 2 ? w0 + 2 * weightStride : w0
+            let o0 = out + h0 * width
+            var d0 = 0
+            while d0 + 32 <= width {
+                var a00 = SIMD8<Float>(), a01 = SIMD8<Float>(), a02 = SIMD8<Float>(), a03 = SIMD8<Float>()
+                var a10 = SIMD8<Float>(), a11 = SIMD8<Float>(), a12 = SIMD8<Float>(), a13 = SIMD8<Float>()
+                var a20 = SIMD8<Float>(), a21 = SIMD8<Float>(), a22 = SIMD8<Float>(), a23 = SIMD8<Float>()
+                for j in 0..<count {
+                    let r = rows + j * width + d0
+                    let s0 = SIMD8<Float>(repeating: w0[j]), s1 = SIMD8<Float>(repeating: w1[j])
+                    let s2 = SIMD8<Float>(repeating: w2[j])
+                    let v0 = load8(r)
+                    a00 = a00.addingProduct(s0, v0); a10 = a10.addingProduct(s1, v0); a20 = a20.addingProduct(s2, v0)
+                    let v1 = load8(r + 8)
+                    a01 = a01.addingProduct(s0, v1); a11 = a11.addingProduct(s1, v1); a21 = a21.addingProduct(s2, v1)
+                    let v2 = load8(r + 16)
+                    a02 = a02.addingProduct(s0, v2); a12 = a12.addingProduct(s1, v2); a22 = a22.addingProduct(s2, v2)
+                    let v3 = load8(r + 24)
+                    a03 = a03.addingProduct(s0, v3); a13 = a13.addingProduct(s1, v3); a23 = a23.addingProduct(s2, v3)
+                }
+                let o = o0 + d0
+                store8(a00, o); store8(a01, o + 8); store8(a02, o + 16); store8(a03, o + 24)
+                if k > 1 {
+                    store8(a10, o + width); store8(a11, o + width + 8)
+                    store8(a12, o + width + 16); store8(a13, o + width + 24)
+                }
+                if k > 2 {
+                    store8(a20, o + 2 * width); store8(a21, o + 2 * width + 8)
+                    store8(a22, o + 2 * width + 16); store8(a23, o + 2 * width + 24)
+                }
+                d0 += 32
             }
-            let o = out + d0
-            store8(a0, o); store8(a1, o + 8); store8(a2, o + 16); store8(a3, o + 24)
-            store8(a4, o + 32); store8(a5, o + 40); store8(a6, o + 48); store8(a7, o + 56)
-            d0 += 64
-        }
-        if d0 < width {
-            (out + d0).initialize(repeating: 0, count: width - d0)
-            for j in 0..<count { axpy(weights[j], rows + j * stride + d0, out + d0, count: width - d0) }
+            while d0 < width {
+                var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>()
+                for j in 0..<count {
+                    let v = load8(rows + j * width + d0)
+                    a0 = a0.addingProduct(SIMD8(repeating: w0[j]), v)
+                    a1 = a1.addingProduct(SIMD8(repeating: w1[j]), v)
+                    a2 = a2.addingProduct(SIMD8(repeating: w2[j]), v)
+                }
+                store8(a0, o0 + d0)
+                if k > 1 { store8(a1, o0 + width + d0) }
+                if k > 2 { store8(a2, o0 + 2 * width + d0) }
+                d0 += 8
+            }
+            h0 += k
         }
     }
 }

@@ -3,8 +3,9 @@
 /// The cache is allocated once at creation for `capacity` positions (Float32), so decode never reallocates. Keys are
 /// stored in tiles of 8 positions, `[layer][kvHead][position / 8][dimension][position % 8]`, so that attention
 /// computes the scores of 8 positions with 8-wide multiply-adds over one contiguous 2 KB tile (no horizontal sums,
-/// no strided reads); values are stored `[layer][position][kvWidth]`, the order in which they are accumulated. A sequence belongs to the model that made it and must be used by one `forward` call
-/// at a time.
+/// no strided reads); values are stored `[layer][kvHead][position][dimension]`, so that one key/value head's values
+/// are one contiguous stream, read in position order as attention accumulates them. A sequence belongs to the model
+/// that made it and must be used by one `forward` call at a time.
 /// Where a sequence's key/value cache comes from. The plugin passes the host's accounted allocator, so the worker can
 /// count KV memory and refuse a sequence over its budget; tests and benchmarks use the system allocator.
 public struct KVAllocator: @unchecked Sendable {
@@ -45,7 +46,7 @@ public final class LlamaSequence {
         kvWidth = kvHeads * headDimension
         keyStride = (capacity + 7) & ~7
         let keyCount = layers * kvWidth * keyStride
-        let valueCount = layers * capacity * kvWidth
+        let valueCount = layers * kvHeads * capacity * headDimension
         guard let k = allocator.allocate(keyCount * MemoryLayout<Float>.stride) else {
             throw LlamaModelError.outOfMemory(bytes: (keyCount + valueCount) * MemoryLayout<Float>.stride)
         }
@@ -102,8 +103,8 @@ public final class LlamaSequence {
         for layer in 0..<layers {
             for head in 0..<kvHeads {
                 keyTiles(layer, head).update(from: source.keyTiles(layer, head), count: tileFloats)
+                valueRows(layer, head).update(from: source.valueRows(layer, head), count: length * headDimension)
             }
-            value(layer, 0).update(from: source.value(layer, 0), count: length * kvWidth)
         }
         count = length
     }
@@ -125,9 +126,18 @@ public final class LlamaSequence {
         }
     }
 
-    /// Value vector of `layer` at `position`; `kvWidth` floats.
+    /// The values of `layer` and `kvHead`: position p's `headDimension` floats start at `headDimension * p`.
     @inline(__always)
-    func value(_ layer: Int, _ position: Int) -> UnsafeMutablePointer<Float> {
-        values + (layer * capacity + position) * kvWidth
+    func valueRows(_ layer: Int, _ kvHead: Int) -> UnsafeMutablePointer<Float> {
+        values + (layer * kvHeads + kvHead) * capacity * headDimension
+    }
+
+    /// Stores the values (`kvWidth` floats, heads one after another) of `layer` at `position`.
+    @inline(__always)
+    func storeValue(_ layer: Int, _ position: Int, _ value: UnsafePointer<Float>) {
+        for head in 0..<kvHeads {
+            (valueRows(layer, head) + position * headDimension)
+                .update(from: value + head * headDimension, count: headDimension)
+        }
     }
 }

@@ -49,6 +49,10 @@ void llama_c_q8_0_interleaved_gemm(const void *weights, size_t group_bytes, size
                                    float *y, size_t ldy, float *tile, size_t first_group, size_t end_group,
                                    size_t group_count, size_t ahead);
 
+/// Asks for the cache line holding `address` ahead of its use (a hint: never faults, whatever the address). For
+/// the Swift loops that stream the key/value cache, which Swift cannot hint by itself. Any thread.
+static inline void llama_c_prefetch(const void *address) { __builtin_prefetch(address, 0, 3); }
+
 #ifdef __cplusplus
 }
 #endif
