@@ -1,11 +1,3 @@
-/// One sequence's state: the key/value cache of every layer for the positions processed so far.
-///
-/// The cache is allocated once at creation for `capacity` positions (Float32), so decode never reallocates. Keys are
-/// stored in tiles of 8 positions, `[layer][kvHead][position / 8][dimension][position % 8]`, so that attention
-/// computes the scores of 8 positions with 8-wide multiply-adds over one contiguous 2 KB tile (no horizontal sums,
-/// no strided reads); values are stored `[layer][kvHead][position][dimension]`, so that one key/value head's values
-/// are one contiguous stream, read in position order as attention accumulates them. A sequence belongs to the model
-/// that made it and must be used by one `forward` call at a time.
 /// Where a sequence's key/value cache comes from. The plugin passes the host's accounted allocator, so the worker can
 /// count KV memory and refuse a sequence over its budget; tests and benchmarks use the system allocator.
 public struct KVAllocator: @unchecked Sendable {
@@ -23,6 +15,14 @@ public struct KVAllocator: @unchecked Sendable {
         release: { $0.deallocate() })
 }
 
+/// One sequence's state: the key/value cache of every layer for the positions processed so far.
+///
+/// The cache is allocated once at creation for `capacity` positions (Float32), so decode never reallocates. Keys are
+/// stored in tiles of 8 positions, `[layer][kvHead][position / 8][dimension][position % 8]`, so that attention
+/// computes the scores of 8 positions with 8-wide multiply-adds over one contiguous 2 KB tile (no horizontal sums,
+/// no strided reads); values are stored `[layer][kvHead][position][dimension]`, so that one key/value head's values
+/// are one contiguous stream, read in position order as attention accumulates them. A sequence belongs to the model
+/// that made it and must be used by one `forward` call at a time.
 public final class LlamaSequence {
     public let capacity: Int
     /// Positions held in the cache (the next token's position).
