@@ -73,8 +73,7 @@ struct GenerationHandler: Sendable {
 
     /// Unknown models are 404 before any slot is taken; images sent to a text-only model are 400.
     private func checkModel(_ parsed: ParsedRequest) async throws {
-        let models = await backend.listModels()
-        guard let info = models.first(where: { $0.id == parsed.model }) else {
+        guard let info = await backend.model(parsed.model) else {
             if parsed.model == "default" { return }  // The backend resolves its own alias.
             throw APIError(BackendError.modelNotFound(parsed.model))
         }

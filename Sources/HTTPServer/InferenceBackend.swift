@@ -8,6 +8,10 @@ import Foundation
 public protocol InferenceBackend: Sendable {
     /// Every servable model, loaded or not.
     func listModels() async -> [ModelInfo]
+    /// One servable model by id, or nil: what a request's model check needs, without listing every model (a
+    /// directory scan per request otherwise). A backend may resolve aliases here (the returned `id` is then the
+    /// model's own); the default implementation looks the id up in `listModels()`.
+    func model(_ id: String) async -> ModelInfo?
     /// Starts a generation. Errors known before the first token (unknown model, overload) are thrown here; later
     /// failures end the stream with a `BackendError`.
     func generate(_ request: GenerationRequest) async throws(BackendError)
@@ -15,6 +19,12 @@ public protocol InferenceBackend: Sendable {
     func load(model: String) async throws(BackendError)
     func unload(model: String) async throws(BackendError)
     func status() async -> BackendStatus
+}
+
+extension InferenceBackend {
+    public func model(_ id: String) async -> ModelInfo? {
+        await listModels().first { $0.id == id }
+    }
 }
 
 /// A model as `/v1/models` shows it.

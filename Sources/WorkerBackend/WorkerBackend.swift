@@ -29,6 +29,15 @@ public final class WorkerBackend: InferenceBackend, @unchecked Sendable {
         }
     }
 
+    /// Resolves just `id` (the `default` alias included) instead of listing the models directory and the Hugging
+    /// Face cache; nil for an id that does not resolve (`generate` then reports why).
+    public func model(_ id: String) async -> ModelInfo? {
+        guard let entry = try? resolve(id) else { return nil }
+        let loaded = await supervisor.status().contains { $0.id == entry.id && $0.workerPID != nil }
+        return ModelInfo(id: entry.id, contextLength: entry.contextLength, inputModalities: entry.inputModalities,
+                         loaded: loaded, created: entry.created)
+    }
+
     public func generate(_ request: GenerationRequest) async throws(BackendError)
         -> AsyncThrowingStream<GenerationEvent, any Error>
     {
