@@ -204,13 +204,15 @@ public final class LlamaModel {
     /// `chunkRows(_:n:batched:)` rows.
     private func parallelProducts(_ products: [Product], rows n: Int, batchedChunkRows: Int = 16,
                                   after: ((Int, Range<Int>) -> Void)? = nil) {
-        var chunks: [(product: Int, rows: Range<Int>, step: Int)] = []
+        var chunks: [(product: Int, rows: Range<Int>)] = []
+        var ahead: [Int] = []
         for (i, p) in products.enumerated() {
             let step = chunkRows(p.weights.rows, n: n, batched: batchedChunkRows)
+            ahead.append(aheadGroups(step))
             var r = 0
             while r < p.weights.rows {
                 let end = min(p.weights.rows, r + step)
-                chunks.append((i, r..<end, step))
+                chunks.append((i, r..<end))
                 r = end
             }
         }
@@ -219,11 +221,11 @@ public final class LlamaModel {
         let scratch = buffers[9].reserve(scratchStride * pool.threadCount)
         chunks.withUnsafeBufferPointer { list in
             pool.run(chunks: list.count) { chunk, thread in
-                let (i, range, step) = list[chunk]
+                let (i, range) = list[chunk]
                 let p = products[i]
                 MatMul.multiply(p.weights, p.input, n: n, p.output, ldy: p.weights.rows, rowRange: range,
                                 scratch: scratch + thread * scratchStride, sums: p.sums,
-                                aheadGroups: aheadGroups(step))
+                                aheadGroups: ahead[i])
                 after?(i, range)
             }
         }
@@ -347,6 +349,9 @@ public final class LlamaModel {
     /// Up to this many rows in a call (decode steps), attention is handed out by block, so that a lone sequence's
     /// few key/value heads still keep every thread busy; beyond it, by rows, each row's blocks in turn.
     static let blockParallelRows = 16
+
+    /// Calls returning up to this many rows of logits (decode steps) write them into a buffer kept across calls.
+    static let keptLogitRows = 16
 
     /// Causal grouped-query attention of every row against its own sequence's cache. Every piece of work handles all
     /// query heads that share one key/value head, so each cached key and value is read from memory once per row
@@ -541,7 +546,7 @@ public final class LlamaModel {
         // Decode steps (a few rows) write into a buffer kept across calls: a fresh m x vocabulary array each step
         // (1.5 MB for 8 rows of SmolLM2) was page-faulted and zeroed every time, 8% of a batched decode step. The
         // logits of a whole prompt chunk go to a temporary allocation, so that one such request leaves nothing held.
-        let kept = m <= Self.blockParallelRows
+        let kept = m <= Self.keptLogitRows
         let logits = kept ? buffers[14].reserve(m * c.vocabulary) : .allocate(capacity: m * c.vocabulary)
         defer { if !kept { logits.deallocate() } }
         parallelProducts([Product(weights: head, input: normed, sums: hs, output: logits)],
