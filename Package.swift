@@ -108,15 +108,15 @@ let package = Package(
         ),
 
         // MARK: Serving: configuration, model catalog, and the OpenAI/admin HTTP layer (behind InferenceBackend).
-        .target(name: "ServerConfig", path: "Sources/ServerConfig"),
+        .target(name: "ServerConfig", dependencies: ["Sampling"], path: "Sources/ServerConfig"),
         // Remote image URLs (off by default): address checks in Swift, the HTTP(S) GET through Debian's libcurl.
         .target(name: "ImageFetchC", path: "Sources/ImageFetchC", linkerSettings: [.linkedLibrary("curl")]),
         .target(name: "ImageFetch", dependencies: ["ImageFetchC"], path: "Sources/ImageFetch"),
-        .target(name: "ModelCatalog", dependencies: ["ModelFormats"], path: "Sources/ModelCatalog"),
+        .target(name: "ModelCatalog", dependencies: ["ModelFormats", "Sampling"], path: "Sources/ModelCatalog"),
         .target(
             name: "HTTPServer",
             dependencies: [
-                "ServerConfig", "ModelCatalog", "ImageFetch",
+                "ServerConfig", "ModelCatalog", "ImageFetch", "Sampling",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
@@ -229,13 +229,13 @@ let package = Package(
                     exclude: ["openai_client_checks.py"]),
         .testTarget(name: "EngineCoreTests", dependencies: ["EngineCore", "ModelFormats", "Tokenizer", "WorkerProtocol"],
                     path: "Tests/EngineCoreTests"),
-        .testTarget(name: "ServerConfigTests", dependencies: ["ServerConfig"], path: "Tests/ServerConfigTests"),
+        .testTarget(name: "ServerConfigTests", dependencies: ["ServerConfig", "Sampling"], path: "Tests/ServerConfigTests"),
         .testTarget(name: "SamplingTests", dependencies: ["Sampling"], path: "Tests/SamplingTests"),
         .testTarget(
-            name: "ModelCatalogTests", dependencies: ["ModelCatalog", "ModelFormats"], path: "Tests/ModelCatalogTests"
+            name: "ModelCatalogTests", dependencies: ["ModelCatalog", "ModelFormats", "Sampling"], path: "Tests/ModelCatalogTests"
         ),
         .testTarget(
-            name: "HTTPServerTests", dependencies: ["HTTPServer", "ServerConfig", "ModelCatalog"],
+            name: "HTTPServerTests", dependencies: ["HTTPServer", "ServerConfig", "ModelCatalog", "Sampling"],
             path: "Tests/HTTPServerTests"
         ),
         .testTarget(

@@ -1,6 +1,11 @@
+import struct Sampling.SamplingDefaults
+
 /// Options shared by chat and completions: sampling, limits, stop sequences, choices, output format, streaming.
 struct CommonOptions {
     var sampling = SamplingParameters()
+    /// The defaultable values the body itself set; the rest come from the model or the server once the model is known
+    /// (`ParsedRequest.applyDefaults`).
+    var explicit = SamplingDefaults()
     var maxTokens: Int?
     var stop: [String] = []
     var n = 1
@@ -13,16 +18,22 @@ struct CommonOptions {
     static let maxTokensLimit: Int64 = 1 << 24
 
     init(_ fields: inout RequestFields, endpoint: ParsedRequest.Endpoint) throws(APIError) {
-        sampling.temperature = try fields.double("temperature", in: 0...2) ?? 1.0
-        sampling.topP = try fields.double("top_p", in: 0...1) ?? 1.0
-        sampling.topK = try fields.int("top_k", in: 0...1_000_000) ?? 0
-        sampling.minP = try fields.double("min_p", in: 0...1) ?? 0
+        explicit.temperature = try fields.double("temperature", in: 0...2)
+        explicit.topP = try fields.double("top_p", in: 0...1)
+        explicit.topK = try fields.int("top_k", in: 0...1_000_000)
+        explicit.minP = try fields.double("min_p", in: 0...1)
         sampling.presencePenalty = try fields.double("presence_penalty", in: -2...2) ?? 0
         sampling.frequencyPenalty = try fields.double("frequency_penalty", in: -2...2) ?? 0
         if let penalty = try fields.double("repetition_penalty", in: 0...10) {
             guard penalty > 0 else { throw APIError.outOfRange("repetition_penalty", "greater than 0 and at most 10") }
-            sampling.repetitionPenalty = penalty
+            explicit.repetitionPenalty = penalty
         }
+        // Until the model's and the server's defaults are applied, unset values are OpenAI's neutral ones.
+        sampling.temperature = explicit.temperature ?? 1.0
+        sampling.topP = explicit.topP ?? 1.0
+        sampling.topK = explicit.topK ?? 0
+        sampling.minP = explicit.minP ?? 0
+        sampling.repetitionPenalty = explicit.repetitionPenalty ?? 1.0
         if let seed = try fields.int("seed", in: Int64.min...Int64.max) {
             sampling.seed = UInt64(bitPattern: Int64(seed))
         }
@@ -40,6 +51,8 @@ struct CommonOptions {
             throw APIError.invalid("'max_tokens' and 'max_completion_tokens' disagree; send only one",
                                    param: "max_completion_tokens")
         }
+        // Chat without a limit takes the model's or the server's default later; completions keep OpenAI's (and
+        // vLLM's) documented 16, which clients of that legacy endpoint are written against.
         self.maxTokens = maxCompletionTokens ?? maxTokens
             ?? (endpoint == .completions ? RequestParser.completionsDefaultMaxTokens : nil)
 

@@ -29,7 +29,9 @@ struct GenerationHandler: Sendable {
         var parsed = endpoint == .chat
             ? try RequestParser.chat(body, id: id, priority: priority)
             : try RequestParser.completions(body, id: id, priority: priority)
-        try await checkModel(parsed)
+        let model = try await checkModel(parsed)
+        // What the body left out: the model's own recommendations, else the server's defaults.
+        parsed.applyDefaults(model?.recommendedSampling.filled(from: options.sampling) ?? options.sampling)
         try await ImageInputs(limits: options.images).resolve(&parsed)
 
         let slot: AdmissionSlot
@@ -71,13 +73,14 @@ struct GenerationHandler: Sendable {
         }
     }
 
-    /// Unknown models are 404 before any slot is taken; images sent to a text-only model are 400.
-    private func checkModel(_ parsed: ParsedRequest) async throws {
+    /// Unknown models are 404 before any slot is taken; images sent to a text-only model are 400. Returns the model
+    /// (nil only for a `default` alias the backend resolves by itself later).
+    private func checkModel(_ parsed: ParsedRequest) async throws -> ModelInfo? {
         guard let info = await backend.model(parsed.model) else {
-            if parsed.model == "default" { return }  // The backend resolves its own alias.
+            if parsed.model == "default" { return nil }  // The backend resolves its own alias.
             throw APIError(BackendError.modelNotFound(parsed.model))
         }
-        guard !info.inputModalities.contains("image") else { return }
+        guard !info.inputModalities.contains("image") else { return info }
         for request in parsed.requests {
             guard case let .chat(messages) = request.input else { continue }
             for (index, message) in messages.enumerated() {
@@ -87,6 +90,7 @@ struct GenerationHandler: Sendable {
                 }
             }
         }
+        return info
     }
 
     private func wholeResponse(_ pump: AsyncStream<PumpItem>, renderer: ResponseRenderer, timing: GenerationTiming)

@@ -1,4 +1,5 @@
 import Foundation
+import struct Sampling.SamplingDefaults
 
 /// The seam between the HTTP layer and whatever produces tokens (`WorkerBackend`, the worker supervisor, in
 /// production; a scripted double in tests). The HTTP layer owns validation, admission, streaming and error mapping; a backend owns models.
@@ -35,10 +36,14 @@ public struct ModelInfo: Sendable, Equatable {
     public var loaded: Bool
     public var created: Date
     public var ownedBy: String
+    /// What the model's own files recommend for sampling (empty when they say nothing); the server's defaults fill
+    /// the rest.
+    public var recommendedSampling: SamplingDefaults
 
     public init(
         id: String, contextLength: Int?, inputModalities: [String] = ["text"], loaded: Bool = false,
-        created: Date = Date(timeIntervalSince1970: 0), ownedBy: String = "modelhost"
+        created: Date = Date(timeIntervalSince1970: 0), ownedBy: String = "modelhost",
+        recommendedSampling: SamplingDefaults = SamplingDefaults()
     ) {
         self.id = id
         self.contextLength = contextLength
@@ -46,6 +51,7 @@ public struct ModelInfo: Sendable, Equatable {
         self.loaded = loaded
         self.created = created
         self.ownedBy = ownedBy
+        self.recommendedSampling = recommendedSampling
     }
 }
 
@@ -262,10 +268,12 @@ public struct ModelStatus: Sendable, Equatable {
     public var rssBytes: UInt64?
     public var inFlight: Int
     public var loadedSince: Date?
+    /// While loading: the fraction done (0...1); nil otherwise.
+    public var loadProgress: Double?
 
     public init(
         id: String, state: String, pid: Int32? = nil, rssBytes: UInt64? = nil, inFlight: Int = 0,
-        loadedSince: Date? = nil
+        loadedSince: Date? = nil, loadProgress: Double? = nil
     ) {
         self.id = id
         self.state = state
@@ -273,6 +281,7 @@ public struct ModelStatus: Sendable, Equatable {
         self.rssBytes = rssBytes
         self.inFlight = inFlight
         self.loadedSince = loadedSince
+        self.loadProgress = loadProgress
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import struct Sampling.SamplingDefaults
 
 /// A JSON document as a value. Requests are decoded into it so that every field can be type-checked by hand (and
 /// unknown fields reported by name); responses are built from it so that explicit `null`s are kept.
@@ -130,4 +131,14 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Ex
 
     public init(_ value: Int) { self = .integer(Int64(value)) }
     public init(_ value: String?) { self = value.map(JSONValue.string) ?? .null }
+}
+
+extension SamplingDefaults {
+    /// The fields this source sets, by their request names: integers as integers, the rest as numbers.
+    var json: JSONValue {
+        .object(Dictionary(uniqueKeysWithValues: fields.map { field in
+            let whole = field.name == "top_k" || field.name == "max_tokens"
+            return (field.name, whole ? JSONValue.integer(Int64(field.value)) : JSONValue.number(field.value))
+        }))
+    }
 }

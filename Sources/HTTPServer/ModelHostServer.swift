@@ -67,11 +67,12 @@ public final class ModelHostServer: Sendable {
     public func start(handleSignals: Bool = false) async throws -> Running {
         let ports = PortCollector()
         let api = makeApplication(
-            name: "api", host: state.options.host, port: state.options.port,
+            name: "api", host: state.options.host, port: state.options.port, corsOrigins: state.options.corsOrigins,
             onRunning: { await ports.set(api: $0) }
         ) { router in OpenAIRoutes.register(on: router, state: state) }
+        // No CORS on the admin port, whatever the configuration says: pages must not manage models.
         let admin = makeApplication(
-            name: "admin", host: state.options.adminHost, port: state.options.adminPort,
+            name: "admin", host: state.options.adminHost, port: state.options.adminPort, corsOrigins: [],
             onRunning: { await ports.set(admin: $0) }
         ) { router in AdminRoutes.register(on: router, state: state) }
         let group = ServiceGroup(configuration: .init(
@@ -90,10 +91,13 @@ public final class ModelHostServer: Sendable {
     }
 
     private func makeApplication(
-        name: String, host: String, port: Int, onRunning: @escaping @Sendable (Int) async -> Void,
-        routes: (Router<BasicRequestContext>) -> Void
+        name: String, host: String, port: Int, corsOrigins: [String],
+        onRunning: @escaping @Sendable (Int) async -> Void, routes: (Router<BasicRequestContext>) -> Void
     ) -> some Service {
         let router = Router(context: BasicRequestContext.self)
+        // Outermost, so that error responses carry the CORS headers too (a page must be able to read a 401 or 429),
+        // and preflights are answered before authentication.
+        if !corsOrigins.isEmpty { router.middlewares.add(CORSPolicyMiddleware(origins: corsOrigins)) }
         router.middlewares.add(OpenAIErrorMiddleware(logger: state.logger, metrics: state.metrics,
                                                      maxBodyBytes: state.options.maxBodyBytes))
         router.middlewares.add(APIKeyMiddleware(keys: state.options.apiKeys))

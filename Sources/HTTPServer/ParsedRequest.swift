@@ -1,3 +1,5 @@
+import struct Sampling.SamplingDefaults
+
 /// A validated `/v1/chat/completions` or `/v1/completions` body: one generation request per prompt (completions
 /// accept a batch of prompts) plus the response options the HTTP layer itself honours.
 public struct ParsedRequest: Sendable, Equatable {
@@ -11,9 +13,25 @@ public struct ParsedRequest: Sendable, Equatable {
     public var requests: [GenerationRequest]
     public var stream: Bool
     public var includeUsage: Bool
+    /// The sampling values and answer limit the body set itself; nil fields are filled by `applyDefaults`.
+    public var explicitSampling = SamplingDefaults()
 
     public var model: String { requests[0].model }
     public var n: Int { requests[0].n }
+
+    /// Fills every sampling value the body left out, and a chat's missing `max_tokens`, from `defaults` (the model's
+    /// recommendations layered over the server's defaults, so every field is set). Called once the model is known.
+    public mutating func applyDefaults(_ defaults: SamplingDefaults) {
+        let values = explicitSampling.filled(from: defaults)
+        for index in requests.indices {
+            requests[index].sampling.temperature = values.temperature ?? 1
+            requests[index].sampling.topK = values.topK ?? 0
+            requests[index].sampling.topP = values.topP ?? 1
+            requests[index].sampling.minP = values.minP ?? 0
+            requests[index].sampling.repetitionPenalty = values.repetitionPenalty ?? 1
+            if requests[index].maxTokens == nil { requests[index].maxTokens = values.maxTokens }
+        }
+    }
 }
 
 /// Parses and range-checks request bodies. Ranges follow OpenAI's documentation; parameters OpenAI defines but this
@@ -48,7 +66,7 @@ public enum RequestParser {
         try fields.finish(unsupported: unsupportedChat)
         let request = common.request(id: id, model: model, input: .chat(messages), priority: priority)
         return ParsedRequest(endpoint: .chat, requests: [request], stream: common.stream,
-                             includeUsage: common.includeUsage)
+                             includeUsage: common.includeUsage, explicitSampling: common.explicit)
     }
 
     public static func completions(_ body: JSONValue, id: String, priority: Priority) throws(APIError) -> ParsedRequest {
@@ -67,7 +85,7 @@ public enum RequestParser {
         try fields.finish(unsupported: unsupportedCompletions)
         let requests = prompts.map { common.request(id: id, model: model, input: $0, priority: priority) }
         return ParsedRequest(endpoint: .completions, requests: requests, stream: common.stream,
-                             includeUsage: common.includeUsage)
+                             includeUsage: common.includeUsage, explicitSampling: common.explicit)
     }
 
     // MARK: - Fields

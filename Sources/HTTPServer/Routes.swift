@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import struct Sampling.SamplingDefaults
 
 /// The OpenAI API port: generation, model listing, liveness and readiness.
 enum OpenAIRoutes {
@@ -11,15 +12,17 @@ enum OpenAIRoutes {
         router.post("/v1/completions") { request, _ in try await handler.handle(request, endpoint: .completions) }
         router.get("/v1/models") { _, _ in
             let models = await state.backend.listModels()
-            return Response.json(["object": "list", "data": .array(models.map(modelJSON))])
+            return Response.json(["object": "list", "data": .array(models.map {
+                modelJSON($0, serverDefaults: state.options.sampling)
+            })])
         }
-        // Ids may be `org/name`, so the rest of the path is the id.
+        // Ids may be `org/name`, so the rest of the path is the id (`default` resolves to the default model).
         router.get("/v1/models/**") { _, context in
             let id = context.parameters.getCatchAll().joined(separator: "/")
-            guard let model = await state.backend.listModels().first(where: { $0.id == id }) else {
+            guard let model = await state.backend.model(id) else {
                 throw APIError(BackendError.modelNotFound(id))
             }
-            return Response.json(modelJSON(model))
+            return Response.json(modelJSON(model, serverDefaults: state.options.sampling))
         }
         router.get("/health") { _, _ in
             Response.json(["status": "ok", "uptime_seconds": JSONValue(state.uptimeSeconds)])
@@ -37,10 +40,20 @@ enum OpenAIRoutes {
         }
     }
 
-    static func modelJSON(_ model: ModelInfo) -> JSONValue {
-        ["id": .string(model.id), "object": "model", "created": JSONValue(Int(model.created.timeIntervalSince1970)),
-         "owned_by": .string(model.ownedBy), "context_length": model.contextLength.map { JSONValue($0) } ?? .null,
-         "input_modalities": .array(model.inputModalities.map(JSONValue.string)), "loaded": .bool(model.loaded)]
+    /// A model as the API lists it, with the sampling defaults a request to it gets for what it leaves out, and where
+    /// each comes from (`model`: its own files recommend it; `server`: the server's default).
+    static func modelJSON(_ model: ModelInfo, serverDefaults: SamplingDefaults) -> JSONValue {
+        let recommended = Set(model.recommendedSampling.fields.map(\.name))
+        let effective = model.recommendedSampling.filled(from: serverDefaults)
+        return [
+            "id": .string(model.id), "object": "model", "created": JSONValue(Int(model.created.timeIntervalSince1970)),
+            "owned_by": .string(model.ownedBy), "context_length": model.contextLength.map { JSONValue($0) } ?? .null,
+            "input_modalities": .array(model.inputModalities.map(JSONValue.string)), "loaded": .bool(model.loaded),
+            "defaults": effective.json,
+            "defaults_source": .object(Dictionary(uniqueKeysWithValues: effective.fields.map {
+                ($0.name, JSONValue.string(recommended.contains($0.name) ? "model" : "server"))
+            })),
+        ]
     }
 }
 
@@ -127,6 +140,7 @@ enum AdminRoutes {
          "pid": model.pid.map { JSONValue(Int($0)) } ?? .null,
          "rss_bytes": model.rssBytes.map { JSONValue.integer(Int64(clamping: $0)) } ?? .null,
          "requests_in_flight": JSONValue(model.inFlight),
+         "load_progress": model.loadProgress.map { JSONValue.number(($0 * 1000).rounded() / 1000) } ?? .null,
          "loaded_since": model.loadedSince.map { .string(ISO8601DateFormatter().string(from: $0)) } ?? .null]
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import ServerConfig
+import struct Sampling.SamplingDefaults
 
 /// What the HTTP layer needs from the configuration, with test-friendly knobs (ports may be 0 for an ephemeral
 /// port; keep-alive and timeouts may be short).
@@ -21,6 +22,10 @@ public struct ServerOptions: Sendable {
     public var rateLimit: RateLimitSettings
     /// Shown by `/admin/status` (already free of secrets).
     public var configSummary: JSONValue
+    /// Sampling values and the chat answer cap for requests that leave them out and whose model recommends none.
+    public var sampling: SamplingDefaults
+    /// Origins allowed to call the API port from a browser (CORS): empty = none, `*` = any. Never the admin port.
+    public var corsOrigins: [String]
 
     public static let version = "0.1.0"
 
@@ -30,7 +35,7 @@ public struct ServerOptions: Sendable {
         requestTimeout: Duration = .seconds(300), keepAliveInterval: Duration = .seconds(10),
         maxConcurrentRequests: Int = 4, queue: QueueSettings = QueueSettings(),
         rateLimit: RateLimitSettings = RateLimitSettings(), images: ImageLimits = ImageLimits(),
-        configSummary: JSONValue = [:]
+        configSummary: JSONValue = [:], sampling: SamplingDefaults = .server, corsOrigins: [String] = []
     ) {
         self.host = host
         self.port = port
@@ -45,6 +50,8 @@ public struct ServerOptions: Sendable {
         self.rateLimit = rateLimit
         self.images = images
         self.configSummary = configSummary
+        self.sampling = sampling
+        self.corsOrigins = corsOrigins
     }
 
     public init(config: ServerConfig) {
@@ -76,7 +83,9 @@ public struct ServerOptions: Sendable {
                 "vision_max_image_bytes": JSONValue(config.vision.maxImageBytes),
                 "vision_resize_cache_size": JSONValue(config.vision.effectiveCacheEntries),
                 "vision_resize_cache_ttl_seconds": JSONValue(config.vision.resizeCacheTTLSeconds),
-            ])
+                "sampling_defaults": config.sampling.json,
+                "cors_origins": .array(config.corsOrigins.map(JSONValue.string)),
+            ], sampling: config.sampling, corsOrigins: config.corsOrigins)
     }
 
     var queueTimeouts: [Priority: Duration] {

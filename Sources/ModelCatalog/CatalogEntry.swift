@@ -1,4 +1,5 @@
 import Foundation
+import struct Sampling.SamplingDefaults
 
 /// How a model's weights are stored.
 public enum ModelFormat: String, Sendable, Equatable {
@@ -24,10 +25,15 @@ public struct CatalogEntry: Sendable, Equatable {
     public let projectorPath: String?
     /// Modification time of the weights, reported as OpenAI's `created`.
     public let created: Date
+    /// The sampling values the model's authors recommend (GGUF `general.sampling.*`, a folder's
+    /// `generation_config.json`); empty when the files say nothing. Values a request could not send (a temperature of
+    /// 5) are left out, so a bad file falls back to the server's defaults instead of failing every request.
+    public let recommendedSampling: SamplingDefaults
 
     public init(
         id: String, format: ModelFormat, path: String, contextLength: Int?, architecture: String?,
-        inputModalities: [String], created: Date, projectorPath: String? = nil
+        inputModalities: [String], created: Date, projectorPath: String? = nil,
+        recommendedSampling: SamplingDefaults = SamplingDefaults()
     ) {
         self.id = id
         self.format = format
@@ -37,5 +43,6 @@ public struct CatalogEntry: Sendable, Equatable {
         self.inputModalities = inputModalities
         self.projectorPath = projectorPath
         self.created = created
+        self.recommendedSampling = recommendedSampling
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import ModelFormats
+import struct Sampling.SamplingDefaults
 
 /// Maps model ids to models on disk, inside two roots only: the models directory (`NAME.gguf` → `NAME`,
 /// `org/name/` with config.json + safetensors → `org/name`) and the Hugging Face cache
@@ -77,7 +78,7 @@ public struct ModelCatalog: Sendable {
         guard let real = RootConfinement.realPath(path), isRegularFile(real) else {
             throw .unreadable(id: id, reason: "it is not a regular file")
         }
-        guard let (architecture, context) = GGUFFacts.shared.facts(of: real) else {
+        guard let (architecture, context, sampling) = GGUFFacts.shared.facts(of: real) else {
             throw .unreadable(id: id, reason: "its GGUF header is invalid")
         }
         if architecture == "clip" {
@@ -94,7 +95,7 @@ public struct ModelCatalog: Sendable {
         return CatalogEntry(
             id: id, format: .gguf, path: real, contextLength: context, architecture: architecture,
             inputModalities: projectorPath == nil ? ["text"] : ["text", "image"], created: modificationDate(real),
-            projectorPath: projectorPath)
+            projectorPath: projectorPath, recommendedSampling: sampling)
     }
 
     // MARK: - Hugging Face directories
@@ -123,7 +124,24 @@ public struct ModelCatalog: Sendable {
             id: id, format: .safetensors, path: realDirectory, contextLength: context,
             architecture: config["model_type"] as? String,
             inputModalities: hasVision ? ["text", "image"] : ["text"], created: modificationDate(realConfig),
-            projectorPath: hasVision ? realDirectory : nil)
+            projectorPath: hasVision ? realDirectory : nil,
+            recommendedSampling: generationConfig(realDirectory, confinement: confinement))
+    }
+
+    /// The recommended sampling values of a Hugging Face folder's `generation_config.json` (vLLM reads the same
+    /// file); an absent or unreadable file recommends nothing.
+    private func generationConfig(_ directory: String, confinement: RootConfinement) -> SamplingDefaults {
+        guard let path = confinement.confined("\(directory)/generation_config.json"),
+              let data = FileManager.default.contents(atPath: path),
+              let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+        else { return SamplingDefaults() }
+        func number(_ key: String) -> Double? {
+            object[key] as? Double
+        }
+        return SamplingDefaults(
+            temperature: number("temperature"), topK: number("top_k").flatMap { Int(exactly: $0) },
+            topP: number("top_p"), minP: number("min_p"), repetitionPenalty: number("repetition_penalty")
+        ).withoutInvalidFields()
     }
 
     /// `models--org--name/snapshots/REV` relative to the hub: the revision `refs/main` names when it exists,
@@ -175,18 +193,27 @@ final class GGUFFacts: @unchecked Sendable {
     }
 
     private let lock = NSLock()
-    private var known: [Key: (architecture: String?, context: Int?)] = [:]
+    typealias Facts = (architecture: String?, context: Int?, sampling: SamplingDefaults)
+    private var known: [Key: Facts] = [:]
 
     /// nil when the file is not a valid GGUF.
-    func facts(of path: String) -> (architecture: String?, context: Int?)? {
+    func facts(of path: String) -> Facts? {
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else { return nil }
         let key = Key(path: path, size: (attributes[.size] as? NSNumber)?.uint64Value ?? 0,
                       modified: (attributes[.modificationDate] as? Date) ?? Date(timeIntervalSince1970: 0))
         if let cached = lock.withLock({ known[key] }) { return cached }
         guard let gguf = try? GGUFFile(path: path) else { return nil }
         let architecture = gguf.architecture
+        // llama.cpp's convention for a model's recommended sampler settings (gguf-py's Keys.General.SAMPLING_*).
+        let sampling = SamplingDefaults(
+            temperature: gguf.metadata["general.sampling.temp"]?.doubleValue,
+            topK: gguf.metadata["general.sampling.top_k"]?.intValue,
+            topP: gguf.metadata["general.sampling.top_p"]?.doubleValue,
+            minP: gguf.metadata["general.sampling.min_p"]?.doubleValue,
+            repetitionPenalty: gguf.metadata["general.sampling.penalty_repeat"]?.doubleValue)
         let facts = (architecture: architecture,
-                     context: architecture.flatMap { gguf.metadata["\($0).context_length"]?.intValue })
+                     context: architecture.flatMap { gguf.metadata["\($0).context_length"]?.intValue },
+                     sampling: sampling.withoutInvalidFields())
         lock.withLock { known[key] = facts }
         return facts
     }

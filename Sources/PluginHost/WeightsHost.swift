@@ -86,6 +86,22 @@ public final class WeightsService: @unchecked Sendable {
     private var lock = pthread_mutex_t()
     /// Strings handed out as borrowed `mh_value.str`: kept until deinit so the pointers stay valid.
     private var strings: [String: UnsafeMutablePointer<CChar>] = [:]
+    /// Load progress as the host can see it without asking the plugin: the bytes of the distinct tensors handed out
+    /// so far against the bytes of all tensors. Plugins fetch a tensor when they convert it (the Llama plugin does,
+    /// layer by layer), so this tracks the real work; SDK/README.md asks plugins to fetch as they go.
+    private var servedNames: Set<String> = []
+    private var servedBytes = 0
+    private lazy var totalBytes: Int = weights.tensorNames.reduce(0) { sum, name in
+        sum + ((try? weights.tensorView(named: name))?.byteCount ?? 0)
+    }
+
+    /// The share (0...1) of the model's tensor bytes handed to the plugin so far. Thread-safe; the loader polls it.
+    public var servedFraction: Double {
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
+        let total = totalBytes
+        return total > 0 ? min(1, Double(servedBytes) / Double(total)) : 0
+    }
 
     public init(_ weights: ModelWeights) {
         self.weights = weights
@@ -163,6 +179,9 @@ public final class WeightsService: @unchecked Sendable {
         } catch {
             return setStatus(status, error.code, error.message)
         }
+        pthread_mutex_lock(&lock)
+        if servedNames.insert(name).inserted { servedBytes += view.byteCount }
+        pthread_mutex_unlock(&lock)
         var t = mh_tensor()
         t.struct_size = UInt32(MemoryLayout<mh_tensor>.size)
         t.dtype = view.dtype

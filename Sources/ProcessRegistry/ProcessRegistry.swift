@@ -74,14 +74,30 @@ public final class ProcessRegistry: @unchecked Sendable {
     /// Where shared-memory names live as files (for the root sweep); tests may point elsewhere.
     let sharedMemoryDirectory: String
 
-    /// Creates the state directory if needed (mode 0700), takes the single-instance lock and loads the registry.
+    /// `mkdir -p` with mode 0700: a fresh machine has no `~/.local/state`, so every missing parent is created too
+    /// (each private to the user, as XDG asks of state directories).
+    static func makeDirectories(_ path: String) throws(RegistryError) {
+        var prefix = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/", omittingEmptySubsequences: true) {
+            prefix += "/" + component
+            if mkdir(prefix, 0o700) != 0 && errno != EEXIST {
+                throw .lastSystemError("mkdir", prefix)
+            }
+        }
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw .lastSystemError("stat", path) }
+        guard (info.st_mode & S_IFMT) == S_IFDIR else {
+            errno = ENOTDIR
+            throw .lastSystemError("mkdir", path)
+        }
+    }
+
+    /// Creates the state directory and its missing parents if needed (mode 0700), takes the single-instance lock and loads the registry.
     /// A registry file that cannot be decoded is moved aside (`quarantined`) rather than blocking start-up.
     public init(stateDirectory: String, sharedMemoryDirectory: String = "/dev/shm") throws(RegistryError) {
         self.stateDirectory = stateDirectory
         self.sharedMemoryDirectory = sharedMemoryDirectory
-        if mkdir(stateDirectory, 0o700) != 0 && errno != EEXIST {
-            throw .lastSystemError("mkdir", stateDirectory)
-        }
+        try Self.makeDirectories(stateDirectory)
         lock = try InstanceLock(path: "\(stateDirectory)/\(Self.lockName)")
         document = Document(version: Self.formatVersion, ownerPID: getpid(), roots: [], workers: [])
         let path = "\(stateDirectory)/\(Self.fileName)"

@@ -1,4 +1,5 @@
 import Foundation
+import struct Sampling.SamplingDefaults
 
 /// Command-line values; each one, when set, wins over the environment.
 public struct ConfigFlags: Sendable, Equatable {
@@ -9,10 +10,15 @@ public struct ConfigFlags: Sendable, Equatable {
     public var modelsDir: String?
     public var stateDir: String?
     public var pluginPath: String?
+    /// Sampling values for requests that leave them out and whose model recommends none (`--temperature`, …).
+    public var sampling: SamplingDefaults
+    /// Browser origins allowed to call the API port (`--cors-origins`); nil = not set here.
+    public var corsOrigins: [String]?
 
     public init(
         host: String? = nil, port: Int? = nil, adminHost: String? = nil, adminPort: Int? = nil,
-        modelsDir: String? = nil, stateDir: String? = nil, pluginPath: String? = nil
+        modelsDir: String? = nil, stateDir: String? = nil, pluginPath: String? = nil,
+        sampling: SamplingDefaults = SamplingDefaults(), corsOrigins: [String]? = nil
     ) {
         self.host = host
         self.port = port
@@ -21,6 +27,8 @@ public struct ConfigFlags: Sendable, Equatable {
         self.modelsDir = modelsDir
         self.stateDir = stateDir
         self.pluginPath = pluginPath
+        self.sampling = sampling
+        self.corsOrigins = corsOrigins
     }
 }
 
@@ -79,6 +87,11 @@ public struct ServerConfig: Sendable, Equatable {
     public var memorySource: String
     /// The memory all loaded models may use together (the tier's `memory_threshold_gb`).
     public var memoryBudgetGiB: Int
+    /// Sampling values and the answer cap for requests that leave them out, where the model recommends none: every
+    /// field set (flags > `MODELHOST_TEMPERATURE`… > `SamplingDefaults.server`).
+    public var sampling: SamplingDefaults
+    /// Origins whose browser pages may call the API port (CORS); empty = none (the default), `["*"]` = any.
+    public var corsOrigins: [String]
 
     public static let defaultHost = "127.0.0.1"
     public static let defaultPort = 11440
@@ -132,7 +145,14 @@ public struct ServerConfig: Sendable, Equatable {
             tier: tier,
             totalRAMGiB: ram,
             memorySource: memory.source,
-            memoryBudgetGiB: tier.memoryThresholdGiB(ramGiB: ram)
+            memoryBudgetGiB: tier.memoryThresholdGiB(ramGiB: ram),
+            sampling: flags.sampling.filled(from: SamplingDefaults(
+                temperature: try env.double(["MODELHOST_TEMPERATURE"]), topK: try env.int(["MODELHOST_TOP_K"]),
+                topP: try env.double(["MODELHOST_TOP_P"]), minP: try env.double(["MODELHOST_MIN_P"]),
+                repetitionPenalty: try env.double(["MODELHOST_REPETITION_PENALTY"]),
+                maxTokens: try env.int(["MODELHOST_MAX_TOKENS"])
+            )).filled(from: .server),
+            corsOrigins: flags.corsOrigins ?? CORSOriginList.parse(env.string("MODELHOST_CORS_ORIGINS"))
         )
         config.apiKeys = try APIKeySource.keys(
             inline: env.string("MODELHOST_API_KEYS"), file: env.string("MODELHOST_API_KEY_FILE"))
@@ -173,6 +193,14 @@ public struct ServerConfig: Sendable, Equatable {
         }
         try Self.require(maxBodyBytes >= 1024, "MODELHOST_MAX_BODY_BYTES must be ≥ 1024, got \(maxBodyBytes)")
         try vision.validate()
+        if let (name, allowed) = sampling.invalidField {
+            try Self.require(false, "the default \(name) must be \(allowed) (--\(name.replacingOccurrences(of: "_", with: "-")) "
+                + "or MODELHOST_\(name.uppercased()))")
+        }
+        for origin in corsOrigins where origin != "*" {
+            try Self.require(CORSOriginList.isOrigin(origin),
+                             "CORS origin '\(origin)' is not an origin: expected scheme://host[:port] or *")
+        }
         try Self.require(memoryBudgetGiB > 0, "the memory budget (\(memoryBudgetGiB) GiB) must be > 0")
     }
 
@@ -242,5 +270,19 @@ enum APIKeySource {
             throw ConfigError("an API key contains whitespace or non-ASCII characters (\(bad.prefix(4))…)")
         }
         return keys
+    }
+}
+
+/// `--cors-origins` / `MODELHOST_CORS_ORIGINS`: a comma-separated list of origins (`http://localhost:3000`), or `*`.
+public enum CORSOriginList {
+    public static func parse(_ text: String?) -> [String] {
+        (text ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    /// `scheme://host[:port]` with no path, as browsers send in the `Origin` header.
+    public static func isOrigin(_ text: String) -> Bool {
+        guard let url = URL(string: text), let scheme = url.scheme, ["http", "https"].contains(scheme.lowercased()),
+              let host = url.host, !host.isEmpty else { return false }
+        return url.path.isEmpty && url.query == nil && url.fragment == nil && url.user == nil
     }
 }

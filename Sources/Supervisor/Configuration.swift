@@ -91,4 +91,6 @@ public struct ModelStatus: Sendable, Equatable {
     /// When the current worker reported `loaded`.
     public var loadedSince: Date?
     public var info: LoadedInfo?
+    /// While loading: the share of the weights the worker has taken in so far (0...1); nil otherwise.
+    public var loadProgress: Double?
 }

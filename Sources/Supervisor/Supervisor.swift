@@ -45,6 +45,8 @@ public actor Supervisor {
         var idleTimer: Task<Void, Never>?
         var info: LoadedInfo?
         var loadedSince: Date?
+        /// While loading: the fraction done, as the worker last reported it.
+        var loadProgress: Double?
         /// For least-recently-used eviction under the memory budget.
         var lastUsed = ContinuousClock.now
     }
@@ -142,8 +144,15 @@ public actor Supervisor {
     public func status() -> [ModelStatus] {
         slots.values.sorted { $0.spec.id < $1.spec.id }.map {
             ModelStatus(id: $0.spec.id, state: $0.state, workerPID: $0.connection?.pid,
-                        recentCrashes: $0.crashes.recentCrashes, loadedSince: $0.loadedSince, info: $0.info)
+                        recentCrashes: $0.crashes.recentCrashes, loadedSince: $0.loadedSince, info: $0.info,
+                        loadProgress: $0.state == .loading ? ($0.loadProgress ?? 0) : nil)
         }
+    }
+
+    private func recordLoadProgress(_ model: String, _ fraction: Double) {
+        guard var slot = slots[model], slot.state == .loading else { return }
+        slot.loadProgress = max(slot.loadProgress ?? 0, fraction)
+        slots[model] = slot
     }
 
     /// Adds a model the supervisor may run (models can appear in the catalog after start-up). A known id keeps its
@@ -307,13 +316,22 @@ public actor Supervisor {
         workerCounter += 1
         let connection = try await spawn(spec, ordinal: workerCounter)
         let info: LoadedInfo
+        let started = ContinuousClock.now
+        let announce = LoadAnnouncer(model: spec.id, path: spec.path)
+        announce.started(pid: connection.pid)
         do {
             info = try await connection.load(LoadRequest(
                 modelPath: spec.path, family: spec.family, threads: UInt32(clamping: max(1, spec.threads)),
                 pluginPin: spec.pluginPin, pluginPaths: spec.pluginPaths,
                 maxSequences: UInt32(clamping: max(1, spec.maxSequences)), projectorPath: spec.projectorPath,
-                vision: spec.vision), timeout: configuration.loadTimeout)
+                vision: spec.vision), timeout: configuration.loadTimeout
+            ) { [weak self] fraction in
+                announce.progress(fraction)
+                Task { await self?.recordLoadProgress(spec.id, Double(fraction)) }
+            }
+            announce.finished(after: ContinuousClock.now - started, info: info)
         } catch {
+            announce.failed(error)
             connection.kill()
             _ = await connection.waitForExit()
             try? registry.unregister(pid: connection.pid)
@@ -327,6 +345,7 @@ public actor Supervisor {
         slot.connection = connection
         slot.loading = nil
         slot.info = info
+        slot.loadProgress = nil
         slot.loadedSince = Date()
         slot.lastUsed = .now
         slots[spec.id] = slot
@@ -406,6 +425,7 @@ public actor Supervisor {
         slot.connection = nil
         slot.info = nil
         slot.loadedSince = nil
+        slot.loadProgress = nil
         slot.idleTimer?.cancel()
         slot.idleTimer = nil
         if !exit.expected {

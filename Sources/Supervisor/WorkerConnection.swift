@@ -37,6 +37,7 @@ final class WorkerConnection: @unchecked Sendable {
     private var pending: [UInt64: Pending] = [:]
     private var loadWaiter: CheckedContinuation<LoadedInfo, Error>?
     private var loadResult: Result<LoadedInfo, Error>?
+    private var onLoadProgress: (@Sendable (Float) -> Void)?
     private var exit: Exit?
     private var exitWaiters: [CheckedContinuation<Exit, Never>] = []
     private var stopping = false
@@ -67,7 +68,10 @@ final class WorkerConnection: @unchecked Sendable {
     // MARK: Requests
 
     /// Sends the load request and waits for `loaded`; kills the worker if it does not answer within `timeout`.
-    func load(_ request: LoadRequest, timeout: Double) async throws -> LoadedInfo {
+    /// `progress` receives the worker's load progress reports (0...1) on the reader thread.
+    func load(_ request: LoadRequest, timeout: Double,
+              progress: (@Sendable (Float) -> Void)? = nil) async throws -> LoadedInfo {
+        lock.withLock { onLoadProgress = progress }
         try send(.load(request), requestID: 0, timeout: 5)
         let timer = Task { [weak self] in
             try await Task.sleep(nanoseconds: UInt64(timeout * 1e9))
@@ -200,6 +204,7 @@ final class WorkerConnection: @unchecked Sendable {
             switch event {
             case .loaded(let info): finishLoad(.success(info))
             case .error(let failure): finishLoad(.failure(SupervisorError.loadFailed(model: modelID, failure)))
+            case .loadProgress(let fraction): lock.withLock { onLoadProgress }?(fraction)
             default: break
             }
             return
@@ -225,7 +230,7 @@ final class WorkerConnection: @unchecked Sendable {
             }
         case .error(let failure):
             entry.continuation.finish(throwing: SupervisorError.requestFailed(failure))
-        case .loaded:
+        case .loaded, .loadProgress:
             break
         }
     }
@@ -239,6 +244,7 @@ final class WorkerConnection: @unchecked Sendable {
         loadResult = result
         let waiter = loadWaiter
         loadWaiter = nil
+        onLoadProgress = nil
         lock.unlock()
         waiter?.resume(with: result)
     }

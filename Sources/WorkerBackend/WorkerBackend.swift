@@ -25,7 +25,8 @@ public final class WorkerBackend: InferenceBackend, @unchecked Sendable {
         let loaded = Set(await supervisor.status().filter { $0.workerPID != nil }.map(\.id))
         return catalog.entries().map { entry in
             ModelInfo(id: entry.id, contextLength: entry.contextLength, inputModalities: entry.inputModalities,
-                      loaded: loaded.contains(entry.id), created: entry.created)
+                      loaded: loaded.contains(entry.id), created: entry.created,
+                      recommendedSampling: entry.recommendedSampling)
         }
     }
 
@@ -35,7 +36,7 @@ public final class WorkerBackend: InferenceBackend, @unchecked Sendable {
         guard let entry = try? resolve(id) else { return nil }
         let loaded = await supervisor.status().contains { $0.id == entry.id && $0.workerPID != nil }
         return ModelInfo(id: entry.id, contextLength: entry.contextLength, inputModalities: entry.inputModalities,
-                         loaded: loaded, created: entry.created)
+                         loaded: loaded, created: entry.created, recommendedSampling: entry.recommendedSampling)
     }
 
     public func generate(_ request: GenerationRequest) async throws(BackendError)
@@ -84,7 +85,8 @@ public final class WorkerBackend: InferenceBackend, @unchecked Sendable {
         let models = await supervisor.status().map { s in
             HTTPServer.ModelStatus(id: s.id, state: Self.stateName(s.state), pid: s.workerPID,
                                    rssBytes: s.workerPID.flatMap(ProcessMemory.residentBytes(pid:)),
-                                   inFlight: s.state.inFlight, loadedSince: s.loadedSince)
+                                   inFlight: s.state.inFlight, loadedSince: s.loadedSince,
+                                   loadProgress: s.loadProgress)
         }
         return BackendStatus(models: models, workerRestarts: await supervisor.workerRestarts, ready: true)
     }
@@ -228,7 +230,7 @@ final class ChoiceStream: @unchecked Sendable {
                 event = next
             }
             switch event {
-            case .loaded, .accepted:
+            case .loaded, .accepted, .loadProgress:
                 continue
             case .prompt(let echo):
                 continuation.yield(.prompt(echo.text, index: index, logprobs: Self.logprobs(echo.logprobs)))

@@ -18,6 +18,7 @@ public enum MessageType: UInt32, Sendable {
     case error = 103
     case prompt = 104
     case accepted = 105
+    case loadProgress = 106
 }
 
 /// What the worker should load: the model file, how to choose its decoder plugin, and its resource budget.
@@ -309,6 +310,9 @@ public struct WorkerFailure: Error, Equatable, Sendable, CustomStringConvertible
 
 /// Worker → orchestrator.
 public enum WorkerEvent: Equatable, Sendable {
+    /// How far the load has got (0...1): the share of the model's weight bytes the plugin has taken so far. Sent
+    /// while loading, before `loaded`, at most every few percent.
+    case loadProgress(Float)
     case loaded(LoadedInfo)
     /// The request passed the worker's checks (its prompt was built and fits the model); it may still wait for a
     /// free sequence. Every request that does not fail at once gets this first, so a front end can turn early
@@ -504,7 +508,7 @@ extension WorkerRequest {
         case .cancel, .shutdown:
             guard payload.isEmpty else { throw WireError("\(kind) request carries \(payload.count) unexpected bytes") }
             return kind == .cancel ? .cancel : .shutdown
-        case .loaded, .accepted, .delta, .done, .error, .prompt:
+        case .loaded, .accepted, .delta, .done, .error, .prompt, .loadProgress:
             throw WireError("frame type \(type) is an event, not a request")
         }
     }
@@ -527,6 +531,9 @@ extension WorkerEvent {
         case .accepted(let promptTokens):
             w.u32(promptTokens)
             return (MessageType.accepted.rawValue, w.bytes)
+        case .loadProgress(let fraction):
+            w.f32(fraction)
+            return (MessageType.loadProgress.rawValue, w.bytes)
         case .prompt(let echo):
             w.string(echo.text)
             w.logprobs(echo.logprobs)
@@ -565,6 +572,14 @@ extension WorkerEvent {
                 acceptsImages: try r.bool("accepts images"))
             try r.finish()
             return .loaded(info)
+        case .loadProgress:
+            var r = WireReader(payload, context: "load progress event")
+            let fraction = try r.f32("fraction")
+            try r.finish()
+            guard fraction.isFinite, (0...1).contains(fraction) else {
+                throw WireError("load progress event: fraction \(fraction) is outside 0...1")
+            }
+            return .loadProgress(fraction)
         case .accepted:
             var r = WireReader(payload, context: "accepted event")
             let count = try r.u32("prompt tokens")
@@ -609,7 +624,7 @@ extension WorkerEvent {
     public var isTerminal: Bool {
         switch self {
         case .done, .error: return true
-        case .loaded, .accepted, .prompt, .delta: return false
+        case .loaded, .accepted, .prompt, .delta, .loadProgress: return false
         }
     }
 }

@@ -69,7 +69,8 @@ func serve(segmentName: String, parentPID: pid_t) -> Never {
                         requestID: loadFrame.requestID)
             fail("the first request was not load", status: 2)
         }
-        loaded = try ModelLoader.load(request)
+        let loadID = loadFrame.requestID
+        loaded = try ModelLoader.load(request) { fraction in events.send(.loadProgress(fraction), requestID: loadID) }
         WorkerLog.write("loaded \(request.modelPath) with \(loaded.info.pluginID) \(loaded.info.pluginVersion)")
         events.send(.loaded(loaded.info), requestID: loadFrame.requestID)
         let inbox = Inbox()

@@ -87,7 +87,7 @@ struct Bench: ParsableCommand {
                 }
             }
             let end = Date()
-            guard let first, produced >= 2 else { throw ValidationError("the worker produced \(produced) tokens") }
+            guard let first, produced >= 2 else { throw RuntimeFailure("the worker produced \(produced) tokens") }
             let pid = await supervisor.status().first?.workerPID ?? 0
             // The first token arrives after the whole prompt was prefilled (plus one sampling step).
             box.report = Report(
@@ -104,7 +104,7 @@ struct Bench: ParsableCommand {
             throw error
           }
         }
-        guard let r = box.report else { throw ValidationError("no result") }
+        guard let r = box.report else { throw RuntimeFailure("no result") }
         if json {
             try printJSON(r)
         } else {

@@ -34,7 +34,7 @@ struct BenchIPC: ParsableCommand {
             report = try IPCBenchmark.run(options: options, peerExecutable: currentExecutable(),
                                           peerArguments: ["bench-ipc-peer"])
         } catch {
-            throw ValidationError("the transport benchmark failed: \(error)")
+            throw RuntimeFailure("the transport benchmark failed: \(error)")
         }
         print(report)
         if checkTargets && !report.meetsTargets { throw ExitCode(1) }

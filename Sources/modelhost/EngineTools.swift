@@ -16,7 +16,7 @@ struct ModelArgument: ParsableArguments {
 
     func path() throws -> String {
         if model.hasSuffix(".gguf") || model.contains("/") {
-            guard FileManager.default.fileExists(atPath: model) else { throw ValidationError("no model file at \(model)") }
+            guard FileManager.default.fileExists(atPath: model) else { throw RuntimeFailure("no model file at \(model)") }
             return model
         }
         let name = model == "default" ? "SmolLM2-135M-Instruct.Q4_1" : model
@@ -25,7 +25,7 @@ struct ModelArgument: ParsableArguments {
         }
         let path = URL(fileURLWithPath: modelsDir).appendingPathComponent(name + ".gguf").path
         guard FileManager.default.fileExists(atPath: path) else {
-            throw ValidationError("model '\(model)' not found in \(modelsDir) (looked for \(path))")
+            throw RuntimeFailure("model '\(model)' not found in \(modelsDir) (looked for \(path))")
         }
         return path
     }
@@ -63,7 +63,7 @@ struct Detokenize: ParsableCommand {
         let fields = input.split(whereSeparator: { " \n\t\r,[]".contains($0) })
         let ids = try fields.map { field -> Int32 in
             guard let id = Int32(field), id >= 0, Int(id) < tokenizer.vocabularySize else {
-                throw ValidationError("'\(field)' is not a token id of this model (0..<\(tokenizer.vocabularySize))")
+                throw RuntimeFailure("'\(field)' is not a token id of this model (0..<\(tokenizer.vocabularySize))")
             }
             return id
         }
@@ -81,7 +81,7 @@ struct Template: ParsableCommand {
         let prompts = try PromptBuilder(gguf: model.gguf())
         let input = try JinjaValue(jsonData: readStandardInput())
         guard case .object(let request) = input, case .array(let messages)? = request["messages"] else {
-            throw ValidationError("standard input must be a JSON object with a \"messages\" array")
+            throw RuntimeFailure("standard input must be a JSON object with a \"messages\" array")
         }
         if prompts.usesFallbackTemplate {
             FileHandle.standardError.write(Data("modelhost: the model has no chat template; using the ChatML fallback\n".utf8))

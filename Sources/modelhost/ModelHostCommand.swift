@@ -20,3 +20,12 @@ func printJSON<T: Encodable>(_ value: T) throws {
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     print(String(decoding: try encoder.encode(value), as: UTF8.self))
 }
+
+/// A failure while running a well-formed command (a directory that cannot be created, a model that is missing, a
+/// worker that fails): argument-parser prints it as one `Error: …` line and exits 1, without the usage text that a
+/// `ValidationError` adds, which is only for mistakes on the command line.
+struct RuntimeFailure: Error, CustomStringConvertible {
+    let description: String
+
+    init(_ description: String) { self.description = description }
+}

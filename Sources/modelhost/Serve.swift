@@ -3,6 +3,7 @@ import Foundation
 import HTTPServer
 import ModelCatalog
 import ServerConfig
+import struct Sampling.SamplingDefaults
 import Supervisor
 import WorkerBackend
 import WorkerProtocol
@@ -35,22 +36,32 @@ struct Serve: ParsableCommand {
     @Option(help: "Extra plugin directory (env MODELHOST_PLUGIN_PATH).")
     var pluginPath: String?
 
+    @OptionGroup(title: "Defaults for requests that leave a value out (a model's own recommendations come first)")
+    var defaults: SamplingDefaultOptions
+
+    @Option(help: ArgumentHelp(
+        "Browser origins allowed to call the API port, comma-separated, or * for any (default none; "
+            + "env MODELHOST_CORS_ORIGINS). Never applies to the admin port.",
+        valueName: "origins"))
+    var corsOrigins: String?
+
     func run() throws {
         let flags = ConfigFlags(host: host, port: port, adminHost: adminHost, adminPort: adminPort,
-                                modelsDir: modelsDir, stateDir: stateDir, pluginPath: pluginPath)
+                                modelsDir: modelsDir, stateDir: stateDir, pluginPath: pluginPath,
+                                sampling: defaults.values, corsOrigins: corsOrigins.map(CORSOriginList.parse))
         let config: ServerConfig
         do {
             config = try ServerConfig.resolve(flags: flags, environment: ProcessInfo.processInfo.environment,
                                               memory: SystemMemory.probe(LocalFileReader()))
         } catch {
-            throw ValidationError("configuration: \(error.message)")
+            throw RuntimeFailure("configuration: \(error.message)")
         }
         let catalog = ModelCatalog(modelsDir: config.modelsDir, hfHome: config.hfHome)
         let supervisor: Supervisor
         do {
             supervisor = try Supervisor(configuration: Self.supervisorConfiguration(config))
         } catch {
-            throw ValidationError("cannot start the worker supervisor in \(config.stateDir): \(error)")
+            throw RuntimeFailure("cannot start the worker supervisor in \(config.stateDir): \(error)")
         }
         let reaped = supervisor.reapReport
         if !reaped.killed.isEmpty || !reaped.unlinkedNames.isEmpty {
@@ -92,6 +103,33 @@ struct Serve: ParsableCommand {
         configuration.loadTimeout = Double(config.modelLoadTimeoutSeconds)
         configuration.memoryBudgetBytes = UInt64(config.memoryBudgetGiB) << 30
         return configuration
+    }
+}
+
+/// `serve`'s flags for the server-wide sampling defaults; each wins over its environment variable.
+struct SamplingDefaultOptions: ParsableArguments {
+    @Option(help: "Sampling temperature (default 0.8; env MODELHOST_TEMPERATURE).")
+    var temperature: Double?
+
+    @Option(help: "Top-k, 0 = off (default 40; env MODELHOST_TOP_K).")
+    var topK: Int?
+
+    @Option(help: "Top-p (default 0.95; env MODELHOST_TOP_P).")
+    var topP: Double?
+
+    @Option(help: "Min-p (default 0.05; env MODELHOST_MIN_P).")
+    var minP: Double?
+
+    @Option(help: "Repetition penalty, 1 = off (default 1; env MODELHOST_REPETITION_PENALTY).")
+    var repetitionPenalty: Double?
+
+    @Option(help: ArgumentHelp("Longest chat answer in tokens when a request names no max_tokens (default 2048; "
+                               + "env MODELHOST_MAX_TOKENS). /v1/completions keeps OpenAI's default of 16."))
+    var maxTokens: Int?
+
+    var values: SamplingDefaults {
+        SamplingDefaults(temperature: temperature, topK: topK, topP: topP, minP: minP,
+                         repetitionPenalty: repetitionPenalty, maxTokens: maxTokens)
     }
 }
 

@@ -50,7 +50,7 @@ struct Supervise: ParsableCommand {
         do {
             supervisor = try Supervisor(configuration: configuration)
         } catch {
-            throw ValidationError("cannot start the supervisor: \(error)")
+            throw RuntimeFailure("cannot start the supervisor: \(error)")
         }
         let session = SuperviseSession(supervisor: supervisor, modelID: modelID, drainTimeout: drainTimeout)
         shutdownHook.install { session.requestShutdown(reason: $0) }
@@ -208,7 +208,7 @@ final class SuperviseSession: @unchecked Sendable {
                         output.write(["id": id, "event": "done", "finish_reason": "\(c.finishReason)",
                                       "prompt_tokens": Int(c.promptTokens),
                                       "completion_tokens": Int(c.completionTokens)])
-                    case .loaded, .accepted, .prompt, .error:
+                    case .loaded, .accepted, .prompt, .error, .loadProgress:
                         break
                     }
                 }

@@ -46,6 +46,31 @@ final class EngineToolsTests: XCTestCase {
         return (p.terminationStatus, out, String(decoding: err, as: UTF8.self))
     }
 
+    /// A failure while running (here: a state directory that cannot be created) is one `Error:` line and exit 1;
+    /// the usage text is only for command-line mistakes.
+    func testRuntimeFailuresPrintOneLineWithoutUsage() throws {
+        let blocker = FileManager.default.temporaryDirectory.appendingPathComponent("mh-cli-\(UUID().uuidString.prefix(8))")
+        FileManager.default.createFile(atPath: blocker.path, contents: Data())
+        defer { try? FileManager.default.removeItem(at: blocker) }
+        let failed = try run(["serve", "--port", "39999", "--admin-port", "39998", "--state-dir", blocker.path + "/state"],
+                             input: Data())
+        XCTAssertEqual(failed.status, 1)
+        let lines = failed.error.split(separator: "\n")
+        XCTAssertEqual(lines.count, 1, failed.error)
+        XCTAssertTrue(failed.error.hasPrefix("Error: cannot start the worker supervisor"), failed.error)
+        XCTAssertFalse(failed.error.contains("Usage"), failed.error)
+
+        let missing = try run(["tokenize", "--model", "no-such-model"], input: Data("x".utf8))
+        XCTAssertEqual(missing.status, 1)
+        XCTAssertEqual(missing.error.split(separator: "\n").count, 1, missing.error)
+        XCTAssertFalse(missing.error.contains("Usage"), missing.error)
+
+        // A command-line mistake still shows the usage.
+        let mistake = try run(["serve", "--port", "many"], input: Data())
+        XCTAssertNotEqual(mistake.status, 0)
+        XCTAssertTrue(mistake.error.contains("Usage"), mistake.error)
+    }
+
     func testTokenizeAndDetokenizeMatchTheReference() throws {
         let corpus = try String(contentsOf: Self.tokenizerFixtures.appendingPathComponent("corpus.jsonl"), encoding: .utf8)
             .split(separator: "\n", omittingEmptySubsequences: false)

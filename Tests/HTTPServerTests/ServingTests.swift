@@ -24,7 +24,7 @@ final class ServingTests: XCTestCase {
         }
         let request = try XCTUnwrap(backend.requests.first)
         XCTAssertEqual(request.input, .chat([ChatMessage(role: "user", content: [.text("hi")])]))
-        XCTAssertNil(request.maxTokens)
+        XCTAssertEqual(request.maxTokens, 2048, "a chat without max_tokens gets the server's default cap")
         XCTAssertNotNil(request.deadline)
     }
 

@@ -107,6 +107,25 @@ final class ProcessRegistryTests: XCTestCase {
         XCTAssertNoThrow(try ProcessRegistry(stateDirectory: directory))
     }
 
+    /// A fresh machine has no `~/.local/state`: every missing parent is created, each private to the user; a path
+    /// through a file is refused with the path that failed.
+    func testStateDirectoryIsCreatedWithItsParents() throws {
+        let nested = directory + "/home/.local/state/modelhost"
+        let registry = try ProcessRegistry(stateDirectory: nested)
+        registry.close()
+        for path in [directory + "/home", directory + "/home/.local", nested] {
+            var info = stat()
+            XCTAssertEqual(stat(path, &info), 0, path)
+            XCTAssertEqual(info.st_mode & S_IFMT, S_IFDIR, path)
+            XCTAssertEqual(info.st_mode & 0o777, 0o700, path)
+        }
+        XCTAssertNoThrow(try ProcessRegistry(stateDirectory: nested + "/").close(), "an existing directory is fine")
+        FileManager.default.createFile(atPath: directory + "/file", contents: Data())
+        XCTAssertThrowsError(try ProcessRegistry(stateDirectory: directory + "/file/state")) { error in
+            XCTAssertTrue("\(error)".contains(directory + "/file"), "\(error)")
+        }
+    }
+
     func testRecordsSurviveARestart() throws {
         let first = try ProcessRegistry(stateDirectory: directory)
         let record = WorkerRecord(

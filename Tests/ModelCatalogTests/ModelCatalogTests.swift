@@ -1,6 +1,7 @@
 import Foundation
 import ModelCatalog
 import ModelFormats
+import struct Sampling.SamplingDefaults
 import XCTest
 
 final class ModelCatalogTests: XCTestCase {
@@ -60,6 +61,37 @@ final class ModelCatalogTests: XCTestCase {
         XCTAssertThrowsError(try catalog.resolve("missing")) { error in
             XCTAssertEqual(error as? CatalogError, .notFound(id: "missing"))
         }
+    }
+
+    /// A model's recommended sampling: GGUF `general.sampling.*` keys (llama.cpp's convention, float and integer
+    /// types as converters write them) and a folder's `generation_config.json`; out-of-range values are left out.
+    func testRecommendedSamplingFromGGUFKeysAndGenerationConfig() throws {
+        var writer = try GGUFWriter()
+        try writer.set("general.architecture", .string("llama"))
+        try writer.set("general.sampling.temp", .float32(0.6))
+        try writer.set("general.sampling.top_k", .uint32(20))
+        try writer.set("general.sampling.top_p", .float64(0.95))
+        try writer.set("general.sampling.min_p", .float32(0))
+        try writer.set("general.sampling.penalty_repeat", .float32(7.5e3))  // out of range: ignored
+        try writer.addTensor(name: "t", dimensions: [4], values: [1, 2, 3, 4])
+        try writer.write(to: "\(models)/qwen.gguf")
+        try writeGGUF("\(models)/plain.gguf")
+        try writeHFModel("\(models)/org/tuned")
+        try #"{"bos_token_id": 1, "do_sample": true, "temperature": 0.7, "top_k": 50, "top_p": 0.8, "repetition_penalty": 1.05}"#
+            .write(toFile: "\(models)/org/tuned/generation_config.json", atomically: true, encoding: .utf8)
+        try writeHFModel("\(models)/org/bare")
+
+        let catalog = ModelCatalog(modelsDir: models, hfHome: nil)
+        let qwen = try catalog.resolve("qwen").recommendedSampling
+        XCTAssertEqual(qwen.temperature ?? 0, 0.6, accuracy: 1e-6)
+        XCTAssertEqual(qwen.topK, 20)
+        XCTAssertEqual(qwen.topP, 0.95)
+        XCTAssertEqual(qwen.minP, 0, "a recommended 0 is a real choice, kept")
+        XCTAssertNil(qwen.repetitionPenalty)
+        XCTAssertEqual(try catalog.resolve("plain").recommendedSampling, SamplingDefaults())
+        XCTAssertEqual(try catalog.resolve("org/tuned").recommendedSampling,
+                       SamplingDefaults(temperature: 0.7, topK: 50, topP: 0.8, repetitionPenalty: 1.05))
+        XCTAssertEqual(try catalog.resolve("org/bare").recommendedSampling, SamplingDefaults())
     }
 
     /// llama.cpp's vision layout: NAME.gguf with mmproj-NAME.gguf beside it is one image-capable model; the projector

@@ -26,7 +26,10 @@ final class ExamplePluginTests: XCTestCase {
         context = try selected.plugin.initialize()
         let decoder = try TextDecoderClient(context)
         let weights = WeightsService(GGUFWeights(try GGUFFile(path: modelPath.path)))
+        XCTAssertEqual(weights.servedFraction, 0)
         model = try decoder.openModel(weights: weights, path: modelPath.path)
+        // Load progress as the host measures it: the example takes its one tensor, so the whole model was served.
+        XCTAssertEqual(weights.servedFraction, 1)
     }
 
     override func tearDown() {

@@ -1,5 +1,6 @@
 import Foundation
 import ServerConfig
+import struct Sampling.SamplingDefaults
 import XCTest
 
 /// Fake `/proc` and `/sys` files.
@@ -103,6 +104,38 @@ final class ServerConfigTests: XCTestCase {
         XCTAssertEqual(config.rateLimit, RateLimitSettings(enabled: true, requestsPerMinute: 120, burst: 20))
         XCTAssertEqual(config.apiKeys, ["k1", "k2"])
         XCTAssertEqual(config.queue.lowTimeoutSeconds, 5)
+    }
+
+    /// Sampling defaults: flag > MODELHOST_* variable > llama-server's values; CORS origins likewise, off by default.
+    func testSamplingDefaultsAndCORSOrigins() throws {
+        let plain = try ServerConfig.resolve(flags: ConfigFlags(), environment: [:], memory: memory(8))
+        XCTAssertEqual(plain.sampling, .server)
+        XCTAssertEqual(plain.corsOrigins, [])
+
+        let environment = ["MODELHOST_TEMPERATURE": "0.3", "MODELHOST_TOP_K": "10", "MODELHOST_MAX_TOKENS": "512",
+                           "MODELHOST_CORS_ORIGINS": "http://localhost:3000, https://a.example"]
+        var flags = ConfigFlags()
+        flags.sampling = SamplingDefaults(temperature: 0.5, minP: 0.2)
+        let config = try ServerConfig.resolve(flags: flags, environment: environment, memory: memory(8))
+        XCTAssertEqual(config.sampling, SamplingDefaults(temperature: 0.5, topK: 10, topP: 0.95, minP: 0.2,
+                                                         repetitionPenalty: 1.0, maxTokens: 512))
+        XCTAssertEqual(config.corsOrigins, ["http://localhost:3000", "https://a.example"])
+        flags.corsOrigins = ["*"]
+        XCTAssertEqual(try ServerConfig.resolve(flags: flags, environment: environment, memory: memory(8)).corsOrigins,
+                       ["*"])
+
+        for (environment, expected) in [
+            (["MODELHOST_TEMPERATURE": "3"], "temperature must be 0 to 2"),
+            (["MODELHOST_TOP_P": "hot"], "MODELHOST_TOP_P=hot is not a number"),
+            (["MODELHOST_MAX_TOKENS": "0"], "max_tokens must be 1 or more"),
+            (["MODELHOST_CORS_ORIGINS": "localhost:3000"], "CORS origin 'localhost:3000' is not an origin"),
+            (["MODELHOST_CORS_ORIGINS": "http://a.example/path"], "is not an origin"),
+        ] {
+            XCTAssertThrowsError(try ServerConfig.resolve(flags: ConfigFlags(), environment: environment,
+                                                          memory: memory(8))) { error in
+                XCTAssertTrue("\(error)".contains(expected), "\(environment): \(error)")
+            }
+        }
     }
 
     func testAPIKeyFile() throws {

@@ -53,6 +53,7 @@ final class WorkerProtocolTests: XCTestCase {
             .loaded(LoadedInfo(pluginID: "p", pluginVersion: "1", vocabularySize: 5, contextLength: 6, eosTokenID: 2,
                                hasTokenizer: true, acceptsImages: true)),
             .error(WorkerFailure(.overloaded, "busy")),
+            .loadProgress(0), .loadProgress(0.375), .loadProgress(1),
         ]
         for event in events {
             let (type, payload) = event.encoded()
@@ -83,6 +84,12 @@ final class WorkerProtocolTests: XCTestCase {
         XCTAssertThrowsError(try WorkerEvent.decode(type: MessageType.generate.rawValue, payload: payload))
         XCTAssertThrowsError(try WorkerEvent.decode(type: MessageType.done.rawValue, payload: [9, 0, 0, 0, 0, 0, 0, 0, 0]))
         XCTAssertThrowsError(try WorkerRequest.decode(type: MessageType.cancel.rawValue, payload: [1]))
+        for bad: Float in [-0.5, 1.5, .nan] {
+            let (type, payload) = WorkerEvent.loadProgress(bad).encoded()
+            XCTAssertThrowsError(try WorkerEvent.decode(type: type, payload: payload)) { error in
+                XCTAssertTrue("\(error)".contains("outside 0...1"), "\(error)")
+            }
+        }
     }
 
     func testErrorCategoryNames() {
