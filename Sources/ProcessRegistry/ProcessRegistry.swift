@@ -68,6 +68,8 @@ public final class ProcessRegistry: @unchecked Sendable {
     public var path: String { "\(stateDirectory)/\(Self.fileName)" }
     private let lock: InstanceLock
     private let mutex = NSLock()
+    /// Set by `close()`: later updates are refused, so no write can be half done when the process exits.
+    private var closed = false
     private var document: Document
     /// Set when the file existed but could not be decoded: where it was moved aside to, and why.
     public private(set) var quarantined: (path: String, reason: String)?
@@ -99,6 +101,8 @@ public final class ProcessRegistry: @unchecked Sendable {
         self.sharedMemoryDirectory = sharedMemoryDirectory
         try Self.makeDirectories(stateDirectory)
         lock = try InstanceLock(path: "\(stateDirectory)/\(Self.lockName)")
+        // Holding the lock, no other writer exists: a temporary file left by a process that died mid-write is junk.
+        Self.removeTemporaryFiles(in: stateDirectory)
         document = Document(version: Self.formatVersion, ownerPID: getpid(), roots: [], workers: [])
         let path = "\(stateDirectory)/\(Self.fileName)"
         if let bytes = try AtomicFile.read(path) {
@@ -117,8 +121,13 @@ public final class ProcessRegistry: @unchecked Sendable {
         }
     }
 
-    /// Releases the lock; the object must not be used afterwards. Also happens on deinit.
-    public func close() { lock.release() }
+    /// Waits for a write in progress, refuses later ones, and releases the lock; the object must not be used
+    /// afterwards. Also happens on deinit. (A worker's exit handler can still try to unregister it while the
+    /// orchestrator exits; before this, such a write could be cut off by the exit and leave its temporary file.)
+    public func close() {
+        mutex.withLock { closed = true }
+        lock.release()
+    }
 
     /// The workers currently recorded.
     public var workers: [WorkerRecord] { mutex.withLock { document.workers } }
@@ -179,6 +188,7 @@ public final class ProcessRegistry: @unchecked Sendable {
     private func update(_ change: (inout Document) -> Void) throws(RegistryError) {
         mutex.lock()
         defer { mutex.unlock() }
+        guard !closed else { throw .invalidArgument("the process registry in \(stateDirectory) is closed") }
         var next = document
         change(&next)
         next.ownerPID = getpid()
@@ -192,6 +202,17 @@ public final class ProcessRegistry: @unchecked Sendable {
         }
         try AtomicFile.write([UInt8](data), to: path)
         document = next
+    }
+
+    /// Removes `.workers.json.tmp-*` files (`AtomicFile`'s temporaries) from the state directory.
+    static func removeTemporaryFiles(in directory: String) {
+        guard let handle = opendir(directory) else { return }
+        defer { closedir(handle) }
+        let prefix = ".\(fileName).tmp-"
+        while let entry = readdir(handle) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name.hasPrefix(prefix) { unlink("\(directory)/\(name)") }
+        }
     }
 
     /// Kills `identity` if it is still exactly that process. A pidfd pins the process between the identity check and

@@ -60,7 +60,8 @@ public struct SupervisorConfiguration: Sendable {
     public var crashWindow: Double = 60
     public var crashBaseBackoff: Double = 1
     public var crashMaxBackoff: Double = 60
-    /// Added to the worker's environment (which is otherwise the orchestrator's).
+    /// Added to the worker's environment, which otherwise holds only `WorkerEnvironment.inherited` of the
+    /// orchestrator's.
     public var workerEnvironment: [String: String] = [:]
     /// Where POSIX shared memory appears as files (for the registry's sweep).
     public var sharedMemoryDirectory = "/dev/shm"
@@ -93,4 +94,25 @@ public struct ModelStatus: Sendable, Equatable {
     public var info: LoadedInfo?
     /// While loading: the share of the weights the worker has taken in so far (0...1); nil otherwise.
     public var loadProgress: Double?
+}
+
+/// What a worker process sees of the orchestrator's environment: an explicit list, never the rest. Workers run
+/// third-party plugins, and the orchestrator's environment holds secrets (`MODELHOST_API_KEYS`, cloud credentials,
+/// tokens); a plugin gets what the ABI hands it, and the process what it needs to run.
+public enum WorkerEnvironment {
+    /// Variables passed through by name: finding programs and libraries, locale and time zone, temporary files,
+    /// the C library's and sanitizers' tuning, and the plugin search settings the worker itself reads.
+    public static let names: Set<String> = [
+        "PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "LD_LIBRARY_PATH", "GLIBC_TUNABLES",
+        "MALLOC_ARENA_MAX", "ASAN_OPTIONS", "LSAN_OPTIONS", "UBSAN_OPTIONS", "TSAN_OPTIONS",
+        "MODELHOST_PLUGIN_PATH", "MODELHOST_PLUGIN_PIN",
+    ]
+    /// Passed through by prefix: locale categories, and the test hooks (`MODELHOST_TEST_CPU_FEATURES`, …) that let
+    /// tests play another CPU or keep a worker alive past its parent.
+    public static let prefixes = ["LC_", "MODELHOST_TEST_"]
+
+    /// The part of `environment` a worker inherits.
+    public static func inherited(from environment: [String: String]) -> [String: String] {
+        environment.filter { key, _ in names.contains(key) || prefixes.contains { key.hasPrefix($0) } }
+    }
 }

@@ -381,7 +381,8 @@ public actor Supervisor {
             throw SupervisorError.system("cannot open the worker log \(logPath): \(String(cString: strerror(errno)))")
         }
         let marker = ProcessIdentity.newMarker()
-        var environment = ProcessInfo.processInfo.environment.merging(configuration.workerEnvironment) { $1 }
+        var environment = WorkerEnvironment.inherited(from: ProcessInfo.processInfo.environment)
+            .merging(configuration.workerEnvironment) { $1 }
         environment[ProcessIdentity.markerEnvironmentKey] = marker
         let executable = configuration.workerExecutable
         let arguments = ["--segment", segmentName, "--parent-pid", String(getpid())]

@@ -126,6 +126,25 @@ final class ProcessRegistryTests: XCTestCase {
         }
     }
 
+    /// A temporary left by a writer that died mid-write is removed at the next start (the lock proves no writer
+    /// remains); after `close()` no write can start, so an exit cannot cut one off.
+    func testTemporariesAreSweptAndClosedRegistriesRefuseWrites() throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let stale = directory + "/.workers.json.tmp-12345-abcd"
+        FileManager.default.createFile(atPath: stale, contents: Data("{".utf8))
+        FileManager.default.createFile(atPath: directory + "/unrelated.tmp-1", contents: Data())
+        let registry = try ProcessRegistry(stateDirectory: directory)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: stale))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: directory + "/unrelated.tmp-1"))
+        try registry.addRoot("abc")
+        registry.close()
+        XCTAssertThrowsError(try registry.unregister(pid: 1)) { error in
+            XCTAssertTrue("\(error)".contains("closed"), "\(error)")
+        }
+        let left = try FileManager.default.contentsOfDirectory(atPath: directory)
+        XCTAssertEqual(left.filter { $0.contains(".tmp-") && $0.hasPrefix(".workers") }, [])
+    }
+
     func testRecordsSurviveARestart() throws {
         let first = try ProcessRegistry(stateDirectory: directory)
         let record = WorkerRecord(

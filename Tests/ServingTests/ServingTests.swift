@@ -109,6 +109,40 @@ final class ServingTests: XCTestCase {
         }
     }
 
+    /// Workers run third-party plugins: their environment holds an explicit list of the orchestrator's variables,
+    /// never the API keys or other secrets. After a clean SIGTERM the state directory holds no registry temporaries.
+    func testWorkersGetAScrubbedEnvironmentAndShutdownLeavesNoTemporaries() throws {
+        let server = try ServerProcess(environment: ["MODELHOST_API_KEYS": Self.key, "AWS_SECRET_ACCESS_KEY": "s3cr3t",
+                                                     "LC_ALL": "C.UTF-8", "MODELHOST_TEST_MARK": "kept"])
+        let state = server.directory.appendingPathComponent("state").path
+        XCTAssertEqual(HTTP.post(server.adminURL + "/admin/load", ["model": "default"], headers: Self.auth).status, 200)
+        let models = HTTP.get(server.adminURL + "/admin/status", headers: Self.auth).json?["models"] as? [[String: Any]]
+        let pid = try XCTUnwrap(models?.first?["pid"] as? Int, "\(String(describing: models))")
+        let environ = try XCTUnwrap(FileManager.default.contents(atPath: "/proc/\(pid)/environ"))
+        let variables = Dictionary(environ.split(separator: 0).map { entry -> (String, String) in
+            let text = String(decoding: entry, as: UTF8.self)
+            let name = text.prefix { $0 != "=" }
+            return (String(name), String(text.dropFirst(name.count + 1)))
+        }) { first, _ in first }
+        XCTAssertNil(variables["MODELHOST_API_KEYS"], "the worker can read the API keys")
+        XCTAssertNil(variables["AWS_SECRET_ACCESS_KEY"])
+        XCTAssertFalse(environ.range(of: Data(Self.key.utf8)) != nil, "the key appears in the worker's environment")
+        XCTAssertNotNil(variables["PATH"])
+        XCTAssertEqual(variables["LC_ALL"], "C.UTF-8")
+        XCTAssertEqual(variables["MODELHOST_TEST_MARK"], "kept")
+        XCTAssertNotNil(variables["MODELHOST_WORKER_MARKER"], "the registry's identity marker is set")
+
+        // Requests in flight while SIGTERM arrives, so registry writes race the exit.
+        for _ in 0..<3 {
+            _ = HTTP.post(server.baseURL + "/v1/chat/completions", Self.question, headers: Self.auth)
+        }
+        kill(server.process.processIdentifier, SIGTERM)
+        server.process.waitUntilExit()
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: state)) ?? []
+        XCTAssertEqual(left.filter { $0.contains(".tmp-") }, [], "registry temporaries left: \(left)")
+        server.stop()
+    }
+
     /// Idle unload and transparent reload, the request deadline (504), a worker killed mid-request (502, then a
     /// fresh worker), and a full queue (503 with Retry-After).
     func testLifecycleDeadlinesCrashesAndAdmission() throws {
