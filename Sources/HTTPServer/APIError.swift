@@ -65,6 +65,12 @@ public struct APIError: Error, Sendable, Equatable {
     public static let malformedJSON = APIError.invalid(
         "the request body is not valid JSON", param: nil, code: "invalid_json")
 
+    /// The server is shutting down: new requests are refused, and requests still running when the grace time ends
+    /// are ended with this. Another replica (or this one, restarted) can take the retry.
+    public static let shuttingDown = APIError(
+        status: 503, message: "the server is shutting down; retry the request", type: "server_error",
+        code: "shutting_down", retryAfter: 5)
+
     public static let internalError = APIError(
         status: 500, message: "internal server error; the server log has details", type: "server_error",
         code: "internal_error")

@@ -72,7 +72,11 @@ enum EventPump {
                 continuation.finish()
             }
             continuation.onTermination = { _ in stop() }
-            return Pump(items: items, stop: stop)
+            let fail: @Sendable (APIError, String) -> Void = { error, detail in
+                continuation.yield(.failed(error, logDetail: detail))
+                stop()
+            }
+            return Pump(items: items, stop: stop, fail: fail)
         }
     }
 
@@ -92,6 +96,8 @@ enum EventPump {
 struct Pump: Sendable {
     let items: AsyncStream<PumpItem>
     let stop: @Sendable () -> Void
+    /// Ends the generation from outside (shutdown): the consumer sees `.failed(error)` next, then the end.
+    let fail: @Sendable (APIError, String) -> Void
 }
 
 /// Sums the usage events of several prompts into one (the consumer reports a single `usage`).

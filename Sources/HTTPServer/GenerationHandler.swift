@@ -12,6 +12,7 @@ struct GenerationHandler: Sendable {
     let rateLimiter: RateLimiter?
     let metrics: ServerMetrics
     let logger: Logger
+    let drain: ShutdownDrain
 
     func handle(_ request: Request, endpoint: ParsedRequest.Endpoint) async throws -> Response {
         let arrival = ContinuousClock.now
@@ -24,6 +25,11 @@ struct GenerationHandler: Sendable {
             }
         }
         let body = try await request.jsonBody(limit: options.maxBodyBytes)
+        // Refused after the body is read: answering before it would reset a connection that is still sending.
+        if drain.isDraining {
+            metrics.rejection(reason: "shutting_down")
+            throw APIError.shuttingDown
+        }
         let priority = Priority(header: request.headers[.xPriority])
         let id = (endpoint == .chat ? "chatcmpl-" : "cmpl-") + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
         var parsed = endpoint == .chat
@@ -57,17 +63,26 @@ struct GenerationHandler: Sendable {
             logprobs: parsed.requests[0].logprobs, includeUsage: parsed.includeUsage)
         let pump = EventPump.run(streams, choicesPerPrompt: parsed.n,
                                  keepAlive: parsed.stream ? options.keepAliveInterval : nil, deadline: deadline)
+        // A shutdown whose grace time is over ends what is still running; a request arriving after that is refused.
+        guard let drainID = drain.register(pump) else {
+            pump.stop()
+            await slot.release()
+            throw APIError.shuttingDown
+        }
         let timing = GenerationTiming(arrival: arrival, endpoint: endpoint.rawValue, metrics: metrics)
         if parsed.stream {
-            return streamingResponse(pump, renderer: renderer, parsed: parsed, slot: slot, timing: timing)
+            return streamingResponse(pump, renderer: renderer, parsed: parsed, slot: slot, timing: timing,
+                                     drainID: drainID)
         }
         do {
             let response = try await wholeResponse(pump.items, renderer: renderer, timing: timing)
             pump.stop()
+            drain.unregister(drainID)
             await slot.release()
             return response
         } catch {
             pump.stop()
+            drain.unregister(drainID)
             await slot.release()
             throw error
         }
@@ -127,9 +142,10 @@ struct GenerationHandler: Sendable {
 
     private func streamingResponse(
         _ pump: Pump, renderer: ResponseRenderer, parsed: ParsedRequest, slot: AdmissionSlot,
-        timing: GenerationTiming
+        timing: GenerationTiming, drainID: Int
     ) -> Response {
         let logger = self.logger
+        let drain = self.drain
         let choiceCount = parsed.requests.count * parsed.n
         let body = ResponseBody { writer in
             var sse = SSEWriter(writer: writer)
@@ -171,6 +187,7 @@ struct GenerationHandler: Sendable {
                 logger.info("stream \(renderer.id) ended early: \(error)")
             }
             pump.stop()
+            drain.unregister(drainID)
             await slot.release()
         }
         return Response(

@@ -11,6 +11,7 @@ final class ServerState: Sendable {
     let rateLimiter: RateLimiter?
     let metrics: ServerMetrics
     let logger: Logger
+    let drain = ShutdownDrain()
     let started = ContinuousClock.now
 
     init(backend: any InferenceBackend, options: ServerOptions, metrics: ServerMetrics, logger: Logger) {
@@ -28,7 +29,7 @@ final class ServerState: Sendable {
 
     var generationHandler: GenerationHandler {
         GenerationHandler(backend: backend, options: options, admission: admission, rateLimiter: rateLimiter,
-                          metrics: metrics, logger: logger)
+                          metrics: metrics, logger: logger, drain: drain)
     }
 
     var uptimeSeconds: Int { Int((ContinuousClock.now - started).components.seconds) }
@@ -38,6 +39,8 @@ final class ServerState: Sendable {
 public final class ModelHostServer: Sendable {
     let state: ServerState
     public var metrics: ServerMetrics { state.metrics }
+    /// The bounded-shutdown state (see `beginShutdown`).
+    public var drain: ShutdownDrain { state.drain }
 
     public init(backend: any InferenceBackend, options: ServerOptions, logger: Logger = Logger(label: "modelhost.http")) {
         state = ServerState(backend: backend, options: options, metrics: ServerMetrics(), logger: logger)
@@ -60,6 +63,34 @@ public final class ModelHostServer: Sendable {
         public func wait() async throws {
             try await task.value
         }
+
+        /// Stops accepting connections at once; the servers stop when their last request has ended.
+        public func stopAccepting() async {
+            await group.triggerGracefulShutdown()
+        }
+    }
+
+    /// A bounded shutdown: `/ready` turns 503 and new generations are refused at once, the listeners close, and
+    /// generations still running after `grace` are ended (`ShutdownDrain`). Returns how many were in flight.
+    /// Calling it again (a second signal) ends them now.
+    @discardableResult
+    public func beginShutdown(_ running: Running, grace: Duration) -> Int {
+        if state.drain.isDraining {
+            let ended = state.drain.expire()
+            state.logger.notice("shutdown: second signal; ended \(ended) request(s) still running")
+            return ended
+        }
+        let inFlight = state.drain.begin()
+        state.logger.notice(
+            "shutdown: /ready answers 503, new requests are refused; \(inFlight) request(s) in flight get \(grace) to finish")
+        let drain = state.drain, logger = state.logger
+        Task { await running.stopAccepting() }
+        Task {
+            try? await Task.sleep(for: grace)
+            let ended = drain.expire()
+            if ended > 0 { logger.notice("shutdown: grace time over; ended \(ended) request(s) still running") }
+        }
+        return inFlight
     }
 
     /// Binds both ports and returns once both accept connections. With `handleSignals`, SIGTERM/SIGINT shut

@@ -31,10 +31,12 @@ enum OpenAIRoutes {
             let admission = await state.admission.snapshot()
             let backend = await state.backend.status()
             let queueOpen = admission.active < admission.maxActive || admission.queueDepth < admission.maxQueueDepth
-            let ready = backend.ready && queueOpen
+            let shuttingDown = state.drain.isDraining
+            let ready = backend.ready && queueOpen && !shuttingDown
             return Response.json(
                 ["ready": .bool(ready),
-                 "conditions": ["backend_ready": .bool(backend.ready), "queue_available": .bool(queueOpen)],
+                 "conditions": ["backend_ready": .bool(backend.ready), "queue_available": .bool(queueOpen),
+                                "shutting_down": .bool(shuttingDown)],
                  "slots_available": JSONValue(max(0, admission.maxActive - admission.active))],
                 status: ready ? 200 : 503)
         }

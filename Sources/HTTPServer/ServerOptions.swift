@@ -85,6 +85,7 @@ public struct ServerOptions: Sendable {
                 "vision_resize_cache_ttl_seconds": JSONValue(config.vision.resizeCacheTTLSeconds),
                 "sampling_defaults": config.sampling.json,
                 "cors_origins": .array(config.corsOrigins.map(JSONValue.string)),
+                "shutdown_grace_seconds": .number(config.shutdownGraceSeconds),
             ], sampling: config.sampling, corsOrigins: config.corsOrigins)
     }
 

@@ -14,11 +14,13 @@ public struct ConfigFlags: Sendable, Equatable {
     public var sampling: SamplingDefaults
     /// Browser origins allowed to call the API port (`--cors-origins`); nil = not set here.
     public var corsOrigins: [String]?
+    public var shutdownGraceSeconds: Double?
 
     public init(
         host: String? = nil, port: Int? = nil, adminHost: String? = nil, adminPort: Int? = nil,
         modelsDir: String? = nil, stateDir: String? = nil, pluginPath: String? = nil,
-        sampling: SamplingDefaults = SamplingDefaults(), corsOrigins: [String]? = nil
+        sampling: SamplingDefaults = SamplingDefaults(), corsOrigins: [String]? = nil,
+        shutdownGraceSeconds: Double? = nil
     ) {
         self.host = host
         self.port = port
@@ -29,6 +31,7 @@ public struct ConfigFlags: Sendable, Equatable {
         self.pluginPath = pluginPath
         self.sampling = sampling
         self.corsOrigins = corsOrigins
+        self.shutdownGraceSeconds = shutdownGraceSeconds
     }
 }
 
@@ -92,6 +95,8 @@ public struct ServerConfig: Sendable, Equatable {
     public var sampling: SamplingDefaults
     /// Origins whose browser pages may call the API port (CORS); empty = none (the default), `["*"]` = any.
     public var corsOrigins: [String]
+    /// How long requests in flight at SIGTERM/SIGINT may still run before they are ended (`--shutdown-grace`).
+    public var shutdownGraceSeconds: Double
 
     public static let defaultHost = "127.0.0.1"
     public static let defaultPort = 11440
@@ -111,6 +116,7 @@ public struct ServerConfig: Sendable, Equatable {
         let envPort = try env.int(["MODELHOST_PORT"])
         let envAdminPort = try env.int(["MODELHOST_ADMIN_PORT", "MLX_ADMIN_PORT"])
         let vision = try VisionConfig.resolve(env, ramGiB: ram)
+        let envGrace = try env.double(["MODELHOST_SHUTDOWN_GRACE"])
         var config = ServerConfig(
             host: flags.host ?? env.string("MODELHOST_HOST") ?? defaultHost,
             port: flags.port ?? envPort ?? defaultPort,
@@ -152,7 +158,8 @@ public struct ServerConfig: Sendable, Equatable {
                 repetitionPenalty: try env.double(["MODELHOST_REPETITION_PENALTY"]),
                 maxTokens: try env.int(["MODELHOST_MAX_TOKENS"])
             )).filled(from: .server),
-            corsOrigins: flags.corsOrigins ?? CORSOriginList.parse(env.string("MODELHOST_CORS_ORIGINS"))
+            corsOrigins: flags.corsOrigins ?? CORSOriginList.parse(env.string("MODELHOST_CORS_ORIGINS")),
+            shutdownGraceSeconds: flags.shutdownGraceSeconds ?? envGrace ?? 30
         )
         config.apiKeys = try APIKeySource.keys(
             inline: env.string("MODELHOST_API_KEYS"), file: env.string("MODELHOST_API_KEY_FILE"))
@@ -201,6 +208,9 @@ public struct ServerConfig: Sendable, Equatable {
             try Self.require(CORSOriginList.isOrigin(origin),
                              "CORS origin '\(origin)' is not an origin: expected scheme://host[:port] or *")
         }
+        try Self.require(shutdownGraceSeconds >= 0 && shutdownGraceSeconds <= 3600,
+                         "the shutdown grace (--shutdown-grace or MODELHOST_SHUTDOWN_GRACE) must be 0–3600 seconds, "
+                            + "got \(shutdownGraceSeconds)")
         try Self.require(memoryBudgetGiB > 0, "the memory budget (\(memoryBudgetGiB) GiB) must be > 0")
     }
 

@@ -45,10 +45,20 @@ struct Serve: ParsableCommand {
         valueName: "origins"))
     var corsOrigins: String?
 
+    @Option(help: ArgumentHelp(
+        "Seconds requests in flight at SIGTERM/SIGINT may still run before they are ended (default 30; env "
+            + "MODELHOST_SHUTDOWN_GRACE). A second signal ends them at once.", valueName: "seconds"))
+    var shutdownGrace: Double?
+
     func run() throws {
+        // Signals first, before any thread starts, so that every thread leaves them to the signal sources.
+        let shutdown = ShutdownHook()
+        let signals = SignalHandling { signal in shutdown.fire(reason: signal == SIGINT ? "SIGINT" : "SIGTERM") }
+        defer { signals.cancel() }
         let flags = ConfigFlags(host: host, port: port, adminHost: adminHost, adminPort: adminPort,
                                 modelsDir: modelsDir, stateDir: stateDir, pluginPath: pluginPath,
-                                sampling: defaults.values, corsOrigins: corsOrigins.map(CORSOriginList.parse))
+                                sampling: defaults.values, corsOrigins: corsOrigins.map(CORSOriginList.parse),
+                                shutdownGraceSeconds: shutdownGrace)
         let config: ServerConfig
         do {
             config = try ServerConfig.resolve(flags: flags, environment: ProcessInfo.processInfo.environment,
@@ -77,9 +87,15 @@ struct Serve: ParsableCommand {
             cacheTTLSeconds: UInt32(config.vision.resizeCacheTTLSeconds))
         let backend = WorkerBackend(catalog: catalog, supervisor: supervisor, template: template)
         let server = ModelHostServer(backend: backend, options: ServerOptions(config: config))
+        let grace = Duration.milliseconds(Int64(config.shutdownGraceSeconds * 1000))
         try BlockingRunner.run {
             do {
-                let running = try await server.start(handleSignals: true)
+                let running = try await server.start(handleSignals: false)
+                shutdown.install { signal in
+                    Self.log("\(signal): shutting down (grace \(config.shutdownGraceSeconds) s; a second signal ends "
+                             + "the requests still running at once)")
+                    server.beginShutdown(running, grace: grace)
+                }
                 print("modelhost: API on http://\(config.host):\(running.apiPort), admin on "
                       + "http://\(config.adminHost):\(running.adminPort) (\(config.tier.rawValue), "
                       + "\(config.totalRAMGiB) GiB from \(config.memorySource)); models from \(config.modelsDir)")
@@ -89,9 +105,16 @@ struct Serve: ParsableCommand {
                 await supervisor.shutdown(drainTimeout: 0)
                 throw error
             }
-            // The HTTP servers drained their requests; now stop the workers and clean the registry.
+            // The HTTP servers ended their requests (within the grace time); now stop the workers, clean the registry.
+            Self.log("HTTP servers stopped; stopping the workers")
             await supervisor.shutdown(drainTimeout: 5)
+            Self.log("workers stopped, shared memory and registry cleaned; exiting")
         }
+    }
+
+    static func log(_ line: String) {
+        print("modelhost: \(line)")
+        fflush(stdout)
     }
 
     static func supervisorConfiguration(_ config: ServerConfig) -> SupervisorConfiguration {

@@ -62,7 +62,8 @@ struct Supervise: ParsableCommand {
     }
 }
 
-/// Lets a signal that arrives before the session exists still be honoured once it does.
+/// Lets a signal that arrives before the session (or server) exists still be honoured once it does; later signals go
+/// straight to the installed action (`serve` ends its grace time on a second one).
 final class ShutdownHook: @unchecked Sendable {
     private let lock = NSLock()
     private var action: ((String) -> Void)?

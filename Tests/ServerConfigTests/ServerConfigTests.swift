@@ -111,6 +111,7 @@ final class ServerConfigTests: XCTestCase {
         let plain = try ServerConfig.resolve(flags: ConfigFlags(), environment: [:], memory: memory(8))
         XCTAssertEqual(plain.sampling, .server)
         XCTAssertEqual(plain.corsOrigins, [])
+        XCTAssertEqual(plain.shutdownGraceSeconds, 30)
 
         let environment = ["MODELHOST_TEMPERATURE": "0.3", "MODELHOST_TOP_K": "10", "MODELHOST_MAX_TOKENS": "512",
                            "MODELHOST_CORS_ORIGINS": "http://localhost:3000, https://a.example"]
@@ -130,6 +131,7 @@ final class ServerConfigTests: XCTestCase {
             (["MODELHOST_MAX_TOKENS": "0"], "max_tokens must be 1 or more"),
             (["MODELHOST_CORS_ORIGINS": "localhost:3000"], "CORS origin 'localhost:3000' is not an origin"),
             (["MODELHOST_CORS_ORIGINS": "http://a.example/path"], "is not an origin"),
+            (["MODELHOST_SHUTDOWN_GRACE": "-1"], "shutdown grace"),
         ] {
             XCTAssertThrowsError(try ServerConfig.resolve(flags: ConfigFlags(), environment: environment,
                                                           memory: memory(8))) { error in

@@ -143,6 +143,87 @@ final class ServingTests: XCTestCase {
         server.stop()
     }
 
+    /// SIGTERM with four streams open: the server is gone within the grace time + 2 s, every stream ended with an
+    /// error event (or finished) and [DONE], shared memory and the state directory are clean, and the log tells it.
+    func testSIGTERMEndsStreamsWithinTheGraceTime() throws {
+        let shmBefore = Set((try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm")) ?? [])
+        let grace = 2.0
+        let server = try ServerProcess(environment: ["MODELHOST_SHUTDOWN_GRACE": "\(grace)"])
+        defer { server.stop() }
+        let state = server.directory.appendingPathComponent("state").path
+        XCTAssertEqual(HTTP.post(server.adminURL + "/admin/load", ["model": "default"]).status, 200)
+        var endless = Self.endless
+        endless["stream"] = true
+        final class Bodies: @unchecked Sendable {
+            let lock = NSLock()
+            var texts: [String] = []
+        }
+        let bodies = Bodies()
+        let group = DispatchGroup()
+        for _ in 0..<4 {
+            group.enter()
+            Thread.detachNewThread {
+                let reply = HTTP.post(server.baseURL + "/v1/completions", endless, timeout: 60)
+                bodies.lock.withLock { bodies.texts.append(reply.text) }
+                group.leave()
+            }
+        }
+        XCTAssertTrue(waitUntil(20) {
+            let status = HTTP.get(server.adminURL + "/admin/status").json?["models"] as? [[String: Any]]
+            return (status?.first?["requests_in_flight"] as? Int) == 4
+        }, "four streams did not start")
+        let sent = Date()
+        kill(server.process.processIdentifier, SIGTERM)
+        server.process.waitUntilExit()
+        let took = Date().timeIntervalSince(sent)
+        XCTAssertLessThan(took, grace + 2, "the server took \(took) s to exit after SIGTERM")
+        XCTAssertGreaterThan(took, grace - 0.5, "the streams were cut before the grace time ended")
+        XCTAssertEqual(group.wait(timeout: .now() + 10), .success)
+        XCTAssertEqual(bodies.texts.count, 4)
+        for text in bodies.texts {
+            XCTAssertTrue(text.hasSuffix("data: [DONE]\n\n"), String(text.suffix(300)))
+            XCTAssertTrue(text.contains("\"shutting_down\"") || text.contains("\"finish_reason\":\"length\""),
+                          String(text.suffix(300)))
+        }
+        let shmAfter = Set((try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm")) ?? [])
+        XCTAssertEqual(shmAfter.subtracting(shmBefore).filter { $0.hasPrefix("mh-") }, [], "shared memory left behind")
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: state)) ?? []
+        XCTAssertEqual(left.filter { $0.contains(".tmp-") }, [])
+        let registry = try XCTUnwrap(FileManager.default.contents(atPath: state + "/workers.json"))
+        let document = try XCTUnwrap(JSONSerialization.jsonObject(with: registry) as? [String: Any])
+        XCTAssertEqual((document["workers"] as? [Any])?.count, 0, "\(document)")
+        let log = server.logText
+        for line in ["SIGTERM: shutting down", "request(s) in flight get 2.0 seconds", "grace time over; ended",
+                     "HTTP servers stopped; stopping the workers", "workers stopped"] {
+            XCTAssertTrue(log.contains(line), "the log lacks '\(line)':\n\(log)")
+        }
+    }
+
+    /// A second signal ends the grace time at once.
+    func testASecondSignalEndsTheGraceTimeAtOnce() throws {
+        let server = try ServerProcess(environment: ["MODELHOST_SHUTDOWN_GRACE": "60"])
+        defer { server.stop() }
+        var endless = Self.endless
+        endless["stream"] = true
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            _ = HTTP.post(server.baseURL + "/v1/completions", endless, timeout: 60)
+            done.signal()
+        }
+        XCTAssertTrue(waitUntil(20) {
+            let status = HTTP.get(server.adminURL + "/admin/status").json?["models"] as? [[String: Any]]
+            return (status?.first?["requests_in_flight"] as? Int) == 1
+        })
+        let sent = Date()
+        kill(server.process.processIdentifier, SIGTERM)
+        Thread.sleep(forTimeInterval: 0.3)
+        kill(server.process.processIdentifier, SIGINT)
+        server.process.waitUntilExit()
+        XCTAssertLessThan(Date().timeIntervalSince(sent), 3, "the second signal did not end the 60 s grace time")
+        XCTAssertEqual(done.wait(timeout: .now() + 10), .success)
+        XCTAssertTrue(server.logText.contains("second signal; ended 1 request(s)"), server.logText)
+    }
+
     /// Idle unload and transparent reload, the request deadline (504), a worker killed mid-request (502, then a
     /// fresh worker), and a full queue (503 with Retry-After).
     func testLifecycleDeadlinesCrashesAndAdmission() throws {
