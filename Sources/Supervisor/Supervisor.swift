@@ -223,7 +223,12 @@ public actor Supervisor {
             return
         }
         entry.deadline?.cancel()
-        if clientGone { entry.connection.cancel(id) }
+        if clientGone {
+            // Whoever gave up first (the client, or the HTTP side at the request's deadline), a worker that does not
+            // honour the cancel is hung: it is killed and replaced, so the next request does not queue behind it.
+            entry.connection.cancel(id)
+            watchCancel(id, on: entry.connection)
+        }
         if var slot = slots[entry.model], slot.connection === entry.connection, case .busy = slot.state {
             slot.state = transition(slot.state, .requestEnded, entry.model)
             slot.lastUsed = .now
@@ -236,14 +241,18 @@ public actor Supervisor {
     private func deadlinePassed(_ id: UInt64, seconds: Double) async {
         guard let entry = active[id] else { return }
         entry.connection.deadlinePassed(id, seconds: seconds, killing: true)
-        // The grace period runs in a task of its own: the deadline task itself is cancelled when the request ends
-        // (the front end gives up at the same deadline), and a cancelled sleep would end the grace at once and kill
-        // a worker that was about to honour the cancel.
-        let connection = entry.connection
+        watchCancel(id, on: entry.connection)
+    }
+
+    /// Kills `connection`'s worker if request `id`, cancelled just now, is still in flight after the cancel grace.
+    /// The grace runs in a detached task: the deadline task is itself cancelled when the request ends (the front end
+    /// gives up at the same deadline), and a cancelled sleep would end the grace at once and kill a worker that was
+    /// about to honour the cancel. Watching twice (deadline, then the client leaving) kills at most once.
+    private func watchCancel(_ id: UInt64, on connection: WorkerConnection) {
         let grace = configuration.cancelGrace
         Task.detached {
             try? await Task.sleep(nanoseconds: UInt64(grace * 1e9))
-            guard connection.isInFlight(id) else { return }
+            guard connection.isInFlight(id), connection.exitStatus == nil else { return }
             FileHandle.standardError.write(Data(("supervisor: request \(id) ignored its cancel for "
                 + "\(grace) s; killing worker \(connection.pid)\n").utf8))
             connection.kill()

@@ -187,6 +187,34 @@ final class SupervisorTests: XCTestCase {
         try await shutdownAndCheckClean(supervisor, state, pids: [pid])
     }
 
+    /// A hung worker is replaced whichever side gives up first: here the client leaves (as the HTTP side does at its
+    /// own deadline) and the worker ignores the cancel, so it is killed after the cancel grace and the next request
+    /// is served by a fresh worker instead of queueing behind the hung one.
+    func testAWorkerIgnoringAClientsCancelIsKilledAndReplaced() async throws {
+        let (supervisor, state) = try makeSupervisor { $0.cancelGrace = 0.5 }
+        let consumer = Task {
+            await S.collect(supervisor.generate(model: "test", request: GenerateRequest(
+                promptTokens: [S.hang, 400], maxTokens: 10)))
+        }
+        let deadline = Date().addingTimeInterval(10)
+        while await supervisor.state(of: "test")?.inFlight != 1, Date() < deadline {
+            try await Task.sleep(nanoseconds: 10_000_000)
+        }
+        let hung = try await requirePID(supervisor)
+        try await Task.sleep(nanoseconds: 100_000_000)
+        let gaveUp = Date()
+        consumer.cancel()
+        _ = await consumer.value
+        XCTAssertTrue(S.waitUntil(timeout: 3) { !S.hasProcEntry(hung) }, "the hung worker was not killed")
+        XCTAssertLessThan(Date().timeIntervalSince(gaveUp), 2.5)
+        let next = await S.collect(supervisor.generate(model: "test", request: GenerateRequest(
+            promptTokens: [S.echo, 5], maxTokens: 3, stopTokens: [S.eos]), options: GenerateOptions(timeout: 5)))
+        XCTAssertEqual(next.tokens, [5])
+        let fresh = try await requirePID(supervisor)
+        XCTAssertNotEqual(fresh, hung)
+        try await shutdownAndCheckClean(supervisor, state, pids: [hung, fresh])
+    }
+
     func testIdleUnloadStopsTheWorkerThroughTheCleanupPath() async throws {
         let (supervisor, state) = try makeSupervisor { $0.idleUnloadAfter = 0.5 }
         let outcome = await S.collect(supervisor.generate(model: "test", request: GenerateRequest(
