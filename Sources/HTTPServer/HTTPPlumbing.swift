@@ -121,6 +121,10 @@ extension Request {
             buffer = try await body.collect(upTo: limit)
         } catch let error as any HTTPResponseError where error.status.code == 413 {
             throw APIError.bodyTooLarge(limit: limit)
+        } catch {
+            // Anything else failing here is the body's framing (a bad chunk size, a truncated chunk): the client's
+            // fault, so a 400 that says what the parser saw, not a 500.
+            throw APIError.invalid("the request body could not be read: \(error)", param: nil, code: "malformed_body")
         }
         guard buffer.readableBytes > 0 else {
             throw APIError.invalid("the request body is empty; send a JSON object", param: nil, code: "invalid_json")

@@ -260,6 +260,17 @@ final class AdmissionAndAdminTests: XCTestCase {
             XCTAssertEqual(malformed.error?["code"] as? String, "invalid_json")
             let notObject = try await HTTP.post(port: port, "/v1/completions", json: "[1,2]")
             XCTAssertEqual(notObject.status, 400)
+
+            // A chunked body with a bad chunk size is the client's mistake: 400 in OpenAI's shape, not a 500.
+            let badChunk = try await Task.detached { () throws -> RawResponse in
+                let connection = try RawConnection(port: port)
+                defer { connection.closeNow() }
+                connection.write(Array(("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                    + "Transfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\nZZ\r\nabc\r\n0\r\n\r\n").utf8))
+                return try RawConnection.parse(connection.readAll())
+            }.value
+            XCTAssertEqual(badChunk.status, 400, badChunk.body)
+            XCTAssertEqual(badChunk.error?["code"] as? String, "malformed_body")
         }
     }
 }
