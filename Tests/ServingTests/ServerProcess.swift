@@ -117,6 +117,14 @@ struct HTTP {
         var error: [String: Any]? { json?["error"] as? [String: Any] }
     }
 
+    /// One connection per request in flight: the shared session allows only a few per host, which would queue
+    /// concurrent test clients inside the client instead of at the server.
+    static let session: URLSession = {
+        let configuration = URLSessionConfiguration.default
+        configuration.httpMaximumConnectionsPerHost = 256
+        return URLSession(configuration: configuration)
+    }()
+
     static func request(_ method: String, _ url: String, json: Any? = nil, body: Data? = nil,
                         headers: [String: String] = [:], timeout: Double = 120) -> Reply {
         var request = URLRequest(url: URL(string: url)!)
@@ -131,7 +139,7 @@ struct HTTP {
         final class Box: @unchecked Sendable { var reply = Reply(status: -1, headers: [:], body: Data()) }
         let box = Box()
         let done = DispatchSemaphore(value: 0)
-        URLSession.shared.dataTask(with: request) { data, response, _ in
+        session.dataTask(with: request) { data, response, _ in
             if let http = response as? HTTPURLResponse {
                 var headers: [String: String] = [:]
                 for (key, value) in http.allHeaderFields { headers["\(key)".lowercased()] = "\(value)" }

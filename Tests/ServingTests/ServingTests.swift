@@ -224,6 +224,84 @@ final class ServingTests: XCTestCase {
         XCTAssertTrue(server.logText.contains("second signal; ended 1 request(s)"), server.logText)
     }
 
+    /// Overload: 64 concurrent clients against 2 slots and a queue of 4. Every refusal is a 429 or 503 with
+    /// `Retry-After`, nothing else fails (no 500/502/504), and everything admitted completes; with the slots busy,
+    /// a high-priority request queued after a low-priority one is served first.
+    func testOverloadRefusesCleanlyAndHighPriorityOvertakes() throws {
+        let server = try ServerProcess(environment: [
+            "MODELHOST_MAX_CONCURRENT_REQUESTS": "2", "MODELHOST_QUEUE_MAX_DEPTH": "4",
+        ])
+        defer { server.stop() }
+        XCTAssertEqual(HTTP.post(server.adminURL + "/admin/load", ["model": "default"]).status, 200)
+        final class Results: @unchecked Sendable {
+            let lock = NSLock()
+            var replies: [(status: Int, retryAfter: String?, completed: Bool)] = []
+            var order: [String] = []
+        }
+        let results = Results()
+        var short = Self.question
+        short["max_tokens"] = 24
+        let group = DispatchGroup()
+        for index in 0..<64 {
+            group.enter()
+            Thread.detachNewThread {
+                let priority = ["high", "normal", "low"][index % 3]
+                let reply = HTTP.post(server.baseURL + "/v1/chat/completions", short, headers: ["X-Priority": priority],
+                                      timeout: 120)
+                let completed = ((reply.json?["choices"] as? [[String: Any]])?.first?["finish_reason"] as? String) != nil
+                results.lock.withLock {
+                    results.replies.append((reply.status, reply.headers["retry-after"], completed))
+                }
+                group.leave()
+            }
+        }
+        XCTAssertEqual(group.wait(timeout: .now() + 180), .success)
+        let replies = results.replies
+        XCTAssertEqual(replies.count, 64)
+        let statuses = Dictionary(grouping: replies, by: \.status).mapValues(\.count)
+        print("overload: statuses \(statuses)")
+        XCTAssertTrue(Set(statuses.keys).isSubset(of: [200, 429, 503]), "\(statuses)")
+        XCTAssertGreaterThan(statuses[200] ?? 0, 0)
+        XCTAssertGreaterThan((statuses[429] ?? 0) + (statuses[503] ?? 0), 0, "64 clients never overloaded 2 slots + 4")
+        for reply in replies where reply.status != 200 {
+            XCTAssertNotNil(reply.retryAfter, "a \(reply.status) without Retry-After")
+        }
+        XCTAssertTrue(replies.filter { $0.status == 200 }.allSatisfy(\.completed), "an admitted request did not complete")
+
+        // Priority: both slots busy with long answers, a low-priority request queues, then a high-priority one.
+        var long = Self.endless
+        long["max_tokens"] = 300
+        long["model"] = "default"
+        let busy = DispatchGroup()
+        for _ in 0..<2 {
+            busy.enter()
+            Thread.detachNewThread {
+                _ = HTTP.post(server.baseURL + "/v1/completions", long, timeout: 120)
+                busy.leave()
+            }
+        }
+        XCTAssertTrue(waitUntil(20) {
+            (HTTP.get(server.adminURL + "/admin/queue").json?["active_slots"] as? Int) == 2
+        })
+        let queued = DispatchGroup()
+        for priority in ["low", "high"] {
+            queued.enter()
+            Thread.detachNewThread {
+                let reply = HTTP.post(server.baseURL + "/v1/chat/completions", short, headers: ["X-Priority": priority],
+                                      timeout: 120)
+                results.lock.withLock { results.order.append("\(priority) \(reply.status)") }
+                queued.leave()
+            }
+            XCTAssertTrue(waitUntil(10) {
+                let waiting = HTTP.get(server.adminURL + "/admin/queue").json?["waiting_by_priority"] as? [String: Int]
+                return (waiting?[priority] ?? 0) == 1
+            }, "the \(priority) request did not queue")
+        }
+        XCTAssertEqual(queued.wait(timeout: .now() + 120), .success)
+        XCTAssertEqual(busy.wait(timeout: .now() + 120), .success)
+        XCTAssertEqual(results.order, ["high 200", "low 200"], "the high-priority request did not overtake")
+    }
+
     /// Idle unload and transparent reload, the request deadline (504), a worker killed mid-request (502, then a
     /// fresh worker), and a full queue (503 with Retry-After).
     func testLifecycleDeadlinesCrashesAndAdmission() throws {
