@@ -50,6 +50,11 @@ public struct SupervisorConfiguration: Sendable {
     public var stopGrace: Double = 5
     /// How long a request past its deadline may take to honour the cancel before its worker is SIGKILLed.
     public var cancelGrace: Double = 2
+    /// A loaded worker is pinged every `livenessInterval` seconds; one that answers nothing for `livenessTimeout`
+    /// seconds (stopped, or stuck as a whole process) is killed as hung, and the requests it had not started are run
+    /// again on its replacement. nil turns the probe off.
+    public var livenessTimeout: Double? = 5
+    public var livenessInterval: Double = 1
     /// Unload a model whose worker has been idle this long; nil keeps it loaded.
     public var idleUnloadAfter: Double?
     /// The memory all loaded models may occupy together (by their `estimatedBytes`); loading one beyond it first

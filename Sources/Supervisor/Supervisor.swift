@@ -55,6 +55,10 @@ public actor Supervisor {
         let model: String
         let connection: WorkerConnection
         var deadline: Task<Void, Never>?
+        /// When its deadline passes (`GenerateOptions.timeout` from its first start); nil without one.
+        let expires: ContinuousClock.Instant?
+        /// Whether it already runs again after a worker died before starting it (once only).
+        let retried: Bool
     }
 
     /// Opens the registry (failing with `RegistryError.alreadyRunning` if another orchestrator owns the state
@@ -175,7 +179,7 @@ public actor Supervisor {
     // MARK: Requests
 
     private func begin(_ id: UInt64, model: String, request: GenerateRequest, options: GenerateOptions,
-                       continuation: WorkerConnection.Continuation) async {
+                       continuation: WorkerConnection.Continuation, retried: Bool = false) async {
         /// Every early end also forgets a client that left meanwhile, so `abandoned` never keeps stale ids.
         func fail(_ error: Error) {
             abandoned.remove(id)
@@ -203,7 +207,9 @@ public actor Supervisor {
         slot.idleTimer?.cancel()
         slot.idleTimer = nil
         slots[model] = slot
-        var entry = ActiveRequest(model: model, connection: connection)
+        var entry = ActiveRequest(model: model, connection: connection, expires: options.timeout.map {
+            .now + .milliseconds(Int64(max(0, $0) * 1000))
+        }, retried: retried)
         if let timeout = options.timeout {
             entry.deadline = Task { [weak self] in
                 try? await Task.sleep(nanoseconds: UInt64(max(0, timeout) * 1e9))
@@ -255,7 +261,7 @@ public actor Supervisor {
             guard connection.isInFlight(id), connection.exitStatus == nil else { return }
             FileHandle.standardError.write(Data(("supervisor: request \(id) ignored its cancel for "
                 + "\(grace) s; killing worker \(connection.pid)\n").utf8))
-            connection.kill()
+            connection.killAsHung()
         }
     }
 
@@ -350,6 +356,7 @@ public actor Supervisor {
             connection.kill()
             throw SupervisorError.unloaded(model: spec.id)
         }
+        watchLiveness(connection)
         slot.state = transition(slot.state, .loaded, spec.id)
         slot.connection = connection
         slot.loading = nil
@@ -425,6 +432,26 @@ public actor Supervisor {
         }
     }
 
+    /// Pings `connection`'s worker until it exits; kills it when it answers nothing for `livenessTimeout` (a stopped
+    /// or wholly stuck process would otherwise hold every request sent to it until their deadlines).
+    private nonisolated func watchLiveness(_ connection: WorkerConnection) {
+        guard let timeout = configuration.livenessTimeout else { return }
+        let interval = configuration.livenessInterval
+        Task.detached { [weak connection] in
+            while let connection, connection.exitStatus == nil {
+                connection.ping()
+                try? await Task.sleep(nanoseconds: UInt64(interval * 1e9))
+                let silence = connection.silence
+                if silence > .milliseconds(Int64(timeout * 1000)), connection.exitStatus == nil {
+                    FileHandle.standardError.write(Data(("supervisor: worker \(connection.pid) for "
+                        + "\(connection.modelID) answered nothing for \(silence); killing it as hung\n").utf8))
+                    connection.killAsHung()
+                    return
+                }
+            }
+        }
+    }
+
     /// The one cleanup path for every way a worker ends (crash, unload, idle unload, shutdown, deadline kill). The
     /// connection has already reaped the process, failed its requests and unlinked its segment; this forgets it.
     /// Idempotent: a second report for the same connection changes nothing.
@@ -446,7 +473,37 @@ public actor Supervisor {
                 "supervisor: worker \(connection.pid) for \(model) ended unexpectedly: \(exit.description)\n".utf8))
         }
         slots[model] = slot
+        retry(exit.unstarted, model: model, crash: exit)
         if totalInFlight == 0 { releaseDrainWaiters() }
+    }
+
+    /// Runs the requests a dead worker had taken but not started on a new worker, once each: they lost nothing
+    /// but time. A request already retried, or whose client left, ends as the crash says.
+    private func retry(_ requests: [WorkerConnection.Unstarted], model: String, crash: WorkerConnection.Exit) {
+        for item in requests {
+            guard let entry = active.removeValue(forKey: item.requestID) else {
+                item.continuation.finish(throwing: SupervisorError.workerCrashed(
+                    model: model, pid: -1, termination: crash.description))
+                continue
+            }
+            entry.deadline?.cancel()
+            guard !entry.retried, accepting else {
+                item.continuation.finish(throwing: SupervisorError.workerCrashed(
+                    model: model, pid: entry.connection.pid, termination: crash.description))
+                continue
+            }
+            var options = GenerateOptions()
+            if let expires = entry.expires {
+                let left = ContinuousClock.now.duration(to: expires)
+                options.timeout = max(0.001, Double(left.components.seconds) + Double(left.components.attoseconds) * 1e-18)
+            }
+            FileHandle.standardError.write(Data(("supervisor: request \(item.requestID) had not started on worker "
+                + "\(entry.connection.pid); running it on a new worker\n").utf8))
+            Task {
+                await self.begin(item.requestID, model: model, request: item.request, options: options,
+                                 continuation: item.continuation, retried: true)
+            }
+        }
     }
 
     /// Unloads idle models, least recently used first, until `model` fits the memory budget beside the others. Busy

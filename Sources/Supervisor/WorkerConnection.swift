@@ -25,12 +25,25 @@ final class WorkerConnection: @unchecked Sendable {
         /// True when the supervisor asked it to stop (unload, shutdown); false for a crash.
         let expected: Bool
         let description: String
+        /// After a kill as hung: the requests that had produced nothing yet and were not past their deadline.
+        /// Their streams are left open for the supervisor, which runs them again on a new worker (or fails them).
+        var unstarted: [Unstarted] = []
+    }
+
+    /// A request the worker took but never started answering (no prompt echo, no tokens).
+    struct Unstarted: Sendable {
+        let requestID: UInt64
+        let request: GenerateRequest
+        let continuation: Continuation
     }
 
     private struct Pending {
         let continuation: Continuation
+        let request: GenerateRequest
         /// Set once the deadline passed: a `done` still arriving is reported as a deadline error.
         var deadline: (seconds: Double, killing: Bool)?
+        /// Whether the worker produced anything for it (prompt echo or tokens).
+        var started = false
     }
 
     private let lock = NSLock()
@@ -43,6 +56,10 @@ final class WorkerConnection: @unchecked Sendable {
     private var stopping = false
     private var onExit: (@Sendable (Exit) -> Void)?
     private var completed = 0
+    /// When the worker last answered anything (a pong, an event).
+    private var lastAnswer = ContinuousClock.now
+    /// Set by `killAsHung`.
+    private var hung = false
 
     /// Requests this worker finished with `done`: a worker that served some is not part of a crash loop.
     var completedRequests: Int { lock.withLock { completed } }
@@ -102,7 +119,7 @@ final class WorkerConnection: @unchecked Sendable {
             continuation.finish(throwing: crashError(exit))
             return
         }
-        pending[requestID] = Pending(continuation: continuation)
+        pending[requestID] = Pending(continuation: continuation, request: request)
         lock.unlock()
         do {
             try send(.generate(request), requestID: requestID, timeout: 5)
@@ -117,6 +134,14 @@ final class WorkerConnection: @unchecked Sendable {
     var exitStatus: Exit? { lock.withLock { exit } }
 
     func isInFlight(_ requestID: UInt64) -> Bool { lock.withLock { pending[requestID] != nil } }
+
+    /// Asks the worker's request reader for a `pong` (a liveness probe); does nothing while the ring is full.
+    func ping() {
+        try? send(.ping, requestID: 0, timeout: 0.1)
+    }
+
+    /// How long the worker has not answered anything.
+    var silence: Duration { ContinuousClock.now - lock.withLock { lastAnswer } }
 
     /// Asks the worker to stop `requestID` (it answers `done(.cancelled)` within one decode step).
     func cancel(_ requestID: UInt64) {
@@ -149,6 +174,14 @@ final class WorkerConnection: @unchecked Sendable {
         guard lock.withLock({ exit == nil }) else { return }
         Glibc.kill(-process.pid, SIGKILL)
         process.signal(SIGKILL)
+    }
+
+    /// Kills a worker found hung (it ignored a cancel, or answers no ping). Unlike a crash, whose cause may be the
+    /// very request it had just taken, a hang leaves the requests it had not started blameless: they are handed back
+    /// (`Exit.unstarted`) to run on a new worker.
+    func killAsHung() {
+        lock.withLock { hung = true }
+        kill()
     }
 
     func waitForExit() async -> Exit {
@@ -200,6 +233,7 @@ final class WorkerConnection: @unchecked Sendable {
     }
 
     private func route(_ event: WorkerEvent, requestID: UInt64) {
+        lock.withLock { lastAnswer = .now }
         if requestID == 0 {
             switch event {
             case .loaded(let info): finishLoad(.success(info))
@@ -216,6 +250,10 @@ final class WorkerConnection: @unchecked Sendable {
         }
         if event.isTerminal { pending.removeValue(forKey: requestID) }
         if case .done = event { completed += 1 }
+        switch event {
+        case .prompt, .delta: pending[requestID]?.started = true
+        default: break
+        }
         lock.unlock()
         switch event {
         case .accepted, .prompt, .delta:
@@ -230,7 +268,7 @@ final class WorkerConnection: @unchecked Sendable {
             }
         case .error(let failure):
             entry.continuation.finish(throwing: SupervisorError.requestFailed(failure))
-        case .loaded, .loadProgress:
+        case .loaded, .loadProgress, .pong:
             break
         }
     }
@@ -267,11 +305,17 @@ final class WorkerConnection: @unchecked Sendable {
         let signal: Int32?
         if case .signaled(let s) = termination { signal = s } else { signal = nil }
         let expected = stopping && termination != .signaled(SIGSEGV) && termination != .signaled(SIGABRT)
-        let exit = Exit(termination: termination, expected: expected,
+        var exit = Exit(termination: termination, expected: expected,
                         description: describe(termination.description, signal: signal))
-        self.exit = exit
-        let requests = pending
+        var requests = pending
         pending.removeAll()
+        if !expected && hung {
+            for (id, entry) in requests where !entry.started && entry.deadline == nil {
+                exit.unstarted.append(Unstarted(requestID: id, request: entry.request, continuation: entry.continuation))
+                requests[id] = nil
+            }
+        }
+        self.exit = exit
         let waiters = exitWaiters
         exitWaiters.removeAll()
         let callback = onExit

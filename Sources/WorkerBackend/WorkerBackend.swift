@@ -230,7 +230,7 @@ final class ChoiceStream: @unchecked Sendable {
                 event = next
             }
             switch event {
-            case .loaded, .accepted, .loadProgress:
+            case .loaded, .accepted, .loadProgress, .pong:
                 continue
             case .prompt(let echo):
                 continuation.yield(.prompt(echo.text, index: index, logprobs: Self.logprobs(echo.logprobs)))

@@ -11,6 +11,7 @@ public enum MessageType: UInt32, Sendable {
     case generate = 2
     case cancel = 3
     case shutdown = 4
+    case ping = 5
 
     case loaded = 100
     case delta = 101
@@ -19,6 +20,7 @@ public enum MessageType: UInt32, Sendable {
     case prompt = 104
     case accepted = 105
     case loadProgress = 106
+    case pong = 107
 }
 
 /// What the worker should load: the model file, how to choose its decoder plugin, and its resource budget.
@@ -154,6 +156,9 @@ public enum WorkerRequest: Equatable, Sendable {
     case cancel
     /// Finish nothing further and exit; in-flight requests end with a `cancelled` error.
     case shutdown
+    /// Answer `pong` with the same request id. The worker's request reader answers, whatever the decode loop is
+    /// doing, so a missing answer means the process itself is not running (stopped, or stuck as a whole).
+    case ping
 }
 
 /// What the worker reports once its model is open.
@@ -314,6 +319,8 @@ public enum WorkerEvent: Equatable, Sendable {
     /// while loading, before `loaded`, at most every few percent.
     case loadProgress(Float)
     case loaded(LoadedInfo)
+    /// The answer to `ping`.
+    case pong
     /// The request passed the worker's checks (its prompt was built and fits the model); it may still wait for a
     /// free sequence. Every request that does not fail at once gets this first, so a front end can turn early
     /// failures into status codes before it starts streaming.
@@ -454,6 +461,8 @@ extension WorkerRequest {
             return (MessageType.cancel.rawValue, [])
         case .shutdown:
             return (MessageType.shutdown.rawValue, [])
+        case .ping:
+            return (MessageType.ping.rawValue, [])
         }
     }
 
@@ -505,10 +514,10 @@ extension WorkerRequest {
                 input: input, maxTokens: maxTokens, stopTokens: stopTokens, stopStrings: stopStrings,
                 sampling: sampling, logprobs: logprobs == 0 ? nil : logprobs - 1, echo: echo, format: format,
                 ignoreEndTokens: ignoreEnd, reusePrefix: reusePrefix, images: images))
-        case .cancel, .shutdown:
+        case .cancel, .shutdown, .ping:
             guard payload.isEmpty else { throw WireError("\(kind) request carries \(payload.count) unexpected bytes") }
-            return kind == .cancel ? .cancel : .shutdown
-        case .loaded, .accepted, .delta, .done, .error, .prompt, .loadProgress:
+            return kind == .cancel ? .cancel : kind == .ping ? .ping : .shutdown
+        case .loaded, .accepted, .delta, .done, .error, .prompt, .loadProgress, .pong:
             throw WireError("frame type \(type) is an event, not a request")
         }
     }
@@ -534,6 +543,8 @@ extension WorkerEvent {
         case .loadProgress(let fraction):
             w.f32(fraction)
             return (MessageType.loadProgress.rawValue, w.bytes)
+        case .pong:
+            return (MessageType.pong.rawValue, [])
         case .prompt(let echo):
             w.string(echo.text)
             w.logprobs(echo.logprobs)
@@ -572,6 +583,9 @@ extension WorkerEvent {
                 acceptsImages: try r.bool("accepts images"))
             try r.finish()
             return .loaded(info)
+        case .pong:
+            guard payload.isEmpty else { throw WireError("pong event carries \(payload.count) unexpected bytes") }
+            return .pong
         case .loadProgress:
             var r = WireReader(payload, context: "load progress event")
             let fraction = try r.f32("fraction")
@@ -615,7 +629,7 @@ extension WorkerEvent {
             let message = try r.string("message")
             try r.finish()
             return .error(WorkerFailure(category, message))
-        case .load, .generate, .cancel, .shutdown:
+        case .load, .generate, .cancel, .shutdown, .ping:
             throw WireError("frame type \(type) is a request, not an event")
         }
     }
@@ -624,7 +638,7 @@ extension WorkerEvent {
     public var isTerminal: Bool {
         switch self {
         case .done, .error: return true
-        case .loaded, .accepted, .prompt, .delta, .loadProgress: return false
+        case .loaded, .accepted, .prompt, .delta, .loadProgress, .pong: return false
         }
     }
 }

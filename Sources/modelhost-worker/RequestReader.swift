@@ -48,6 +48,8 @@ final class RequestReader: @unchecked Sendable {
             case .cancel:
                 onCancel(frame.requestID)
                 inbox.post(.cancel(requestID: frame.requestID))
+            case .ping:
+                events.send(.pong, requestID: frame.requestID)
             case .shutdown:
                 inbox.post(.stop(reason: "shutdown requested"))
                 return

@@ -224,6 +224,60 @@ final class ServingTests: XCTestCase {
         XCTAssertTrue(server.logText.contains("second signal; ended 1 request(s)"), server.logText)
     }
 
+    /// A stopped (SIGSTOP) worker with a stream in flight and a second request queued behind it: both get answers
+    /// within the request timeout + 3 s, an error for the stream and a normal answer for the queued request, which
+    /// the supervisor runs on the hung worker's replacement.
+    func testAStoppedWorkerIsReplacedAndTheQueuedRequestIsAnswered() throws {
+        let timeout = 8.0
+        let server = try ServerProcess(environment: ["MODELHOST_REQUEST_TIMEOUT": "\(Int(timeout))"])
+        defer { server.stop() }
+        XCTAssertEqual(HTTP.post(server.adminURL + "/admin/load", ["model": "default"]).status, 200)
+        let status = HTTP.get(server.adminURL + "/admin/status").json?["models"] as? [[String: Any]]
+        let pid = try XCTUnwrap(status?.first?["pid"] as? Int)
+        var endless = Self.endless
+        endless["stream"] = true
+        final class Replies: @unchecked Sendable {
+            let lock = NSLock()
+            var stream = ""
+            var queued: HTTP.Reply?
+            var queuedAfter = 0.0
+        }
+        let replies = Replies()
+        let group = DispatchGroup()
+        group.enter()
+        Thread.detachNewThread {
+            let reply = HTTP.post(server.baseURL + "/v1/completions", endless, timeout: 60)
+            replies.lock.withLock { replies.stream = reply.text }
+            group.leave()
+        }
+        XCTAssertTrue(waitUntil(20) {
+            let models = HTTP.get(server.adminURL + "/admin/status").json?["models"] as? [[String: Any]]
+            return (models?.first?["requests_in_flight"] as? Int) == 1
+        })
+        Thread.sleep(forTimeInterval: 0.3)
+        kill(Int32(pid), SIGSTOP)
+        let started = Date()
+        group.enter()
+        Thread.detachNewThread {
+            let reply = HTTP.post(server.baseURL + "/v1/chat/completions", Self.question, timeout: 60)
+            replies.lock.withLock {
+                replies.queued = reply
+                replies.queuedAfter = Date().timeIntervalSince(started)
+            }
+            group.leave()
+        }
+        XCTAssertEqual(group.wait(timeout: .now() + timeout + 3), .success, "an answer took longer than the timeout + 3 s")
+        kill(Int32(pid), SIGKILL)  // in case it was not
+        let queued = try XCTUnwrap(replies.queued)
+        XCTAssertEqual(queued.status, 200, queued.text)
+        XCTAssertNotNil((queued.json?["choices"] as? [[String: Any]])?.first?["message"], queued.text)
+        XCTAssertLessThan(replies.queuedAfter, timeout + 3)
+        XCTAssertTrue(replies.stream.contains("\"error\""), String(replies.stream.suffix(300)))
+        XCTAssertTrue(replies.stream.hasSuffix("data: [DONE]\n\n"), String(replies.stream.suffix(300)))
+        XCTAssertTrue(server.logText.contains("killing it as hung"), server.logText)
+        XCTAssertTrue(server.logText.contains("running it on a new worker"), server.logText)
+    }
+
     /// Overload: 64 concurrent clients against 2 slots and a queue of 4. Every refusal is a 429 or 503 with
     /// `Retry-After`, nothing else fails (no 500/502/504), and everything admitted completes; with the slots busy,
     /// a high-priority request queued after a low-priority one is served first.

@@ -215,6 +215,39 @@ final class SupervisorTests: XCTestCase {
         try await shutdownAndCheckClean(supervisor, state, pids: [hung, fresh])
     }
 
+    /// A stopped worker (SIGSTOP) answers no ping: it is killed as hung within the liveness timeout. The request it
+    /// was answering ends with a crash error; the one it had taken but not started runs on the replacement.
+    func testAStoppedWorkerIsReplacedAndItsUnstartedRequestRunsOnTheNewOne() async throws {
+        let (supervisor, state) = try makeSupervisor {
+            $0.livenessTimeout = 1
+            $0.livenessInterval = 0.2
+        }
+        var first = supervisor.generate(model: "test", request: GenerateRequest(
+            promptTokens: [S.stall, 20], maxTokens: 4_000)).makeAsyncIterator()
+        while true {
+            guard case .delta = try await first.next() else { continue }
+            break
+        }
+        let stopped = try await requirePID(supervisor)
+        kill(stopped, SIGSTOP)
+        let sent = Date()
+        let second = await S.collect(supervisor.generate(model: "test", request: GenerateRequest(
+            promptTokens: [S.echo, 7], maxTokens: 3, stopTokens: [S.eos]), options: GenerateOptions(timeout: 10)))
+        XCTAssertNil(second.error)
+        XCTAssertEqual(second.tokens, [7], "the queued request was not run on the replacement")
+        XCTAssertLessThan(Date().timeIntervalSince(sent), 4)
+        do {
+            while try await first.next() != nil {}
+            XCTFail("the stream of the stopped worker ended without an error")
+        } catch {
+            guard case .workerCrashed = error as? SupervisorError else { return XCTFail("\(error)") }
+        }
+        XCTAssertFalse(S.hasProcEntry(stopped))
+        let fresh = try await requirePID(supervisor)
+        XCTAssertNotEqual(fresh, stopped)
+        try await shutdownAndCheckClean(supervisor, state, pids: [stopped, fresh])
+    }
+
     func testIdleUnloadStopsTheWorkerThroughTheCleanupPath() async throws {
         let (supervisor, state) = try makeSupervisor { $0.idleUnloadAfter = 0.5 }
         let outcome = await S.collect(supervisor.generate(model: "test", request: GenerateRequest(

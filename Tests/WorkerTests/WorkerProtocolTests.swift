@@ -28,7 +28,7 @@ final class WorkerProtocolTests: XCTestCase {
             .generate(GenerateRequest(
                 input: .chat(messagesJSON: #"[{"role":"user","content":[{"type":"image"}]}]"#), maxTokens: 3,
                 images: [[0x89, 0x50, 0x4E, 0x47], [], Array(repeating: 7, count: 100_000)])),
-            .cancel, .shutdown,
+            .cancel, .shutdown, .ping,
         ]
         for request in requests {
             let (type, payload) = request.encoded()
@@ -53,7 +53,7 @@ final class WorkerProtocolTests: XCTestCase {
             .loaded(LoadedInfo(pluginID: "p", pluginVersion: "1", vocabularySize: 5, contextLength: 6, eosTokenID: 2,
                                hasTokenizer: true, acceptsImages: true)),
             .error(WorkerFailure(.overloaded, "busy")),
-            .loadProgress(0), .loadProgress(0.375), .loadProgress(1),
+            .loadProgress(0), .loadProgress(0.375), .loadProgress(1), .pong,
         ]
         for event in events {
             let (type, payload) = event.encoded()
