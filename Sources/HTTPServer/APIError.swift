@@ -11,6 +11,8 @@ public struct APIError: Error, Sendable, Equatable {
     public var code: String?
     /// Seconds, sent as `Retry-After`.
     public var retryAfter: Int?
+    /// For a 405: the methods the path answers, sent as `Allow`.
+    public var allow: [String]?
 
     public init(status: Int, message: String, type: String, param: String? = nil, code: String? = nil,
                 retryAfter: Int? = nil) {
@@ -70,6 +72,13 @@ public struct APIError: Error, Sendable, Equatable {
     public static let shuttingDown = APIError(
         status: 503, message: "the server is shutting down; retry the request", type: "server_error",
         code: "shutting_down", retryAfter: 5)
+
+    public static func methodNotAllowed(_ method: String, path: String, allowed: [String]) -> APIError {
+        var error = APIError(status: 405, message: "\(path) does not answer \(method); use \(allowed.joined(separator: " or "))",
+                             type: "invalid_request_error", code: "method_not_allowed")
+        error.allow = allowed
+        return error
+    }
 
     public static let internalError = APIError(
         status: 500, message: "internal server error; the server log has details", type: "server_error",

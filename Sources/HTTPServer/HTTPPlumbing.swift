@@ -5,6 +5,7 @@ import Logging
 
 extension HTTPField.Name {
     static let retryAfter = HTTPField.Name("Retry-After")!
+    static let allow = HTTPField.Name("Allow")!
     static let xPriority = HTTPField.Name("X-Priority")!
     static let xAcceleratorBuffering = HTTPField.Name("X-Accel-Buffering")!
 }
@@ -21,6 +22,7 @@ extension Response {
     static func error(_ error: APIError) -> Response {
         var response = json(error.body, status: error.status)
         if let retryAfter = error.retryAfter { response.headers[.retryAfter] = String(retryAfter) }
+        if let allow = error.allow { response.headers[.allow] = allow.joined(separator: ", ") }
         return response
     }
 }
@@ -31,6 +33,8 @@ extension Response {
 struct OpenAIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     let logger: Logger
     let metrics: ServerMetrics
+    /// This port's paths and their methods (`RouteMethods`): a known path asked with another method is a 405.
+    let routes: [String: [String]]
     let maxBodyBytes: Int
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
@@ -56,7 +60,11 @@ struct OpenAIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return APIError(error)
         case let error as any HTTPResponseError:
             switch error.status.code {
-            case 404: return .notFound("no route \(request.method.rawValue) \(request.uri.path)")
+            case 404:
+                if let methods = RouteMethods.allowed(request.uri.path, in: routes) {
+                    return .methodNotAllowed(request.method.rawValue, path: request.uri.path, allowed: methods)
+                }
+                return .notFound("no route \(request.method.rawValue) \(request.uri.path)")
             case 413: return .bodyTooLarge(limit: maxBodyBytes)
             case 400..<500:
                 return APIError(status: Int(error.status.code), message: error.status.reasonPhrase,
@@ -73,7 +81,8 @@ struct OpenAIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 
     /// A bounded label set: known routes by name, everything else "other".
     static func endpointLabel(_ path: String) -> String {
-        let known = ["/v1/chat/completions", "/v1/completions", "/v1/models", "/health", "/ready", "/admin/status",
+        let known = ["/v1/chat/completions", "/v1/completions", "/v1/models", "/health", "/ready", "/openapi.json",
+                     "/admin/status",
                      "/admin/load", "/admin/unload", "/admin/health", "/admin/queue", "/admin/capabilities", "/metrics"]
         if known.contains(path) { return path }
         if path.hasPrefix("/v1/models/") { return "/v1/models/{id}" }
@@ -85,7 +94,7 @@ struct OpenAIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 /// orchestrators can check the process without holding a key.
 struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
     let keys: Set<String>
-    static var openPaths: Set<String> { ["/health", "/ready", "/admin/health"] }
+    static var openPaths: Set<String> { ["/health", "/ready", "/admin/health", "/openapi.json"] }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
         async throws -> Response

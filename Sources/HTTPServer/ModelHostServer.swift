@@ -130,6 +130,7 @@ public final class ModelHostServer: Sendable {
         // and preflights are answered before authentication.
         if !corsOrigins.isEmpty { router.middlewares.add(CORSPolicyMiddleware(origins: corsOrigins)) }
         router.middlewares.add(OpenAIErrorMiddleware(logger: state.logger, metrics: state.metrics,
+                                                     routes: name == "api" ? RouteMethods.api : RouteMethods.admin,
                                                      maxBodyBytes: state.options.maxBodyBytes))
         router.middlewares.add(APIKeyMiddleware(keys: state.options.apiKeys))
         routes(router)

@@ -4,6 +4,26 @@ import Hummingbird
 import Logging
 import struct Sampling.SamplingDefaults
 
+/// Which methods each path of a port answers, for 405 answers (with `Allow`) to a known path asked with another
+/// method. Kept beside the registrations below; `OpenAPISpecTests` checks the API port's against the document.
+public enum RouteMethods {
+    public static let api: [String: [String]] = [
+        "/v1/chat/completions": ["POST"], "/v1/completions": ["POST"], "/v1/models": ["GET"],
+        "/v1/models/*": ["GET"], "/openapi.json": ["GET"], "/health": ["GET"], "/ready": ["GET"],
+    ]
+    public static let admin: [String: [String]] = [
+        "/admin/status": ["GET"], "/admin/load": ["POST"], "/admin/unload": ["POST"], "/admin/health": ["GET"],
+        "/admin/queue": ["GET"], "/admin/capabilities": ["GET"], "/metrics": ["GET"],
+    ]
+
+    /// The methods `path` answers on a port with `table`; nil for an unknown path.
+    public static func allowed(_ path: String, in table: [String: [String]]) -> [String]? {
+        if let methods = table[path] { return methods }
+        return table.first { key, _ in key.hasSuffix("/*") && path.hasPrefix(key.dropLast()) && path.count > key.count - 1 }?
+            .value
+    }
+}
+
 /// The OpenAI API port: generation, model listing, liveness and readiness.
 enum OpenAIRoutes {
     static func register(on router: Router<BasicRequestContext>, state: ServerState) {
@@ -23,6 +43,10 @@ enum OpenAIRoutes {
                 throw APIError(BackendError.modelNotFound(id))
             }
             return Response.json(modelJSON(model, serverDefaults: state.options.sampling))
+        }
+        router.get("/openapi.json") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json"],
+                     body: ResponseBody(byteBuffer: ByteBuffer(string: OpenAPISpec.json)))
         }
         router.get("/health") { _, _ in
             Response.json(["status": "ok", "uptime_seconds": JSONValue(state.uptimeSeconds)])

@@ -278,6 +278,36 @@ final class ServingTests: XCTestCase {
         XCTAssertTrue(server.logText.contains("running it on a new worker"), server.logText)
     }
 
+    /// schemathesis fuzzes the live server from its OpenAPI description: no server error, no response that breaks the
+    /// document (statuses, content types, bodies, SSE events), no invalid request accepted. Schema-valid requests that
+    /// the model itself refuses (images for a text-only model) are correct 400s a schema cannot state, so the
+    /// "valid data accepted" check is left out. Chat answers are capped at 16 tokens so real generations stay short.
+    func testSchemathesisFindsNoServerErrorsOrSchemaViolations() throws {
+        let server = try ServerProcess(environment: ["MODELHOST_MAX_TOKENS": "16"])
+        defer { server.stop() }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["st", "run", server.baseURL + "/openapi.json", "--url", server.baseURL,
+                             "--max-examples", "40", "--request-timeout", "120", "--seed", "20261207",
+                             "--exclude-checks", "positive_data_acceptance"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["SCHEMATHESIS_TELEMETRY"] = "false"
+        process.environment = environment
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        do {
+            try process.run()
+        } catch {
+            return XCTFail("schemathesis (st) is not on PATH: scripts/setup installs it into .venv (\(error))")
+        }
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        print(text.split(separator: "\n").suffix(25).joined(separator: "\n"))
+        XCTAssertEqual(process.terminationStatus, 0, "schemathesis found problems:\n\(text)")
+        XCTAssertFalse(server.logText.contains("unexpected error"), server.logText)
+    }
+
     /// Overload: 64 concurrent clients against 2 slots and a queue of 4. Every refusal is a 429 or 503 with
     /// `Retry-After`, nothing else fails (no 500/502/504), and everything admitted completes; with the slots busy,
     /// a high-priority request queued after a low-priority one is served first.

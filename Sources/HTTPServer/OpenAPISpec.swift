@@ -1,0 +1,205 @@
+/// The OpenAPI 3.1 description of the API port, served at `GET /openapi.json`. It states what the parsers accept
+/// (ranges, types, which fields exist: anything else is a 400) and every status a route can answer, so that a
+/// client generator or a fuzzer (the tests run schemathesis against a live server) can hold the server to it.
+/// `OpenAPISpecTests` checks that every route the API port registers is described here and that the document parses.
+enum OpenAPISpec {
+    static let json = #"""
+    {
+      "openapi": "3.1.0",
+      "info": {"title": "ModelHost API", "version": "0.1.0",
+               "description": "OpenAI-compatible inference API. The admin API (port 11441, loopback) is not described here."},
+      "paths": {
+        "/v1/chat/completions": {
+          "post": {
+            "operationId": "createChatCompletion",
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ChatRequest"}}}},
+            "responses": {
+              "200": {"description": "The completion, or with stream=true its server-sent events",
+                      "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Completion"}},
+                                  "text/event-stream": {"schema": {"$ref": "#/components/schemas/Event"}}}},
+              "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"},
+              "404": {"$ref": "#/components/responses/Error"}, "413": {"$ref": "#/components/responses/Error"},
+              "429": {"$ref": "#/components/responses/Error"}, "502": {"$ref": "#/components/responses/Error"},
+              "503": {"$ref": "#/components/responses/Error"}, "504": {"$ref": "#/components/responses/Error"}
+            }
+          }
+        },
+        "/v1/completions": {
+          "post": {
+            "operationId": "createCompletion",
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CompletionRequest"}}}},
+            "responses": {
+              "200": {"description": "The completion, or with stream=true its server-sent events",
+                      "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Completion"}},
+                                  "text/event-stream": {"schema": {"$ref": "#/components/schemas/Event"}}}},
+              "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"},
+              "404": {"$ref": "#/components/responses/Error"}, "413": {"$ref": "#/components/responses/Error"},
+              "429": {"$ref": "#/components/responses/Error"}, "502": {"$ref": "#/components/responses/Error"},
+              "503": {"$ref": "#/components/responses/Error"}, "504": {"$ref": "#/components/responses/Error"}
+            }
+          }
+        },
+        "/v1/models": {
+          "get": {
+            "operationId": "listModels",
+            "responses": {
+              "200": {"description": "Every servable model", "content": {"application/json": {"schema": {
+                "type": "object", "required": ["object", "data"],
+                "properties": {"object": {"const": "list"}, "data": {"type": "array", "items": {"$ref": "#/components/schemas/Model"}}}}}}},
+              "401": {"$ref": "#/components/responses/Error"}
+            }
+          }
+        },
+        "/v1/models/{model}": {
+          "get": {
+            "operationId": "retrieveModel",
+            "parameters": [{"name": "model", "in": "path", "required": true, "schema": {"type": "string", "minLength": 1},
+                            "examples": {"default": {"value": "default"}}}],
+            "responses": {
+              "200": {"description": "The model", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Model"}}}},
+              "401": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}
+            }
+          }
+        },
+        "/health": {
+          "get": {"operationId": "health", "responses": {"200": {"description": "The process runs",
+            "content": {"application/json": {"schema": {"type": "object", "required": ["status"],
+              "properties": {"status": {"const": "ok"}, "uptime_seconds": {"type": "integer"}}}}}}}}
+        },
+        "/ready": {
+          "get": {"operationId": "ready", "responses": {
+            "200": {"$ref": "#/components/responses/Readiness"}, "503": {"$ref": "#/components/responses/Readiness"}}}
+        },
+        "/openapi.json": {
+          "get": {"operationId": "openapi", "responses": {"200": {"description": "This document",
+            "content": {"application/json": {"schema": {"type": "object"}}}}}}
+        }
+      },
+      "components": {
+        "responses": {
+          "Error": {"description": "An error in OpenAI's shape", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+          "Readiness": {"description": "Whether the server takes requests", "content": {"application/json": {"schema": {
+            "type": "object", "required": ["ready", "conditions"],
+            "properties": {"ready": {"type": "boolean"}, "conditions": {"type": "object"}, "slots_available": {"type": "integer"}}}}}}
+        },
+        "schemas": {
+          "Event": {"description": "One server-sent event: data is a chunk, an error object, or [DONE]",
+            "type": "object", "required": ["data"], "properties": {"data": {"type": "string"}}},
+          "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+            "type": "object", "required": ["message", "type"],
+            "properties": {"message": {"type": "string"}, "type": {"type": "string"},
+                           "param": {"type": ["string", "null"]}, "code": {"type": ["string", "null"]}}}}},
+          "Model": {"type": "object", "required": ["id", "object", "created", "owned_by"], "properties": {
+            "id": {"type": "string"}, "object": {"const": "model"}, "created": {"type": "integer"},
+            "owned_by": {"type": "string"}, "context_length": {"type": ["integer", "null"]},
+            "input_modalities": {"type": "array", "items": {"type": "string"}}, "loaded": {"type": "boolean"},
+            "defaults": {"type": "object"}, "defaults_source": {"type": "object"}}},
+          "Completion": {"type": "object", "required": ["id", "object", "created", "model", "choices"], "properties": {
+            "id": {"type": "string"}, "object": {"enum": ["chat.completion", "text_completion"]},
+            "created": {"type": "integer"}, "model": {"type": "string"},
+            "choices": {"type": "array", "items": {"type": "object", "required": ["index"]}},
+            "usage": {"type": "object", "required": ["prompt_tokens", "completion_tokens", "total_tokens"]}}},
+          "Sampling": {"type": "object", "properties": {
+            "model": {"type": "string", "minLength": 1, "examples": ["default"]},
+            "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+            "top_p": {"type": "number", "minimum": 0, "maximum": 1},
+            "top_k": {"type": "integer", "minimum": 0, "maximum": 1000000},
+            "min_p": {"type": "number", "minimum": 0, "maximum": 1},
+            "presence_penalty": {"type": "number", "minimum": -2, "maximum": 2},
+            "frequency_penalty": {"type": "number", "minimum": -2, "maximum": 2},
+            "repetition_penalty": {"type": "number", "exclusiveMinimum": 0, "maximum": 10},
+            "seed": {"type": "integer", "minimum": -9223372036854775808, "maximum": 9223372036854775807},
+            "logit_bias": {"type": "object", "maxProperties": 1024, "propertyNames": {"pattern": "^[0-9]+$"},
+                           "additionalProperties": {"type": "number", "minimum": -100, "maximum": 100}},
+            "stop": {"oneOf": [{"type": "string", "minLength": 1},
+                               {"type": "array", "maxItems": 4, "items": {"type": "string", "minLength": 1}}]},
+            "n": {"type": "integer", "minimum": 1, "maximum": 16},
+            "stream": {"type": "boolean"},
+            "user": {"type": "string"}}},
+          "ChatRequest": {"type": "object", "required": ["model", "messages"], "additionalProperties": false,
+            "dependentSchemas": {"stream_options": {"required": ["stream"], "properties": {"stream": {"const": true}}},
+                                 "top_logprobs": {"required": ["logprobs"], "properties": {"logprobs": {"const": true}}},
+                                 "max_completion_tokens": {"not": {"required": ["max_tokens"]}}},
+            "properties": {
+              "model": {"$ref": "#/components/schemas/Sampling/properties/model"},
+              "messages": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/Message"},
+                           "examples": [[{"role": "user", "content": "Say hi."}]]},
+              "temperature": {"$ref": "#/components/schemas/Sampling/properties/temperature"},
+              "top_p": {"$ref": "#/components/schemas/Sampling/properties/top_p"},
+              "top_k": {"$ref": "#/components/schemas/Sampling/properties/top_k"},
+              "min_p": {"$ref": "#/components/schemas/Sampling/properties/min_p"},
+              "presence_penalty": {"$ref": "#/components/schemas/Sampling/properties/presence_penalty"},
+              "frequency_penalty": {"$ref": "#/components/schemas/Sampling/properties/frequency_penalty"},
+              "repetition_penalty": {"$ref": "#/components/schemas/Sampling/properties/repetition_penalty"},
+              "seed": {"$ref": "#/components/schemas/Sampling/properties/seed"},
+              "logit_bias": {"$ref": "#/components/schemas/Sampling/properties/logit_bias"},
+              "stop": {"$ref": "#/components/schemas/Sampling/properties/stop"},
+              "n": {"$ref": "#/components/schemas/Sampling/properties/n"},
+              "stream": {"$ref": "#/components/schemas/Sampling/properties/stream"},
+              "user": {"$ref": "#/components/schemas/Sampling/properties/user"},
+              "max_tokens": {"type": "integer", "minimum": 1, "maximum": 16777216, "examples": [8]},
+              "max_completion_tokens": {"type": "integer", "minimum": 1, "maximum": 16777216},
+              "stream_options": {"type": "object", "additionalProperties": false,
+                                 "properties": {"include_usage": {"type": "boolean"}}},
+              "logprobs": {"type": "boolean"},
+              "top_logprobs": {"type": "integer", "minimum": 0, "maximum": 20},
+              "response_format": {"$ref": "#/components/schemas/ResponseFormat"},
+              "tools": {"type": "array", "maxItems": 0},
+              "tool_choice": {"const": "none"},
+              "store": {"const": false},
+              "service_tier": {"enum": ["auto", "default"]}}},
+          "CompletionRequest": {"type": "object", "required": ["model", "prompt"], "additionalProperties": false,
+            "dependentSchemas": {"stream_options": {"required": ["stream"], "properties": {"stream": {"const": true}}},
+                                 "best_of": {"properties": {"n": {"const": 1}}}},
+            "properties": {
+              "model": {"$ref": "#/components/schemas/Sampling/properties/model"},
+              "prompt": {"oneOf": [{"type": "string", "minLength": 1},
+                                   {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
+                                   {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 0, "maximum": 2147483647}},
+                                   {"type": "array", "minItems": 1, "items": {"type": "array", "minItems": 1,
+                                     "items": {"type": "integer", "minimum": 0, "maximum": 2147483647}}}],
+                         "examples": ["Once upon a time"]},
+              "temperature": {"$ref": "#/components/schemas/Sampling/properties/temperature"},
+              "top_p": {"$ref": "#/components/schemas/Sampling/properties/top_p"},
+              "top_k": {"$ref": "#/components/schemas/Sampling/properties/top_k"},
+              "min_p": {"$ref": "#/components/schemas/Sampling/properties/min_p"},
+              "presence_penalty": {"$ref": "#/components/schemas/Sampling/properties/presence_penalty"},
+              "frequency_penalty": {"$ref": "#/components/schemas/Sampling/properties/frequency_penalty"},
+              "repetition_penalty": {"$ref": "#/components/schemas/Sampling/properties/repetition_penalty"},
+              "seed": {"$ref": "#/components/schemas/Sampling/properties/seed"},
+              "logit_bias": {"$ref": "#/components/schemas/Sampling/properties/logit_bias"},
+              "stop": {"$ref": "#/components/schemas/Sampling/properties/stop"},
+              "n": {"$ref": "#/components/schemas/Sampling/properties/n"},
+              "stream": {"$ref": "#/components/schemas/Sampling/properties/stream"},
+              "user": {"$ref": "#/components/schemas/Sampling/properties/user"},
+              "max_tokens": {"type": "integer", "minimum": 0, "maximum": 16777216, "examples": [8]},
+              "stream_options": {"type": "object", "additionalProperties": false,
+                                 "properties": {"include_usage": {"type": "boolean"}}},
+              "logprobs": {"type": "integer", "minimum": 0, "maximum": 5},
+              "echo": {"type": "boolean"},
+              "best_of": {"const": 1, "description": "Accepted only as a no-op: best_of equal to n (ranking choices is not supported)"},
+              "response_format": {"$ref": "#/components/schemas/ResponseFormat"}}},
+          "Message": {"type": "object", "required": ["role", "content"], "additionalProperties": false, "properties": {
+            "role": {"enum": ["system", "developer", "user", "assistant"]},
+            "content": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"$ref": "#/components/schemas/ContentPart"}}]},
+            "name": {"type": "string"}}},
+          "ContentPart": {"oneOf": [
+            {"type": "object", "required": ["type", "text"], "additionalProperties": false,
+             "properties": {"type": {"const": "text"}, "text": {"type": "string"}}},
+            {"type": "object", "required": ["type", "image_url"], "additionalProperties": false,
+             "properties": {"type": {"const": "image_url"}, "image_url": {"type": "object", "required": ["url"],
+               "additionalProperties": false, "properties": {"url": {"type": "string", "minLength": 1},
+               "detail": {"enum": ["auto", "low", "high"]}}}}}]},
+          "ResponseFormat": {"oneOf": [
+            {"type": "object", "required": ["type"], "additionalProperties": false,
+             "properties": {"type": {"enum": ["text", "json_object"]}}},
+            {"type": "object", "required": ["type", "json_schema"], "additionalProperties": false,
+             "properties": {"type": {"const": "json_schema"}, "json_schema": {"type": "object", "required": ["name", "schema"],
+               "additionalProperties": false, "properties": {
+                 "name": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}, "description": {"type": "string"},
+                 "strict": {"type": "boolean"}, "schema": {"type": "object"}}}}}]}
+        }
+      }
+    }
+    """#
+}
