@@ -133,6 +133,15 @@ struct WeightsAdapter: WeightSource, CheckpointSource {
         return WeightView(name: name, type: type, dimensions: t.shape.reversed(), data: t.data, byteCount: t.byteCount)
     }
 
+    func unusableReason(_ name: String) -> String? {
+        do {
+            guard let t = try weights.tensor(name), Self.weightType(t.dtype) == nil else { return nil }
+            return "it is stored as \(String(describing: t.dtype).uppercased())"
+        } catch {
+            return "\(error)"  // the host's own words, e.g. a type ABI v1 cannot describe (the i-quants)
+        }
+    }
+
     static func weightType(_ d: DType) -> WeightType? {
         switch d {
         case .f32: return .f32

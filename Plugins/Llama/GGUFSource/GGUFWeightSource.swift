@@ -16,6 +16,11 @@ public final class GGUFWeightSource: WeightSource {
         return WeightView(name: name, type: type, dimensions: info.dimensions, data: base, byteCount: bytes.count)
     }
 
+    public func unusableReason(_ name: String) -> String? {
+        guard let info = file.tensor(named: name), Self.weightType(info.type) == nil else { return nil }
+        return "it is stored as \(info.type.name)"
+    }
+
     public func int(_ key: String) -> Int? { file.metadata[key]?.intValue }
     public func double(_ key: String) -> Double? { file.metadata[key]?.doubleValue }
     public func string(_ key: String) -> String? { file.metadata[key]?.stringValue }

@@ -81,9 +81,7 @@ public struct LlamaConfig: Equatable, Sendable {
             throw LlamaModelError.invalidValue(key: "\(arch).attention.layer_norm_rms_epsilon", value: "\(eps)")
         }
         rmsEpsilon = Float(eps)
-        guard let embd = source.tensor("token_embd.weight") else {
-            throw LlamaModelError.missingTensor("token_embd.weight")
-        }
+        let embd = try source.required("token_embd.weight")
         guard embd.dimensions.count == 2, embd.dimensions[0] == embedding, embd.dimensions[1] > 0 else {
             throw LlamaModelError.badShape(tensor: embd.name, expected: [embedding, -1], found: embd.dimensions)
         }

@@ -52,13 +52,11 @@ public final class LlamaModel {
 
     public init(source: WeightSource, config: LlamaConfig, threads: Int) throws {
         self.config = config
-        guard let embd = source.tensor("token_embd.weight") else {
-            throw LlamaModelError.missingTensor("token_embd.weight")
-        }
+        let embd = try source.required("token_embd.weight")
         let pool = ThreadPool(threads: threads)
         self.pool = pool
         let fileEmbeddings = try WeightMatrix(embd, rows: config.vocabulary, columns: config.embedding)
-        if let output = source.tensor("output.weight") {
+        if let output = try source.optional("output.weight") {
             let fileHead = try WeightMatrix(output, rows: config.vocabulary, columns: config.embedding)
             head = Interleaved8.pack(fileHead, pool: pool)
             embeddings = fileEmbeddings // only single rows are read: the file layout is fine
@@ -67,11 +65,8 @@ public final class LlamaModel {
             head = Interleaved8.pack(fileEmbeddings, pool: pool)
             embeddings = head
         }
-        guard let norm = source.tensor("output_norm.weight") else {
-            throw LlamaModelError.missingTensor("output_norm.weight")
-        }
-        outputNorm = try loadVector(norm, count: config.embedding)
-        ropeFactors = try source.tensor("rope_freqs.weight").map { try loadVector($0, count: config.headDimension / 2) }
+        outputNorm = try loadVector(try source.required("output_norm.weight"), count: config.embedding)
+        ropeFactors = try source.optional("rope_freqs.weight").map { try loadVector($0, count: config.headDimension / 2) }
         layers = try (0..<config.layers).map { try LlamaLayer(index: $0, config: config, source: source).packed(pool: pool) }
     }
 

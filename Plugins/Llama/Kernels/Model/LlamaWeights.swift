@@ -16,12 +16,9 @@ struct LlamaLayer {
 
     init(index: Int, config c: LlamaConfig, source: WeightSource) throws {
         let p = "blk.\(index)."
-        func tensor(_ name: String) throws -> WeightView {
-            guard let view = source.tensor(p + name) else { throw LlamaModelError.missingTensor(p + name) }
-            return view
-        }
+        func tensor(_ name: String) throws -> WeightView { try source.required(p + name) }
         func bias(_ name: String, _ count: Int) throws -> [Float]? {
-            guard let view = source.tensor(p + name) else { return nil }
+            guard let view = try source.optional(p + name) else { return nil }
             return try loadVector(view, count: count)
         }
         attentionNorm = try loadVector(tensor("attn_norm.weight"), count: c.embedding)

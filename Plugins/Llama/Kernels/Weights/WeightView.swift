@@ -52,6 +52,9 @@ public enum WeightType: Equatable, Sendable, CustomStringConvertible {
         case .affine8: return "AFFINE8"
         }
     }
+
+    /// The GGML storage types the kernels run (MLX's affine 8-bit is not a file type of its own).
+    public static let fileTypes: [WeightType] = [.f32, .f16, .bf16, .q4_0, .q4_1, .q8_0, .q4_K, .q6_K]
 }
 
 /// One tensor as the host hands it over: a read-only view into the mapped model file. The kernels read weights in
@@ -100,10 +103,28 @@ public protocol WeightSource {
     /// The RoPE pairing the q/k rows were written for when the format fixes it (Hugging Face checkpoints rotate
     /// halves); nil lets the architecture decide, as for GGUF, where llama.cpp permuted Llama's rows.
     var ropeStyle: RopeStyle? { get }
+    /// Why a tensor that exists cannot be handed out by `tensor(_:)` ("it is stored as Q5_0", a type these kernels
+    /// do not run); nil when it is absent or usable. Lets a load say "unsupported type" instead of "missing".
+    func unusableReason(_ name: String) -> String?
 }
 
 extension WeightSource {
     public var ropeStyle: RopeStyle? { nil }
+    public func unusableReason(_ name: String) -> String? { nil }
+
+    /// The tensor; throws `missingTensor` when absent and `unusableTensor` when stored in a type the kernels lack.
+    public func required(_ name: String) throws(LlamaModelError) -> WeightView {
+        guard let view = try optional(name) else { throw .missingTensor(name) }
+        return view
+    }
+
+    /// The tensor, nil when absent; throws `unusableTensor` when it exists in a type the kernels lack (an optional
+    /// tensor must not be silently skipped: an untied output head would be replaced by the embeddings).
+    public func optional(_ name: String) throws(LlamaModelError) -> WeightView? {
+        if let view = tensor(name) { return view }
+        if let reason = unusableReason(name) { throw .unusableTensor(tensor: name, reason: reason) }
+        return nil
+    }
 }
 
 /// Why a model could not be built from a weight source. Each message names the tensor or key at fault.
@@ -111,6 +132,8 @@ public enum LlamaModelError: Error, Equatable, CustomStringConvertible {
     case missingKey(String)
     case invalidValue(key: String, value: String)
     case missingTensor(String)
+    /// The tensor exists in a storage type these kernels do not run.
+    case unusableTensor(tensor: String, reason: String)
     case badShape(tensor: String, expected: [Int], found: [Int])
     case truncatedTensor(tensor: String, needed: Int, available: Int)
     case unsupportedType(tensor: String, type: WeightType)
@@ -127,6 +150,9 @@ public enum LlamaModelError: Error, Equatable, CustomStringConvertible {
         case .missingKey(let k): return "model metadata lacks the key '\(k)'"
         case .invalidValue(let k, let v): return "model metadata key '\(k)' has an invalid value \(v)"
         case .missingTensor(let t): return "model lacks the tensor '\(t)'"
+        case .unusableTensor(let t, let reason):
+            return "tensor '\(t)' cannot be used: \(reason); this plugin runs "
+                + WeightType.fileTypes.map(\.description).joined(separator: ", ")
         case .badShape(let t, let e, let f): return "tensor '\(t)' has shape \(f), expected \(e)"
         case .truncatedTensor(let t, let n, let a): return "tensor '\(t)' needs \(n) bytes but only \(a) are available"
         case .unsupportedType(let t, let ty): return "tensor '\(t)' has type \(ty), which this operation does not support"
