@@ -34,6 +34,16 @@ final class OpenAPISpecTests: XCTestCase {
                 }
             }
 
+            // The admin port has no document; its method table must still match what it serves.
+            for (path, methods) in RouteMethods.admin {
+                for method in methods {
+                    let reply = try await HTTP.request(port: server.adminPort, method, path,
+                                                       headers: ["Content-Type": "application/json"],
+                                                       body: Array(#"{"model":"tiny"}"#.utf8))
+                    XCTAssertFalse([404, 405].contains(reply.status), "admin \(method) \(path): \(reply.status)")
+                }
+            }
+
             let wrongMethod = try await HTTP.request(port: server.apiPort, "DELETE", "/v1/chat/completions")
             XCTAssertEqual(wrongMethod.status, 405)
             XCTAssertEqual(wrongMethod.headers["allow"], "POST")
