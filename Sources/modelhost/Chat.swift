@@ -290,8 +290,8 @@ enum Terminal {
     }
 }
 
-/// Lines from standard input with `read(2)`, retrying when a signal interrupts the call (Foundation's `readLine`
-/// reports an interrupted read as the end of input, which would end the chat on Ctrl-C).
+/// Lines from standard input with `read(2)`, retrying a read that a signal interrupts, so that nothing but a real end
+/// of input (Ctrl-D) ends the chat, whatever signal handling the process ends up with.
 final class LineReader {
     private var pending: [UInt8] = []
     private var ended = false
