@@ -26,11 +26,11 @@ struct CORSPolicyMiddleware<Context: RequestContext>: RouterMiddleware {
     let origins: Set<String>
     /// How long a browser may cache a preflight answer.
     static var maxAgeSeconds: Int { 600 }
-    static var allowedMethods: String { "GET, POST, DELETE, OPTIONS" }
+    static var allowedMethods: String { "GET, POST" }
     /// The headers a preflight is granted when it names none.
     static var defaultHeaders: String { "Authorization, Content-Type, X-Priority" }
     /// Response headers a page's script may read beyond the CORS-safelisted ones.
-    static var exposedHeaders: String { "Retry-After, X-Request-Id" }
+    static var exposedHeaders: String { "Retry-After" }
 
     init(origins: [String]) {
         self.origins = Set(origins)

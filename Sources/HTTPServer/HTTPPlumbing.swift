@@ -79,12 +79,9 @@ struct OpenAIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         }
     }
 
-    /// A bounded label set: known routes by name, everything else "other".
+    /// A bounded label set: the routes of both ports (`RouteMethods`) by name, everything else "other".
     static func endpointLabel(_ path: String) -> String {
-        let known = ["/v1/chat/completions", "/v1/completions", "/v1/models", "/health", "/ready", "/openapi.json",
-                     "/admin/status",
-                     "/admin/load", "/admin/unload", "/admin/health", "/admin/queue", "/admin/capabilities", "/metrics"]
-        if known.contains(path) { return path }
+        if RouteMethods.api[path] != nil || RouteMethods.admin[path] != nil { return path }
         if path.hasPrefix("/v1/models/") { return "/v1/models/{id}" }
         return "other"
     }

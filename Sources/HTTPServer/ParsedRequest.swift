@@ -19,16 +19,17 @@ public struct ParsedRequest: Sendable, Equatable {
     public var model: String { requests[0].model }
     public var n: Int { requests[0].n }
 
-    /// Fills every sampling value the body left out, and a chat's missing `max_tokens`, from `defaults` (the model's
-    /// recommendations layered over the server's defaults, so every field is set). Called once the model is known.
+    /// Fills the sampling values the body left out, and a chat's missing `max_tokens`, from `defaults` (the model's
+    /// recommendations layered over the server's defaults). Called once the model is known; a value neither the body
+    /// nor `defaults` sets keeps the parser's neutral one.
     public mutating func applyDefaults(_ defaults: SamplingDefaults) {
         let values = explicitSampling.filled(from: defaults)
         for index in requests.indices {
-            requests[index].sampling.temperature = values.temperature ?? 1
-            requests[index].sampling.topK = values.topK ?? 0
-            requests[index].sampling.topP = values.topP ?? 1
-            requests[index].sampling.minP = values.minP ?? 0
-            requests[index].sampling.repetitionPenalty = values.repetitionPenalty ?? 1
+            if let v = values.temperature { requests[index].sampling.temperature = v }
+            if let v = values.topK { requests[index].sampling.topK = v }
+            if let v = values.topP { requests[index].sampling.topP = v }
+            if let v = values.minP { requests[index].sampling.minP = v }
+            if let v = values.repetitionPenalty { requests[index].sampling.repetitionPenalty = v }
             if requests[index].maxTokens == nil { requests[index].maxTokens = values.maxTokens }
         }
     }

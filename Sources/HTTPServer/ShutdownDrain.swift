@@ -1,5 +1,4 @@
 import Foundation
-import Logging
 
 /// The HTTP side of a bounded shutdown. Once `begin` is called, `/ready` answers 503 and new generations are refused
 /// with 503 `shutting_down` (and `Retry-After`); generations already running may finish until the grace time ends,
@@ -13,7 +12,6 @@ public final class ShutdownDrain: @unchecked Sendable {
     private var expired = false
     private var nextID = 0
     private var active: [Int: Pump] = [:]
-    private var emptied: [CheckedContinuation<Void, Never>] = []
 
     public init() {}
 
@@ -34,13 +32,7 @@ public final class ShutdownDrain: @unchecked Sendable {
     }
 
     func unregister(_ id: Int) {
-        let waiters: [CheckedContinuation<Void, Never>] = lock.withLock {
-            active[id] = nil
-            guard active.isEmpty else { return [] }
-            defer { emptied = [] }
-            return emptied
-        }
-        waiters.forEach { $0.resume() }
+        lock.withLock { active[id] = nil }
     }
 
     /// Starts draining; returns the number of generations in flight.
@@ -64,15 +56,4 @@ public final class ShutdownDrain: @unchecked Sendable {
         return pumps.count
     }
 
-    /// Returns once no generation is in flight (at once if none is).
-    public func waitUntilIdle() async {
-        await withCheckedContinuation { continuation in
-            let idle = lock.withLock { () -> Bool in
-                if active.isEmpty { return true }
-                emptied.append(continuation)
-                return false
-            }
-            if idle { continuation.resume() }
-        }
-    }
 }

@@ -95,10 +95,25 @@ public final class WeightsService: @unchecked Sendable {
         sum + ((try? weights.tensorView(named: name))?.byteCount ?? 0)
     }
 
-    /// The share (0...1) of the model's tensor bytes handed to the plugin so far. Thread-safe; the loader polls it.
+    private var reportedFraction = 0.0
+    private var onProgress: (@Sendable (Double) -> Void)?
+
+    /// `handler` is called (on the plugin's thread, outside the service's lock) each time the served fraction has
+    /// grown by at least 1%; set it before opening the model, and nil afterwards.
+    public func reportProgress(to handler: (@Sendable (Double) -> Void)?) {
+        pthread_mutex_lock(&lock)
+        onProgress = handler
+        pthread_mutex_unlock(&lock)
+    }
+
+    /// The share (0...1) of the model's tensor bytes handed to the plugin so far. Thread-safe.
     public var servedFraction: Double {
         pthread_mutex_lock(&lock)
         defer { pthread_mutex_unlock(&lock) }
+        return fractionLocked
+    }
+
+    private var fractionLocked: Double {
         let total = totalBytes
         return total > 0 ? min(1, Double(servedBytes) / Double(total)) : 0
     }
@@ -180,8 +195,16 @@ public final class WeightsService: @unchecked Sendable {
             return setStatus(status, error.code, error.message)
         }
         pthread_mutex_lock(&lock)
-        if servedNames.insert(name).inserted { servedBytes += view.byteCount }
+        var report: (handler: @Sendable (Double) -> Void, fraction: Double)?
+        if servedNames.insert(name).inserted {
+            servedBytes += view.byteCount
+            if let onProgress, fractionLocked - reportedFraction >= 0.01 {
+                reportedFraction = fractionLocked
+                report = (onProgress, reportedFraction)
+            }
+        }
         pthread_mutex_unlock(&lock)
+        if let report { report.handler(report.fraction) }
         var t = mh_tensor()
         t.struct_size = UInt32(MemoryLayout<mh_tensor>.size)
         t.dtype = view.dtype

@@ -31,8 +31,6 @@ public struct SamplingDefaults: Sendable, Equatable {
     public static let server = SamplingDefaults(
         temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05, repetitionPenalty: 1.0, maxTokens: 2048)
 
-    public var isEmpty: Bool { self == SamplingDefaults() }
-
     /// Each field this source leaves unset, taken from `fallback`.
     public func filled(from fallback: SamplingDefaults) -> SamplingDefaults {
         SamplingDefaults(

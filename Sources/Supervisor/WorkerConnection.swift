@@ -56,7 +56,7 @@ final class WorkerConnection: @unchecked Sendable {
     private var stopping = false
     private var onExit: (@Sendable (Exit) -> Void)?
     private var completed = 0
-    /// When the worker last answered anything (a pong, an event).
+    /// When the worker last answered on request id 0 (a pong, a load event).
     private var lastAnswer = ContinuousClock.now
     /// Set by `killAsHung`.
     private var hung = false
@@ -140,7 +140,7 @@ final class WorkerConnection: @unchecked Sendable {
         try? send(.ping, requestID: 0, timeout: 0.1)
     }
 
-    /// How long the worker has not answered anything.
+    /// How long since the worker last answered a ping (or reported on its load).
     var silence: Duration { ContinuousClock.now - lock.withLock { lastAnswer } }
 
     /// Asks the worker to stop `requestID` (it answers `done(.cancelled)` within one decode step).
@@ -233,8 +233,9 @@ final class WorkerConnection: @unchecked Sendable {
     }
 
     private func route(_ event: WorkerEvent, requestID: UInt64) {
-        lock.withLock { lastAnswer = .now }
         if requestID == 0 {
+            // Pongs (and load events) come on request id 0: the liveness clock needs nothing from the token path.
+            lock.withLock { lastAnswer = .now }
             switch event {
             case .loaded(let info): finishLoad(.success(info))
             case .error(let failure): finishLoad(.failure(SupervisorError.loadFailed(model: modelID, failure)))
@@ -250,10 +251,7 @@ final class WorkerConnection: @unchecked Sendable {
         }
         if event.isTerminal { pending.removeValue(forKey: requestID) }
         if case .done = event { completed += 1 }
-        switch event {
-        case .prompt, .delta: pending[requestID]?.started = true
-        default: break
-        }
+        if !entry.started, event.isOutput { pending[requestID]?.started = true }
         lock.unlock()
         switch event {
         case .accepted, .prompt, .delta:

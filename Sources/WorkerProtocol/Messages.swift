@@ -634,6 +634,14 @@ extension WorkerEvent {
         }
     }
 
+    /// Whether this event is part of a request's answer (its prompt echo or tokens).
+    public var isOutput: Bool {
+        switch self {
+        case .prompt, .delta: return true
+        default: return false
+        }
+    }
+
     /// Whether this event ends its request (no further frames for that request id follow).
     public var isTerminal: Bool {
         switch self {

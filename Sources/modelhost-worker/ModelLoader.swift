@@ -26,7 +26,7 @@ enum ModelLoader {
         return URL(fileURLWithPath: path).deletingLastPathComponent().path
     }
 
-    /// `progress` receives the load's progress (0...1), from a watcher thread, while the plugin opens the model.
+    /// `progress` receives the load's progress (0...1) while the plugin opens the model, on the plugin's thread.
     static func load(_ request: LoadRequest,
                      progress: (@Sendable (Float) -> Void)? = nil) throws(WorkerFailure) -> LoadedModel {
         // A GGUF file, or a Hugging Face / MLX safetensors directory.
@@ -76,8 +76,8 @@ enum ModelLoader {
             let context = try plugin.initialize()
             let decoder = try TextDecoderClient(context)
             let service = WeightsService(weights)
-            let watcher = progress.map { LoadProgressWatcher(service: service, report: $0) }
-            defer { watcher?.stop() }
+            service.reportProgress(to: progress.map { report in { report(Float($0)) } })
+            defer { service.reportProgress(to: nil) }
             let model = try decoder.openModel(weights: service, path: request.modelPath,
                                               maxSequences: Int(max(1, request.maxSequences)))
             let eos = (gguf?.metadata["tokenizer.ggml.eos_token_id"] ?? weights.metadata("eos_token_id"))?.intValue
@@ -103,33 +103,3 @@ enum ModelLoader {
     }
 }
 
-/// Polls the weights service's served fraction every 50 ms while a plugin opens its model, and reports each change of
-/// at least 1% (a real model's load takes seconds to minutes; the orchestrator shows it in its log and status).
-final class LoadProgressWatcher: @unchecked Sendable {
-    private let lock = NSLock()
-    private var running = true
-    private let finished = DispatchSemaphore(value: 0)
-
-    init(service: WeightsService, report: @escaping @Sendable (Float) -> Void) {
-        let thread = Thread { [self] in
-            var last: Float = 0
-            while lock.withLock({ running }) {
-                let fraction = Float(service.servedFraction)
-                if fraction - last >= 0.01 {
-                    last = fraction
-                    report(fraction)
-                }
-                usleep(50_000)
-            }
-            finished.signal()
-        }
-        thread.name = "load-progress"
-        thread.start()
-    }
-
-    /// Stops polling and waits for the thread, so no report follows `loaded`.
-    func stop() {
-        lock.withLock { running = false }
-        finished.wait()
-    }
-}
