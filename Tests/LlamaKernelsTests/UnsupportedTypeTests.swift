@@ -52,16 +52,8 @@ final class UnsupportedTypeTests: XCTestCase {
         }
         for (type, expected) in [(GGMLType.q5_0, "it is stored as Q5_0"), (.iq4_nl, "IQ4_NL")] {
             let path = try Self.rewrite("blk.0.ffn_down.weight", as: type, into: directory)
-            let process = Process()
-            process.executableURL = bin.appendingPathComponent("modelhost-worker")
-            process.arguments = ["--model", path]
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = output
-            try process.run()
-            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            XCTAssertNotEqual(process.terminationStatus, 0, text)
+            let (status, text) = try TestProcess.run(bin.appendingPathComponent("modelhost-worker").path, ["--model", path])
+            XCTAssertNotEqual(status, 0, text)
             let failure = text.split(separator: "\n").filter { $0.contains("blk.0.ffn_down.weight") }
             print("load check: \(failure.first ?? "")")
             XCTAssertEqual(failure.count, 1, text)

@@ -285,26 +285,14 @@ final class ServingTests: XCTestCase {
     func testSchemathesisFindsNoServerErrorsOrSchemaViolations() throws {
         let server = try ServerProcess(environment: ["MODELHOST_MAX_TOKENS": "16"])
         defer { server.stop() }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["st", "run", server.baseURL + "/openapi.json", "--url", server.baseURL,
-                             "--max-examples", "40", "--request-timeout", "120", "--seed", "20261207",
-                             "--exclude-checks", "positive_data_acceptance"]
         var environment = ProcessInfo.processInfo.environment
         environment["SCHEMATHESIS_TELEMETRY"] = "false"
-        process.environment = environment
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        do {
-            try process.run()
-        } catch {
-            return XCTFail("schemathesis (st) is not on PATH: scripts/setup installs it into .venv (\(error))")
-        }
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let (status, text) = try TestProcess.run("st", [
+            "run", server.baseURL + "/openapi.json", "--url", server.baseURL, "--max-examples", "40",
+            "--request-timeout", "120", "--seed", "20261207", "--exclude-checks", "positive_data_acceptance",
+        ], environment: environment)
         print(text.split(separator: "\n").suffix(25).joined(separator: "\n"))
-        XCTAssertEqual(process.terminationStatus, 0, "schemathesis found problems:\n\(text)")
+        XCTAssertEqual(status, 0, "schemathesis found problems (st comes from scripts/setup's .venv):\n\(text)")
         XCTAssertFalse(server.logText.contains("unexpected error"), server.logText)
     }
 
