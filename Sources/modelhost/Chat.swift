@@ -291,7 +291,8 @@ enum Terminal {
 }
 
 /// Lines from standard input with `read(2)`, retrying a read that a signal interrupts, so that nothing but a real end
-/// of input (Ctrl-D) ends the chat, whatever signal handling the process ends up with.
+/// of input (Ctrl-D) ends a chat. It holds no stdio lock while it waits: a thread blocked in Swift's `readLine` holds
+/// stdin's, which exit() takes on newer glibc (Debian 13), so a process reading input on a thread could not exit.
 final class LineReader {
     private var pending: [UInt8] = []
     private var ended = false

@@ -111,7 +111,10 @@ final class SuperviseSession: @unchecked Sendable {
 
     func startReadingInput() {
         let thread = Thread { [self] in
-            while let line = readLine() {
+            // Not Swift's readLine: it holds stdin's stdio lock while it waits, and glibc 2.41 (Debian 13) takes every
+            // stream's lock in exit(), so the process hung at exit while the client kept its end of the pipe open.
+            let reader = LineReader()
+            while let line = reader.readLine() {
                 if !line.trimmingCharacters(in: .whitespaces).isEmpty { handle(line) }
             }
             requestShutdown(reason: "end of input")
