@@ -340,15 +340,18 @@ final class ServingTests: XCTestCase {
         }
         XCTAssertTrue(replies.filter { $0.status == 200 }.allSatisfy(\.completed), "an admitted request did not complete")
 
-        // Priority: both slots busy with long answers, a low-priority request queues, then a high-priority one.
+        // Priority: both slots busy with answers of different lengths (so one slot frees well before the other), a
+        // low-priority request queues, then a high-priority one: the first free slot goes to the high one, which
+        // finishes while the low one still waits for the second.
         var long = Self.endless
-        long["max_tokens"] = 300
         long["model"] = "default"
         let busy = DispatchGroup()
-        for _ in 0..<2 {
+        for tokens in [300, 1_200] {
+            long["max_tokens"] = tokens
+            let body = long
             busy.enter()
             Thread.detachNewThread {
-                _ = HTTP.post(server.baseURL + "/v1/completions", long, timeout: 120)
+                _ = HTTP.post(server.baseURL + "/v1/completions", body, timeout: 120)
                 busy.leave()
             }
         }
