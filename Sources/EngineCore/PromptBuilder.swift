@@ -56,7 +56,7 @@ public final class PromptBuilder: @unchecked Sendable {
 
     static func templateSource(directory: String) throws(PromptError) -> String? {
         if let text = try? String(contentsOfFile: directory + "/chat_template.jinja", encoding: .utf8) { return text }
-        guard let data = FileManager.default.contents(atPath: directory + "/tokenizer_config.json") else { return nil }
+        guard let data = (FileBytes.read(directory + "/tokenizer_config.json").map { Data($0) }) else { return nil }
         guard let config = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw PromptError("tokenizer_config.json is not a JSON object")
         }

@@ -114,7 +114,7 @@ public struct ModelCatalog: Sendable {
             guard confinement.confined("\(realDirectory)/\(file)") != nil else { throw .outsideRoots(id: id) }
         }
         guard let realConfig = confinement.confined("\(realDirectory)/config.json"),
-              let data = FileManager.default.contents(atPath: realConfig),
+              let data = (FileBytes.read(realConfig).map { Data($0) }),
               let config = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
         else { throw .unreadable(id: id, reason: "config.json is not a JSON object") }
         let text = config["text_config"] as? [String: Any]
@@ -132,7 +132,7 @@ public struct ModelCatalog: Sendable {
     /// file); an absent or unreadable file recommends nothing.
     private func generationConfig(_ directory: String, confinement: RootConfinement) -> SamplingDefaults {
         guard let path = confinement.confined("\(directory)/generation_config.json"),
-              let data = FileManager.default.contents(atPath: path),
+              let data = (FileBytes.read(path).map { Data($0) }),
               let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
         else { return SamplingDefaults() }
         func number(_ key: String) -> Double? {
@@ -150,7 +150,7 @@ public struct ModelCatalog: Sendable {
         let repo = "models--\(org)--\(name)"
         guard list(hub).contains(repo) else { return nil }
         let snapshots = list("\(hub)/\(repo)/snapshots").filter { (try? ModelID.validate($0)) != nil }
-        if let data = FileManager.default.contents(atPath: "\(hub)/\(repo)/refs/main") {
+        if let data = (FileBytes.read("\(hub)/\(repo)/refs/main").map { Data($0) }) {
             let revision = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             if snapshots.contains(revision) { return "\(repo)/snapshots/\(revision)" }
         }

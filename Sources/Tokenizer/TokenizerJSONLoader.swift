@@ -1,4 +1,5 @@
 import Foundation
+import ModelFormats
 
 /// Reads Hugging Face `tokenizer.json` files whose model is BPE: byte-level (GPT-2, Llama 3, Qwen 2, SmolLM) or
 /// SentencePiece-style with byte fallback (Llama 2, Mistral, Gemma). Components outside that set are refused with
@@ -14,11 +15,12 @@ enum TokenizerJSONLoader {
     }
 
     private static func readJSON(_ path: String, what: String) throws -> JSONValue {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw TokenizerError("\(what): cannot read '\(path)'")
+        // Gemma's tokenizer.json is 33 MB; nothing real comes near this bound.
+        guard let bytes = FileBytes.read(path, maxBytes: 512 << 20) else {
+            throw TokenizerError("\(what): cannot read '\(path)' (missing, not a regular file, or over 512 MiB)")
         }
         do {
-            return try JSONValue.parse([UInt8](data))
+            return try JSONValue.parse(bytes)
         } catch let error as TokenizerError {
             throw TokenizerError("\(what) '\(path)': \(error.message)")
         }

@@ -167,7 +167,7 @@ struct Tiling {
             if let longest = gguf.metadata["clip.vision.preproc_image_size"]?.intValue, longest >= tile {
                 perSide = longest / tile
             }
-        } else if let data = FileManager.default.contents(atPath: directory + "/preprocessor_config.json") {
+        } else if let data = (FileBytes.read(directory + "/preprocessor_config.json").map { Data($0) }) {
             guard let config = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
                 throw WorkerFailure(.badRequest, "\(directory)/preprocessor_config.json is not a JSON object")
             }
