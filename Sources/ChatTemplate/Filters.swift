@@ -39,6 +39,7 @@ extension Interpreter {
                 throw TemplateError(.runtime, "replace filter needs 'old' and 'new'", line: line)
             }
             let count = try Methods.intArgument(args.value(2, "count"), "count", self) ?? -1
+            try RenderLimits.checkReplace(s, PyFormat.str(old), PyFormat.str(new), count: count)
             return .string(PyText.replace(s, PyFormat.str(old), PyFormat.str(new), count: count))
         case "indent": return .string(try indent(PyFormat.str(value), args))
         case "center":
@@ -82,7 +83,9 @@ extension Interpreter {
             let separator = PyFormat.str(args.value(0, "d") ?? .string(""))
             var items = try iterate(value)
             if let attribute = args.value(1, "attribute") { items = items.map { lookupPath($0, attribute) } }
-            return .string(items.map(PyFormat.str).joined(separator: separator))
+            let parts = items.map(PyFormat.str)
+            try RenderLimits.checkJoin(parts, separator: separator)
+            return .string(parts.joined(separator: separator))
         case "int": return try toInt(value, args)
         case "float": return try toFloat(value, args)
         case "abs":
@@ -189,6 +192,7 @@ extension Interpreter {
         let first = args.value(1, "first")?.isTruthy ?? false
         let blank = args.value(2, "blank")?.isTruthy ?? false
         var lines = PyText.splitLines(text + "\n")
+        try RenderLimits.checkString(bytes: text.utf8.count + lines.count * indentation.utf8.count, "indent() result")
         var result: String
         if blank {
             result = lines.joined(separator: "\n" + indentation)

@@ -29,6 +29,8 @@ final class Interpreter {
     var line = 0
     let now: Date
     private var callDepth = 0
+    /// Loop iterations and macro calls so far (bounded by `RenderLimits.maxSteps`).
+    private var steps = 0
     /// Deep enough for any real template (they recurse a few levels to print JSON schemas), shallow enough to
     /// stay far from the stack limit of a server thread.
     private static let maxCallDepth = 40
@@ -63,10 +65,20 @@ final class Interpreter {
         return .namespace(ns)
     }
 
+    /// Counts one loop iteration or macro call against `RenderLimits.maxSteps`.
+    func step() throws(TemplateError) {
+        steps += 1
+        guard steps <= RenderLimits.maxSteps else {
+            throw TemplateError(.runtime, "the template ran more than \(RenderLimits.maxSteps) loop iterations and macro "
+                                    + "calls (nested loops over large ranges?)", line: line)
+        }
+    }
+
     // MARK: statements
 
     func render(_ nodes: [Node], _ frame: Frame, into out: inout String) throws(TemplateError) -> Flow {
         for node in nodes {
+            try RenderLimits.checkString(bytes: out.utf8.count, "the rendered text")
             switch node {
             case .text(let s):
                 out += s
@@ -189,6 +201,7 @@ final class Interpreter {
             let scratch = Frame(parent: frame)
             var kept: [JinjaValue] = []
             for item in items {
+                try step()
                 try bind(loop.target, item, scratch)
                 if try eval(condition, scratch).isTruthy { kept.append(item) }
             }
@@ -207,6 +220,7 @@ final class Interpreter {
             return args.positional[position % args.positional.count]
         }
         for (i, item) in items.enumerated() {
+            try step()
             position = i
             // Each iteration starts from a fresh scope: a `set` in one iteration is gone in the next.
             let inner = Frame(parent: frame)
@@ -250,6 +264,7 @@ final class Interpreter {
     private func callMacro(_ macro: Macro, _ definingFrame: Frame, _ args: Arguments) throws(TemplateError)
         -> JinjaValue
     {
+        try step()
         callDepth += 1
         defer { callDepth -= 1 }
         guard callDepth <= Interpreter.maxCallDepth else {
@@ -422,7 +437,10 @@ final class Interpreter {
             return try eval(otherwise, frame)
         case .concat(let parts):
             var out = ""
-            for part in parts { out += PyFormat.str(try eval(part, frame)) }
+            for part in parts {
+                out += PyFormat.str(try eval(part, frame))
+                try RenderLimits.checkString(bytes: out.utf8.count, "'~' concatenation")
+            }
             return .string(out)
         }
     }

@@ -182,6 +182,7 @@ enum Methods {
                 let new = try stringArgument(args.value(1, "new"), "replace() new", interpreter)
             else { throw missing("str.replace", "old/new", interpreter) }
             let count = try intArgument(args.value(2, "count"), "count", interpreter) ?? -1
+            try RenderLimits.checkReplace(s, old, new, count: count)
             return .string(PyText.replace(s, old, new, count: count))
         case "format": return .string(try format(s, args, interpreter))
         case "join":
@@ -194,6 +195,7 @@ enum Methods {
                 }
                 parts.append(p)
             }
+            try RenderLimits.checkJoin(parts, separator: s)
             return .string(parts.joined(separator: s))
         case "find", "index":
             guard let sub = try stringArgument(args.value(0, "sub"), "substring", interpreter) else {

@@ -40,8 +40,12 @@ enum Operators {
     static func binary(_ op: BinaryOperator, _ a: JinjaValue, _ b: JinjaValue) throws(TemplateError) -> JinjaValue {
         if let x = number(a), let y = number(b) { return try arithmetic(op, x, y) }
         switch (op, a, b) {
-        case (.add, .string(let x), .string(let y)): return .string(x + y)
-        case (.add, .array(let x), .array(let y)): return .array(x + y)
+        case (.add, .string(let x), .string(let y)):
+            try RenderLimits.checkString(bytes: x.utf8.count + y.utf8.count, "'+' of two strings")
+            return .string(x + y)
+        case (.add, .array(let x), .array(let y)):
+            try RenderLimits.checkList(count: x.count + y.count, "'+' of two lists")
+            return .array(x + y)
         case (.multiply, .string, _), (.multiply, _, .string), (.multiply, .array, _), (.multiply, _, .array):
             return try repeatSequence(a, b)
         case (.modulo, .string(let format), _): return .string(try PyFormat.percent(format, b))
@@ -56,15 +60,13 @@ enum Operators {
         switch sequence {
         case .string(let s):
             let size = count.multipliedReportingOverflow(by: max(1, s.utf8.count))
-            guard !size.overflow, size.partialValue <= 100_000_000 else {
-                throw TemplateError(.runtime, "string repetition result is too large", line: nil)
-            }
+            guard !size.overflow else { throw TemplateError(.runtime, "string repetition result is too large", line: nil) }
+            try RenderLimits.checkString(bytes: size.partialValue, "string repetition")
             return .string(String(repeating: s, count: count))
         case .array(let items):
             let size = count.multipliedReportingOverflow(by: max(1, items.count))
-            guard !size.overflow, size.partialValue <= 10_000_000 else {
-                throw TemplateError(.runtime, "list repetition result is too large", line: nil)
-            }
+            guard !size.overflow else { throw TemplateError(.runtime, "list repetition result is too large", line: nil) }
+            try RenderLimits.checkList(count: size.partialValue, "list repetition")
             var out: [JinjaValue] = []
             for _ in 0..<count { out += items }
             return .array(out)

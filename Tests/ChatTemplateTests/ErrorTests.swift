@@ -64,6 +64,35 @@ final class ErrorTests: XCTestCase {
         XCTAssertEqual(renderError("{{ 'ab' * 9223372036854775807 }}")?.kind, .runtime)
     }
 
+    /// A template is untrusted input (it comes from the model file): work and memory are bounded per render
+    /// (hangs the jinja fuzz target found, and the amplifying filters beside them).
+    func testRenderWorkAndSizeAreBounded() {
+        let started = Date()
+        let nested = renderError("{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}")
+        XCTAssertEqual(nested?.kind, .runtime)
+        XCTAssertTrue(nested?.message.contains("loop iterations") ?? false, "\(String(describing: nested))")
+        let doubling = renderError(
+            "{% set ns = namespace(x='ab') %}{% for i in range(64) %}{% set ns.x = ns.x ~ ns.x %}{% endfor %}")
+        XCTAssertEqual(doubling?.kind, .runtime)
+        XCTAssertEqual(renderError("{% set ns = namespace(x='ab') %}{% for i in range(64) %}"
+                                   + "{% set ns.x = ns.x + ns.x %}{% endfor %}")?.kind, .runtime)
+        XCTAssertEqual(renderError("{% set ns = namespace(x=[1]) %}{% for i in range(64) %}"
+                                   + "{% set ns.x = ns.x + ns.x %}{% endfor %}")?.kind, .runtime)
+        let big = "{% set s = 'a' * 1000000 %}"
+        XCTAssertEqual(renderError(big + "{{ s | replace('a', s) }}")?.kind, .runtime)
+        XCTAssertEqual(renderError(big + "{{ s.replace('a', s) }}")?.kind, .runtime)
+        XCTAssertEqual(renderError(big + "{{ ([s] * 100) | join(',') }}")?.kind, .runtime)
+        XCTAssertEqual(renderError(big + "{{ ','.join([s] * 100) }}")?.kind, .runtime)
+        XCTAssertEqual(renderError("{% set s = '\\n' * 1000000 %}{{ s | indent(1000) }}")?.kind, .runtime)
+        XCTAssertEqual(renderError(big + "{% for i in range(100) %}{{ s }}{% endfor %}")?.kind, .runtime)
+        XCTAssertEqual(renderError("{% macro m() %}{% endmacro %}{% for i in range(1000000) %}{% for j in range(3) %}"
+                                   + "{{ m() }}{% endfor %}{% endfor %}")?.kind, .runtime)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 20)
+        // Below the bounds, the same constructs work.
+        XCTAssertEqual(render("{% for a in range(300) %}{% for b in range(300) %}{% endfor %}{% endfor %}ok"), "ok")
+        XCTAssertEqual(render("{{ ('a' * 1000) | replace('a', 'bb') | length }}"), "2000")
+    }
+
     func testUnknownFilterAndTestNameThemWithTheLine() {
         let filter = renderError("a\n{{ x | frobnicate }}")
         XCTAssertEqual(filter?.kind, .unsupported)
