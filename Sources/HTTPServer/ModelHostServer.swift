@@ -136,6 +136,7 @@ public final class ModelHostServer: Sendable {
         routes(router)
         return Application(
             router: router,
+            server: .http1(configuration: .init(additionalChannelHandlers: [MalformedHTTPResponder()])),
             configuration: .init(address: .hostname(host, port: port), serverName: "modelhost-\(name)"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
             logger: state.logger)

@@ -273,6 +273,46 @@ final class AdmissionAndAdminTests: XCTestCase {
             XCTAssertEqual(badChunk.error?["code"] as? String, "malformed_body")
         }
     }
+
+    /// HTTP the decoder cannot parse gets the API's JSON error (not Hummingbird's empty 400), on either port, and the
+    /// connection is closed; the server keeps serving.
+    func testUnparseableHTTPGetsAJSONError() async throws {
+        try await withServer(ScriptedBackend()) { server in
+            let cases: [(String, String)] = [
+                ("garbage request line", "\u{01}\u{02} nonsense\r\n\r\n"),
+                ("bad header line", "GET /health HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n"),
+                ("negative Content-Length", "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n"),
+                ("garbage Content-Length", "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: ten\r\n\r\n"),
+                ("1 MiB of headers", "GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + String(repeating: "a", count: 1 << 20) + "\r\n\r\n"),
+                ("bad version", "GET /health HTTP/9.Z\r\n\r\n"),
+            ]
+            for port in [server.apiPort, server.adminPort] {
+                for (name, raw) in cases {
+                    let response = try await Task.detached { () throws -> RawResponse in
+                        let connection = try RawConnection(port: port)
+                        defer { connection.closeNow() }
+                        connection.write(Array(raw.utf8))
+                        return try RawConnection.parse(connection.readAll())
+                    }.value
+                    XCTAssertEqual(response.status, 400, "\(name): \(response.body)")
+                    XCTAssertEqual(response.headers["content-type"], "application/json", name)
+                    XCTAssertEqual(response.error?["type"] as? String, "invalid_request_error", name)
+                    XCTAssertEqual(response.error?["code"] as? String, "malformed_http", name)
+                }
+            }
+            // A well-formed request on a keep-alive connection followed by garbage: the first is answered normally.
+            let pipelined = try await Task.detached { () throws -> String in
+                let connection = try RawConnection(port: server.apiPort)
+                defer { connection.closeNow() }
+                connection.write(Array("GET /health HTTP/1.1\r\nHost: x\r\n\r\n\u{01}garbage\r\n\r\n".utf8))
+                return String(decoding: connection.readAll(), as: UTF8.self)
+            }.value
+            XCTAssertTrue(pipelined.hasPrefix("HTTP/1.1 200"), pipelined)
+            XCTAssertTrue(pipelined.contains("malformed_http"), pipelined)
+            let health = try await HTTP.get(port: server.apiPort, "/health")
+            XCTAssertEqual(health.status, 200)
+        }
+    }
 }
 
 actor OrderLog {
