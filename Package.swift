@@ -189,6 +189,18 @@ let package = Package(
             path: "Sources/structured-bench"
         ),
 
+        // MARK: Fuzzing: the targets (parsers fed hostile bytes) and their driver, built by scripts/fuzz with libFuzzer;
+        // the ordinary build replays files with it.
+        .target(
+            name: "FuzzTargets",
+            dependencies: [
+                "ModelFormats", "ModelCatalog", "Tokenizer", "ChatTemplate", "HTTPServer", "StructuredOutput",
+                "WorkerProtocol", "IPC", "Sampling",
+            ],
+            path: "Tests/Fuzz/Targets"
+        ),
+        .executableTarget(name: "modelhost-fuzz", dependencies: ["FuzzTargets"], path: "Tests/Fuzz/Driver"),
+
         // MARK: Tests.
         // Scratch directories shared by the test targets, removed when the test process exits.
         .target(name: "TestScratch", path: "Tests/TestScratch"),
@@ -230,7 +242,7 @@ let package = Package(
             path: "Tests/WorkerTests", exclude: ["Fixtures"]
         ),
         // `modelhost serve` end to end on the real model (starts the built executables; the OpenAI-client checks
-        // need python3 with `openai` and `jsonschema`, which .ci/run installs).
+        // need python3 with `openai` and `jsonschema`, which scripts/setup installs into .venv).
         .testTarget(name: "ServingTests", dependencies: ["modelhost", "TestScratch"], path: "Tests/ServingTests",
                     exclude: ["openai_client_checks.py", "chat_pty.py", "Fixtures"]),
         .testTarget(name: "EngineCoreTests", dependencies: ["EngineCore", "ModelFormats", "Tokenizer", "WorkerProtocol"],
@@ -254,6 +266,8 @@ let package = Package(
             name: "VisionEncoderTests", dependencies: ["PluginHost", "ModelHostABI", "TestScratch"],
             path: "Tests/VisionEncoderTests"
         ),
+        // Replays the committed fuzz corpora (every input that once crashed included) through the fuzz targets.
+        .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzTargets", "WorkerProtocol", "ModelFormats", "StructuredOutput", "Tokenizer"], path: "Tests/FuzzRegressionTests"),
         .testTarget(
             name: "LlamaKernelsTests", dependencies: ["LlamaKernels", "LlamaGGUFSource", "ModelFormats", "PluginHost", "TestScratch"],
             path: "Tests/LlamaKernelsTests",

@@ -4,8 +4,9 @@
 /// far below every bound: they loop over the messages and tools once or twice and print a prompt that must fit the
 /// model's context.
 enum RenderLimits {
-    /// Loop iterations plus macro calls in one render (real templates need thousands; this many take about a second).
-    static let maxSteps = 250_000
+    /// Loop iterations plus macro calls in one render: real templates need thousands; this many run in a few tenths
+    /// of a second.
+    static let maxSteps = 100_000
     /// Any string a render builds, the output included.
     static let maxStringBytes = 16 << 20
     /// Any list a render builds (`range()` has its own, smaller limit).
