@@ -119,7 +119,7 @@ let package = Package(
         .target(
             name: "HTTPServer",
             dependencies: [
-                "ServerConfig", "ModelCatalog", "ImageFetch", "Sampling",
+                "ServerConfig", "ModelCatalog", "ImageFetch", "Sampling", "WorkerProtocol",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -253,7 +253,7 @@ let package = Package(
             name: "ModelCatalogTests", dependencies: ["ModelCatalog", "ModelFormats", "Sampling"], path: "Tests/ModelCatalogTests"
         ),
         .testTarget(
-            name: "HTTPServerTests", dependencies: ["HTTPServer", "ServerConfig", "ModelCatalog", "Sampling"],
+            name: "HTTPServerTests", dependencies: ["HTTPServer", "ServerConfig", "ModelCatalog", "Sampling", "WorkerProtocol"],
             path: "Tests/HTTPServerTests"
         ),
         .testTarget(

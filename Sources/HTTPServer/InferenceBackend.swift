@@ -1,5 +1,7 @@
 import Foundation
 import struct Sampling.SamplingDefaults
+import enum WorkerProtocol.TokenizerRequest
+import struct WorkerProtocol.TokenizerReply
 
 /// The seam between the HTTP layer and whatever produces tokens (`WorkerBackend`, the worker supervisor, in
 /// production; a scripted double in tests). The HTTP layer owns validation, admission, streaming and error mapping; a backend owns models.
@@ -20,6 +22,10 @@ public protocol InferenceBackend: Sendable {
     func load(model: String) async throws(BackendError)
     func unload(model: String) async throws(BackendError)
     func status() async -> BackendStatus
+    /// `/tokenize` and `/detokenize`: the model's own tokenizer, as its prompts use it (the model is loaded if it
+    /// is not). Throws `badRequest` for a model without a tokenizer or an id outside its vocabulary.
+    func tokenizer(model: String, _ request: TokenizerRequest, timeout: Double?) async throws(BackendError)
+        -> TokenizerReply
 }
 
 extension InferenceBackend {

@@ -39,6 +39,50 @@ enum OpenAPISpec {
             }
           }
         },
+        "/tokenize": {
+          "post": {
+            "operationId": "tokenize",
+            "description": "The model's own tokenizer (llama-server's fields). Pieces are strings, or byte arrays where a token holds part of a UTF-8 character.",
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {
+              "type": "object", "additionalProperties": false, "required": ["content"],
+              "properties": {"model": {"type": "string", "minLength": 1, "default": "default"},
+                             "content": {"type": "string"}, "add_special": {"type": "boolean", "default": true},
+                             "parse_special": {"type": "boolean", "default": true},
+                             "with_pieces": {"type": "boolean", "default": false}}},
+              "examples": {"hello": {"value": {"model": "default", "content": "Hello, world", "with_pieces": true}}}}}},
+            "responses": {
+              "200": {"description": "Token ids, or {id, piece} objects with with_pieces", "content": {"application/json": {"schema": {
+                "type": "object", "required": ["model", "tokens"],
+                "properties": {"model": {"type": "string"}, "tokens": {"type": "array", "items": {"oneOf": [
+                  {"type": "integer"},
+                  {"type": "object", "required": ["id", "piece"], "properties": {"id": {"type": "integer"},
+                    "piece": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "integer"}}]}}}]}}}}}}},
+              "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"},
+              "404": {"$ref": "#/components/responses/Error"}, "413": {"$ref": "#/components/responses/Error"},
+              "502": {"$ref": "#/components/responses/Error"}, "503": {"$ref": "#/components/responses/Error"},
+              "504": {"$ref": "#/components/responses/Error"}
+            }
+          }
+        },
+        "/detokenize": {
+          "post": {
+            "operationId": "detokenize",
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {
+              "type": "object", "additionalProperties": false, "required": ["tokens"],
+              "properties": {"model": {"type": "string", "minLength": 1, "default": "default"},
+                             "tokens": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 2147483647}}}},
+              "examples": {"ids": {"value": {"model": "default", "tokens": [19556, 28, 905]}}}}}},
+            "responses": {
+              "200": {"description": "The text the tokens decode to", "content": {"application/json": {"schema": {
+                "type": "object", "required": ["model", "content"],
+                "properties": {"model": {"type": "string"}, "content": {"type": "string"}}}}}},
+              "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"},
+              "404": {"$ref": "#/components/responses/Error"}, "413": {"$ref": "#/components/responses/Error"},
+              "502": {"$ref": "#/components/responses/Error"}, "503": {"$ref": "#/components/responses/Error"},
+              "504": {"$ref": "#/components/responses/Error"}
+            }
+          }
+        },
         "/v1/models": {
           "get": {
             "operationId": "listModels",

@@ -10,6 +10,7 @@ public enum RouteMethods {
     public static let api: [String: [String]] = [
         "/v1/chat/completions": ["POST"], "/v1/completions": ["POST"], "/v1/models": ["GET"],
         "/v1/models/*": ["GET"], "/openapi.json": ["GET"], "/health": ["GET"], "/ready": ["GET"],
+        "/tokenize": ["POST"], "/detokenize": ["POST"],
     ]
     public static let admin: [String: [String]] = [
         "/admin/status": ["GET"], "/admin/load": ["POST"], "/admin/unload": ["POST"], "/admin/health": ["GET"],
@@ -30,6 +31,7 @@ enum OpenAIRoutes {
         let handler = state.generationHandler
         router.post("/v1/chat/completions") { request, _ in try await handler.handle(request, endpoint: .chat) }
         router.post("/v1/completions") { request, _ in try await handler.handle(request, endpoint: .completions) }
+        TokenizerRoutes.register(on: router, state: state)
         router.get("/v1/models") { _, _ in
             let models = await state.backend.listModels()
             return Response.json(["object": "list", "data": .array(models.map {

@@ -85,6 +85,14 @@ public actor Supervisor {
     public nonisolated func generate(model: String, request: GenerateRequest, options: GenerateOptions = .init())
         -> AsyncThrowingStream<WorkerEvent, Error>
     {
+        submit(model: model, request: .generate(request), options: options)
+    }
+
+    /// Streams the events of any request that has an answer (`generate`, `tokenizer`): the same start-up, deadline,
+    /// cancellation and crash handling as `generate`.
+    public nonisolated func submit(model: String, request: WorkerRequest, options: GenerateOptions = .init())
+        -> AsyncThrowingStream<WorkerEvent, Error>
+    {
         let (stream, continuation) = AsyncThrowingStream<WorkerEvent, Error>.makeStream()
         let id = requestIDs.next()
         continuation.onTermination = { [weak self] termination in
@@ -178,7 +186,7 @@ public actor Supervisor {
 
     // MARK: Requests
 
-    private func begin(_ id: UInt64, model: String, request: GenerateRequest, options: GenerateOptions,
+    private func begin(_ id: UInt64, model: String, request: WorkerRequest, options: GenerateOptions,
                        continuation: WorkerConnection.Continuation, retried: Bool = false) async {
         /// Every early end also forgets a client that left meanwhile, so `abandoned` never keeps stale ids.
         func fail(_ error: Error) {

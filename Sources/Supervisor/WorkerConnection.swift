@@ -33,13 +33,13 @@ final class WorkerConnection: @unchecked Sendable {
     /// A request the worker took but never started answering (no prompt echo, no tokens).
     struct Unstarted: Sendable {
         let requestID: UInt64
-        let request: GenerateRequest
+        let request: WorkerRequest
         let continuation: Continuation
     }
 
     private struct Pending {
         let continuation: Continuation
-        let request: GenerateRequest
+        let request: WorkerRequest
         /// Set once the deadline passed: a `done` still arriving is reported as a deadline error.
         var deadline: (seconds: Double, killing: Bool)?
         /// Whether the worker produced anything for it (prompt echo or tokens).
@@ -112,7 +112,7 @@ final class WorkerConnection: @unchecked Sendable {
 
     /// Registers `continuation` for `requestID` and sends the request. Fails the continuation (not the caller) when
     /// the worker is already gone, so every path ends the stream exactly once.
-    func submit(_ request: GenerateRequest, requestID: UInt64, continuation: Continuation) {
+    func submit(_ request: WorkerRequest, requestID: UInt64, continuation: Continuation) {
         lock.lock()
         if let exit {
             lock.unlock()
@@ -122,7 +122,7 @@ final class WorkerConnection: @unchecked Sendable {
         pending[requestID] = Pending(continuation: continuation, request: request)
         lock.unlock()
         do {
-            try send(.generate(request), requestID: requestID, timeout: 5)
+            try send(request, requestID: requestID, timeout: 5)
         } catch {
             if let entry = lock.withLock({ pending.removeValue(forKey: requestID) }) {
                 entry.continuation.finish(throwing: error)
@@ -266,6 +266,9 @@ final class WorkerConnection: @unchecked Sendable {
             }
         case .error(let failure):
             entry.continuation.finish(throwing: SupervisorError.requestFailed(failure))
+        case .tokenizerReply:
+            entry.continuation.yield(event)
+            entry.continuation.finish()
         case .loaded, .loadProgress, .pong:
             break
         }

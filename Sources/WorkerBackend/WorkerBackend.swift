@@ -81,6 +81,21 @@ public final class WorkerBackend: InferenceBackend, @unchecked Sendable {
         await supervisor.unload(model: entry.id)
     }
 
+    public func tokenizer(model: String, _ request: TokenizerRequest, timeout: Double?) async throws(BackendError)
+        -> TokenizerReply
+    {
+        let entry = try await register(model)
+        do {
+            for try await event in supervisor.submit(model: entry.id, request: .tokenizer(request),
+                                                     options: GenerateOptions(timeout: timeout)) {
+                if case .tokenizerReply(let reply) = event { return reply }
+            }
+        } catch {
+            throw Self.backendError(error, model: entry.id)
+        }
+        throw BackendError.internal("the worker ended a tokenizer request without a reply")
+    }
+
     public func status() async -> BackendStatus {
         let models = await supervisor.status().map { s in
             HTTPServer.ModelStatus(id: s.id, state: Self.stateName(s.state), pid: s.workerPID,
@@ -230,7 +245,7 @@ final class ChoiceStream: @unchecked Sendable {
                 event = next
             }
             switch event {
-            case .loaded, .accepted, .loadProgress, .pong:
+            case .loaded, .accepted, .loadProgress, .pong, .tokenizerReply:
                 continue
             case .prompt(let echo):
                 continuation.yield(.prompt(echo.text, index: index, logprobs: Self.logprobs(echo.logprobs)))

@@ -12,6 +12,7 @@ public enum MessageType: UInt32, Sendable {
     case cancel = 3
     case shutdown = 4
     case ping = 5
+    case tokenizer = 6
 
     case loaded = 100
     case delta = 101
@@ -21,6 +22,7 @@ public enum MessageType: UInt32, Sendable {
     case accepted = 105
     case loadProgress = 106
     case pong = 107
+    case tokenizerReply = 108
 }
 
 /// What the worker should load: the model file, how to choose its decoder plugin, and its resource budget.
@@ -149,6 +151,29 @@ public struct GenerateRequest: Equatable, Sendable {
 }
 
 /// Orchestrator → worker.
+/// `/tokenize` and `/detokenize`: the model's own tokenizer, the one its prompts go through. The worker's request
+/// reader answers at once with `tokenizerReply`, without waiting for the decode loop.
+public enum TokenizerRequest: Equatable, Sendable {
+    /// `addSpecial`: the model's BOS/EOS as its metadata asks; `parseSpecial`: special-token strings in the text
+    /// become their tokens.
+    case tokenize(text: String, addSpecial: Bool, parseSpecial: Bool)
+    case detokenize(tokens: [Int32])
+}
+
+/// The tokens, each token's bytes as it adds them to decoded text (a piece can be part of a UTF-8 character), and
+/// the text the tokens decode to.
+public struct TokenizerReply: Equatable, Sendable {
+    public var tokens: [Int32]
+    public var pieces: [[UInt8]]
+    public var text: String
+
+    public init(tokens: [Int32], pieces: [[UInt8]], text: String) {
+        self.tokens = tokens
+        self.pieces = pieces
+        self.text = text
+    }
+}
+
 public enum WorkerRequest: Equatable, Sendable {
     case load(LoadRequest)
     case generate(GenerateRequest)
@@ -159,6 +184,8 @@ public enum WorkerRequest: Equatable, Sendable {
     /// Answer `pong` with the same request id. The worker's request reader answers, whatever the decode loop is
     /// doing, so a missing answer means the process itself is not running (stopped, or stuck as a whole).
     case ping
+    /// Tokenize or detokenize with the model's tokenizer; answered with `tokenizerReply` or `error`.
+    case tokenizer(TokenizerRequest)
 }
 
 /// What the worker reports once its model is open.
@@ -331,6 +358,8 @@ public enum WorkerEvent: Equatable, Sendable {
     case delta(OutputDelta)
     case done(Completion)
     case error(WorkerFailure)
+    /// The answer to a `tokenizer` request (and its end).
+    case tokenizerReply(TokenizerReply)
 }
 
 // MARK: Encoding
@@ -463,6 +492,16 @@ extension WorkerRequest {
             return (MessageType.shutdown.rawValue, [])
         case .ping:
             return (MessageType.ping.rawValue, [])
+        case .tokenizer(.tokenize(let text, let addSpecial, let parseSpecial)):
+            w.u8(0)
+            w.string(text)
+            w.bool(addSpecial)
+            w.bool(parseSpecial)
+            return (MessageType.tokenizer.rawValue, w.bytes)
+        case .tokenizer(.detokenize(let tokens)):
+            w.u8(1)
+            w.tokens(tokens)
+            return (MessageType.tokenizer.rawValue, w.bytes)
         }
     }
 
@@ -517,7 +556,19 @@ extension WorkerRequest {
         case .cancel, .shutdown, .ping:
             guard payload.isEmpty else { throw WireError("\(kind) request carries \(payload.count) unexpected bytes") }
             return kind == .cancel ? .cancel : kind == .ping ? .ping : .shutdown
-        case .loaded, .accepted, .delta, .done, .error, .prompt, .loadProgress, .pong:
+        case .tokenizer:
+            var r = WireReader(payload, context: "tokenizer request")
+            let request: TokenizerRequest
+            switch try r.u8("tokenizer request kind") {
+            case 0:
+                request = .tokenize(text: try r.string("text"), addSpecial: try r.bool("add special"),
+                                    parseSpecial: try r.bool("parse special"))
+            case 1: request = .detokenize(tokens: try r.tokens("tokens"))
+            case let other: throw WireError("tokenizer request: unknown kind \(other)")
+            }
+            try r.finish()
+            return .tokenizer(request)
+        case .loaded, .accepted, .delta, .done, .error, .prompt, .loadProgress, .pong, .tokenizerReply:
             throw WireError("frame type \(type) is an event, not a request")
         }
     }
@@ -567,6 +618,12 @@ extension WorkerEvent {
             w.u8(failure.category.rawValue)
             w.string(failure.message)
             return (MessageType.error.rawValue, w.bytes)
+        case .tokenizerReply(let reply):
+            w.tokens(reply.tokens)
+            w.u32(UInt32(reply.pieces.count))
+            for piece in reply.pieces { w.byteArray(piece) }
+            w.string(reply.text)
+            return (MessageType.tokenizerReply.rawValue, w.bytes)
         }
     }
 
@@ -629,7 +686,17 @@ extension WorkerEvent {
             let message = try r.string("message")
             try r.finish()
             return .error(WorkerFailure(category, message))
-        case .load, .generate, .cancel, .shutdown, .ping:
+        case .tokenizerReply:
+            var r = WireReader(payload, context: "tokenizer reply")
+            let tokens = try r.tokens("tokens")
+            let pieceCount = try r.count("pieces", minimumSize: 4)
+            var pieces: [[UInt8]] = []
+            pieces.reserveCapacity(pieceCount)
+            for _ in 0..<pieceCount { pieces.append(try r.byteArray("piece")) }
+            let reply = TokenizerReply(tokens: tokens, pieces: pieces, text: try r.string("text"))
+            try r.finish()
+            return .tokenizerReply(reply)
+        case .load, .generate, .cancel, .shutdown, .ping, .tokenizer:
             throw WireError("frame type \(type) is a request, not an event")
         }
     }
@@ -645,7 +712,7 @@ extension WorkerEvent {
     /// Whether this event ends its request (no further frames for that request id follow).
     public var isTerminal: Bool {
         switch self {
-        case .done, .error: return true
+        case .done, .error, .tokenizerReply: return true
         case .loaded, .accepted, .prompt, .delta, .loadProgress, .pong: return false
         }
     }

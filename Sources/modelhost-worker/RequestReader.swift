@@ -1,20 +1,25 @@
 import Foundation
 import IPC
+import Tokenizer
 import WorkerProtocol
 
 /// The thread that blocks on the request ring and turns frames into inbox items, so the decode loop never waits on
 /// the transport. A cancel is also passed to `onCancel` at once: the loop may be inside a long forward call that the
-/// plugin can abandon through the host's cancellation token.
+/// plugin can abandon through the host's cancellation token. Tokenizer requests are answered here too: they need
+/// only the tokenizer, so they never wait behind the decode loop.
 final class RequestReader: @unchecked Sendable {
     private let channel: RingChannel
     private let inbox: Inbox
     private let events: EventSink
+    private let tokenizer: (any TextTokenizer)?
     private let onCancel: @Sendable (UInt64) -> Void
 
-    init(channel: RingChannel, inbox: Inbox, events: EventSink, onCancel: @escaping @Sendable (UInt64) -> Void) {
+    init(channel: RingChannel, inbox: Inbox, events: EventSink, tokenizer: (any TextTokenizer)?,
+         onCancel: @escaping @Sendable (UInt64) -> Void) {
         self.channel = channel
         self.inbox = inbox
         self.events = events
+        self.tokenizer = tokenizer
         self.onCancel = onCancel
     }
 
@@ -50,6 +55,8 @@ final class RequestReader: @unchecked Sendable {
                 inbox.post(.cancel(requestID: frame.requestID))
             case .ping:
                 events.send(.pong, requestID: frame.requestID)
+            case .tokenizer(let tokenizerRequest):
+                events.send(Self.answer(tokenizerRequest, tokenizer: tokenizer), requestID: frame.requestID)
             case .shutdown:
                 inbox.post(.stop(reason: "shutdown requested"))
                 return
@@ -58,5 +65,29 @@ final class RequestReader: @unchecked Sendable {
                             requestID: frame.requestID)
             }
         }
+    }
+
+    /// The reply to a tokenizer request: ids, each id's piece, and the decoded text.
+    static func answer(_ request: TokenizerRequest, tokenizer: (any TextTokenizer)?) -> WorkerEvent {
+        guard let tokenizer else {
+            return .error(WorkerFailure(.badRequest, "this model has no tokenizer (its file carries none); it takes "
+                                            + "token ids only"))
+        }
+        let ids: [Int32]
+        switch request {
+        case .tokenize(let text, let addSpecial, let parseSpecial):
+            ids = tokenizer.encode(text, addSpecial: addSpecial, parseSpecial: parseSpecial)
+        case .detokenize(let tokens):
+            let size = tokenizer.vocabularySize
+            if let index = tokens.firstIndex(where: { $0 < 0 || Int($0) >= size }) {
+                return .error(WorkerFailure(.badRequest, "tokens[\(index)] = \(tokens[index]) is not a token id of "
+                                                + "this model (its vocabulary is 0..<\(size))"))
+            }
+            ids = tokens
+        }
+        let pieces = ids.enumerated().map { index, id in
+            tokenizer.decodedBytes(of: id, isFirst: index == 0, skipSpecial: false)
+        }
+        return .tokenizerReply(TokenizerReply(tokens: ids, pieces: pieces, text: tokenizer.decode(ids, skipSpecial: false)))
     }
 }

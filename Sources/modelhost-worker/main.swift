@@ -77,7 +77,9 @@ func serve(segmentName: String, parentPID: pid_t) -> Never {
         let scheduler = DecodeScheduler(model: loaded.model, engine: loaded.engine, host: loaded.host,
                                         events: events, inbox: inbox,
                                         maxSequences: Int(request.maxSequences))
-        RequestReader(channel: channel, inbox: inbox, events: events) { scheduler.interrupt(requestID: $0) }.start()
+        RequestReader(channel: channel, inbox: inbox, events: events, tokenizer: loaded.engine.tokenizer) {
+            scheduler.interrupt(requestID: $0)
+        }.start()
         let reason = scheduler.run()
         WorkerLog.write("stopping: \(reason)")
         channel.close()

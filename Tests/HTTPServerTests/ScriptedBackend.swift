@@ -1,6 +1,8 @@
 import Foundation
 import HTTPServer
 import Synchronization
+import enum WorkerProtocol.TokenizerRequest
+import struct WorkerProtocol.TokenizerReply
 
 /// Test double for `InferenceBackend`: plays a script of events per request and records what happened (requests
 /// received, streams cancelled). It exists only in this test target; the product never produces canned text.
@@ -97,6 +99,25 @@ final class ScriptedBackend: InferenceBackend, @unchecked Sendable {
     }
 
     func status() async -> BackendStatus { statusValue }
+
+    /// A byte tokenizer (one id per UTF-8 byte, ids 0-255) recording what it was asked: enough for the HTTP layer's
+    /// fields, shapes and errors; the real tokenizer behind these routes is tested end to end in ServingTests.
+    private(set) var tokenizerCalls: [(model: String, request: TokenizerRequest)] = []
+    func tokenizer(model: String, _ request: TokenizerRequest, timeout: Double?) async throws(BackendError)
+        -> TokenizerReply
+    {
+        guard models.contains(where: { $0.id == model }) else { throw .modelNotFound(model) }
+        lock.withLock { tokenizerCalls.append((model, request)) }
+        switch request {
+        case .tokenize(let text, _, _):
+            let bytes = Array(text.utf8)
+            return TokenizerReply(tokens: bytes.map(Int32.init), pieces: bytes.map { [$0] }, text: text)
+        case .detokenize(let tokens):
+            guard tokens.allSatisfy({ $0 < 256 }) else { throw .badRequest(param: "tokens", message: "not a byte") }
+            let bytes = tokens.map { UInt8($0) }
+            return TokenizerReply(tokens: tokens, pieces: bytes.map { [$0] }, text: String(decoding: bytes, as: UTF8.self))
+        }
+    }
 }
 
 /// Starts a server over a backend on ephemeral ports and stops it afterwards.

@@ -109,6 +109,54 @@ final class ServingTests: XCTestCase {
         }
     }
 
+    /// `/tokenize` and `/detokenize` answer with the model's own tokenizer in its worker: the same ids as
+    /// `modelhost tokenize` on the model file, pieces that concatenate to the text, and a round trip.
+    func testTokenizeAndDetokenizeOverHTTP() throws {
+        let server = try ServerProcess(environment: ["MODELHOST_API_KEYS": Self.key])
+        defer { server.stop() }
+        let api = server.baseURL
+        let text = "Hello, world! <|im_end|> Grüße, 東京 🙂"
+        let (status, cli) = try TestProcess.run("/bin/sh", ["-c", "printf '%s' \"$1\" | \"$2\" tokenize --json --model \"$3\"",
+                                                            "sh", text, ServerProcess.modelhost, server.modelFile])
+        XCTAssertEqual(status, 0, cli)
+        let expected = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(cli.utf8)) as? [Int], cli)
+
+        XCTAssertEqual(HTTP.post(api + "/tokenize", ["content": text]).status, 401, "the same keys as every route")
+        let plain = HTTP.post(api + "/tokenize", ["content": text], headers: Self.auth)
+        XCTAssertEqual(plain.status, 200, plain.text)
+        XCTAssertEqual(plain.json?["tokens"] as? [Int], expected)
+        XCTAssertEqual(plain.json?["model"] as? String, "SmolLM2-135M-Instruct.Q4_1", "the alias resolved")
+        XCTAssertTrue(expected.contains(2), "<|im_end|> is parsed as its special token by default")
+
+        let literal = HTTP.post(api + "/tokenize", ["model": "default", "content": text, "parse_special": false,
+                                                    "with_pieces": true], headers: Self.auth)
+        XCTAssertEqual(literal.status, 200, literal.text)
+        let pieces = try XCTUnwrap(literal.json?["tokens"] as? [[String: Any]], literal.text)
+        XCTAssertFalse(pieces.contains { $0["id"] as? Int == 2 }, "parse_special false keeps <|im_end|> as text")
+        var bytes: [UInt8] = []
+        for piece in pieces {
+            if let string = piece["piece"] as? String { bytes += Array(string.utf8) }
+            else { bytes += try XCTUnwrap(piece["piece"] as? [Int], "\(piece)").map { UInt8($0) } }
+        }
+        XCTAssertEqual(String(decoding: bytes, as: UTF8.self), text, "pieces concatenate to the text")
+
+        let back = HTTP.post(api + "/detokenize", ["tokens": expected], headers: Self.auth)
+        XCTAssertEqual(back.status, 200, back.text)
+        XCTAssertEqual(back.json?["content"] as? String, text)
+
+        // Errors name the field; the route's statuses are the API's.
+        let outside = HTTP.post(api + "/detokenize", ["tokens": [1, 49152]], headers: Self.auth)
+        XCTAssertEqual(outside.status, 400, outside.text)
+        XCTAssertTrue((outside.error?["message"] as? String ?? "").contains("tokens[1] = 49152"), outside.text)
+        XCTAssertEqual(HTTP.post(api + "/detokenize", ["tokens": [-1]], headers: Self.auth).error?["param"] as? String,
+                       "tokens[0]")
+        XCTAssertEqual(HTTP.post(api + "/tokenize", ["model": "nope", "content": "x"], headers: Self.auth).status, 404)
+        XCTAssertEqual(HTTP.post(api + "/tokenize", ["text": "x"], headers: Self.auth).error?["param"] as? String, "content")
+        XCTAssertEqual(HTTP.post(api + "/tokenize", ["content": "x", "extra": 1], headers: Self.auth).error?["param"]
+                       as? String, "extra")
+        XCTAssertEqual(HTTP.get(api + "/tokenize", headers: Self.auth).status, 405)
+    }
+
     /// Workers run third-party plugins: their environment holds an explicit list of the orchestrator's variables,
     /// never the API keys or other secrets. After a clean SIGTERM the state directory holds no registry temporaries.
     func testWorkersGetAScrubbedEnvironmentAndShutdownLeavesNoTemporaries() throws {

@@ -29,6 +29,9 @@ final class WorkerProtocolTests: XCTestCase {
                 input: .chat(messagesJSON: #"[{"role":"user","content":[{"type":"image"}]}]"#), maxTokens: 3,
                 images: [[0x89, 0x50, 0x4E, 0x47], [], Array(repeating: 7, count: 100_000)])),
             .cancel, .shutdown, .ping,
+            .tokenizer(.tokenize(text: "Grüße <|im_end|>", addSpecial: true, parseSpecial: false)),
+            .tokenizer(.tokenize(text: "", addSpecial: false, parseSpecial: true)),
+            .tokenizer(.detokenize(tokens: [0, 2, 49151])), .tokenizer(.detokenize(tokens: [])),
         ]
         for request in requests {
             let (type, payload) = request.encoded()
@@ -54,6 +57,8 @@ final class WorkerProtocolTests: XCTestCase {
                                hasTokenizer: true, acceptsImages: true)),
             .error(WorkerFailure(.overloaded, "busy")),
             .loadProgress(0), .loadProgress(0.375), .loadProgress(1), .pong,
+            .tokenizerReply(TokenizerReply(tokens: [19556, 28], pieces: [Array("Hello".utf8), [0xE2, 0x82]], text: "Hello€")),
+            .tokenizerReply(TokenizerReply(tokens: [], pieces: [], text: "")),
         ]
         for event in events {
             let (type, payload) = event.encoded()
@@ -61,6 +66,7 @@ final class WorkerProtocolTests: XCTestCase {
         }
         XCTAssertTrue(WorkerEvent.done(Completion(finishReason: .stop, promptTokens: 1, completionTokens: 1)).isTerminal)
         XCTAssertFalse(WorkerEvent.delta(OutputDelta(tokens: [1])).isTerminal)
+        XCTAssertTrue(WorkerEvent.tokenizerReply(TokenizerReply(tokens: [], pieces: [], text: "")).isTerminal)
     }
 
     func testMalformedPayloadsAreRejectedWithAMessage() {

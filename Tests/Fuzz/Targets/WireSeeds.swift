@@ -20,6 +20,8 @@ public enum WireSeeds {
             .generate(GenerateRequest(input: .text("Once upon a time"), maxTokens: 16, format: .jsonObject)),
             .generate(GenerateRequest(promptTokens: [1, 2, 3, 40000], maxTokens: GenerateRequest.unlimited)),
             .cancel, .shutdown, .ping,
+            .tokenizer(.tokenize(text: "Hello, <|im_end|> wörld", addSpecial: true, parseSpecial: true)),
+            .tokenizer(.detokenize(tokens: [19556, 28, 905])),
         ]
     }
 
@@ -36,6 +38,7 @@ public enum WireSeeds {
             .delta(OutputDelta(tokens: [42, 43], text: " Paris.", logprobs: [position, position])),
             .done(Completion(finishReason: .length, promptTokens: 12, completionTokens: 64, cachedTokens: 8)),
             .error(WorkerFailure(.badRequest, "prompt of 9000 tokens exceeds the context")),
+            .tokenizerReply(TokenizerReply(tokens: [19556, 28], pieces: [Array("Hello".utf8), [0xE2]], text: "Hello\u{FFFD}")),
         ]
     }
 
