@@ -73,11 +73,11 @@ public struct ModelSource: @unchecked Sendable {
 
 extension ModelSource {
     init(_ d: UnsafePointer<mh_model_desc>) throws {
-        guard d.pointee.struct_size >= UInt32(MemoryLayout<mh_model_desc>.size) else {
+        guard d.pointee.struct_size >= UInt32(MH_MODEL_DESC_SIZE_1_0) else {
             throw PluginError.invalidArgument("mh_model_desc.struct_size \(d.pointee.struct_size) is too small")
         }
         guard let weights = d.pointee.weights else { throw PluginError.invalidArgument("mh_model_desc.weights is NULL") }
-        guard weights.pointee.struct_size >= UInt32(MemoryLayout<mh_weights_v1>.size) else {
+        guard weights.pointee.struct_size >= UInt32(MH_WEIGHTS_V1_SIZE_1_0) else {
             throw PluginError.invalidArgument("mh_weights_v1.struct_size \(weights.pointee.struct_size) is too small")
         }
         self.weights = WeightsService(weights)

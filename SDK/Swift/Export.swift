@@ -59,7 +59,7 @@ final class ExportState: @unchecked Sendable {
                 guard let host, let query, let score else {
                     return writeStatus(status, .invalidArgument, "probe: host, query and score must not be NULL")
                 }
-                guard query.pointee.struct_size >= UInt32(MemoryLayout<mh_probe_query>.size) else {
+                guard query.pointee.struct_size >= UInt32(MH_PROBE_QUERY_SIZE_1_0) else {
                     return writeStatus(status, .invalidArgument, "probe: mh_probe_query.struct_size is too small")
                 }
                 score.pointee = ExportState.shared.probe?(ProbeQuery(query), Host(host)) ?? 0
@@ -112,9 +112,9 @@ public enum PluginExport {
             writeStatus(status, .invalidArgument, "mh_plugin_entry_v1: host and out must not be NULL")
             return nil
         }
-        guard host.pointee.struct_size >= UInt32(MemoryLayout<mh_host_v1>.size) else {
+        guard host.pointee.struct_size >= UInt32(MH_HOST_V1_SIZE_1_0) else {
             writeStatus(status, .incompatible,
-                        "host table is \(host.pointee.struct_size) bytes, ABI 1.0 needs \(MemoryLayout<mh_host_v1>.size)")
+                        "host table is \(host.pointee.struct_size) bytes, ABI 1.0 needs \(MH_HOST_V1_SIZE_1_0)")
             return nil
         }
         guard host.pointee.abi_major == UInt16(MH_ABI_MAJOR) else {

@@ -111,7 +111,7 @@ let preprocessorTable: UnsafeMutablePointer<mh_image_preprocessor_v1> = {
     t.pointee.struct_size = UInt32(MemoryLayout<mh_image_preprocessor_v1>.size)
     t.pointee.create = { context, config, out, status in
         guard let context, let config, let out,
-              config.pointee.struct_size >= UInt32(MemoryLayout<mh_preprocess_config>.size) else {
+              config.pointee.struct_size >= UInt32(MH_PREPROCESS_CONFIG_SIZE_1_0) else {
             return writeStatus(status, .invalidArgument, "create: context, a full-size config and out are required")
         }
         return guarded(status) {
@@ -130,7 +130,7 @@ let preprocessorTable: UnsafeMutablePointer<mh_image_preprocessor_v1> = {
         Unmanaged<PreprocessorBox>.fromOpaque(UnsafeRawPointer(p)).release()
     }
     t.pointee.inspect = { p, data, length, out, status in
-        guard let box = preprocessor(p), let out, out.pointee.struct_size >= UInt32(MemoryLayout<mh_image_info>.size) else {
+        guard let box = preprocessor(p), let out, out.pointee.struct_size >= UInt32(MH_IMAGE_INFO_SIZE_1_0) else {
             return writeStatus(status, .invalidArgument, "inspect: preprocessor and a full-size out are required")
         }
         guard let input = bytes(data, length) else { return writeStatus(status, .badInput, "inspect: the image is empty") }
@@ -161,7 +161,7 @@ let preprocessorTable: UnsafeMutablePointer<mh_image_preprocessor_v1> = {
         }
     }
     t.pointee.pixels_view = { px, tensor, info, status in
-        guard let px, let tensor, tensor.pointee.struct_size >= UInt32(MemoryLayout<mh_tensor>.size) else {
+        guard let px, let tensor, tensor.pointee.struct_size >= UInt32(MH_TENSOR_SIZE_1_0) else {
             return writeStatus(status, .invalidArgument, "pixels_view: pixels and a full-size tensor are required")
         }
         let box = Unmanaged<PixelsBox>.fromOpaque(UnsafeRawPointer(px)).takeUnretainedValue()
@@ -178,8 +178,8 @@ let preprocessorTable: UnsafeMutablePointer<mh_image_preprocessor_v1> = {
         t.data = UnsafeMutableRawPointer(box.storage.baseAddress)
         t.nbytes = UInt64(p.imageCount * 3 * p.imageSize * p.imageSize * 4)
         t.device_type = Int32(MH_DEVICE_CPU.rawValue)
-        tensor.pointee = t
-        if let info, info.pointee.struct_size >= UInt32(MemoryLayout<mh_pixels_info>.size) {
+        fillCallerStruct(tensor, with: t)
+        if let info, info.pointee.struct_size >= UInt32(MH_PIXELS_INFO_SIZE_1_0) {
             info.pointee.tile_rows = UInt32(clamping: p.tileRows)
             info.pointee.tile_cols = UInt32(clamping: p.tileColumns)
             info.pointee.n_images = UInt32(clamping: p.imageCount)

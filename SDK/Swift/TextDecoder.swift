@@ -207,7 +207,7 @@ let decoderTable: UnsafeMutablePointer<mh_text_decoder_v1> = {
         guard let box = model(m), let out else {
             return writeStatus(status, .invalidArgument, "model_info: model and out must not be NULL")
         }
-        guard out.pointee.struct_size >= UInt32(MemoryLayout<mh_decoder_info>.size) else {
+        guard out.pointee.struct_size >= UInt32(MH_DECODER_INFO_SIZE_1_0) else {
             return writeStatus(status, .invalidArgument, "model_info: mh_decoder_info.struct_size is too small")
         }
         let i = box.info
@@ -283,7 +283,7 @@ let decoderTable: UnsafeMutablePointer<mh_text_decoder_v1> = {
 /// Checks everything the header promises the plugin about a batch, so implementations see only valid work.
 private func validate(_ batch: UnsafePointer<mh_batch>, for box: DecoderModelBox) throws -> [RawEntry] {
     let b = batch.pointee
-    guard b.struct_size >= UInt32(MemoryLayout<mh_batch>.size) else {
+    guard b.struct_size >= UInt32(MH_BATCH_SIZE_1_0) else {
         throw PluginError.invalidArgument("forward: mh_batch.struct_size \(b.struct_size) is too small")
     }
     guard b.n_entries >= 1, let raw = b.entries else {
@@ -297,9 +297,14 @@ private func validate(_ batch: UnsafePointer<mh_batch>, for box: DecoderModelBox
     var total = 0
     var result: [RawEntry] = []
     result.reserveCapacity(Int(b.n_entries))
+    // Entries lie the host's sizeof(mh_batch_entry) apart (entries[0].struct_size), which need not be this SDK's.
+    let stride = Int(raw.pointee.struct_size)
+    guard stride >= Int(MH_BATCH_ENTRY_SIZE_1_0) else {
+        throw PluginError.invalidArgument("forward: entry 0 has struct_size \(stride)")
+    }
     for i in 0..<Int(b.n_entries) {
-        let e = raw[i]
-        guard e.struct_size >= UInt32(MemoryLayout<mh_batch_entry>.size) else {
+        let e: mh_batch_entry = readCallerStruct(UnsafeRawPointer(raw) + i * stride)
+        guard e.struct_size >= UInt32(MH_BATCH_ENTRY_SIZE_1_0) else {
             throw PluginError.invalidArgument("forward: entry \(i) has struct_size \(e.struct_size)")
         }
         guard let seq = sequence(e.seq) else { throw PluginError.invalidArgument("forward: entry \(i) has no sequence") }

@@ -86,7 +86,7 @@ let visionTable: UnsafeMutablePointer<mh_vision_encoder_v1> = {
     }
     t.pointee.model_info = { m, out, status in
         guard let box = visionModel(m), let out,
-              out.pointee.struct_size >= UInt32(MemoryLayout<mh_vision_info>.size) else {
+              out.pointee.struct_size >= UInt32(MH_VISION_INFO_SIZE_1_0) else {
             return writeStatus(status, .invalidArgument, "model_info: model and a full-size out are required")
         }
         let i = box.model.info
@@ -104,7 +104,7 @@ let visionTable: UnsafeMutablePointer<mh_vision_encoder_v1> = {
         let info = box.model.info
         let p = pixels.pointee
         let side = Int64(info.imageSize)
-        guard p.struct_size >= UInt32(MemoryLayout<mh_tensor>.size), p.dtype == UInt32(MH_DTYPE_F32.rawValue),
+        guard p.struct_size >= UInt32(MH_TENSOR_SIZE_1_0), p.dtype == UInt32(MH_DTYPE_F32.rawValue),
               p.ndim == 4, p.data != nil else {
             return writeStatus(status, .invalidArgument, "encode: pixels must be an F32 tensor [n, 3, H, W]")
         }

@@ -12,7 +12,7 @@ public final class ImagePreprocessorClient: @unchecked Sendable {
                                   message: "plugin \(context.plugin.id) does not implement \(MH_IID_IMAGE_PREPROCESSOR_V1)")
         }
         let t = raw.assumingMemoryBound(to: mh_image_preprocessor_v1.self)
-        guard Int(t.pointee.struct_size) >= MemoryLayout<mh_image_preprocessor_v1>.size,
+        guard t.pointee.struct_size >= UInt32(MH_IMAGE_PREPROCESSOR_V1_SIZE_1_0),
               t.pointee.create != nil, t.pointee.destroy != nil, t.pointee.inspect != nil, t.pointee.process != nil,
               t.pointee.pixels_view != nil, t.pointee.pixels_release != nil else {
             throw PluginCallError(function: "get_interface", code: MH_ERR_INCOMPATIBLE.rawValue,

@@ -148,8 +148,8 @@ public enum PluginLoader {
         }
         guard let d = descriptorPointer else { throw fail(.entryFailed, "mh_plugin_entry_v1 returned OK but no descriptor") }
         let size = Int(d.pointee.struct_size)
-        guard size >= MemoryLayout<mh_plugin_v1>.size else {
-            throw fail(.structSize, "descriptor struct_size is \(size) bytes, ABI 1.0 needs at least \(MemoryLayout<mh_plugin_v1>.size); rebuild the plugin against SDK/include/modelhost/modelhost_plugin.h")
+        guard size >= Int(MH_PLUGIN_V1_SIZE_1_0) else {
+            throw fail(.structSize, "descriptor struct_size is \(size) bytes, ABI 1.0 needs at least \(MH_PLUGIN_V1_SIZE_1_0); rebuild the plugin against SDK/include/modelhost/modelhost_plugin.h")
         }
         guard d.pointee.abi_major == UInt16(MH_ABI_MAJOR) else {
             throw fail(.abiMajor, "descriptor says ABI \(d.pointee.abi_major), this host implements ABI \(MH_ABI_MAJOR)")

@@ -146,7 +146,8 @@ public enum PluginVerifier {
         case "host-older-minor":
             // ABI 1.0 is the oldest minor; a plugin that requires nothing newer must accept it.
             let p = try PluginLoader.load(try discovered(library), host: HostServices(threads: 1))
-            let (rc, _, m) = callEntry(try entry(library), HostServices(threads: 1, abiMinor: 0))
+            let (rc, _, m) = callEntry(try entry(library), HostServices(threads: 1, abiMinor: 0,
+                                                                        structSize: Int(MH_HOST_V1_SIZE_1_0)))
             if p.abiMinorRequired == 0 {
                 guard rc == 0 else { throw CheckFailure(message: "plugin refuses a 1.0 host though it requires 1.0: \(m)") }
                 return "accepts a host of ABI 1.0"

@@ -12,7 +12,7 @@ public final class VisionEncoderClient: @unchecked Sendable {
                                   message: "plugin \(context.plugin.id) does not implement \(MH_IID_VISION_ENCODER_V1)")
         }
         let t = raw.assumingMemoryBound(to: mh_vision_encoder_v1.self)
-        guard Int(t.pointee.struct_size) >= MemoryLayout<mh_vision_encoder_v1>.size, t.pointee.model_open != nil,
+        guard t.pointee.struct_size >= UInt32(MH_VISION_ENCODER_V1_SIZE_1_0), t.pointee.model_open != nil,
               t.pointee.model_close != nil, t.pointee.model_info != nil, t.pointee.encode != nil else {
             throw PluginCallError(function: "get_interface", code: MH_ERR_INCOMPATIBLE.rawValue,
                                   message: "the vision encoder table is too small or has NULL functions")

@@ -182,7 +182,7 @@ public final class WeightsService: @unchecked Sendable {
 
     private func fill(tensor name: String, _ out: UnsafeMutablePointer<mh_tensor>,
                       _ status: UnsafeMutablePointer<mh_status>?) -> Int32 {
-        guard out.pointee.struct_size >= UInt32(MemoryLayout<mh_tensor>.size) else {
+        guard out.pointee.struct_size >= UInt32(MH_TENSOR_SIZE_1_0) else {
             return setStatus(status, MH_ERR_INVALID_ARG.rawValue, "get_tensor: mh_tensor.struct_size is too small")
         }
         let view: WeightsTensor
@@ -230,13 +230,13 @@ public final class WeightsService: @unchecked Sendable {
         t.data = UnsafeMutableRawPointer(mutating: view.data)
         t.nbytes = UInt64(view.byteCount)
         t.device_type = Int32(MH_DEVICE_CPU.rawValue)
-        out.pointee = t
+        fillCallerStruct(out, with: t)
         return 0
     }
 
     private func fill(value: GGUFValue, cacheKey: String, _ out: UnsafeMutablePointer<mh_value>,
                       _ status: UnsafeMutablePointer<mh_status>?) -> Int32 {
-        guard out.pointee.struct_size >= UInt32(MemoryLayout<mh_value>.size) else {
+        guard out.pointee.struct_size >= UInt32(MH_VALUE_SIZE_1_0) else {
             return setStatus(status, MH_ERR_INVALID_ARG.rawValue, "get_meta: mh_value.struct_size is too small")
         }
         var v = mh_value()
@@ -262,7 +262,7 @@ public final class WeightsService: @unchecked Sendable {
             v.length = UInt64(items.count)
             v.element_type = items.first.map { Self.valueType($0) } ?? UInt32(MH_VALUE_NONE.rawValue)
         }
-        out.pointee = v
+        fillCallerStruct(out, with: v)
         return 0
     }
 
@@ -316,3 +316,14 @@ func statusText(_ status: inout mh_status) -> String {
         return String(decoding: UnsafeBufferPointer(rebasing: bytes[..<end]), as: UTF8.self)
     }
 }
+
+/// Copies `value` into a struct the plugin allocated, only as far as the plugin's `struct_size` reaches (a plugin built
+/// against an older header allocated less), and records in its `struct_size` how much was written. Every ABI struct
+/// starts with `uint32_t struct_size`.
+func fillCallerStruct<T>(_ out: UnsafeMutablePointer<T>, with value: T) {
+    let raw = UnsafeMutableRawPointer(out)
+    let count = min(Int(raw.load(as: UInt32.self)), MemoryLayout<T>.size)
+    withUnsafeBytes(of: value) { source in raw.copyMemory(from: source.baseAddress!, byteCount: count) }
+    raw.storeBytes(of: UInt32(count), as: UInt32.self)
+}
+

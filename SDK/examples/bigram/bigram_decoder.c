@@ -49,7 +49,7 @@ static void host_log(const plugin_ctx *p, int32_t level, const char *msg) {
 static int32_t bigram_probe(const mh_host_v1 *host, const mh_probe_query *q, int32_t *score, mh_status *st) {
     (void)host;
     if (q == NULL || score == NULL) return mh_status_set(st, MH_ERR_INVALID_ARG, "probe: query and score are required");
-    if (q->struct_size < sizeof(mh_probe_query))
+    if (q->struct_size < MH_PROBE_QUERY_SIZE_1_0)
         return mh_status_set(st, MH_ERR_INVALID_ARG, "probe: mh_probe_query.struct_size %u is too small", q->struct_size);
     *score = (q->kind == MH_KIND_TEXT_DECODER && q->family != NULL && strcmp(q->family, "bigram") == 0) ? 1 : 0;
     return MH_OK;
@@ -86,8 +86,10 @@ static int32_t read_uint_meta(const mh_weights_v1 *w, const char *key, uint64_t 
 static int32_t bigram_model_open(void *ctx, const mh_model_desc *desc, mh_decoder_model **out, mh_status *st) {
     if (ctx == NULL || desc == NULL || out == NULL)
         return mh_status_set(st, MH_ERR_INVALID_ARG, "model_open: ctx, desc and out are required");
-    if (desc->struct_size < sizeof(mh_model_desc) || desc->weights == NULL ||
-        desc->weights->struct_size < sizeof(mh_weights_v1))
+    /* Sizes are checked against ABI 1.0's, never sizeof(): a host built before a later minor grew these structs must
+     * still be accepted by this plugin rebuilt against the newer header. */
+    if (desc->struct_size < MH_MODEL_DESC_SIZE_1_0 || desc->weights == NULL ||
+        desc->weights->struct_size < MH_WEIGHTS_V1_SIZE_1_0)
         return mh_status_set(st, MH_ERR_INVALID_ARG, "model_open: desc or its weights table is too small or NULL");
     const mh_weights_v1 *w = desc->weights;
 
@@ -127,7 +129,7 @@ static void bigram_model_close(mh_decoder_model *m) { free(m); }
 /* [any-thread] */
 static int32_t bigram_model_info(const mh_decoder_model *m, mh_decoder_info *out, mh_status *st) {
     if (m == NULL || out == NULL) return mh_status_set(st, MH_ERR_INVALID_ARG, "model_info: model and out are required");
-    if (out->struct_size < sizeof(mh_decoder_info))
+    if (out->struct_size < MH_DECODER_INFO_SIZE_1_0)
         return mh_status_set(st, MH_ERR_INVALID_ARG, "model_info: mh_decoder_info.struct_size is too small");
     out->vocab_size = m->vocab;
     out->embedding_length = m->vocab;
@@ -190,12 +192,13 @@ static void logits_for_state(const struct mh_decoder_model *m, const float *stat
  * sequence changes. */
 static int32_t bigram_forward(mh_decoder_model *m, const mh_batch *batch, mh_status *st) {
     if (m == NULL || batch == NULL) return mh_status_set(st, MH_ERR_INVALID_ARG, "forward: model and batch are required");
-    if (batch->struct_size < sizeof(mh_batch) || batch->n_entries == 0 || batch->entries == NULL)
+    if (batch->struct_size < MH_BATCH_SIZE_1_0 || batch->n_entries == 0 || batch->entries == NULL ||
+        batch->entries[0].struct_size < MH_BATCH_ENTRY_SIZE_1_0)
         return mh_status_set(st, MH_ERR_INVALID_ARG, "forward: the batch is empty or malformed");
     const mh_host_v1 *host = m->plugin->host;
     for (uint32_t i = 0; i < batch->n_entries; i++) {
-        const mh_batch_entry *e = &batch->entries[i];
-        if (e->struct_size < sizeof(mh_batch_entry) || e->seq == NULL || e->seq->model != m || e->n_tokens == 0)
+        const mh_batch_entry *e = MH_BATCH_ENTRY_AT(batch, i);   /* the host's stride, not this header's sizeof */
+        if (e->struct_size < MH_BATCH_ENTRY_SIZE_1_0 || e->seq == NULL || e->seq->model != m || e->n_tokens == 0)
             return mh_status_set(st, MH_ERR_INVALID_ARG, "forward: entry %u is malformed", i);
         if ((e->tokens == NULL) == (e->embeddings == NULL))
             return mh_status_set(st, MH_ERR_INVALID_ARG, "forward: entry %u must set exactly one of tokens and embeddings", i);
@@ -208,14 +211,14 @@ static int32_t bigram_forward(mh_decoder_model *m, const mh_batch *batch, mh_sta
             if (e->tokens[t] < 0 || (uint32_t)e->tokens[t] >= m->vocab)
                 return mh_status_set(st, MH_ERR_INVALID_ARG, "forward: token %d is outside 0..%u", e->tokens[t], m->vocab - 1);
         for (uint32_t j = 0; j < i; j++)
-            if (batch->entries[j].seq == e->seq)
+            if (MH_BATCH_ENTRY_AT(batch, j)->seq == e->seq)
                 return mh_status_set(st, MH_ERR_INVALID_ARG, "forward: a sequence appears twice (entry %u)", i);
     }
     /* Checked before any sequence moves, so "all or nothing" holds. */
     if (host->is_cancelled(host->host_ctx, batch->cancel_token))
         return mh_status_set(st, MH_ERR_CANCELLED, "forward: cancelled");
     for (uint32_t i = 0; i < batch->n_entries; i++) {
-        const mh_batch_entry *e = &batch->entries[i];
+        const mh_batch_entry *e = MH_BATCH_ENTRY_AT(batch, i);
         struct mh_sequence *s = e->seq;
         const uint32_t v = m->vocab;
         for (uint32_t t = 0; t < e->n_tokens; t++) {
@@ -255,18 +258,29 @@ static const void *bigram_get_interface(void *ctx, const char *iid) {
     return NULL;
 }
 
+/* Designated initializers here too, for the same reason. */
 static const mh_plugin_v1 descriptor = {
-    sizeof(mh_plugin_v1), MH_ABI_MAJOR, MH_ABI_MINOR, /* abi_minor_required: */ 0, MH_KIND_TEXT_DECODER, 0,
-    PLUGIN_ID, PLUGIN_VERSION, "c", "example bigram decoder, plain C11",
-    MH_CAP_BATCHED_DECODE | MH_CAP_EMBEDDING_INPUT | MH_CAP_SEQ_TRUNCATE | MH_CAP_LOGITS_ALL |
-        MH_CAP_CONCURRENT_OBJECTS,
-    bigram_probe, bigram_init, bigram_shutdown, bigram_get_interface,
+    .struct_size = sizeof(mh_plugin_v1),
+    .abi_major = MH_ABI_MAJOR,
+    .abi_minor_built = MH_ABI_MINOR,
+    .abi_minor_required = 0,   /* uses nothing newer than 1.0 from the host */
+    .kind = MH_KIND_TEXT_DECODER,
+    .id = PLUGIN_ID,
+    .version = PLUGIN_VERSION,
+    .runtime_tag = "c",
+    .build_info = "example bigram decoder, plain C11",
+    .capabilities = MH_CAP_BATCHED_DECODE | MH_CAP_EMBEDDING_INPUT | MH_CAP_SEQ_TRUNCATE | MH_CAP_LOGITS_ALL |
+                    MH_CAP_CONCURRENT_OBJECTS,
+    .probe = bigram_probe,
+    .init = bigram_init,
+    .shutdown = bigram_shutdown,
+    .get_interface = bigram_get_interface,
 };
 
 /* The one exported symbol. [load-thread] */
 MH_EXPORT int32_t mh_plugin_entry_v1(const mh_host_v1 *host, const mh_plugin_v1 **out, mh_status *st) {
     if (host == NULL || out == NULL) return mh_status_set(st, MH_ERR_INVALID_ARG, "entry: host and out are required");
-    if (host->struct_size < sizeof(mh_host_v1) || host->abi_major != MH_ABI_MAJOR)
+    if (host->struct_size < MH_HOST_V1_SIZE_1_0 || host->abi_major != MH_ABI_MAJOR)
         return mh_status_set(st, MH_ERR_INCOMPATIBLE, PLUGIN_ID " implements ABI %d; the host offers ABI %u",
                              MH_ABI_MAJOR, host->abi_major);
     *out = &descriptor;

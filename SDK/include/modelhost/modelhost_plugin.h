@@ -23,6 +23,16 @@
  *   compiled it; fields are only ever appended, never reordered, retyped or repurposed. A reader checks that a field
  *   exists with MH_HAS_FIELD() before it reads a field added after minor 0.
  *
+ * Struct sizes. A reader checks a struct it did not fill against the sizes ABI 1.0 gave it (MH_*_SIZE_1_0, below),
+ * never against sizeof() in the header it was compiled with: a later minor grows structs, and a plugin rebuilt
+ * against that header must still accept an older host's smaller structs, and an older plugin a newer host's larger
+ * ones. Whoever fills a struct the other side allocated (a status, a tensor view, an info struct) writes only the
+ * fields that fit in that struct's struct_size. A field appended in a later minor starts at or after the previous
+ * size (an explicit pad comes first where alignment would put it inside the old tail padding).
+ *
+ *   Arrays of structs (mh_batch.entries) are laid out entries[0].struct_size bytes apart, the writer's sizeof; index
+ *   them with MH_BATCH_ENTRY_AT(), never with entries[i].
+ *
  *   The host, not the plugin, decides compatibility: the plugin reports the minor it was built against
  *   (abi_minor_built) and the oldest host minor whose fields it actually uses (abi_minor_required). The host accepts a
  *   plugin iff the majors are equal and host minor >= abi_minor_required. A plugin built against a newer header must
@@ -85,6 +95,27 @@ extern "C" {
 /* True when the struct behind `p` (whose size is p->struct_size) is large enough to hold `field`. */
 #define MH_HAS_FIELD(p, type, field) \
     ((p) != NULL && (p)->struct_size >= offsetof(type, field) + sizeof(((type *)0)->field))
+
+/* The sizes ABI 1.0 gave each struct: the least a reader accepts (see "Struct sizes" above; fenced in section 6). */
+#define MH_STATUS_SIZE_1_0 520u
+#define MH_TENSOR_SIZE_1_0 168u
+#define MH_VALUE_SIZE_1_0 56u
+#define MH_HW_INFO_SIZE_1_0 32u
+#define MH_HOST_V1_SIZE_1_0 64u
+#define MH_WEIGHTS_V1_SIZE_1_0 56u
+#define MH_PROBE_QUERY_SIZE_1_0 40u
+#define MH_PLUGIN_V1_SIZE_1_0 88u
+#define MH_MODEL_DESC_SIZE_1_0 40u
+#define MH_DECODER_INFO_SIZE_1_0 24u
+#define MH_BATCH_ENTRY_SIZE_1_0 48u
+#define MH_BATCH_SIZE_1_0 24u
+#define MH_TEXT_DECODER_V1_SIZE_1_0 72u     /* minor 1 appended seq_copy */
+#define MH_VISION_INFO_SIZE_1_0 40u
+#define MH_VISION_ENCODER_V1_SIZE_1_0 40u
+#define MH_IMAGE_INFO_SIZE_1_0 32u
+#define MH_PREPROCESS_CONFIG_SIZE_1_0 56u
+#define MH_PIXELS_INFO_SIZE_1_0 16u
+#define MH_IMAGE_PREPROCESSOR_V1_SIZE_1_0 56u
 
 /* ===============================================================================================================
  * 2. Basic types
@@ -467,9 +498,15 @@ typedef struct mh_batch_entry {
 typedef struct mh_batch {
     uint32_t struct_size;
     uint32_t n_entries;            /* >= 1; each sequence appears at most once */
-    const mh_batch_entry *entries; /* borrowed */
+    const mh_batch_entry *entries; /* borrowed; entries[0].struct_size bytes apart: use MH_BATCH_ENTRY_AT */
     uint64_t cancel_token;
 } mh_batch;
+
+/* The i-th entry of `batch` (i < n_entries), at the caller's stride, which is entries[0].struct_size (check that it
+ * is >= MH_BATCH_ENTRY_SIZE_1_0 first) and may differ from this header's sizeof(mh_batch_entry). */
+#define MH_BATCH_ENTRY_AT(batch, i) \
+    ((const mh_batch_entry *)(const void *)((const char *)(batch)->entries + \
+                                            (size_t)(i) * (size_t)(batch)->entries[0].struct_size))
 
 typedef struct mh_text_decoder_v1 {
     uint32_t struct_size;
@@ -607,31 +644,44 @@ typedef struct mh_image_preprocessor_v1 {
 #endif
 
 MH_STATIC_ASSERT(sizeof(void *) == 8, "ModelHost plugins are 64-bit only");
+/* Each struct's 1.0 fields sit where 1.0 put them, its 1.0 size is MH_*_SIZE_1_0, and later minors only append. */
+#define MH_FENCE_SIZE(type, last_field, size_1_0) \
+    MH_STATIC_ASSERT(offsetof(type, last_field) + sizeof(((type *)0)->last_field) <= (size_1_0) && \
+                     offsetof(type, last_field) + sizeof(((type *)0)->last_field) + 8 > (size_1_0) && \
+                     sizeof(type) >= (size_1_0), #type " 1.0 size")
 MH_STATIC_ASSERT(offsetof(mh_status, message) == 8, "mh_status 1.0 layout");
-MH_STATIC_ASSERT(sizeof(mh_status) == 520, "mh_status 1.0 size");
+MH_FENCE_SIZE(mh_status, message, MH_STATUS_SIZE_1_0);
 MH_STATIC_ASSERT(offsetof(mh_tensor, shape) == 16 && offsetof(mh_tensor, stride_bytes) == 80 &&
-                 offsetof(mh_tensor, data) == 144 && sizeof(mh_tensor) == 168, "mh_tensor 1.0 layout");
-MH_STATIC_ASSERT(offsetof(mh_value, str) == 32 && sizeof(mh_value) == 56, "mh_value 1.0 layout");
-MH_STATIC_ASSERT(sizeof(mh_hw_info) == 32, "mh_hw_info 1.0 layout");
+                 offsetof(mh_tensor, data) == 144, "mh_tensor 1.0 layout");
+MH_FENCE_SIZE(mh_tensor, device_id, MH_TENSOR_SIZE_1_0);
+MH_STATIC_ASSERT(offsetof(mh_value, str) == 32, "mh_value 1.0 layout");
+MH_FENCE_SIZE(mh_value, reserved, MH_VALUE_SIZE_1_0);
+MH_FENCE_SIZE(mh_hw_info, reserved, MH_HW_INFO_SIZE_1_0);
 MH_STATIC_ASSERT(offsetof(mh_host_v1, host_ctx) == 8 && offsetof(mh_host_v1, log) == 16 &&
-                 offsetof(mh_host_v1, hw) == 56 && sizeof(mh_host_v1) == 64, "mh_host_v1 1.0 layout");
-MH_STATIC_ASSERT(offsetof(mh_weights_v1, tensor_count) == 16 && sizeof(mh_weights_v1) == 56,
-                 "mh_weights_v1 1.0 layout");
-MH_STATIC_ASSERT(offsetof(mh_probe_query, family) == 8 && sizeof(mh_probe_query) == 40, "mh_probe_query 1.0 layout");
+                 offsetof(mh_host_v1, hw) == 56, "mh_host_v1 1.0 layout");
+MH_FENCE_SIZE(mh_host_v1, hw, MH_HOST_V1_SIZE_1_0);
+MH_STATIC_ASSERT(offsetof(mh_weights_v1, tensor_count) == 16, "mh_weights_v1 1.0 layout");
+MH_FENCE_SIZE(mh_weights_v1, get_meta_element, MH_WEIGHTS_V1_SIZE_1_0);
+MH_STATIC_ASSERT(offsetof(mh_probe_query, family) == 8, "mh_probe_query 1.0 layout");
+MH_FENCE_SIZE(mh_probe_query, reserved, MH_PROBE_QUERY_SIZE_1_0);
 MH_STATIC_ASSERT(offsetof(mh_plugin_v1, id) == 16 && offsetof(mh_plugin_v1, capabilities) == 48 &&
-                 offsetof(mh_plugin_v1, probe) == 56 && sizeof(mh_plugin_v1) == 88, "mh_plugin_v1 1.0 layout");
-MH_STATIC_ASSERT(sizeof(mh_model_desc) == 40, "mh_model_desc 1.0 layout");
-MH_STATIC_ASSERT(sizeof(mh_decoder_info) == 24, "mh_decoder_info 1.0 layout");
-MH_STATIC_ASSERT(offsetof(mh_batch_entry, seq) == 8 && offsetof(mh_batch_entry, logits) == 40 &&
-                 sizeof(mh_batch_entry) == 48, "mh_batch_entry 1.0 layout");
-MH_STATIC_ASSERT(sizeof(mh_batch) == 24, "mh_batch 1.0 layout");
-MH_STATIC_ASSERT(offsetof(mh_text_decoder_v1, model_open) == 8 && offsetof(mh_text_decoder_v1, seq_copy) == 72 &&
-                 sizeof(mh_text_decoder_v1) == 80,
+                 offsetof(mh_plugin_v1, probe) == 56, "mh_plugin_v1 1.0 layout");
+MH_FENCE_SIZE(mh_plugin_v1, get_interface, MH_PLUGIN_V1_SIZE_1_0);
+MH_FENCE_SIZE(mh_model_desc, cancel_token, MH_MODEL_DESC_SIZE_1_0);
+MH_FENCE_SIZE(mh_decoder_info, reserved, MH_DECODER_INFO_SIZE_1_0);
+MH_STATIC_ASSERT(offsetof(mh_batch_entry, seq) == 8 && offsetof(mh_batch_entry, logits) == 40,
+                 "mh_batch_entry 1.0 layout");
+MH_FENCE_SIZE(mh_batch_entry, logits, MH_BATCH_ENTRY_SIZE_1_0);
+MH_FENCE_SIZE(mh_batch, cancel_token, MH_BATCH_SIZE_1_0);
+MH_STATIC_ASSERT(offsetof(mh_text_decoder_v1, model_open) == 8 && offsetof(mh_text_decoder_v1, seq_copy) == 72,
                  "mh_text_decoder_v1 1.1 layout (1.0 ends at seq_copy)");
-MH_STATIC_ASSERT(sizeof(mh_vision_encoder_v1) == 40, "mh_vision_encoder_v1 1.0 layout");
-MH_STATIC_ASSERT(sizeof(mh_vision_info) == 40, "mh_vision_info 1.0 layout");
-MH_STATIC_ASSERT(sizeof(mh_image_preprocessor_v1) == 56, "mh_image_preprocessor_v1 1.0 layout");
-MH_STATIC_ASSERT(sizeof(mh_preprocess_config) == 56, "mh_preprocess_config 1.0 layout");
+MH_FENCE_SIZE(mh_text_decoder_v1, forward, MH_TEXT_DECODER_V1_SIZE_1_0);
+MH_FENCE_SIZE(mh_vision_encoder_v1, encode, MH_VISION_ENCODER_V1_SIZE_1_0);
+MH_FENCE_SIZE(mh_vision_info, image_std, MH_VISION_INFO_SIZE_1_0);
+MH_FENCE_SIZE(mh_image_info, format, MH_IMAGE_INFO_SIZE_1_0);
+MH_FENCE_SIZE(mh_preprocess_config, max_pixels, MH_PREPROCESS_CONFIG_SIZE_1_0);
+MH_FENCE_SIZE(mh_pixels_info, n_images, MH_PIXELS_INFO_SIZE_1_0);
+MH_FENCE_SIZE(mh_image_preprocessor_v1, pixels_release, MH_IMAGE_PREPROCESSOR_V1_SIZE_1_0);
 
 #ifdef __cplusplus
 } /* extern "C" */
