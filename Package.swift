@@ -3,7 +3,7 @@
 // ModelHost: an OpenAI-compatible LLM server whose model backends are dlopen'ed plugins.
 //
 // Dependency rules (see README.md, "Layout"):
-//   - SDK targets (ModelHostABI, ModelHostSDK) import nothing of ours.
+//   - The SDK (its own package in SDK/: ModelHostABI, ModelHostSDK) imports nothing of ours.
 //   - Plugins/* import only the SDK and kernel modules of their own.
 //   - Nothing in Sources/ imports a plugin module: the host knows plugins only through the C ABI.
 import PackageDescription
@@ -21,13 +21,15 @@ let pluginLinkerSettings: [LinkerSetting] = [
                  .when(platforms: [.linux])),
 ]
 
+/// The plugin SDK's products (SDK/Package.swift): the C ABI header, and the Swift layer plugins are written with.
+let abiProduct: Target.Dependency = .product(name: "ModelHostABI", package: "SDK")
+let sdkProduct: Target.Dependency = .product(name: "ModelHostSDK", package: "SDK")
+
 let package = Package(
     name: "ModelHost",
     products: [
         .executable(name: "modelhost", targets: ["modelhost"]),
         .executable(name: "modelhost-worker", targets: ["modelhost-worker"]),
-        // What a third-party Swift plugin depends on.
-        .library(name: "ModelHostSDK", targets: ["ModelHostSDK"]),
         // Plugins: one dynamic library each, built from Plugins/<Name>/.
         .library(name: "MHLlama", type: .dynamic, targets: ["LlamaDecoderPlugin"]),
         .library(name: "MHImagePreprocessor", type: .dynamic, targets: ["ImagePreprocessorPlugin"]),
@@ -37,6 +39,8 @@ let package = Package(
         .library(name: "MHTestMeanPool", type: .dynamic, targets: ["TestMeanPoolEncoder"]),
     ],
     dependencies: [
+        // The plugin SDK, a package of its own (SDK/Package.swift) so that third-party plugins depend on it alone.
+        .package(path: "SDK"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // Serving (Sources/HTTPServer): HTTP server, Prometheus metrics, logging, service lifecycle, HTTP types.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
@@ -49,22 +53,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.0.0"),
     ],
     targets: [
-        // MARK: SDK: the C ABI (headers only, plus a layout check compiled in C) and the Swift helpers.
-        .target(
-            name: "ModelHostABI",
-            path: "SDK",
-            exclude: ["Swift", "examples", "README.md", "plugin-exports.map"],
-            sources: ["src"],
-            publicHeadersPath: "include"
-        ),
-        .target(name: "ModelHostSDK", dependencies: ["ModelHostABI"], path: "SDK/Swift"),
-
         // MARK: Host side.
         .target(name: "CSupport", path: "Sources/CSupport", linkerSettings: [.linkedLibrary("crypto")]),
         .target(name: "ModelFormats", path: "Sources/ModelFormats"),
         .target(
             name: "PluginHost",
-            dependencies: ["ModelHostABI", "CSupport", "ModelFormats"],
+            dependencies: [abiProduct, "CSupport", "ModelFormats"],
             path: "Sources/PluginHost"
         ),
         .target(name: "Tokenizer", dependencies: ["ModelFormats"], path: "Sources/Tokenizer"),
@@ -153,7 +147,7 @@ let package = Package(
         ),
         .target(
             name: "LlamaDecoderPlugin",
-            dependencies: ["ModelHostSDK", "LlamaKernels"],
+            dependencies: [sdkProduct, "LlamaKernels"],
             path: "Plugins/Llama/Decoder",
             swiftSettings: kernelFlags,
             linkerSettings: pluginLinkerSettings
@@ -170,7 +164,7 @@ let package = Package(
             ]
         ),
         .target(
-            name: "ImagePreprocessorPlugin", dependencies: ["ModelHostSDK", "ImagePreprocessorCodecs"],
+            name: "ImagePreprocessorPlugin", dependencies: [sdkProduct, "ImagePreprocessorCodecs"],
             path: "Plugins/ImagePreprocessor/Plugin",
             linkerSettings: pluginLinkerSettings
         ),
@@ -178,7 +172,7 @@ let package = Package(
         // Vision encoder: SigLIP + the Idefics3 connector (SmolVLM), Float32 kernels built for AVX2+FMA (manifest:
         // x86_64-v3).
         .target(
-            name: "SigLIPVisionPlugin", dependencies: ["ModelHostSDK"], path: "Plugins/SigLIP/Plugin",
+            name: "SigLIPVisionPlugin", dependencies: [sdkProduct], path: "Plugins/SigLIP/Plugin",
             swiftSettings: kernelFlags, linkerSettings: pluginLinkerSettings
         ),
 
@@ -208,13 +202,13 @@ let package = Package(
             name: "StructuredOutputTests", dependencies: ["StructuredOutput", "Tokenizer", "ModelFormats", "TestScratch"],
             path: "Tests/StructuredOutputTests", exclude: ["Fixtures"]
         ),
-        .target(name: "TestPPMPreprocessor", dependencies: ["ModelHostSDK"], path: "Tests/SDKTestPlugins/PPMPreprocessor",
+        .target(name: "TestPPMPreprocessor", dependencies: [sdkProduct], path: "Tests/SDKTestPlugins/PPMPreprocessor",
                 linkerSettings: pluginLinkerSettings),
-        .target(name: "TestMeanPoolEncoder", dependencies: ["ModelHostSDK"], path: "Tests/SDKTestPlugins/MeanPoolEncoder",
+        .target(name: "TestMeanPoolEncoder", dependencies: [sdkProduct], path: "Tests/SDKTestPlugins/MeanPoolEncoder",
                 linkerSettings: pluginLinkerSettings),
         .testTarget(
             name: "PluginHostTests",
-            dependencies: ["PluginHost", "ModelFormats", "ModelHostABI", "TestScratch"],
+            dependencies: ["PluginHost", "ModelFormats", abiProduct, "TestScratch"],
             path: "Tests/PluginHostTests",
             exclude: ["Fixtures"]
         ),
@@ -258,12 +252,12 @@ let package = Package(
         ),
         .testTarget(
             name: "ImagePreprocessorTests",
-            dependencies: ["PluginHost", "ModelHostABI", "ImagePreprocessorCodecs", "TestScratch"],
+            dependencies: ["PluginHost", abiProduct, "ImagePreprocessorCodecs", "TestScratch"],
             path: "Tests/ImagePreprocessorTests", exclude: ["Fixtures"]
         ),
         .testTarget(name: "ImageFetchTests", dependencies: ["ImageFetch"], path: "Tests/ImageFetchTests"),
         .testTarget(
-            name: "VisionEncoderTests", dependencies: ["PluginHost", "ModelHostABI", "TestScratch"],
+            name: "VisionEncoderTests", dependencies: ["PluginHost", abiProduct, "TestScratch"],
             path: "Tests/VisionEncoderTests"
         ),
         // Replays the committed fuzz corpora (every input that once crashed included) through the fuzz targets.

@@ -45,10 +45,10 @@ enum OpenAPISpec {
             "description": "The model's own tokenizer (llama-server's fields). Pieces are strings, or byte arrays where a token holds part of a UTF-8 character.",
             "requestBody": {"required": true, "content": {"application/json": {"schema": {
               "type": "object", "additionalProperties": false, "required": ["content"],
-              "properties": {"model": {"type": "string", "minLength": 1, "default": "default"},
-                             "content": {"type": "string"}, "add_special": {"type": "boolean", "default": true},
-                             "parse_special": {"type": "boolean", "default": true},
-                             "with_pieces": {"type": "boolean", "default": false}}},
+              "properties": {"model": {"type": ["string", "null"], "minLength": 1, "default": "default"},
+                             "content": {"type": "string"}, "add_special": {"type": ["boolean", "null"], "default": true},
+                             "parse_special": {"type": ["boolean", "null"], "default": true},
+                             "with_pieces": {"type": ["boolean", "null"], "default": false}}},
               "examples": {"hello": {"value": {"model": "default", "content": "Hello, world", "with_pieces": true}}}}}},
             "responses": {
               "200": {"description": "Token ids, or {id, piece} objects with with_pieces", "content": {"application/json": {"schema": {
@@ -69,7 +69,7 @@ enum OpenAPISpec {
             "operationId": "detokenize",
             "requestBody": {"required": true, "content": {"application/json": {"schema": {
               "type": "object", "additionalProperties": false, "required": ["tokens"],
-              "properties": {"model": {"type": "string", "minLength": 1, "default": "default"},
+              "properties": {"model": {"type": ["string", "null"], "minLength": 1, "default": "default"},
                              "tokens": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 2147483647}}}},
               "examples": {"ids": {"value": {"model": "default", "tokens": [19556, 28, 905]}}}}}},
             "responses": {

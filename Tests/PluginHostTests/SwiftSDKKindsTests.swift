@@ -25,6 +25,65 @@ final class SwiftSDKKindsTests: XCTestCase {
         return found
     }
 
+    /// A third party's package: it depends on `SDK/` by path, as SDK/README.md says, and builds the PPM test plugin's
+    /// source into a plugin. It must resolve none of the server's packages, and the plugin must load and answer.
+    func testTheSDKBuildsFromASeparatePackageWithoutTheServersDependencies() throws {
+        guard let swift = TestSupport.which("swift") else { throw TestSupport.missingTool("swift") }
+        let package = dir.appendingPathComponent("ThirdParty")
+        let sources = package.appendingPathComponent("Sources/ThirdPartyPPM")
+        try FileManager.default.createDirectory(at: sources, withIntermediateDirectories: true)
+        let sdk = TestSupport.repoRoot.appendingPathComponent("SDK").path
+        try """
+            // swift-tools-version: 6.0
+            import PackageDescription
+            let package = Package(
+                name: "ThirdParty",
+                products: [.library(name: "ThirdPartyPPM", type: .dynamic, targets: ["ThirdPartyPPM"])],
+                dependencies: [.package(path: "\(sdk)")],
+                targets: [.target(name: "ThirdPartyPPM", dependencies: [.product(name: "ModelHostSDK", package: "SDK")],
+                                  linkerSettings: [.unsafeFlags(["-Xlinker", "--version-script=\(sdk)/plugin-exports.map"])])],
+                swiftLanguageModes: [.v5])
+            """.write(to: package.appendingPathComponent("Package.swift"), atomically: true, encoding: .utf8)
+        try FileManager.default.copyItem(
+            at: TestSupport.repoRoot.appendingPathComponent("Tests/SDKTestPlugins/PPMPreprocessor/PPMPreprocessor.swift"),
+            to: sources.appendingPathComponent("PPMPreprocessor.swift"))
+        let build = try TestSupport.run(swift, ["build", "-c", "release", "--package-path", package.path])
+        XCTAssertEqual(build.status, 0, build.output + build.error)
+        // Nothing but the SDK was resolved: no checkouts, no pins.
+        let checkouts = package.appendingPathComponent(".build/checkouts").path
+        XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: checkouts)) ?? [], [])
+        let resolved = (try? String(contentsOf: package.appendingPathComponent("Package.resolved"), encoding: .utf8)) ?? ""
+        XCTAssertFalse(resolved.contains("\"location\" : \"http"), resolved)
+
+        let library = package.appendingPathComponent(".build/release/libThirdPartyPPM.so")
+        try FileManager.default.copyItem(at: library, to: dir.appendingPathComponent("libThirdPartyPPM.so"))
+        try #"{"id": "org.modelhost.test.ppm", "version": "1.0.0", "kind": "image-preprocessor", "abi": {"major": 1, "minor": 0}, "library": "libThirdPartyPPM.so", "runtime": "\#(PluginRuntime.hostSwiftTag)", "families": ["test-vision"]}"#
+            .write(to: dir.appendingPathComponent("third.plugin.json"), atomically: true, encoding: .utf8)
+        let found = PluginDiscovery.inspect(manifestPath: dir.appendingPathComponent("third.plugin.json").path)
+        XCTAssertNil(found.rejection)
+        let plugin = try PluginLoader.load(found, host: HostServices(threads: 1))
+        let context = try plugin.initialize()
+        defer { context.shutdown() }
+        let t = try XCTUnwrap(context.interface(MH_IID_IMAGE_PREPROCESSOR_V1))
+            .assumingMemoryBound(to: mh_image_preprocessor_v1.self).pointee
+        var status = mh_status()
+        mh_status_init(&status)
+        var config = mh_preprocess_config()
+        config.struct_size = UInt32(MemoryLayout<mh_preprocess_config>.size)
+        config.image_size = 2
+        config.image_std = (1, 1, 1)
+        config.rescale = 1.0 / 255
+        config.max_pixels = 100
+        var pp: OpaquePointer?
+        XCTAssertEqual(t.create(context.raw, &config, &pp, &status), 0, statusText(&status))
+        defer { t.destroy(pp) }
+        let image = ppm(width: 3, height: 2) { _, _ in (1, 2, 3) }
+        var info = mh_image_info()
+        info.struct_size = UInt32(MemoryLayout<mh_image_info>.size)
+        XCTAssertEqual(t.inspect(pp, image, UInt64(image.count), &info, &status), 0, statusText(&status))
+        XCTAssertEqual([info.width, info.height, info.channels], [3, 2, 3])
+    }
+
     func ppm(width: Int, height: Int, pixel: (Int, Int) -> (UInt8, UInt8, UInt8)) -> [UInt8] {
         var bytes = Array("P6 \(width) \(height) 255\n".utf8)
         for y in 0..<height { for x in 0..<width { let p = pixel(x, y); bytes += [p.0, p.1, p.2] } }
