@@ -1,4 +1,5 @@
 import Foundation
+import ModelHostABI
 
 /// A plugin found on disk: its manifest (if it parsed) and whether the host may use it. Discovery reads manifests,
 /// library headers and the CPU; it never dlopens, so listing plugins can't crash or run plugin code.
@@ -79,6 +80,12 @@ public enum PluginDiscovery {
         guard manifest.abi.major == 1 else {
             return rejected(PluginRejection(.abiMajor, path: library,
                                             "plugin \(manifest.id) targets ABI \(manifest.abi.major), this host implements ABI 1; install a build of the plugin for ABI 1 or a newer ModelHost"))
+        }
+        // The manifest's abi.minor is the oldest host minor the plugin requires (its descriptor's
+        // abi_minor_required): a plugin for a newer host is refused here, before anything is loaded.
+        guard manifest.abi.minor <= Int(MH_ABI_MINOR) else {
+            return rejected(PluginRejection(.abiMinor, path: library,
+                                            "plugin \(manifest.id) requires host ABI ≥ 1.\(manifest.abi.minor) (its manifest's abi.minor), this host is 1.\(MH_ABI_MINOR); upgrade ModelHost or install an older build of the plugin"))
         }
         if manifest.runtime != "c", manifest.runtime != PluginRuntime.hostSwiftTag {
             return rejected(PluginRejection(.runtime, path: library,

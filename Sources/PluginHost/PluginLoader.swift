@@ -171,6 +171,9 @@ public enum PluginLoader {
             disagreements.append("kind \(d.pointee.kind) vs manifest \(manifest.kind.rawValue)")
         }
         if runtime != manifest.runtime { disagreements.append("runtime \"\(runtime)\" vs manifest \"\(manifest.runtime)\"") }
+        if Int(d.pointee.abi_minor_required) > manifest.abi.minor {
+            disagreements.append("the plugin requires host ABI 1.\(d.pointee.abi_minor_required), its manifest's abi.minor says 1.\(manifest.abi.minor)")
+        }
         guard disagreements.isEmpty else {
             throw fail(.manifestMismatch, "descriptor and manifest disagree: \(disagreements.joined(separator: ", ")); the manifest is stale or belongs to another build")
         }

@@ -39,7 +39,7 @@ public enum PluginVerifier {
         }
     }
 
-    static func runChild(executable: String, arguments: [String], check: String) -> CheckResult {
+    public static func runChild(executable: String, arguments: [String], check: String) -> CheckResult {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments

@@ -11,9 +11,15 @@ struct Plugins: ParsableCommand {
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List every plugin found, accepted or rejected with the reason.",
-            discussion: "Searches MODELHOST_PLUGIN_PATH (colon-separated), then the installation's plugins/ directory. Nothing is loaded.")
+            discussion: """
+                Searches MODELHOST_PLUGIN_PATH (colon-separated), then the installation's plugins/ directory. Each \
+                plugin the manifest, CPU and ELF checks accept is then loaded in a child process, as a worker would \
+                load it (entry, ABI version, struct sizes), so that "ok" means the server will take it; --no-probe \
+                skips that and says "not probed".
+                """)
 
         @Flag(help: "Print JSON.") var json = false
+        @Flag(help: "Do not load the plugins (list what the manifests and file checks say only).") var noProbe = false
         @Option(help: "Extra plugin directory searched first.") var pluginPath: String?
 
         struct Row: Encodable {
@@ -29,18 +35,35 @@ struct Plugins: ParsableCommand {
             let accepted: Bool
             let stage: String?
             let reason: String?
+            /// What loading it in a child process said (nil with --no-probe or when the file checks refused it).
+            let probe: String?
         }
 
         func run() throws {
             let search = PluginSearchPath.standard(extra: pluginPath.map { [$0] } ?? [])
+            let executable = currentExecutable()
             let rows = PluginDiscovery.discover(in: search).map { p in
                 let m = p.manifest
                 let requires = [m?.requires?.cpu].compactMap { $0 } + (m?.requires?.cpuFeatures ?? [])
+                var accepted = p.isAccepted, stage = p.rejection?.stage.rawValue, reason = p.rejection?.message
+                var probe: String?
+                if accepted, !noProbe, let library = p.libraryPath {
+                    // The verifier's load check, in a child: a plugin that crashes on load fails here, not the list.
+                    let result = PluginVerifier.runChild(executable: executable,
+                                                         arguments: ["plugins", "verify", "--check", "load", library],
+                                                         check: "load")
+                    probe = result.detail
+                    if !result.passed {
+                        accepted = false
+                        stage = "load"
+                        reason = result.detail
+                    }
+                }
                 return Row(manifest: p.manifestPath, id: m?.id, version: m?.version, kind: m?.kind.rawValue,
                            families: m?.families, quantizations: m?.quantizations,
                            requires: requires.isEmpty ? nil : requires.joined(separator: ","),
-                           priority: m?.priority, library: p.libraryPath, accepted: p.isAccepted,
-                           stage: p.rejection?.stage.rawValue, reason: p.rejection?.message)
+                           priority: m?.priority, library: p.libraryPath, accepted: accepted,
+                           stage: stage, reason: reason, probe: probe)
             }
             if json {
                 try printJSON(["search_path": search.directories.map { AnyEncodable($0) }, "plugins": rows.map { AnyEncodable($0) }])
@@ -51,7 +74,8 @@ struct Plugins: ParsableCommand {
             for r in rows {
                 let what = [r.kind, r.families?.joined(separator: ","), r.quantizations?.joined(separator: ","),
                             r.requires.map { "requires \($0)" }].compactMap { $0 }.joined(separator: "  ")
-                print("\(r.accepted ? "ok      " : "REJECTED") \(r.id ?? "?") \(r.version ?? "")  \(what)")
+                let verdict = !r.accepted ? "REJECTED" : noProbe ? "unprobed" : "ok      "
+                print("\(verdict) \(r.id ?? "?") \(r.version ?? "")  \(what)")
                 if let reason = r.reason { print("         [\(r.stage ?? "")] \(reason)") }
                 print("         \(r.library ?? r.manifest)")
             }

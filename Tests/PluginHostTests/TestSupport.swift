@@ -99,10 +99,10 @@ enum TestSupport {
 
     static func writeManifest(_ dir: URL, name: String, id: String, library: String, families: [String] = ["bigram"],
                               kind: String = "text-decoder", version: String = "1.0.0", priority: Int = 0,
-                              requires: String? = nil) throws {
+                              requires: String? = nil, abiMinor: Int = 0) throws {
         var fields = [
             "\"id\": \"\(id)\"", "\"version\": \"\(version)\"", "\"kind\": \"\(kind)\"",
-            "\"abi\": {\"major\": 1, \"minor\": 0}", "\"library\": \"\(library)\"", "\"runtime\": \"c\"",
+            "\"abi\": {\"major\": 1, \"minor\": \(abiMinor)}", "\"library\": \"\(library)\"", "\"runtime\": \"c\"",
             "\"families\": [\(families.map { "\"\($0)\"" }.joined(separator: ", "))]", "\"priority\": \(priority)",
         ]
         if let requires { fields.append("\"requires\": \(requires)") }

@@ -64,6 +64,45 @@ final class VerifierTests: XCTestCase {
         XCTAssertTrue(r.output.contains("[manifest]"), r.output)
     }
 
+    /// "ok" means the server will take it: `list` loads each plugin in a child process, so one whose entry fails, that
+    /// needs a newer host, or that crashes while loading is listed as refused with the reason.
+    func testPluginsListLoadsEachPluginInAChildAndTellsTheTruth() throws {
+        let source = TestSupport.fixtures.appendingPathComponent("variant_plugin.c").path
+        for (name, defines, manifestMinor) in [("silent", ["VARIANT_ENTRY_FAILS_SILENTLY"], 0),
+                                               ("needsnine", ["VARIANT_MINOR_REQUIRED=9"], 0),
+                                               ("aborts", ["VARIANT_CONSTRUCTOR_ABORTS"], 0),
+                                               ("future", [], 9)] {
+            let sub = dir.appendingPathComponent(name)
+            try FileManager.default.createDirectory(at: sub, withIntermediateDirectories: true)
+            try TestSupport.compilePlugin(source: source, output: sub.appendingPathComponent("lib\(name).so"), defines: defines)
+            try TestSupport.writeManifest(sub, name: name, id: "org.modelhost.test.\(name)", library: "lib\(name).so",
+                                          abiMinor: manifestMinor)
+        }
+        try TestSupport.buildExamplePlugin(into: dir)
+        let paths = ["silent", "needsnine", "aborts", "future"].map { dir.appendingPathComponent($0).path } + [dir.path]
+        let r = try TestSupport.run(TestSupport.modelhost, ["plugins", "list", "--json"],
+                                    environment: ["MODELHOST_PLUGIN_PATH": paths.joined(separator: ":")])
+        XCTAssertEqual(r.status, 0, r.error)
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any])
+        let rows = try XCTUnwrap(json["plugins"] as? [[String: Any]])
+        func row(_ id: String) -> [String: Any]? { rows.first { $0["id"] as? String == id } }
+        XCTAssertEqual(row("org.modelhost.example.bigram")?["accepted"] as? Bool, true, "\(rows)")
+        XCTAssertNotNil(row("org.modelhost.example.bigram")?["probe"] as? String)
+        for id in ["silent", "needsnine", "aborts"] {
+            let refused = try XCTUnwrap(row("org.modelhost.test.\(id)"), "\(rows)")
+            XCTAssertEqual(refused["accepted"] as? Bool, false, "\(refused)")
+            XCTAssertEqual(refused["stage"] as? String, "load", "\(refused)")
+            XCTAssertFalse((refused["reason"] as? String ?? "").isEmpty, "\(refused)")
+        }
+        // A manifest that asks for a newer host minor is refused before anything is loaded.
+        let future = try XCTUnwrap(row("org.modelhost.test.future"))
+        XCTAssertEqual(future["stage"] as? String, "abi-minor", "\(future)")
+        XCTAssertNil(future["probe"] as? String)
+        let plain = try TestSupport.run(TestSupport.modelhost, ["plugins", "list", "--no-probe"],
+                                        environment: ["MODELHOST_PLUGIN_PATH": paths.joined(separator: ":")])
+        XCTAssertTrue(plain.output.contains("unprobed org.modelhost.test.silent"), plain.output)
+    }
+
     func testExportingMoreThanTheEntryFailsTheSymbolsCheck() throws {
         try TestSupport.compilePlugin(source: source, output: dir.appendingPathComponent("libleaky.so"), hideSymbols: false)
         try TestSupport.writeManifest(dir, name: "leaky", id: "org.modelhost.test.variant", library: "libleaky.so")
