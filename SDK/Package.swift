@@ -6,7 +6,7 @@
 //   dependencies: [.package(path: "/path/to/modelhost/SDK")]
 //   .target(name: "MyDecoder", dependencies: [.product(name: "ModelHostSDK", package: "SDK")])
 //
-// ModelHostABI is the C header (include/modelhost/modelhost_plugin.h) with a C file that compiles it; ModelHostSDK is
+// ModelHostABI is the C headers (include/modelhost/: modelhost_plugin.h includes them all) with a C file that compiles them; ModelHostSDK is
 // the Swift layer over it. Neither uses unsafe flags, so a package that depends on them may too.
 import PackageDescription
 

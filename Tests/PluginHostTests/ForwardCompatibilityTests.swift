@@ -12,28 +12,31 @@ import XCTest
 final class ForwardCompatibilityTests: XCTestCase {
     static let vocab = 16
 
-    /// The current header with a field appended to every struct that carries `struct_size`, and a later minor.
+    /// The current headers with a field appended to every struct that carries `struct_size`, and a later minor.
     static func grownHeader(into include: URL) throws {
-        let source = try String(contentsOfFile: TestSupport.sdkInclude + "/modelhost/modelhost_plugin.h", encoding: .utf8)
-        var lines: [String] = []
-        var inStruct = false, sized = false, grown = 0
-        for line in source.components(separatedBy: "\n") {
-            if line.hasPrefix("typedef struct mh_") && line.hasSuffix("{") { inStruct = true; sized = false }
-            if inStruct && line.trimmingCharacters(in: .whitespaces) == "uint32_t struct_size;" { sized = true }
-            if inStruct && line.hasPrefix("} mh_") {
-                if sized {
-                    lines.append("    uint64_t added_by_a_later_minor[2];")
-                    grown += 1
-                }
-                inStruct = false
-            }
-            lines.append(line == "#define MH_ABI_MINOR 1" ? "#define MH_ABI_MINOR 9" : line)
-        }
-        XCTAssertGreaterThanOrEqual(grown, 18, "every sized struct grew")
         let folder = include.appendingPathComponent("modelhost")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        try lines.joined(separator: "\n").write(to: folder.appendingPathComponent("modelhost_plugin.h"), atomically: true,
-                                                encoding: .utf8)
+        var grown = 0
+        let names = try FileManager.default.contentsOfDirectory(atPath: TestSupport.sdkInclude + "/modelhost")
+        for name in names where name.hasSuffix(".h") {
+            let source = try String(contentsOfFile: TestSupport.sdkInclude + "/modelhost/" + name, encoding: .utf8)
+            var lines: [String] = []
+            var inStruct = false, sized = false
+            for line in source.components(separatedBy: "\n") {
+                if line.hasPrefix("typedef struct mh_") && line.hasSuffix("{") { inStruct = true; sized = false }
+                if inStruct && line.trimmingCharacters(in: .whitespaces) == "uint32_t struct_size;" { sized = true }
+                if inStruct && line.hasPrefix("} mh_") {
+                    if sized {
+                        lines.append("    uint64_t added_by_a_later_minor[2];")
+                        grown += 1
+                    }
+                    inStruct = false
+                }
+                lines.append(line == "#define MH_ABI_MINOR 1" ? "#define MH_ABI_MINOR 9" : line)
+            }
+            try lines.joined(separator: "\n").write(to: folder.appendingPathComponent(name), atomically: true, encoding: .utf8)
+        }
+        XCTAssertGreaterThanOrEqual(grown, 18, "every sized struct grew")
     }
 
     /// Builds the example against `include` into `dir` with its manifest.

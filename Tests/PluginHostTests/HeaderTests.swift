@@ -37,15 +37,30 @@ final class HeaderTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.error)
     }
 
+    /// Each part of the split header compiles on its own (a plugin may include only the common header and its kind's),
+    /// and the umbrella header still gives everything, so plugins written before the split build unchanged.
+    func testEachHeaderCompilesAlone() throws {
+        for header in ["modelhost_common.h", "modelhost_text_decoder.h", "modelhost_vision_encoder.h",
+                       "modelhost_image_preprocessor.h", "modelhost_plugin.h"] {
+            for (compiler, flags, ext) in [("cc", ["-std=c11", "-x", "c"], "c"), ("c++", ["-std=c++17", "-x", "c++"], "cpp")] {
+                let r = try compile(compiler, flags, source: "#include \"modelhost/\(header)\"\nint main(void) { return 0; }\n",
+                                    ext: ext)
+                XCTAssertEqual(r.status, 0, "\(header) as \(ext): \(r.error)")
+            }
+        }
+    }
+
     func testLayoutFenceCatchesAChangedStruct() throws {
         // Prove the fences bite: the same header with a field inserted into mh_tensor must fail to compile.
-        let header = try String(contentsOfFile: TestSupport.sdkInclude + "/modelhost/modelhost_plugin.h", encoding: .utf8)
+        let header = try String(contentsOfFile: TestSupport.sdkInclude + "/modelhost/modelhost_common.h", encoding: .utf8)
         let broken = header.replacingOccurrences(of: "    uint32_t flags;                     /* enum mh_tensor_flags */",
                                                  with: "    uint32_t flags;\n    uint32_t inserted_field;")
         XCTAssertNotEqual(broken, header, "the test's anchor line is gone from the header")
         let dir = try TestSupport.temporaryDirectory()
-        try FileManager.default.createDirectory(at: dir.appendingPathComponent("modelhost"), withIntermediateDirectories: true)
-        try broken.write(to: dir.appendingPathComponent("modelhost/modelhost_plugin.h"), atomically: true, encoding: .utf8)
+        try FileManager.default.copyItem(at: URL(fileURLWithPath: TestSupport.sdkInclude + "/modelhost"),
+                                         to: dir.appendingPathComponent("modelhost"))
+        try FileManager.default.removeItem(at: dir.appendingPathComponent("modelhost/modelhost_common.h"))
+        try broken.write(to: dir.appendingPathComponent("modelhost/modelhost_common.h"), atomically: true, encoding: .utf8)
         let file = dir.appendingPathComponent("check.c")
         try program.write(to: file, atomically: true, encoding: .utf8)
         let r = try TestSupport.run(TestSupport.which("cc")!, ["-std=c11", "-I", dir.path, "-fsyntax-only", file.path])
