@@ -68,7 +68,8 @@ let package = Package(
         ),
         .target(name: "ChatTemplate", path: "Sources/ChatTemplate"),
         .target(name: "IPC", dependencies: ["CSupport"], path: "Sources/IPC"),
-        .executableTarget(name: "ipc-bench", dependencies: ["IPC"], path: "Sources/ipc-bench"),
+        // The transport beside a Unix-socket baseline (the benchmark and its socket framing live only here).
+        .executableTarget(name: "ipc-bench", dependencies: ["IPC", "CSupport"], path: "Sources/ipc-bench"),
         .target(name: "ProcessRegistry", dependencies: ["CSupport"], path: "Sources/ProcessRegistry"),
         // The frames both sides of the rings share; sampling knobs travel as the sampler's own parameters.
         .target(name: "WorkerProtocol", dependencies: ["Sampling"], path: "Sources/WorkerProtocol"),

@@ -36,5 +36,5 @@ public enum IPCError: Error, Equatable, Sendable, CustomStringConvertible {
     }
 
     /// Captures `errno` right after a failed call.
-    static func lastSystemError(_ call: String) -> IPCError { .system(call: call, errno: errno) }
+    public static func lastSystemError(_ call: String) -> IPCError { .system(call: call, errno: errno) }
 }

@@ -1,7 +1,7 @@
 // ipc-bench: prints the shared-memory transport's figures beside a Unix-socket baseline measured in the same run.
 //   ipc-bench [--round-trips N] [--bulk-messages N] [--ring-bytes N] [--spin-ns N]
 // Exit status 0 when both targets are met (round trip p50 <= 1.5x the socket's, throughput >= 2x), 1 otherwise.
-// It starts itself again as the peer (`ipc-bench peer ...`); `modelhost bench-ipc` calls the same IPCBenchmark API.
+// It starts itself again as the peer (`ipc-bench peer ...`).
 import Glibc
 import IPC
 

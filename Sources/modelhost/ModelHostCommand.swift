@@ -6,7 +6,7 @@ struct ModelHostCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "modelhost",
         abstract: "An OpenAI-compatible LLM server whose model backends are plugins.",
-        subcommands: [Serve.self, Chat.self, Run.self, Plugins.self, Tokenize.self, Detokenize.self, Template.self, Supervise.self, BenchIPC.self, BenchIPCPeer.self, Bench.self]
+        subcommands: [Serve.self, Chat.self, Run.self, Plugins.self, Tokenize.self, Detokenize.self, Template.self, Supervise.self, Bench.self]
     )
 }
 

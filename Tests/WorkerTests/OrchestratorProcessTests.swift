@@ -215,9 +215,12 @@ final class OrchestratorProcessTests: XCTestCase {
         XCTAssertEqual(registry.roots, [])
     }
 
-    func testBenchIPCPrintsFiguresBesideTheUnixSocketBaseline() throws {
-        let r = try S.run(S.modelhost, ["bench-ipc", "--round-trips", "2000", "--bulk-messages", "32"])
-        XCTAssertEqual(r.status, 0, r.output)
+    func testIPCBenchPrintsFiguresBesideTheUnixSocketBaseline() throws {
+        // A test-and-benchmark executable of its own, not part of the production binary.
+        let r = try S.run(S.productsDirectory.appendingPathComponent("ipc-bench").path,
+                          ["--round-trips", "2000", "--bulk-messages", "32"])
+        // 1 only says the targets were missed (a loaded machine); the figures must be there either way.
+        XCTAssertTrue([0, 1].contains(r.status), r.output)
         for needle in ["shared-memory ring", "unix socket", "p50", "p99", "GiB/s", "ratio"] {
             XCTAssertTrue(r.output.contains(needle), "missing \(needle):\n\(r.output)")
         }

@@ -1,4 +1,5 @@
 import Glibc
+import IPC
 
 /// The socket baseline's framing: a 16-byte header (type u32, length u32, request id u64) and the payload, read
 /// through a buffer so that a small frame costs one `read` and a large one lands directly in the buffer.

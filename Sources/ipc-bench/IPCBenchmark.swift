@@ -1,4 +1,5 @@
 import CSupport
+import IPC
 import Glibc
 
 /// Measures the shared-memory transport against a Unix-domain stream socket in the same run, between two real
