@@ -35,6 +35,7 @@ final class MatMulTests: XCTestCase {
             let file = try WeightMatrix(view, rows: rows, columns: columns)
             let w = packed ? Interleaved8.pack(file, pool: ThreadPool(threads: 2)) : file
             if packed { XCTAssertEqual(w.layout, .interleaved8) }
+            if packed && type == .q4_0 { XCTAssertEqual(w.type, .q4_1, "Q4_0 runs as Q4_1 with m = -8d") }
             var dense = [Float](repeating: 0, count: rows * columns)
             dense.withUnsafeMutableBufferPointer { d in for r in 0..<rows { w.dequantizeRow(r, into: d.baseAddress! + r * columns) } }
             var y = [Float](repeating: .nan, count: n * rows)
@@ -82,6 +83,12 @@ final class MatMulTests: XCTestCase {
         try check(.q4_1, rows: 48, columns: 96, n: 1, packed: true)
     }
 
+    /// Q4_0 is widened to Q4_1 (same values) and runs the Q4_1 kernels, single-row and batched.
+    func testInterleavedQ4_0() throws {
+        for n in [1, 3, 4, 9, 70] { try check(.q4_0, rows: 48, columns: 96, n: n, packed: true, ranges: [0..<16, 16..<24, 24..<48]) }
+        try check(.q4_0, rows: 48, columns: 96, n: 1, packed: true)
+    }
+
     func testInterleavedQ8_0() throws {
         for n in [1, 2, 5, 9, 70] { try check(.q8_0, rows: 40, columns: 64, n: n, packed: true, ranges: [0..<8, 8..<40]) }
     }
@@ -108,7 +115,7 @@ final class MatMulTests: XCTestCase {
     /// every layout and type the decoder streams: batching must not change a sequence's tokens.
     func testSmallBatchRowsAreBitwiseTheirSingleRowResults() throws {
         let rows = 48, columns = 128
-        for (type, packed) in [(WeightType.q4_1, true), (.q8_0, true), (.q4_1, false), (.q8_0, false)] {
+        for (type, packed) in [(WeightType.q4_1, true), (.q8_0, true), (.q4_0, true), (.q4_1, false), (.q8_0, false)] {
             let bytes = randomMatrix(type, rows: rows, columns: columns, seed: 7)
             try bytes.withUnsafeBytes { raw in
                 let view = WeightView(name: "w", type: type, dimensions: [columns, rows], data: raw.baseAddress!, byteCount: raw.count)
@@ -160,7 +167,7 @@ final class MatMulTests: XCTestCase {
     func testExpandedProductRowsDoNotDependOnTheirBatch() throws {
         try XCTSkipUnless(MatMul.hasAVX2, "the expand-and-multiply kernels need AVX2")
         let rows = 48, columns = 192
-        for type in [WeightType.q4_1, .q8_0] {
+        for type in [WeightType.q4_1, .q8_0, .q4_0] {
             let w = try randomInterleaved(type, rows: rows, columns: columns, seed: 11)
             do {
                 let total = 70
@@ -210,7 +217,7 @@ final class MatMulTests: XCTestCase {
         guard MatMul.useAVX512(true) else { throw XCTSkip("this CPU has no AVX-512") }
         defer { MatMul.useAVX512(true) }
         let rows = 56, columns = 160
-        for type in [WeightType.q4_1, .q8_0] {
+        for type in [WeightType.q4_1, .q8_0, .q4_0] {
             let w = try randomInterleaved(type, rows: rows, columns: columns, seed: 17)
             do {
                 var scratch = [Float](repeating: 0, count: MatMul.scratchCount(columns: columns))
@@ -233,9 +240,10 @@ final class MatMulTests: XCTestCase {
         }
     }
 
-    /// Repacking reorders bytes only: every row expands to exactly the same floats.
+    /// Repacking reorders bytes only (and Q4_0's widening to Q4_1 keeps every value): every row expands to exactly
+    /// the same floats.
     func testInterleavedRowsDequantizeIdentically() throws {
-        for type in [WeightType.q4_1, .q8_0] {
+        for type in [WeightType.q4_1, .q8_0, .q4_0] {
             let rows = 16, columns = 64
             let bytes = randomMatrix(type, rows: rows, columns: columns, seed: 5)
             try bytes.withUnsafeBytes { raw in
@@ -244,13 +252,16 @@ final class MatMulTests: XCTestCase {
                 let packed = Interleaved8.pack(file, pool: ThreadPool(threads: 1))
                 var a = [Float](repeating: 0, count: columns), b = [Float](repeating: 1, count: columns)
                 var group = [Float](repeating: 2, count: 8 * columns)
+                // Q4_0 widened to Q4_1 computes d·q − 8d, which gives +0 where gguf-py's d·(q − 8) gives −0 (d < 0,
+                // q = 8): the same value, and no product changes; every other weight is bit for bit the same.
+                func bits(_ v: [Float]) -> [UInt32] { v.map { (type == .q4_0 ? $0 + 0 : $0).bitPattern } }
                 for r in 0..<rows {
                     file.dequantizeRow(r, into: &a)
                     packed.dequantizeRow(r, into: &b)
-                    XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "\(type) row \(r)")
+                    XCTAssertEqual(bits(a), bits(b), "\(type) row \(r)")
                     if r % 8 == 0 {
                         Interleaved8.dequantizeGroup(packed, r / 8, into: &group)
-                        XCTAssertEqual(Array(group[0..<columns]).map(\.bitPattern), a.map(\.bitPattern), "\(type) group \(r / 8)")
+                        XCTAssertEqual(bits(Array(group[0..<columns])), bits(a), "\(type) group \(r / 8)")
                     }
                 }
             }
@@ -258,8 +269,21 @@ final class MatMulTests: XCTestCase {
     }
 
     func testOtherTypesUseTheTiledPath() throws {
+        // Q4_0 with a row count that does not fill 8-row groups stays in the file layout.
         try check(.q4_0, rows: 10, columns: 64, n: 1)
         try check(.q4_0, rows: 10, columns: 64, n: 3)
+    }
+
+    /// A Q4_0 scale whose -8·d would overflow f16 keeps the matrix in the Q4_0 file layout (still exact).
+    func testQ4_0WithAHugeScaleIsNotWidened() throws {
+        var bytes = randomMatrix(.q4_0, rows: 8, columns: 32, seed: 3)
+        withUnsafeBytes(of: Float16(9000).bitPattern.littleEndian) { bytes[18 * 5] = $0[0]; bytes[18 * 5 + 1] = $0[1] }
+        try bytes.withUnsafeBytes { raw in
+            let view = WeightView(name: "w", type: .q4_0, dimensions: [32, 8], data: raw.baseAddress!, byteCount: raw.count)
+            let packed = Interleaved8.pack(try WeightMatrix(view, rows: 8, columns: 32), pool: ThreadPool(threads: 1))
+            XCTAssertEqual(packed.type, .q4_0)
+            XCTAssertEqual(packed.layout, .rows)
+        }
     }
 
     func testRejectsTruncatedMatrix() throws {

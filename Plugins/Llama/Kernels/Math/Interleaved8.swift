@@ -39,10 +39,42 @@ final class PackedStorage: @unchecked Sendable {
 /// - Q8_0 (272 bytes): d[8] (f16), then 32 chunks of 8 bytes; byte r of chunk i is row r's value at column 32b + i.
 /// - AFFINE8 (288 bytes): d[8], m[8] (f16), then 32 chunks of 8 unsigned bytes laid out as for Q8_0.
 public enum Interleaved8 {
-    /// Whether `matrix` can be repacked (type and row count).
+    /// Whether `matrix` can be repacked (type and row count). Q4_0 is repacked as Q4_1 (see `widenQ4_0`).
     public static func supports(_ matrix: WeightMatrix) -> Bool {
-        (matrix.type == .q4_1 || matrix.type == .q8_0 || matrix.type == .affine8) && matrix.rows % 8 == 0
-            && matrix.layout == .rows
+        (matrix.type == .q4_1 || matrix.type == .q8_0 || matrix.type == .affine8 || matrix.type == .q4_0)
+            && matrix.rows % 8 == 0 && matrix.layout == .rows
+    }
+
+    /// A Q4_0 matrix rewritten as Q4_1 with the same values, so that it runs the Q4_1 kernels: a Q4_0 block holds
+    /// d and 32 nibbles q with value d·(q − 8); the Q4_1 block gets the same d and nibbles and m = −8·d. Multiplying
+    /// an f16 by 8 is exact (a change of exponent), and d·q − 8d equals d·(q − 8) exactly in Float32 (both products
+    /// need at most 15 significant bits), so every weight dequantizes to gguf-py's Q4_0 value (bit for bit, except
+    /// that a zero weight is +0 where d·(q − 8) gives −0 for d < 0: no product changes). Costs 2 bytes per 32
+    /// weights (20 instead of 18). Nil when some −8·d overflows f16 (|d| > 8188; no real file).
+    static func widenQ4_0(_ matrix: WeightMatrix, pool: ThreadPool) -> WeightMatrix? {
+        guard matrix.type == .q4_0, matrix.layout == .rows else { return nil }
+        let blocks = matrix.columns / 32
+        let rowBytes = blocks * WeightType.q4_1.blockBytes
+        let source = matrix.data, sourceRowBytes = matrix.rowBytes
+        for block in 0..<(matrix.rows * blocks) {
+            let d = source.loadUnaligned(fromByteOffset: (block / blocks) * sourceRowBytes + (block % blocks) * 18,
+                                         as: Float16.self)
+            if d.isFinite && !(8 * Float(d)).magnitude.isLess(than: 65520) { return nil }
+        }
+        let storage = PackedStorage(count: matrix.rows * rowBytes)
+        let destination = storage.bytes
+        pool.run(chunks: (matrix.rows + 63) / 64) { chunk, _ in
+            for row in (chunk * 64)..<min(matrix.rows, chunk * 64 + 64) {
+                for b in 0..<blocks {
+                    let from = source + row * sourceRowBytes + b * 18, to = destination + row * rowBytes + b * 20
+                    let d = from.loadUnaligned(as: Float16.self)
+                    to.storeBytes(of: d, as: Float16.self)
+                    to.storeBytes(of: Float16(-8 * Float(d)), toByteOffset: 2, as: Float16.self)
+                    (to + 4).copyMemory(from: from + 2, byteCount: 16)
+                }
+            }
+        }
+        return WeightMatrix(widened: matrix, type: .q4_1, rowBytes: rowBytes, storage: storage)
     }
 
     /// Where payload byte `j` (after the scales) of row `lane`'s block lands inside the group's block.
@@ -58,6 +90,11 @@ public enum Interleaved8 {
     /// A repacked copy of `matrix` (or `matrix` itself when unsupported), built in parallel on `pool`.
     public static func pack(_ matrix: WeightMatrix, pool: ThreadPool) -> WeightMatrix {
         guard supports(matrix) else { return matrix }
+        if matrix.type == .q4_0 {
+            guard let widened = widenQ4_0(matrix, pool: pool) else { return matrix }
+            releaseResidentPages(matrix.data, byteCount: matrix.rows * matrix.rowBytes)
+            return pack(widened, pool: pool)
+        }
         let storage = PackedStorage(count: matrix.rows * matrix.rowBytes)
         let type = matrix.type, groups = matrix.rows / 8, blocks = matrix.columns / 32
         let blockBytes = type.blockBytes, rowBytes = matrix.rowBytes

@@ -38,6 +38,19 @@ public struct WeightMatrix: @unchecked Sendable {
         self.owner = view.owner
     }
 
+    /// `other`'s values in another block type (`Interleaved8.widenQ4_0`), in `storage`, row layout.
+    init(widened other: WeightMatrix, type: WeightType, rowBytes: Int, storage: PackedStorage) {
+        name = other.name
+        self.type = type
+        rows = other.rows
+        columns = other.columns
+        self.rowBytes = rowBytes
+        data = UnsafeRawPointer(storage.bytes)
+        layout = .rows
+        self.storage = storage
+        owner = nil
+    }
+
     init(_ other: WeightMatrix, layout: WeightLayout, storage: PackedStorage) {
         name = other.name
         type = other.type
