@@ -149,6 +149,8 @@ struct WeightsAdapter: WeightSource, CheckpointSource {
         case .bf16: return .bf16
         case .q4_0: return .q4_0
         case .q4_1: return .q4_1
+        case .q5_0: return .q5_0
+        case .q5_1: return .q5_1
         case .q8_0: return .q8_0
         case .q4_K: return .q4_K
         case .q6_K: return .q6_K

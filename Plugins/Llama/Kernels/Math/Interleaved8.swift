@@ -41,8 +41,8 @@ final class PackedStorage: @unchecked Sendable {
 public enum Interleaved8 {
     /// Whether `matrix` can be repacked (type and row count). Q4_0 is repacked as Q4_1 (see `widenQ4_0`).
     public static func supports(_ matrix: WeightMatrix) -> Bool {
-        (matrix.type == .q4_1 || matrix.type == .q8_0 || matrix.type == .affine8 || matrix.type == .q4_0)
-            && matrix.rows % 8 == 0 && matrix.layout == .rows
+        (matrix.type == .q4_1 || matrix.type == .q8_0 || matrix.type == .affine8 || matrix.type == .q4_0
+            || matrix.type == .q5_0 || matrix.type == .q5_1) && matrix.rows % 8 == 0 && matrix.layout == .rows
     }
 
     /// A Q4_0 matrix rewritten as Q4_1 with the same values, so that it runs the Q4_1 kernels: a Q4_0 block holds
@@ -87,11 +87,45 @@ public enum Interleaved8 {
         }
     }
 
+    /// A Q5_0 or Q5_1 matrix rewritten, with the same values bit for bit, in a block type the kernels run: Q5_0 (d,
+    /// q in 0...31, value d·(q − 16)) becomes Q8_0 with the same d and the signed byte q − 16 (value d·q, the same
+    /// product); Q5_1 (d, m, value d·q + m) becomes `affine8` with the same d and m and q as an unsigned byte. Costs
+    /// 12 bytes per 32 weights (34 or 36 instead of 22 or 24): llama.cpp writes these types only for the few matrices
+    /// whose rows are not a multiple of 256 (Q4_K_M, Q5_K_M), so speed and exactness win over memory here.
+    static func widenQ5(_ matrix: WeightMatrix, pool: ThreadPool) -> WeightMatrix? {
+        guard matrix.type == .q5_0 || matrix.type == .q5_1, matrix.layout == .rows else { return nil }
+        let hasMin = matrix.type == .q5_1
+        let target: WeightType = hasMin ? .affine8 : .q8_0
+        let blocks = matrix.columns / 32
+        let rowBytes = blocks * target.blockBytes, sourceBlockBytes = matrix.type.blockBytes
+        let header = hasMin ? 4 : 2
+        let storage = PackedStorage(count: matrix.rows * rowBytes)
+        let source = matrix.data, destination = storage.bytes, sourceRowBytes = matrix.rowBytes
+        pool.run(chunks: (matrix.rows + 63) / 64) { chunk, _ in
+            for row in (chunk * 64)..<min(matrix.rows, chunk * 64 + 64) {
+                for b in 0..<blocks {
+                    let from = source + row * sourceRowBytes + b * sourceBlockBytes
+                    let to = destination + row * rowBytes + b * target.blockBytes
+                    (to).copyMemory(from: from, byteCount: header)   // d (and m)
+                    let qh = from.loadUnaligned(fromByteOffset: header, as: UInt32.self)
+                    let qs = from + header + 4
+                    for j in 0..<32 {
+                        let q = Dequantize.q5Values(qh, qs, j)
+                        to.storeBytes(of: hasMin ? q : UInt8(bitPattern: Int8(Int(q) - 16)), toByteOffset: header + j,
+                                      as: UInt8.self)
+                    }
+                }
+            }
+        }
+        return WeightMatrix(widened: matrix, type: target, rowBytes: rowBytes, storage: storage)
+    }
+
     /// A repacked copy of `matrix` (or `matrix` itself when unsupported), built in parallel on `pool`.
     public static func pack(_ matrix: WeightMatrix, pool: ThreadPool) -> WeightMatrix {
         guard supports(matrix) else { return matrix }
-        if matrix.type == .q4_0 {
-            guard let widened = widenQ4_0(matrix, pool: pool) else { return matrix }
+        if matrix.type == .q4_0 || matrix.type == .q5_0 || matrix.type == .q5_1 {
+            let widened = matrix.type == .q4_0 ? widenQ4_0(matrix, pool: pool) : widenQ5(matrix, pool: pool)
+            guard let widened else { return matrix }
             releaseResidentPages(matrix.data, byteCount: matrix.rows * matrix.rowBytes)
             return pack(widened, pool: pool)
         }

@@ -32,6 +32,10 @@ public enum Dequantize {
             for b in 0..<blocks { q4_KBlock(source + b * 144, destination + b * 256) }
         case .q6_K:
             for b in 0..<blocks { q6_KBlock(source + b * 210, destination + b * 256) }
+        case .q5_0:
+            for b in 0..<blocks { q5Block(source + b * 22, destination + b * 32, hasMin: false) }
+        case .q5_1:
+            for b in 0..<blocks { q5Block(source + b * 24, destination + b * 32, hasMin: true) }
         }
     }
 
@@ -76,6 +80,30 @@ public enum Dequantize {
         let b = p.loadUnaligned(fromByteOffset: 18, as: SIMD16<Int8>.self)
         store(SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: a)) * d, out)
         store(SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: b)) * d, out + 16)
+    }
+
+    /// The 5-bit values of a Q5_0/Q5_1 block (after its scales at `p`): value j takes its low 4 bits from byte j % 16
+    /// of `qs` (low nibble for j < 16, high for j >= 16) and its fifth from bit j of the 32-bit `qh`.
+    @inlinable @inline(__always)
+    static func q5Values(_ qh: UInt32, _ qs: UnsafeRawPointer, _ j: Int) -> UInt8 {
+        let byte = qs.load(fromByteOffset: j % 16, as: UInt8.self)
+        let low = j < 16 ? byte & 0x0F : byte >> 4
+        return low | UInt8(truncatingIfNeeded: (qh >> UInt32(j)) & 1) << 4
+    }
+
+    /// Q5_0: d (f16), qh (4 bytes), 16 bytes of nibbles; value = d * (q - 16). Q5_1: d, m (f16), qh, nibbles; value
+    /// = d * q + m (rounded twice). As gguf-py computes them.
+    @inlinable
+    static func q5Block(_ p: UnsafeRawPointer, _ out: UnsafeMutablePointer<Float>, hasMin: Bool) {
+        let d = half(p, 0)
+        let m: Float = hasMin ? half(p, 2) : 0
+        let header = hasMin ? 4 : 2
+        let qh = p.loadUnaligned(fromByteOffset: header, as: UInt32.self)
+        let qs = p + header + 4
+        for j in 0..<32 {
+            let q = q5Values(qh, qs, j)
+            out[j] = hasMin ? d * Float(q) + m : d * Float(Int(q) - 16)
+        }
     }
 
     /// Affine 8-bit (MLX 8-bit, repacked): d, m (f16), 32 unsigned bytes; value = d * q + m, rounded twice like

@@ -6,6 +6,9 @@
 /// `affine8` blocks. Groups of 64 or 128 split into blocks of 32 that repeat the group's scale and bias.
 public enum WeightType: Equatable, Sendable, CustomStringConvertible {
     case f32, f16, bf16, q4_0, q4_1, q8_0, q4_K, q6_K
+    /// 5-bit blocks of 32 (Q4_K_M files hold them where a row is not a multiple of 256). They run as Q8_0 and
+    /// `affine8`, widened exactly at load (`Interleaved8.widenQ5`).
+    case q5_0, q5_1
     /// 8-bit affine block of 32 (MLX 8-bit): d (f16), m (f16), 32 unsigned bytes q; value = d·q + m. Not a GGML type.
     case affine8
 
@@ -13,7 +16,7 @@ public enum WeightType: Equatable, Sendable, CustomStringConvertible {
     public var blockElements: Int {
         switch self {
         case .f32, .f16, .bf16: return 1
-        case .q4_0, .q4_1, .q8_0, .affine8: return 32
+        case .q4_0, .q4_1, .q8_0, .affine8, .q5_0, .q5_1: return 32
         case .q4_K, .q6_K: return 256
         }
     }
@@ -25,6 +28,8 @@ public enum WeightType: Equatable, Sendable, CustomStringConvertible {
         case .f16, .bf16: return 2
         case .q4_0: return 18
         case .q4_1: return 20
+        case .q5_0: return 22
+        case .q5_1: return 24
         case .q8_0: return 34
         case .affine8: return 36
         case .q4_K: return 144
@@ -49,12 +54,14 @@ public enum WeightType: Equatable, Sendable, CustomStringConvertible {
         case .q8_0: return "Q8_0"
         case .q4_K: return "Q4_K"
         case .q6_K: return "Q6_K"
+        case .q5_0: return "Q5_0"
+        case .q5_1: return "Q5_1"
         case .affine8: return "AFFINE8"
         }
     }
 
     /// The GGML storage types the kernels run (MLX's affine 8-bit is not a file type of its own).
-    public static let fileTypes: [WeightType] = [.f32, .f16, .bf16, .q4_0, .q4_1, .q8_0, .q4_K, .q6_K]
+    public static let fileTypes: [WeightType] = [.f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q6_K]
 }
 
 /// One tensor as the host hands it over: a read-only view into the mapped model file. The kernels read weights in
