@@ -86,10 +86,12 @@ let package = Package(
             name: "Supervisor", dependencies: ["IPC", "ProcessRegistry", "WorkerProtocol", "CSupport"],
             path: "Sources/Supervisor"
         ),
+        // What the command-line front ends share (input lines, early signals, the running executable).
+        .target(name: "CommandLineSupport", path: "Sources/CommandLineSupport"),
         .executableTarget(
             name: "modelhost",
             dependencies: [
-                "PluginHost", "ModelFormats", "Tokenizer", "ChatTemplate",
+                "CommandLineSupport", "PluginHost", "ModelFormats", "Tokenizer", "ChatTemplate",
                 "Supervisor", "WorkerProtocol", "IPC", "ProcessRegistry",
                 "HTTPServer", "ServerConfig", "ModelCatalog", "EngineCore", "WorkerBackend", "Sampling",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -228,11 +230,21 @@ let package = Package(
         ),
         .executableTarget(name: "ipc-peer", dependencies: ["IPC"], path: "Tests/IPCPeer"),
         .testTarget(name: "IPCTests", dependencies: ["IPC", "ProcessRegistry", "ipc-peer"], path: "Tests/IPCTests"),
+        // A real orchestrator process without the HTTP layer: the supervisor behind JSON lines on stdin/stdout, which
+        // WorkerTests start, kill and restart (a test harness; not part of the product).
+        .executableTarget(
+            name: "modelhost-supervise",
+            dependencies: [
+                "CommandLineSupport", "Supervisor", "WorkerProtocol", "Sampling",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Tests/SuperviseHarness"
+        ),
         .testTarget(
             name: "WorkerTests",
             dependencies: [
                 "Supervisor", "WorkerProtocol", "IPC", "ProcessRegistry", "PluginHost", "ModelFormats", "Sampling",
-                "modelhost-worker", "TestScratch",
+                "modelhost-worker", "modelhost-supervise", "TestScratch",
             ],
             path: "Tests/WorkerTests", exclude: ["Fixtures"]
         ),

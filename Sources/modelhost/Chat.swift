@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandLineSupport
 import Foundation
 import HTTPServer
 
@@ -285,40 +286,6 @@ enum Terminal {
                     return
                 }
                 offset += written
-            }
-        }
-    }
-}
-
-/// Lines from standard input with `read(2)`, retrying a read that a signal interrupts, so that nothing but a real end
-/// of input (Ctrl-D) ends a chat. It holds no stdio lock while it waits: a thread blocked in Swift's `readLine` holds
-/// stdin's, which exit() takes on newer glibc (Debian 13), so a process reading input on a thread could not exit.
-final class LineReader {
-    private var pending: [UInt8] = []
-    private var ended = false
-
-    func readLine() -> String? {
-        while true {
-            if let newline = pending.firstIndex(of: 10) {
-                var line = Array(pending[..<newline])
-                pending.removeSubrange(...newline)
-                if line.last == 13 { line.removeLast() }
-                return String(decoding: line, as: UTF8.self)
-            }
-            if ended {
-                guard !pending.isEmpty else { return nil }
-                defer { pending.removeAll() }
-                return String(decoding: pending, as: UTF8.self)
-            }
-            var chunk = [UInt8](repeating: 0, count: 4096)
-            let count = chunk.withUnsafeMutableBytes { Foundation.read(0, $0.baseAddress!, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                ended = true
-            } else if count == 0 {
-                ended = true
-            } else {
-                pending.append(contentsOf: chunk[..<count])
             }
         }
     }

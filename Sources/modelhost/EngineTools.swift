@@ -1,6 +1,7 @@
 import ArgumentParser
 import ChatTemplate
 import EngineCore
+import CommandLineSupport
 import Foundation
 import ModelFormats
 import Tokenizer

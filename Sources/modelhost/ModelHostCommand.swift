@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandLineSupport
 import Foundation
 
 @main
@@ -6,13 +7,8 @@ struct ModelHostCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "modelhost",
         abstract: "An OpenAI-compatible LLM server whose model backends are plugins.",
-        subcommands: [Serve.self, Chat.self, Run.self, Plugins.self, Tokenize.self, Detokenize.self, Template.self, Supervise.self, Bench.self]
+        subcommands: [Serve.self, Chat.self, Run.self, Plugins.self, Tokenize.self, Detokenize.self, Template.self, Bench.self]
     )
-}
-
-/// Path of the running executable, for re-executing it (verifier checks run in child processes).
-func currentExecutable() -> String {
-    (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
 }
 
 func printJSON<T: Encodable>(_ value: T) throws {
@@ -21,11 +17,3 @@ func printJSON<T: Encodable>(_ value: T) throws {
     print(String(decoding: try encoder.encode(value), as: UTF8.self))
 }
 
-/// A failure while running a well-formed command (a directory that cannot be created, a model that is missing, a
-/// worker that fails): argument-parser prints it as one `Error: …` line and exits 1, without the usage text that a
-/// `ValidationError` adds, which is only for mistakes on the command line.
-struct RuntimeFailure: Error, CustomStringConvertible {
-    let description: String
-
-    init(_ description: String) { self.description = description }
-}

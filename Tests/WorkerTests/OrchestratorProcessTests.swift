@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-/// A real orchestrator process (`modelhost supervise`, JSON lines on stdin/stdout) that tests can kill and restart.
+/// A real orchestrator process (`modelhost-supervise`, JSON lines on stdin/stdout) that tests can kill and restart.
 final class SuperviseProcess {
     let process = Process()
     private let input = Pipe()
@@ -14,13 +14,13 @@ final class SuperviseProcess {
     init(stateDirectory: URL, environment: [String: String] = [:], arguments: [String] = []) throws {
         self.stateDirectory = stateDirectory
         let fixture = try WorkerTestSupport.fixture()
-        let modelhost = WorkerTestSupport.modelhost
+        let modelhost = WorkerTestSupport.productsDirectory.appendingPathComponent("modelhost-supervise").path
         guard FileManager.default.isExecutableFile(atPath: modelhost) else {
             throw NSError(domain: "WorkerTests", code: 3, userInfo: [NSLocalizedDescriptionKey:
                 "\(modelhost) is missing: build the package (scripts/build) before running these tests"])
         }
         process.executableURL = URL(fileURLWithPath: modelhost)
-        process.arguments = ["supervise", "--state-dir", stateDirectory.path, "--model", fixture.modelPath,
+        process.arguments = ["--state-dir", stateDirectory.path, "--model", fixture.modelPath,
                              "--plugin-path", fixture.pluginDirectory, "--threads", "1", "--drain-timeout", "10",
                              "--cancel-grace", "0.5"] + arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }

@@ -1,10 +1,11 @@
 import ArgumentParser
+import CommandLineSupport
 import Foundation
 import Sampling
 import Supervisor
 import WorkerProtocol
 
-/// `modelhost supervise` (hidden): runs the worker supervisor for one model and serves line-delimited JSON on
+/// `modelhost-supervise` (a test harness, not part of the product): runs the worker supervisor for one model and serves line-delimited JSON on
 /// stdin/stdout, so integration tests can drive a real orchestrator process, kill it, and restart it before the
 /// HTTP layer exists. SIGTERM/SIGINT or end of input start a graceful shutdown.
 ///
@@ -15,10 +16,11 @@ import WorkerProtocol
 ///               {"id":"r1","event":"done","finish_reason":"stop","prompt_tokens":2,"completion_tokens":1}
 ///               {"id":"r1","event":"error","category":"workerFailure","code":"workerCrashed","message":"..."}
 ///               {"event":"status","models":[...],"rss_kb":N}   {"event":"stopped"}
+@main
 struct Supervise: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the worker supervisor with a JSON-lines interface on stdin/stdout (for tests).",
-        shouldDisplay: false)
+        commandName: "modelhost-supervise",
+        abstract: "Run the worker supervisor with a JSON-lines interface on stdin/stdout (for tests).")
 
     @Option(help: "State directory (registry, lock, worker logs).") var stateDir: String
     @Option(help: "Model file to serve.") var model: String
@@ -59,30 +61,6 @@ struct Supervise: ParsableCommand {
         let code = session.waitUntilStopped()
         signals.cancel()
         if code != 0 { throw ExitCode(code) }
-    }
-}
-
-/// Lets a signal that arrives before the session (or server) exists still be honoured once it does; later signals go
-/// straight to the installed action (`serve` ends its grace time on a second one).
-final class ShutdownHook: @unchecked Sendable {
-    private let lock = NSLock()
-    private var action: ((String) -> Void)?
-    private var early: String?
-
-    func fire(reason: String) {
-        let run = lock.withLock { () -> ((String) -> Void)? in
-            if action == nil { early = reason }
-            return action
-        }
-        run?(reason)
-    }
-
-    func install(_ action: @escaping (String) -> Void) {
-        let pending = lock.withLock { () -> String? in
-            self.action = action
-            return early
-        }
-        if let pending { action(pending) }
     }
 }
 
@@ -135,7 +113,7 @@ final class SuperviseSession: @unchecked Sendable {
             return !shuttingDown
         }
         guard first else { return }
-        FileHandle.standardError.write(Data("modelhost supervise: shutting down (\(reason))\n".utf8))
+        FileHandle.standardError.write(Data("modelhost-supervise: shutting down (\(reason))\n".utf8))
         Task {
             await supervisor.shutdown(drainTimeout: drainTimeout)
             let pending = lock.withLock { Array(requests.values) }
