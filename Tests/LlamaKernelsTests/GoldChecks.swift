@@ -5,13 +5,14 @@ import XCTest
 /// The gold-reference checks (scripts/fixtures/llama_gold.py), shared by every format that carries the default
 /// model's weights: GGUF itself and its lossless safetensors and MLX conversions, whose gold is the same.
 enum GoldChecks {
-    static func gold() throws -> [String: Any] { try Fixture.json("llama_gold.json") }
+    static func gold(_ name: String = "llama_gold.json") throws -> [String: Any] { try Fixture.json(name) }
 
     static func ints(_ any: Any?) throws -> [Int] { try XCTUnwrap(any as? [NSNumber]).map(\.intValue) }
 
     /// ≥ 2,000 teacher-forced tokens: top-1 agreement with gold ≥ 99.5% and perplexity within 0.1% of gold's.
-    static func teacherForced(_ model: LlamaModel, label: String, file: StaticString = #filePath, line: UInt = #line) throws {
-        let fixture = try gold()
+    static func teacherForced(_ model: LlamaModel, label: String, fixture name: String = "llama_gold.json",
+                              file: StaticString = #filePath, line: UInt = #line) throws {
+        let fixture = try gold(name)
         let tokens = try ints(fixture["tokens"]).map(Int32.init)
         let goldTop1 = try ints(fixture["top1"])
         let goldNLL = try XCTUnwrap(fixture["nll"] as? [NSNumber]).map(\.doubleValue)
@@ -42,8 +43,9 @@ enum GoldChecks {
     }
 
     /// Greedy 32-token continuations of 8 prompts: at least 7 identical to gold's.
-    static func greedyContinuations(_ model: LlamaModel, label: String, file: StaticString = #filePath, line: UInt = #line) throws {
-        let fixture = try gold()
+    static func greedyContinuations(_ model: LlamaModel, label: String, fixture name: String = "llama_gold.json",
+                                    file: StaticString = #filePath, line: UInt = #line) throws {
+        let fixture = try gold(name)
         let prompts = try XCTUnwrap(fixture["prompts"] as? [[String: Any]])
         XCTAssertEqual(prompts.count, 8, file: file, line: line)
         var identical = 0
