@@ -127,6 +127,7 @@ final class Grammar: Sendable {
 
     private init(compiler: SchemaCompiler, root rootID: Int, options: ConstraintOptions) throws(ConstraintError) {
         var normalizer = Normalizer(compiler: compiler)
+        try normalizer.checkExclusive()
         // Resolve every node reachable from the root (resolution may create intersection nodes as it goes).
         var reachable: [Int] = [rootID]
         var seen: Set<Int> = [rootID]

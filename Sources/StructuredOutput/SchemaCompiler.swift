@@ -98,7 +98,7 @@ struct SchemaCompiler {
     static let unsupported: Set<String> = [
         "pattern", "format", "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
         "multipleOf", "patternProperties", "propertyNames", "minProperties", "maxProperties", "dependencies",
-        "dependentRequired", "dependentSchemas", "oneOf", "not", "if", "then", "else", "contains", "minContains",
+        "dependentRequired", "dependentSchemas", "not", "if", "then", "else", "contains", "minContains",
         "maxContains", "prefixItems", "unevaluatedProperties", "unevaluatedItems", "$dynamicRef", "$recursiveRef",
         "contentSchema",
     ]
@@ -108,6 +108,9 @@ struct SchemaCompiler {
     let document: JSONValue
     let options: ConstraintOptions
     var nodes: [RawNode]
+    /// `oneOf` branches, generated as a union: sound only when no value matches two of them, which
+    /// `Normalizer.checkExclusive` verifies once references resolve.
+    var exclusiveGroups: [(alternatives: [Int], path: String)] = []
     private var refMemo: [String: Int] = [:]
 
     init(document: JSONValue, options: ConstraintOptions) {
@@ -213,6 +216,15 @@ struct SchemaCompiler {
             }
             var ids: [Int] = []
             for (i, item) in items.enumerated() { ids.append(try compile(item, path: "\(path)/anyOf/\(i)")) }
+            parts.append(add(.union(ids)))
+        }
+        if let alternatives = schema["oneOf"] {
+            guard case .array(let items) = alternatives, !items.isEmpty else {
+                throw ConstraintError("'oneOf' at \(path) must be a non-empty array of schemas")
+            }
+            var ids: [Int] = []
+            for (i, item) in items.enumerated() { ids.append(try compile(item, path: "\(path)/oneOf/\(i)")) }
+            exclusiveGroups.append((ids, path))
             parts.append(add(.union(ids)))
         }
         if let all = schema["allOf"] {
@@ -422,6 +434,33 @@ struct Normalizer {
                                  maxItems: min(a1.maxItems, a2.maxItems))
             }
             return mask.isEmpty ? .never : .typed(mask, object, array)
+        }
+    }
+
+    /// `oneOf` is generated as a union of its branches, which keeps the "exactly one" promise only when no value can
+    /// match two branches. Checked on the resolved branches: different JSON types, or literal values no other branch
+    /// accepts. Overlapping branches (two object shapes, say) are refused, since the grammar cannot enforce them.
+    mutating func checkExclusive() throws(ConstraintError) {
+        for (alternatives, path) in compiler.exclusiveGroups {
+            for i in alternatives.indices {
+                for j in alternatives.indices where j > i && !disjoint(alternatives[i], alternatives[j]) {
+                    throw ConstraintError(
+                        "'oneOf' at \(path): branches \(i) and \(j) can both match one value, and the grammar can only "
+                            + "enforce oneOf whose branches differ in JSON type or literal values; use anyOf if either may match")
+                }
+            }
+        }
+    }
+
+    /// Whether no value matches both nodes (conservative: false when unsure).
+    private mutating func disjoint(_ a: Int, _ b: Int) -> Bool {
+        switch (normalize(a), normalize(b)) {
+        case (.never, _), (_, .never): return true
+        case (.literals(let values), _): return !values.contains { matches($0, b) }
+        case (_, .literals(let values)): return !values.contains { matches($0, a) }
+        case (.union(let alts), _): return alts.allSatisfy { disjoint($0, b) }
+        case (_, .union(let alts)): return alts.allSatisfy { disjoint(a, $0) }
+        case (.typed(let m1, _, _), .typed(let m2, _, _)): return m1.intersection(m2).isEmpty
         }
     }
 

@@ -200,6 +200,9 @@ def schema_seeds():
         choices = bytes(rng.integers(0, 256, size=200, dtype=np.uint8))
         write("schema", f"fixture-{i:02d}", schema.encode() + SEP + choices, 8 << 10)
     write("schema", "json-object", SEP + bytes(range(0, 200)), 8 << 10)
+    write("schema", "one-of", json.dumps({"oneOf": [{"type": "string"}, {"type": "integer"}, {"enum": [1.5, True]},
+                                                  {"$ref": "#/$defs/n"}], "$defs": {"n": {"type": "null"}}}).encode()
+          + SEP + bytes(range(10, 210)), 8 << 10)
     write("schema", "defs", json.dumps({"type": "object", "properties": {"a": {"$ref": "#/$defs/n"},
                                                                           "b": {"enum": ["x", 1, None]}},
                                         "$defs": {"n": {"type": ["integer", "null"]}}}).encode() + SEP + bytes(range(50, 250)), 8 << 10)

@@ -50,7 +50,10 @@ final class ConstraintTests: XCTestCase {
             (#"{"type":"string","minLength":2}"#, "minLength"),
             (#"{"type":"object","properties":{"n":{"type":"number","minimum":0}}}"#, "minimum"),
             (#"{"type":"integer","multipleOf":3}"#, "multipleOf"),
-            (#"{"oneOf":[{"type":"string"},{"type":"integer"}]}"#, "oneOf"),
+            (#"{"type":"object","properties":{"v":{"oneOf":[{"type":"object","properties":{"a":{}}},{"type":"object"}]}}}"#,
+             "oneOf"),
+            (#"{"oneOf":[{"type":"number"},{"type":"integer"}]}"#, "oneOf"),
+            (#"{"oneOf":[{"enum":["a","b"]},{"type":"string"}]}"#, "oneOf"),
             (#"{"not":{"type":"string"}}"#, "not"),
             (#"{"type":"object","patternProperties":{"^x":{}}}"#, "patternProperties"),
             (#"{"type":"array","uniqueItems":true}"#, "uniqueItems"),
@@ -83,6 +86,29 @@ final class ConstraintTests: XCTestCase {
         XCTAssertNoThrow(try constraint(
             #"{"$schema":"https://json-schema.org/draft/2020-12/schema","title":"T","description":"d","examples":[1],"#
                 + #""default":{},"type":"array","uniqueItems":false,"items":{"type":"integer","description":"n"}}"#))
+    }
+
+    /// `oneOf` whose branches cannot overlap (different JSON types, or literals no other branch takes) is generated
+    /// as a union and every output matches exactly one branch; overlapping branches are refused above.
+    func testOneOfWithDisjointBranches() throws {
+        let schema = ##"{"oneOf":[{"type":"string"},{"type":"integer"},{"enum":[1.5,true]},{"$ref":"#/$defs/n"}],"##
+            + ##""$defs":{"n":{"type":"null"}}}"##
+        var kinds = Set<String>()
+        for text in try samples(schema, count: 40) {
+            let value = try JSONSerialization.jsonObject(with: Data(text.utf8), options: .fragmentsAllowed)
+            switch value {
+            case is NSNull: kinds.insert("null")
+            case is String: kinds.insert("string")
+            case let n as NSNumber where String(cString: n.objCType) == "c": kinds.insert("bool")
+            case is NSNumber where text.contains(".") || text.contains("e") || text.contains("E"):
+                // Not an integer: only the literal 1.5 may be written.
+                XCTAssertEqual(withoutWhitespace(text), "1.5")
+                kinds.insert("1.5")
+            case is NSNumber: kinds.insert("integer")
+            default: XCTFail("not one of the branches: \(text)")
+            }
+        }
+        XCTAssertGreaterThanOrEqual(kinds.count, 2, "\(kinds)")
     }
 
     func testEnumAndConstAreExact() throws {
