@@ -78,16 +78,6 @@ func guarded(_ status: UnsafeMutablePointer<mh_status>?, _ body: () throws -> Vo
     }
 }
 
-/// Copies `value` into a struct the host allocated, only as far as the host's `struct_size` reaches (a host built
-/// before a later minor grew the struct allocated less), and records in its `struct_size` how much was written.
-/// Every ABI struct starts with `uint32_t struct_size`.
-func fillCallerStruct<T>(_ out: UnsafeMutablePointer<T>, with value: T) {
-    let raw = UnsafeMutableRawPointer(out)
-    let count = min(Int(raw.load(as: UInt32.self)), MemoryLayout<T>.size)
-    withUnsafeBytes(of: value) { source in raw.copyMemory(from: source.baseAddress!, byteCount: count) }
-    raw.storeBytes(of: UInt32(count), as: UInt32.self)
-}
-
 /// Reads a struct the host filled, of which only its `struct_size` bytes are the host's (a host built before a later
 /// minor grew the struct wrote less); the rest reads as zero, and `MH_HAS_FIELD`-style checks on `struct_size` say
 /// which fields are real.

@@ -178,7 +178,7 @@ let preprocessorTable: UnsafeMutablePointer<mh_image_preprocessor_v1> = {
         t.data = UnsafeMutableRawPointer(box.storage.baseAddress)
         t.nbytes = UInt64(p.imageCount * 3 * p.imageSize * p.imageSize * 4)
         t.device_type = Int32(MH_DEVICE_CPU.rawValue)
-        fillCallerStruct(tensor, with: t)
+        withUnsafeBytes(of: t) { mh_copy_out(tensor, $0.baseAddress, $0.count) }
         if let info, info.pointee.struct_size >= UInt32(MH_PIXELS_INFO_SIZE_1_0) {
             info.pointee.tile_rows = UInt32(clamping: p.tileRows)
             info.pointee.tile_cols = UInt32(clamping: p.tileColumns)

@@ -230,7 +230,7 @@ public final class WeightsService: @unchecked Sendable {
         t.data = UnsafeMutableRawPointer(mutating: view.data)
         t.nbytes = UInt64(view.byteCount)
         t.device_type = Int32(MH_DEVICE_CPU.rawValue)
-        fillCallerStruct(out, with: t)
+        withUnsafeBytes(of: t) { mh_copy_out(out, $0.baseAddress, $0.count) }
         return 0
     }
 
@@ -262,7 +262,7 @@ public final class WeightsService: @unchecked Sendable {
             v.length = UInt64(items.count)
             v.element_type = items.first.map { Self.valueType($0) } ?? UInt32(MH_VALUE_NONE.rawValue)
         }
-        fillCallerStruct(out, with: v)
+        withUnsafeBytes(of: v) { mh_copy_out(out, $0.baseAddress, $0.count) }
         return 0
     }
 
@@ -315,15 +315,5 @@ func statusText(_ status: inout mh_status) -> String {
         let end = bytes.firstIndex(of: 0) ?? bytes.count
         return String(decoding: UnsafeBufferPointer(rebasing: bytes[..<end]), as: UTF8.self)
     }
-}
-
-/// Copies `value` into a struct the plugin allocated, only as far as the plugin's `struct_size` reaches (a plugin built
-/// against an older header allocated less), and records in its `struct_size` how much was written. Every ABI struct
-/// starts with `uint32_t struct_size`.
-func fillCallerStruct<T>(_ out: UnsafeMutablePointer<T>, with value: T) {
-    let raw = UnsafeMutableRawPointer(out)
-    let count = min(Int(raw.load(as: UInt32.self)), MemoryLayout<T>.size)
-    withUnsafeBytes(of: value) { source in raw.copyMemory(from: source.baseAddress!, byteCount: count) }
-    raw.storeBytes(of: UInt32(count), as: UInt32.self)
 }
 

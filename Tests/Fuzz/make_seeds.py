@@ -81,9 +81,9 @@ def gguf_seeds():
         os.remove(buffer)
         write("gguf", path_name, data, 64 << 10)
 
-    build("gpt2-q8_0.gguf", "llama", "gpt2", T.Q8_0)
-    build("spm-q4_1.gguf", "llama", "llama", T.Q4_1)
-    build("minimal.gguf", "llama", "gpt2", None)
+    build("gpt2-q8_0", "llama", "gpt2", T.Q8_0)
+    build("spm-q4_1", "llama", "llama", T.Q4_1)
+    build("minimal", "llama", "gpt2", None)
 
 
 def safetensors_bytes(tensors, metadata=None):
@@ -93,14 +93,14 @@ def safetensors_bytes(tensors, metadata=None):
 
 def safetensors_seeds():
     rng = np.random.default_rng(3)
-    write("safetensors", "mixed.safetensors", safetensors_bytes({
+    write("safetensors", "mixed", safetensors_bytes({
         "a.weight": rng.standard_normal((4, 8), dtype=np.float32),
         "b.bias": np.arange(6, dtype=np.float16),
         "c.ids": np.arange(3, dtype=np.int64),
         "scalar": np.array(1.5, dtype=np.float32),
         "empty": np.zeros((0, 3), dtype=np.float32),
     }, metadata={"format": "pt"}), 16 << 10)
-    write("safetensors", "uint8.safetensors", safetensors_bytes({"q": np.arange(16, dtype=np.uint8).reshape(4, 4)}), 16 << 10)
+    write("safetensors", "uint8", safetensors_bytes({"q": np.arange(16, dtype=np.uint8).reshape(4, 4)}), 16 << 10)
 
 
 def model_folder_seeds():

@@ -50,6 +50,39 @@ final class HeaderTests: XCTestCase {
         }
     }
 
+    /// `mh_copy_out` writes a struct into a smaller, older one only as far as that one's struct_size reaches, and
+    /// records what it wrote; into a larger one it writes all of it.
+    func testCopyOutStopsAtTheDestinationsSize() throws {
+        let source = """
+        #include "modelhost/modelhost_plugin.h"
+        int main(void) {
+            unsigned char small[24];
+            memset(small, 0xAB, sizeof small);
+            uint32_t size = 16;
+            memcpy(small, &size, 4);
+            mh_tensor t;
+            memset(&t, 0x11, sizeof t);
+            t.struct_size = sizeof t;
+            mh_copy_out(small, &t, sizeof t);
+            uint32_t written;
+            memcpy(&written, small, 4);
+            if (written != 16 || small[4] != 0x11 || small[15] != 0x11 || small[16] != 0xAB) return 1;
+            mh_tensor big;
+            memset(&big, 0, sizeof big);
+            big.struct_size = sizeof big;
+            mh_copy_out(&big, &t, sizeof t);
+            return big.struct_size == sizeof t && memcmp((char *)&big + 4, (char *)&t + 4, sizeof t - 4) == 0 ? 0 : 2;
+        }
+        """
+        let dir = try TestSupport.temporaryDirectory()
+        let file = dir.appendingPathComponent("copy.c"), binary = dir.appendingPathComponent("copy")
+        try source.write(to: file, atomically: true, encoding: .utf8)
+        let cc = try TestSupport.run(TestSupport.which("cc")!, ["-std=c11", "-Wall", "-Wextra", "-Werror", "-I",
+                                                                TestSupport.sdkInclude, "-o", binary.path, file.path])
+        XCTAssertEqual(cc.status, 0, cc.error)
+        XCTAssertEqual(try TestSupport.run(binary.path, []).status, 0)
+    }
+
     func testLayoutFenceCatchesAChangedStruct() throws {
         // Prove the fences bite: the same header with a field inserted into mh_tensor must fail to compile.
         let header = try String(contentsOfFile: TestSupport.sdkInclude + "/modelhost/modelhost_common.h", encoding: .utf8)

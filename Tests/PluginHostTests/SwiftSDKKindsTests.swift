@@ -68,12 +68,7 @@ final class SwiftSDKKindsTests: XCTestCase {
             .assumingMemoryBound(to: mh_image_preprocessor_v1.self).pointee
         var status = mh_status()
         mh_status_init(&status)
-        var config = mh_preprocess_config()
-        config.struct_size = UInt32(MemoryLayout<mh_preprocess_config>.size)
-        config.image_size = 2
-        config.image_std = (1, 1, 1)
-        config.rescale = 1.0 / 255
-        config.max_pixels = 100
+        var config = Self.smallConfig()
         var pp: OpaquePointer?
         XCTAssertEqual(t.create(context.raw, &config, &pp, &status), 0, statusText(&status))
         defer { t.destroy(pp) }
@@ -82,6 +77,18 @@ final class SwiftSDKKindsTests: XCTestCase {
         info.struct_size = UInt32(MemoryLayout<mh_image_info>.size)
         XCTAssertEqual(t.inspect(pp, image, UInt64(image.count), &info, &status), 0, statusText(&status))
         XCTAssertEqual([info.width, info.height, info.channels], [3, 2, 3])
+    }
+
+    /// 2×2 tiles, values scaled to 0...1 and not normalised, at most 100 pixels in.
+    static func smallConfig() -> mh_preprocess_config {
+        var config = mh_preprocess_config()
+        config.struct_size = UInt32(MemoryLayout<mh_preprocess_config>.size)
+        config.image_size = 2
+        config.image_mean = (0, 0, 0)
+        config.image_std = (1, 1, 1)
+        config.rescale = 1.0 / 255
+        config.max_pixels = 100
+        return config
     }
 
     func ppm(width: Int, height: Int, pixel: (Int, Int) -> (UInt8, UInt8, UInt8)) -> [UInt8] {
@@ -99,13 +106,7 @@ final class SwiftSDKKindsTests: XCTestCase {
         XCTAssertNil(context.interface(MH_IID_TEXT_DECODER_V1))
         var status = mh_status()
         mh_status_init(&status)
-        var config = mh_preprocess_config()
-        config.struct_size = UInt32(MemoryLayout<mh_preprocess_config>.size)
-        config.image_size = 2
-        config.image_mean = (0, 0, 0)
-        config.image_std = (1, 1, 1)
-        config.rescale = 1.0 / 255
-        config.max_pixels = 100
+        var config = Self.smallConfig()
         var pp: OpaquePointer?
         XCTAssertNotEqual(t.create(context.raw, nil, &pp, &status), 0)
         XCTAssertFalse(statusText(&status).isEmpty)

@@ -173,6 +173,17 @@ static inline int32_t mh_status_set(mh_status *st, int32_t code, const char *fmt
     return code;
 }
 
+/* Copies a struct you filled (`src`, `size` bytes, starting with struct_size) into one the other side allocated
+ * (`dst`), only as far as dst->struct_size reaches (it may come from an older header), and sets dst->struct_size to
+ * the bytes written, so that MH_HAS_FIELD on it is true exactly for the fields that arrived. [any-thread] */
+static inline void mh_copy_out(void *dst, const void *src, size_t size) {
+    uint32_t capacity;
+    memcpy(&capacity, dst, sizeof capacity);
+    uint32_t written = (uint32_t)(capacity < size ? capacity : size);
+    memcpy(dst, src, written);
+    memcpy(dst, &written, sizeof written);
+}
+
 /* Plugin kinds. */
 enum mh_kind {
     MH_KIND_TEXT_DECODER = 1,       /* tokens or embeddings -> logits */
