@@ -9,6 +9,7 @@ command -v swift >/dev/null 2>&1 || { echo "error: swift not found; install Swif
 CONFIG="${MODELHOST_BUILD_CONFIG:-release}"
 MODELS_DIR="${MODELHOST_MODELS_DIR:-$ROOT/models}"
 DEFAULT_MODEL_FILE="SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_EMBEDDING_MODEL="sentence-transformers/all-MiniLM-L6-v2"
 # The checkout's Python environment (scripts/setup fills it); scripts and tests run its python3.
 VENV="$ROOT/.venv"
 bin_dir() { swift build -c "$CONFIG" --package-path "$ROOT" --show-bin-path; }

@@ -1,7 +1,8 @@
 import ModelFormats
 
 /// Builds a tokenizer from a GGUF file's `tokenizer.ggml.*` metadata, following llama.cpp's rules for which
-/// tokens are special, when BOS/EOS are added and which tokens end a turn.
+/// tokens are special, when BOS/EOS are added and which tokens end a turn. BERT vocabularies
+/// (`tokenizer.ggml.model = bert`) are read by `wordPiece(_:tokens:types:)`.
 enum GGUFTokenizerLoader {
     /// Control-token spellings that end a turn in the chat formats llama.cpp recognises.
     static let endOfTurnSpellings: Set<String> = [
@@ -9,7 +10,7 @@ enum GGUFTokenizerLoader {
         "<|end_of_text|>", "</s>", "<|return|>", "<|call|>",
     ]
 
-    static func load(_ file: GGUFFile) throws -> BPETokenizer {
+    static func load(_ file: GGUFFile) throws -> any TextTokenizer {
         let metadata = file.metadata
         guard let model = metadata["tokenizer.ggml.model"]?.stringValue else {
             throw TokenizerError("GGUF: '\(file.file.path)' has no tokenizer.ggml.model; it carries no tokenizer")
@@ -19,6 +20,7 @@ enum GGUFTokenizerLoader {
             throw TokenizerError("GGUF: tokenizer.ggml.tokens has \(tokens.count) entries; a vocabulary needs 1 to 2^31")
         }
         let types = try tokenTypes(metadata, count: tokens.count)
+        if model == "bert" { return try wordPiece(metadata, tokens: tokens, types: types) }
         var ids: [ExactString: Int32] = [:]
         ids.reserveCapacity(tokens.count)
         for (index, token) in tokens.enumerated() where ids[ExactString(token)] == nil {
@@ -60,7 +62,7 @@ enum GGUFTokenizerLoader {
         default:
             throw TokenizerError(
                 "GGUF: tokenizer model '\(model)' (tokenizer.ggml.model) is not supported; supported: gpt2 (byte-level "
-                    + "BPE) and llama (SentencePiece)")
+                    + "BPE), llama (SentencePiece) and bert (WordPiece)")
         }
 
         func tokenID(_ key: String, default fallback: Int32? = nil) throws -> Int32? {
@@ -101,6 +103,73 @@ enum GGUFTokenizerLoader {
                 eos: eos, unknown: isSentencePiece ? unknown : nil,
                 addBOS: metadata["tokenizer.ggml.add_bos_token"]?.boolValue ?? defaultAddsBOS,
                 addEOS: metadata["tokenizer.ggml.add_eos_token"]?.boolValue ?? false, endOfTurn: endOfTurn))
+    }
+
+    /// A BERT vocabulary as llama.cpp's convert_hf_to_gguf.py writes it (`BertModel.set_vocab`): control tokens
+    /// as they are, continuation pieces without their "##", every other piece with "▁" in front. The spelling is
+    /// undone here and the tokenizer is Hugging Face's (`WordPieceTokenizer`), so ids equal those of the model's
+    /// tokenizer.json. The file does not say how the text was normalized; a vocabulary without upper-case ASCII
+    /// letters is taken to be uncased (lowercase, strip accents: BERT's uncased models), any other as cased.
+    ///
+    /// llama.cpp's own WPM tokenizer differs from Hugging Face on some text (it keeps accents after NFD, always
+    /// lowercases and has no 100-character word limit); this follows Hugging Face, which the model was trained with.
+    static func wordPiece(_ metadata: [String: GGUFValue], tokens phantomTokens: [String], types: [TokenType]) throws
+        -> WordPieceTokenizer
+    {
+        var tokens: [String] = []
+        tokens.reserveCapacity(phantomTokens.count)
+        var vocabulary: [(String, Int32)] = []
+        vocabulary.reserveCapacity(phantomTokens.count)
+        var addedTokens: [WordPieceDefinition.AddedToken] = []
+        var cased = false
+        for (index, (token, type)) in zip(phantomTokens, types).enumerated() {
+            var original = token
+            switch type {
+            case .control, .unknown:
+                addedTokens.append(
+                    .init(
+                        text: token, entry: .init(id: Int32(index), stripLeft: false, stripRight: false), special: true,
+                        normalized: false))
+            case .unused:
+                original = ""  // the converter's "[PAD<id>]" fillers for ids the vocabulary lacks
+            default:
+                if token.utf8.starts(with: "\u{2581}".utf8) {
+                    original = String(token.unicodeScalars.dropFirst())
+                } else {
+                    original = "##" + token
+                }
+                if type == .normal, token.utf8.contains(where: { (0x41...0x5A).contains($0) }) { cased = true }
+            }
+            tokens.append(original)
+            if !original.isEmpty { vocabulary.append((original, Int32(index))) }
+        }
+
+        func id(_ key: String, default fallback: Int32?) throws -> Int32? {
+            guard let value = metadata[key] else { return fallback }
+            guard let id = value.intValue, id >= 0, id < tokens.count else {
+                if let id = value.intValue, id == -1 || id == Int(UInt32.max) { return nil }
+                throw TokenizerError("GGUF: \(key) = \(value) is not a token id below \(tokens.count)")
+            }
+            return Int32(id)
+        }
+        // llama.cpp's defaults for BERT: [CLS] 101 first, [SEP] 102 last, [UNK] 100.
+        guard let unknown = try id("tokenizer.ggml.unknown_token_id", default: tokens.count > 100 ? 100 : nil) else {
+            throw TokenizerError("GGUF: the BERT vocabulary has no tokenizer.ggml.unknown_token_id")
+        }
+        let cls = try id("tokenizer.ggml.bos_token_id", default: tokens.count > 101 ? 101 : nil)
+        let sep = try id("tokenizer.ggml.seperator_token_id", default: nil)
+            ?? id("tokenizer.ggml.eos_token_id", default: tokens.count > 102 ? 102 : nil)
+        let addCLS = metadata["tokenizer.ggml.add_bos_token"]?.boolValue ?? true
+        let addSEP = metadata["tokenizer.ggml.add_sep_token"]?.boolValue
+            ?? metadata["tokenizer.ggml.add_eos_token"]?.boolValue ?? true
+        return WordPieceTokenizer(
+            WordPieceDefinition(
+                tokens: tokens, vocabulary: vocabulary, addedTokens: addedTokens, unknown: unknown,
+                continuingSubwordPrefix: "##", maxInputCharsPerWord: 100,
+                normalizer: BertNormalizer(
+                    cleanText: true, handleChineseChars: true, stripAccents: !cased, lowercase: !cased),
+                prefixIDs: addCLS ? cls.map { [$0] } ?? [] : [], suffixIDs: addSEP ? sep.map { [$0] } ?? [] : [],
+                decoder: WordPieceDecoder(prefix: "##", cleanup: true), cls: cls, sep: sep))
     }
 
     /// SentencePiece merging as llama.cpp does it: any two adjacent pieces whose concatenation is a vocabulary

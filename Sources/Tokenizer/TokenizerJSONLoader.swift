@@ -2,10 +2,11 @@ import Foundation
 import ModelFormats
 
 /// Reads Hugging Face `tokenizer.json` files whose model is BPE: byte-level (GPT-2, Llama 3, Qwen 2, SmolLM) or
-/// SentencePiece-style with byte fallback (Llama 2, Mistral, Gemma). Components outside that set are refused with
-/// their name rather than approximated.
+/// SentencePiece-style with byte fallback (Llama 2, Mistral, Gemma); or WordPiece (BERT and the embedding models
+/// built on it, read by `WordPieceJSONLoader`). Components outside that set are refused with their name rather
+/// than approximated.
 enum TokenizerJSONLoader {
-    static func load(path: String) throws -> BPETokenizer {
+    static func load(path: String) throws -> any TextTokenizer {
         let root = try readJSON(path, what: "tokenizer.json")
         let configPath = URL(fileURLWithPath: path).deletingLastPathComponent()
             .appendingPathComponent("tokenizer_config.json").path
@@ -26,13 +27,17 @@ enum TokenizerJSONLoader {
         }
     }
 
-    static func load(root: JSONValue, config: JSONValue?) throws -> BPETokenizer {
+    static func load(root: JSONValue, config: JSONValue?) throws -> any TextTokenizer {
         guard let model = root["model"], model.members != nil else {
             throw TokenizerError("tokenizer.json: no \"model\" object")
         }
         let modelType = model["type"]?.string ?? "BPE"
+        if modelType == "WordPiece" {
+            return try WordPieceJSONLoader.load(root: root, model: model, config: config)
+        }
         guard modelType == "BPE" else {
-            throw TokenizerError("tokenizer.json: model type '\(modelType)' is not supported (only BPE)")
+            throw TokenizerError(
+                "tokenizer.json: model type '\(modelType)' is not supported (supported: BPE, WordPiece)")
         }
         for key in ["continuing_subword_prefix", "end_of_word_suffix"] {
             if let value = model[key]?.string, !value.isEmpty {
@@ -132,7 +137,7 @@ enum TokenizerJSONLoader {
     // MARK: Components
 
     /// A component and, for `Sequence`, its flattened children.
-    private static func components(_ value: JSONValue?, key: String) -> [JSONValue] {
+    static func components(_ value: JSONValue?, key: String) -> [JSONValue] {
         guard let value, value.members != nil else { return [] }
         if value["type"]?.string == "Sequence" {
             return (value[key]?.array ?? []).flatMap { components($0, key: key) }

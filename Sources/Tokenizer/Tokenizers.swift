@@ -8,8 +8,9 @@ public enum Tokenizers {
         try GGUFTokenizerLoader.load(gguf)
     }
 
-    /// A Hugging Face `tokenizer.json` (BPE models: byte-level or SentencePiece-style with byte fallback). BOS/EOS
-    /// rules come from its post-processor, refined by a `tokenizer_config.json` beside it when there is one.
+    /// A Hugging Face `tokenizer.json`: BPE models (byte-level or SentencePiece-style with byte fallback) or
+    /// WordPiece (BERT). BOS/EOS rules come from its post-processor, refined for BPE by a `tokenizer_config.json`
+    /// beside it when there is one; for WordPiece, BOS is [CLS] and EOS is [SEP].
     public static func load(tokenizerJSON path: String) throws -> any TextTokenizer {
         try TokenizerJSONLoader.load(path: path)
     }

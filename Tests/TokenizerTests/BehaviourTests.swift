@@ -133,7 +133,7 @@ final class BehaviourTests: XCTestCase {
 
     func testGGUFLoaderRejectsBadMetadata() {
         assertLoadFails(containing: "has no tokenizer.ggml.model") { $0["tokenizer.ggml.model"] = nil }
-        assertLoadFails(containing: "tokenizer model 'bert'") { $0["tokenizer.ggml.model"] = .string("bert") }
+        assertLoadFails(containing: "tokenizer model 't5'") { $0["tokenizer.ggml.model"] = .string("t5") }
         assertLoadFails(containing: "pre-tokenizer 'chatglm-bpe'") { $0["tokenizer.ggml.pre"] = .string("chatglm-bpe") }
         assertLoadFails(containing: "has no tokenizer.ggml.pre") { $0["tokenizer.ggml.pre"] = nil }
         assertLoadFails(containing: "needs tokenizer.ggml.merges") { $0["tokenizer.ggml.merges"] = nil }
