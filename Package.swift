@@ -34,6 +34,7 @@ let package = Package(
         .library(name: "MHLlama", type: .dynamic, targets: ["LlamaDecoderPlugin"]),
         .library(name: "MHImagePreprocessor", type: .dynamic, targets: ["ImagePreprocessorPlugin"]),
         .library(name: "MHSigLIP", type: .dynamic, targets: ["SigLIPVisionPlugin"]),
+        .library(name: "MHBert", type: .dynamic, targets: ["BertEncoderPlugin"]),
         // Test-only plugins written with the Swift SDK (never installed): one per kind the SDK helpers cover.
         .library(name: "MHTestPPM", type: .dynamic, targets: ["TestPPMPreprocessor"]),
         .library(name: "MHTestMeanPool", type: .dynamic, targets: ["TestMeanPoolEncoder"]),
@@ -138,7 +139,7 @@ let package = Package(
         // MARK: Plugins.
         .target(name: "LlamaKernelsC", path: "Plugins/Llama/KernelsC"),
         .target(
-            name: "LlamaKernels", dependencies: ["LlamaKernelsC"], path: "Plugins/Llama/Kernels",
+            name: "LlamaKernels", dependencies: ["LlamaKernelsC", "KernelThreads"], path: "Plugins/Llama/Kernels",
             swiftSettings: kernelFlags
         ),
         // GGUF file → WeightSource, for llama-bench and the kernel tests only (the plugin uses the host's service).
@@ -175,7 +176,20 @@ let package = Package(
         // Vision encoder: SigLIP + the Idefics3 connector (SmolVLM), Float32 kernels built for AVX2+FMA (manifest:
         // x86_64-v3).
         .target(
-            name: "SigLIPVisionPlugin", dependencies: [sdkProduct], path: "Plugins/SigLIP/Plugin",
+            name: "SigLIPVisionPlugin", dependencies: [sdkProduct, "TransformerKernels"], path: "Plugins/SigLIP/Plugin",
+            swiftSettings: kernelFlags, linkerSettings: pluginLinkerSettings
+        ),
+
+        // The persistent, spinning thread pool every plugin's parallel regions run on (Llama, SigLIP, BERT).
+        .target(name: "KernelThreads", path: "Plugins/Shared/KernelThreads", swiftSettings: kernelFlags),
+        // The Float32 encoder kernels SigLIP and BERT share (packed GEMM, LayerNorm, GELU, softmax); AVX2+FMA.
+        .target(name: "TransformerKernels", dependencies: ["KernelThreads"], path: "Plugins/Shared/TransformerKernels",
+                swiftSettings: kernelFlags),
+
+        // Text encoder (ABI 1.2): BERT-family sentence embeddings (BERT, RoBERTa/XLM-R positions) from Hugging Face
+        // folders (sentence-transformers pooling) and llama.cpp's GGUF `bert` files; AVX2+FMA (x86_64-v3).
+        .target(
+            name: "BertEncoderPlugin", dependencies: [sdkProduct, "TransformerKernels"], path: "Plugins/Bert/Plugin",
             swiftSettings: kernelFlags, linkerSettings: pluginLinkerSettings
         ),
 

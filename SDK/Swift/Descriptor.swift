@@ -3,6 +3,8 @@
 /// Plugin kinds (`enum mh_kind`).
 public enum PluginKind: UInt16, Sendable {
     case textDecoder = 1, visionEncoder = 2, imagePreprocessor = 3
+    /// ABI 1.2.
+    case textEncoder = 4
 }
 
 /// Capability flags (`enum mh_capability`).

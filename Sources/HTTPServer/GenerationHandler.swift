@@ -95,6 +95,10 @@ struct GenerationHandler: Sendable {
             if parsed.model == "default" { return nil }  // The backend resolves its own alias.
             throw APIError(BackendError.modelNotFound(parsed.model))
         }
+        guard info.kind == .generation else {
+            throw APIError.invalid("model '\(info.id)' is an embedding model (a text encoder): it answers "
+                + "/v1/embeddings, not text generation", param: "model", code: "model_not_generative")
+        }
         guard !info.inputModalities.contains("image") else { return info }
         for request in parsed.requests {
             guard case let .chat(messages) = request.input else { continue }

@@ -73,6 +73,11 @@ struct OpenAIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                 logger.error("HTTP error on \(request.uri.path): \(error)")
                 return .internalError
             }
+        case is CancellationError:
+            // The client hung up (HangupDetector) and its work was stopped; nobody reads this answer. Counted as
+            // nginx's 499 "client closed request" so that the metrics show abandoned requests apart from failures.
+            logger.info("the client of \(request.uri.path) hung up; its work was cancelled")
+            return APIError(status: 499, message: "client closed the request", type: "client_closed_request")
         default:
             logger.error("unexpected error on \(request.uri.path): \(error)")
             return .internalError

@@ -2,6 +2,8 @@ import Foundation
 import struct Sampling.SamplingDefaults
 import enum WorkerProtocol.TokenizerRequest
 import struct WorkerProtocol.TokenizerReply
+import struct WorkerProtocol.EmbedRequest
+import struct WorkerProtocol.Embedding
 
 /// The seam between the HTTP layer and whatever produces tokens (`WorkerBackend`, the worker supervisor, in
 /// production; a scripted double in tests). The HTTP layer owns validation, admission, streaming and error mapping; a backend owns models.
@@ -26,6 +28,10 @@ public protocol InferenceBackend: Sendable {
     /// is not). Throws `badRequest` for a model without a tokenizer or an id outside its vocabulary.
     func tokenizer(model: String, _ request: TokenizerRequest, timeout: Double?) async throws(BackendError)
         -> TokenizerReply
+    /// `/v1/embeddings`: one vector per input, in input order, from an embedding model (loaded if it is not).
+    /// Throws `badRequest` for a generation model, an input over the context (unless the request truncates) or an id
+    /// outside the vocabulary. When the caller stops waiting (its task is cancelled), the work is cancelled.
+    func embed(model: String, _ request: EmbedRequest, timeout: Double?) async throws(BackendError) -> [Embedding]
 }
 
 extension InferenceBackend {
@@ -34,9 +40,18 @@ extension InferenceBackend {
     }
 }
 
+/// What a model does: generate text (chat, completions) or embed it (`/v1/embeddings`).
+public enum ModelKind: String, Sendable, Equatable {
+    case generation
+    case embedding
+}
+
 /// A model as `/v1/models` shows it.
 public struct ModelInfo: Sendable, Equatable {
     public var id: String
+    public var kind: ModelKind
+    /// An embedding model's vector length (from the loaded model, else from its files); nil for generation models.
+    public var embeddingDimension: Int?
     public var contextLength: Int?
     public var inputModalities: [String]
     public var loaded: Bool
@@ -49,9 +64,12 @@ public struct ModelInfo: Sendable, Equatable {
     public init(
         id: String, contextLength: Int?, inputModalities: [String] = ["text"], loaded: Bool = false,
         created: Date = Date(timeIntervalSince1970: 0), ownedBy: String = "modelhost",
-        recommendedSampling: SamplingDefaults = SamplingDefaults()
+        recommendedSampling: SamplingDefaults = SamplingDefaults(), kind: ModelKind = .generation,
+        embeddingDimension: Int? = nil
     ) {
         self.id = id
+        self.kind = kind
+        self.embeddingDimension = embeddingDimension
         self.contextLength = contextLength
         self.inputModalities = inputModalities
         self.loaded = loaded

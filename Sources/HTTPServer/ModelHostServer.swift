@@ -123,9 +123,9 @@ public final class ModelHostServer: Sendable {
 
     private func makeApplication(
         name: String, host: String, port: Int, corsOrigins: [String],
-        onRunning: @escaping @Sendable (Int) async -> Void, routes: (Router<BasicRequestContext>) -> Void
+        onRunning: @escaping @Sendable (Int) async -> Void, routes: (Router<APIRequestContext>) -> Void
     ) -> some Service {
-        let router = Router(context: BasicRequestContext.self)
+        let router = Router(context: APIRequestContext.self)
         // Outermost, so that error responses carry the CORS headers too (a page must be able to read a 401 or 429),
         // and preflights are answered before authentication.
         if !corsOrigins.isEmpty { router.middlewares.add(CORSPolicyMiddleware(origins: corsOrigins)) }
@@ -136,7 +136,7 @@ public final class ModelHostServer: Sendable {
         routes(router)
         return Application(
             router: router,
-            server: .http1(configuration: .init(additionalChannelHandlers: [MalformedHTTPResponder()])),
+            server: .http1(configuration: .init(additionalChannelHandlers: [MalformedHTTPResponder(), HangupDetector()])),
             configuration: .init(address: .hostname(host, port: port), serverName: "modelhost-\(name)"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
             logger: state.logger)

@@ -64,6 +64,41 @@ enum OpenAPISpec {
             }
           }
         },
+        "/v1/embeddings": {
+          "post": {
+            "operationId": "createEmbedding",
+            "description": "One vector per input from an embedding model (a text encoder; GET /v1/models shows kind \"embedding\"). Inputs longer than the model's context are refused unless truncate is true.",
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {
+              "type": "object", "additionalProperties": false, "required": ["model", "input"],
+              "properties": {"model": {"type": "string", "minLength": 1},
+                             "input": {"oneOf": [
+                               {"type": "string", "minLength": 1},
+                               {"type": "array", "minItems": 1, "maxItems": 2048, "items": {"type": "string", "minLength": 1}},
+                               {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 0, "maximum": 2147483647}},
+                               {"type": "array", "minItems": 1, "maxItems": 2048, "items": {"type": "array", "minItems": 1,
+                                 "items": {"type": "integer", "minimum": 0, "maximum": 2147483647}}}]},
+                             "encoding_format": {"enum": ["float", "base64", null], "default": "float"},
+                             "dimensions": {"type": ["integer", "null"], "minimum": 1, "maximum": 65536},
+                             "truncate": {"type": ["boolean", "null"], "default": false},
+                             "user": {"type": ["string", "null"]}}},
+              "examples": {"two": {"value": {"model": "all-MiniLM-L6-v2", "input": ["A cat sits on the mat.", "Un chat est assis."]}}}}}},
+            "responses": {
+              "200": {"description": "The vectors, in input order", "content": {"application/json": {"schema": {
+                "type": "object", "required": ["object", "data", "model", "usage"],
+                "properties": {"object": {"const": "list"}, "model": {"type": "string"},
+                  "data": {"type": "array", "items": {"type": "object", "required": ["object", "index", "embedding"],
+                    "properties": {"object": {"const": "embedding"}, "index": {"type": "integer"},
+                      "embedding": {"oneOf": [{"type": "array", "items": {"type": "number"}},
+                                              {"type": "string", "description": "base64 of little-endian float32"}]}}}},
+                  "usage": {"type": "object", "required": ["prompt_tokens", "total_tokens"],
+                    "properties": {"prompt_tokens": {"type": "integer"}, "total_tokens": {"type": "integer"}}}}}}}},
+              "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"},
+              "404": {"$ref": "#/components/responses/Error"}, "413": {"$ref": "#/components/responses/Error"},
+              "429": {"$ref": "#/components/responses/Error"}, "502": {"$ref": "#/components/responses/Error"},
+              "503": {"$ref": "#/components/responses/Error"}, "504": {"$ref": "#/components/responses/Error"}
+            }
+          }
+        },
         "/detokenize": {
           "post": {
             "operationId": "detokenize",
@@ -137,7 +172,10 @@ enum OpenAPISpec {
             "id": {"type": "string"}, "object": {"const": "model"}, "created": {"type": "integer"},
             "owned_by": {"type": "string"}, "context_length": {"type": ["integer", "null"]},
             "input_modalities": {"type": "array", "items": {"type": "string"}}, "loaded": {"type": "boolean"},
-            "defaults": {"type": "object"}, "defaults_source": {"type": "object"}}},
+            "kind": {"enum": ["generation", "embedding"]},
+            "embedding_dimension": {"type": ["integer", "null"], "description": "embedding models only"},
+            "defaults": {"type": "object", "description": "generation models only"},
+            "defaults_source": {"type": "object"}}},
           "Completion": {"type": "object", "required": ["id", "object", "created", "model", "choices"], "properties": {
             "id": {"type": "string"}, "object": {"enum": ["chat.completion", "text_completion"]},
             "created": {"type": "integer"}, "model": {"type": "string"},

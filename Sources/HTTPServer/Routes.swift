@@ -10,7 +10,7 @@ public enum RouteMethods {
     public static let api: [String: [String]] = [
         "/v1/chat/completions": ["POST"], "/v1/completions": ["POST"], "/v1/models": ["GET"],
         "/v1/models/*": ["GET"], "/openapi.json": ["GET"], "/health": ["GET"], "/ready": ["GET"],
-        "/tokenize": ["POST"], "/detokenize": ["POST"],
+        "/tokenize": ["POST"], "/detokenize": ["POST"], "/v1/embeddings": ["POST"],
     ]
     public static let admin: [String: [String]] = [
         "/admin/status": ["GET"], "/admin/load": ["POST"], "/admin/unload": ["POST"], "/admin/health": ["GET"],
@@ -27,11 +27,17 @@ public enum RouteMethods {
 
 /// The OpenAI API port: generation, model listing, liveness and readiness.
 enum OpenAIRoutes {
-    static func register(on router: Router<BasicRequestContext>, state: ServerState) {
+    static func register(on router: Router<APIRequestContext>, state: ServerState) {
         let handler = state.generationHandler
-        router.post("/v1/chat/completions") { request, _ in try await handler.handle(request, endpoint: .chat) }
-        router.post("/v1/completions") { request, _ in try await handler.handle(request, endpoint: .completions) }
+        // A non-streamed answer's work stops when its client hangs up; a streamed one's handler returns at once.
+        router.post("/v1/chat/completions") { request, context in
+            try await context.cancellingOnDisconnect { try await handler.handle(request, endpoint: .chat) }
+        }
+        router.post("/v1/completions") { request, context in
+            try await context.cancellingOnDisconnect { try await handler.handle(request, endpoint: .completions) }
+        }
         TokenizerRoutes.register(on: router, state: state)
+        EmbeddingRoutes.register(on: router, state: state)
         router.get("/v1/models") { _, _ in
             let models = await state.backend.listModels()
             return Response.json(["object": "list", "data": .array(models.map {
@@ -71,9 +77,19 @@ enum OpenAIRoutes {
     /// A model as the API lists it, with the sampling defaults a request to it gets for what it leaves out, and where
     /// each comes from (`model`: its own files recommend it; `server`: the server's default).
     static func modelJSON(_ model: ModelInfo, serverDefaults: SamplingDefaults) -> JSONValue {
+        if model.kind == .embedding {
+            // Sampling means nothing to an encoder: it shows what it embeds into instead.
+            return [
+                "id": .string(model.id), "object": "model", "created": JSONValue(Int(model.created.timeIntervalSince1970)),
+                "owned_by": .string(model.ownedBy), "context_length": model.contextLength.map { JSONValue($0) } ?? .null,
+                "input_modalities": .array(model.inputModalities.map(JSONValue.string)), "loaded": .bool(model.loaded),
+                "kind": "embedding", "embedding_dimension": model.embeddingDimension.map { JSONValue($0) } ?? .null,
+            ]
+        }
         let recommended = Set(model.recommendedSampling.fields.map(\.name))
         let effective = model.recommendedSampling.filled(from: serverDefaults)
         return [
+            "kind": "generation",
             "id": .string(model.id), "object": "model", "created": JSONValue(Int(model.created.timeIntervalSince1970)),
             "owned_by": .string(model.ownedBy), "context_length": model.contextLength.map { JSONValue($0) } ?? .null,
             "input_modalities": .array(model.inputModalities.map(JSONValue.string)), "loaded": .bool(model.loaded),
@@ -87,7 +103,7 @@ enum OpenAIRoutes {
 
 /// The admin port: status, load/unload, health, queue, capabilities and Prometheus metrics.
 enum AdminRoutes {
-    static func register(on router: Router<BasicRequestContext>, state: ServerState) {
+    static func register(on router: Router<APIRequestContext>, state: ServerState) {
         router.get("/admin/status") { _, _ in
             let backend = await state.backend.status()
             return Response.json([

@@ -11,7 +11,7 @@ import struct WorkerProtocol.TokenizerReply
 enum TokenizerRoutes {
     static let defaultModel = "default"
 
-    static func register(on router: Router<BasicRequestContext>, state: ServerState) {
+    static func register(on router: Router<APIRequestContext>, state: ServerState) {
         router.post("/tokenize") { request, _ in
             var fields = try RequestFields(try await request.jsonBody(limit: state.options.maxBodyBytes))
             let model = try modelField(&fields)

@@ -29,11 +29,14 @@ public struct CatalogEntry: Sendable, Equatable {
     /// `generation_config.json`); empty when the files say nothing. Values a request could not send (a temperature of
     /// 5) are left out, so a bad file falls back to the server's defaults instead of failing every request.
     public let recommendedSampling: SamplingDefaults
+    /// The width of the model's hidden states (GGUF `<arch>.embedding_length`, config.json `hidden_size`), when
+    /// stated: an embedding model's vector length before it is loaded.
+    public let hiddenSize: Int?
 
     public init(
         id: String, format: ModelFormat, path: String, contextLength: Int?, architecture: String?,
         inputModalities: [String], created: Date, projectorPath: String? = nil,
-        recommendedSampling: SamplingDefaults = SamplingDefaults()
+        recommendedSampling: SamplingDefaults = SamplingDefaults(), hiddenSize: Int? = nil
     ) {
         self.id = id
         self.format = format
@@ -44,5 +47,6 @@ public struct CatalogEntry: Sendable, Equatable {
         self.projectorPath = projectorPath
         self.created = created
         self.recommendedSampling = recommendedSampling
+        self.hiddenSize = hiddenSize
     }
 }

@@ -78,7 +78,7 @@ public struct ModelCatalog: Sendable {
         guard let real = RootConfinement.realPath(path), isRegularFile(real) else {
             throw .unreadable(id: id, reason: "it is not a regular file")
         }
-        guard let (architecture, context, sampling) = GGUFFacts.shared.facts(of: real) else {
+        guard let (architecture, context, sampling, width) = GGUFFacts.shared.facts(of: real) else {
             throw .unreadable(id: id, reason: "its GGUF header is invalid")
         }
         if architecture == "clip" {
@@ -95,7 +95,7 @@ public struct ModelCatalog: Sendable {
         return CatalogEntry(
             id: id, format: .gguf, path: real, contextLength: context, architecture: architecture,
             inputModalities: projectorPath == nil ? ["text"] : ["text", "image"], created: modificationDate(real),
-            projectorPath: projectorPath, recommendedSampling: sampling)
+            projectorPath: projectorPath, recommendedSampling: sampling, hiddenSize: width)
     }
 
     // MARK: - Hugging Face directories
@@ -118,14 +118,26 @@ public struct ModelCatalog: Sendable {
               let config = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
         else { throw .unreadable(id: id, reason: "config.json is not a JSON object") }
         let text = config["text_config"] as? [String: Any]
-        let context = (config["max_position_embeddings"] as? Int) ?? (text?["max_position_embeddings"] as? Int)
+        var context = (config["max_position_embeddings"] as? Int) ?? (text?["max_position_embeddings"] as? Int)
+        // A sentence-transformers folder states the sequence length its encoder was trained for.
+        if let limit = jsonObject("\(realDirectory)/sentence_bert_config.json", confinement: confinement)?["max_seq_length"]
+            as? Int, limit > 0 {
+            context = min(context ?? limit, limit)
+        }
         let hasVision = config["vision_config"] != nil
         return CatalogEntry(
             id: id, format: .safetensors, path: realDirectory, contextLength: context,
             architecture: config["model_type"] as? String,
             inputModalities: hasVision ? ["text", "image"] : ["text"], created: modificationDate(realConfig),
             projectorPath: hasVision ? realDirectory : nil,
-            recommendedSampling: generationConfig(realDirectory, confinement: confinement))
+            recommendedSampling: generationConfig(realDirectory, confinement: confinement),
+            hiddenSize: (config["hidden_size"] as? Int) ?? (text?["hidden_size"] as? Int))
+    }
+
+    /// A small JSON object file inside the folder, or nil when absent or not an object.
+    private func jsonObject(_ path: String, confinement: RootConfinement) -> [String: Any]? {
+        guard let real = confinement.confined(path), let data = (FileBytes.read(real).map { Data($0) }) else { return nil }
+        return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
     }
 
     /// The recommended sampling values of a Hugging Face folder's `generation_config.json` (vLLM reads the same
@@ -193,7 +205,7 @@ final class GGUFFacts: @unchecked Sendable {
     }
 
     private let lock = NSLock()
-    typealias Facts = (architecture: String?, context: Int?, sampling: SamplingDefaults)
+    typealias Facts = (architecture: String?, context: Int?, sampling: SamplingDefaults, width: Int?)
     private var known: [Key: Facts] = [:]
 
     /// nil when the file is not a valid GGUF.
@@ -213,7 +225,8 @@ final class GGUFFacts: @unchecked Sendable {
             repetitionPenalty: gguf.metadata["general.sampling.penalty_repeat"]?.doubleValue)
         let facts = (architecture: architecture,
                      context: architecture.flatMap { gguf.metadata["\($0).context_length"]?.intValue },
-                     sampling: sampling.withoutInvalidFields())
+                     sampling: sampling.withoutInvalidFields(),
+                     width: architecture.flatMap { gguf.metadata["\($0).embedding_length"]?.intValue })
         lock.withLock { known[key] = facts }
         return facts
     }

@@ -21,6 +21,11 @@ public final class SafetensorsModel: @unchecked Sendable {
     public let config: JSONValue
     /// Every tensor name, in file order then header order.
     public let tensorNames: [String]
+    /// What a sentence-transformers folder says beyond config.json (how token states become one embedding), as
+    /// dotted metadata keys: `sentence_transformers.pooling.<key>` (the Pooling module's config.json),
+    /// `sentence_transformers.normalize` (a Normalize module follows) and `sentence_transformers.max_seq_length`
+    /// (sentence_bert_config.json). Empty for a folder without modules.json.
+    public let sentenceTransformers: [(key: String, value: JSONValue)]
     private let location: [String: (file: Int, tensor: SafetensorsTensorInfo)]
 
     public init(directory: String) throws {
@@ -81,6 +86,42 @@ public final class SafetensorsModel: @unchecked Sendable {
         self.files = files
         self.tensorNames = names
         self.location = location
+        sentenceTransformers = try Self.readSentenceTransformers(dir)
+    }
+
+    /// modules.json's Pooling and Normalize modules and sentence_bert_config.json's sequence length. A module path
+    /// must stay inside the folder (a hostile modules.json cannot make us read files elsewhere).
+    static func readSentenceTransformers(_ dir: String) throws -> [(key: String, value: JSONValue)] {
+        let modulesPath = dir + "/modules.json"
+        guard isRegularFile(modulesPath) else { return [] }
+        guard case .array(let modules) = try readJSON(modulesPath) else {
+            throw ModelFormatError("'\(modulesPath)' is not a JSON array of modules")
+        }
+        var out: [(key: String, value: JSONValue)] = []
+        for module in modules {
+            guard let type = module["type"]?.stringValue else {
+                throw ModelFormatError("'\(modulesPath)': a module has no \"type\" string")
+            }
+            if type.hasSuffix(".Pooling") {
+                let path = module["path"]?.stringValue ?? ""
+                let parts = path.split(separator: "/", omittingEmptySubsequences: true)
+                guard !path.hasPrefix("/"), parts.allSatisfy({ isPlainFileName(String($0)) }) else {
+                    throw ModelFormatError("'\(modulesPath)': the Pooling module's path '\(path)' leaves the folder")
+                }
+                let configPath = dir + (parts.isEmpty ? "" : "/" + parts.joined(separator: "/")) + "/config.json"
+                guard isRegularFile(configPath) else {
+                    throw ModelFormatError("'\(modulesPath)' lists a Pooling module whose '\(configPath)' is missing")
+                }
+                out += try readJSON(configPath).flattened(prefix: "sentence_transformers.pooling")
+            } else if type.hasSuffix(".Normalize") {
+                out.append(("sentence_transformers.normalize", .bool(true)))
+            }
+        }
+        let bertConfig = dir + "/sentence_bert_config.json"
+        if isRegularFile(bertConfig), let length = try readJSON(bertConfig)["max_seq_length"], length.intValue != nil {
+            out.append(("sentence_transformers.max_seq_length", length))
+        }
+        return out
     }
 
     /// Whether `config.json` declares MLX affine quantization (`"quantization": {"group_size": G, "bits": B}`).

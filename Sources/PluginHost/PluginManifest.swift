@@ -54,6 +54,8 @@ public enum PluginKindName: String, Codable, Sendable, CaseIterable {
     case textDecoder = "text-decoder"
     case visionEncoder = "vision-encoder"
     case imagePreprocessor = "image-preprocessor"
+    /// ABI 1.2: its manifest's abi.minor is at least 2.
+    case textEncoder = "text-encoder"
 
     /// The ABI's `enum mh_kind` value.
     public var abiValue: UInt16 {
@@ -61,6 +63,7 @@ public enum PluginKindName: String, Codable, Sendable, CaseIterable {
         case .textDecoder: return 1
         case .visionEncoder: return 2
         case .imagePreprocessor: return 3
+        case .textEncoder: return 4
         }
     }
 }

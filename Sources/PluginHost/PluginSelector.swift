@@ -101,3 +101,15 @@ public enum PluginSelector {
         return (winner.0, decisions)
     }
 }
+
+extension PluginSelector {
+    /// Whether `family` names a text encoder (embedding) model: a usable text-encoder plugin lists it and no
+    /// text-decoder plugin lists it by name. Read from manifests only, so the orchestrator can tell an embedding
+    /// model from a generation model without loading either; the worker opens the model through that kind.
+    public static func isEncoderFamily(_ family: String, among plugins: [DiscoveredPlugin]) -> Bool {
+        func claims(_ kind: PluginKindName) -> Bool {
+            plugins.contains { $0.isAccepted && $0.manifest?.kind == kind && $0.manifest?.families.contains(family) == true }
+        }
+        return !family.isEmpty && claims(.textEncoder) && !claims(.textDecoder)
+    }
+}

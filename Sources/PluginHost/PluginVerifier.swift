@@ -221,6 +221,7 @@ public enum PluginVerifier {
         case .textDecoder: return MH_IID_TEXT_DECODER_V1
         case .visionEncoder: return MH_IID_VISION_ENCODER_V1
         case .imagePreprocessor: return MH_IID_IMAGE_PREPROCESSOR_V1
+        case .textEncoder: return MH_IID_TEXT_ENCODER_V1
         }
     }
 
@@ -235,6 +236,10 @@ public enum PluginVerifier {
     static func lifecycle(_ library: String, modelPath: String?) throws -> String {
         let host = HostServices(threads: 1)
         let context = try loadAndInit(library, host: host)
+        if context.plugin.manifest.kind == .textEncoder {
+            defer { context.shutdown() }
+            return try encoderLifecycle(context, host: host, modelPath: modelPath)
+        }
         guard context.plugin.manifest.kind == .textDecoder else {
             context.shutdown()
             return "init and shutdown succeed"
@@ -264,8 +269,9 @@ public enum PluginVerifier {
         return detail
     }
 
+    /// A GGUF file or a Hugging Face folder, as the worker opens them.
     static func openWeights(_ path: String) throws -> ModelWeights {
-        GGUFWeights(try GGUFFile(path: path))
+        try openModelWeights(path: path)
     }
 
     static func expectFailure(_ what: String, _ body: () throws -> Void) throws {
@@ -282,6 +288,7 @@ public enum PluginVerifier {
         let host = HostServices(threads: 1)
         let context = try loadAndInit(library, host: host)
         defer { context.shutdown() }
+        if context.plugin.manifest.kind == .textEncoder { return try encoderErrorPaths(context) }
         guard context.plugin.manifest.kind == .textDecoder,
               let raw = context.interface(MH_IID_TEXT_DECODER_V1) else { return "no decoder interface to exercise" }
         // Copy only what the plugin's table holds: a 1.0 table ends before seq_copy.
@@ -317,6 +324,9 @@ public enum PluginVerifier {
         let host = HostServices(threads: 2)
         let context = try loadAndInit(library, host: host)
         defer { context.shutdown() }
+        if context.plugin.manifest.kind == .textEncoder {
+            return try encoderRoundTrip(context, modelPath: modelPath)
+        }
         guard context.plugin.manifest.kind == .textDecoder else { return "skipped: not a decoder" }
         let decoder = try TextDecoderClient(context)
         let weights = WeightsService(try openWeights(modelPath))
@@ -369,5 +379,89 @@ public enum PluginVerifier {
         } catch is PluginCallError {}
         guard c.length == 3 else { throw CheckFailure(message: "a refused forward changed the sequence length") }
         return "reference prompt gives finite logits; truncate/re-feed and batched decode agree (max diff \(maxDiff))" + copied
+    }
+
+    // MARK: Text encoders (ABI 1.2)
+
+    static func encoderLifecycle(_ context: PluginContext, host: HostServices, modelPath: String?) throws -> String {
+        let encoder = try TextEncoderClient(context)
+        do {
+            _ = try encoder.openModel(weights: WeightsService(EmptyWeights()), path: "<empty>")
+            throw CheckFailure(message: "model_open accepted a model with no tensors")
+        } catch let error as PluginCallError {
+            guard !error.message.isEmpty else { throw CheckFailure(message: "model_open failed without a message") }
+        }
+        var detail = "an empty model is refused with a message"
+        if let modelPath {
+            let weights = WeightsService(try openWeights(modelPath))
+            for _ in 0..<3 {
+                let model = try encoder.openModel(weights: weights, path: modelPath)
+                for _ in 0..<20 { _ = try model.encode([[1, 2, 3], [4, 5]]) }
+            }
+            guard host.liveAllocationCount == 0 else {
+                throw CheckFailure(message: "\(host.liveAllocationCount) host allocations (\(host.liveBytes) bytes) leaked after 3 open/close cycles of 20 encode calls")
+            }
+            detail += "; 3 open/encode/close cycles return every host allocation"
+        }
+        return detail
+    }
+
+    static func encoderErrorPaths(_ context: PluginContext) throws -> String {
+        guard let raw = context.interface(MH_IID_TEXT_ENCODER_V1) else { return "no encoder interface to exercise" }
+        var t = mh_text_encoder_v1()
+        let held = min(Int(raw.load(as: UInt32.self)), MemoryLayout<mh_text_encoder_v1>.size)
+        withUnsafeMutableBytes(of: &t) { $0.copyMemory(from: UnsafeRawBufferPointer(start: raw, count: held)) }
+        var status = mh_status()
+        mh_status_init(&status)
+        var failures: [String] = []
+        func check(_ name: String, _ rc: Int32) {
+            if rc == 0 { failures.append("\(name) returned OK") }
+            else if statusText(&status).isEmpty { failures.append("\(name) gave no message") }
+            mh_status_init(&status)
+        }
+        var model: OpaquePointer?
+        check("model_open(desc = NULL)", t.model_open(context.raw, nil, &model, &status))
+        var info = mh_encoder_info()
+        info.struct_size = UInt32(MemoryLayout<mh_encoder_info>.size)
+        check("model_info(model = NULL)", t.model_info(nil, &info, &status))
+        check("encode(model = NULL, batch = NULL)", t.encode(nil, nil, &status))
+        t.model_close(nil)
+        guard failures.isEmpty else { throw CheckFailure(message: failures.joined(separator: "; ")) }
+        return "NULL models and batches are refused with messages; close(NULL) is a no-op"
+    }
+
+    static func encoderRoundTrip(_ context: PluginContext, modelPath: String?) throws -> String {
+        guard let modelPath else { return "skipped: pass --model to encode reference inputs" }
+        let encoder = try TextEncoderClient(context)
+        let weights = WeightsService(try openWeights(modelPath))
+        let model = try encoder.openModel(weights: weights, path: modelPath)
+        let n = model.embeddingLength
+        let inputs: [[Int32]] = [[1, 2, 3, 4, 5, 6, 7], [8, 9], [10]].map { $0.map { $0 % Int32(model.vocabularySize) } }
+        let together = try model.encode(inputs)
+        guard together.count == inputs.count * n, together.allSatisfy(\.isFinite) else {
+            throw CheckFailure(message: "encode did not give \(inputs.count) rows of \(n) finite values")
+        }
+        // Batch invariance: each input alone gives its row of the batched call.
+        var maxDiff: Float = 0
+        for (index, input) in inputs.enumerated() {
+            let alone = try model.encode([input])
+            for i in 0..<n { maxDiff = max(maxDiff, abs(alone[i] - together[index * n + i])) }
+        }
+        guard maxDiff <= 1e-4 else {
+            throw CheckFailure(message: "an input encoded alone differs from its row in a batch by \(maxDiff)")
+        }
+        if model.normalized {
+            for row in 0..<inputs.count {
+                let norm = (0..<n).reduce(Float(0)) { $0 + together[row * n + $1] * together[row * n + $1] }.squareRoot()
+                guard abs(norm - 1) < 1e-3 else {
+                    throw CheckFailure(message: "the model reports normalized outputs, row \(row) has length \(norm)")
+                }
+            }
+        }
+        do {
+            _ = try model.encode([[Int32(model.vocabularySize)]])
+            throw CheckFailure(message: "encode accepted a token id equal to the vocabulary size")
+        } catch is PluginCallError {}
+        return "\(n)-dimensional \(model.pooling) vectors\(model.normalized ? ", unit length" : ""); a batch equals its inputs encoded alone (max diff \(maxDiff))"
     }
 }

@@ -19,7 +19,7 @@ public final class SafetensorsWeights: ModelWeights, @unchecked Sendable {
         self.model = model
         format = UInt32(model.isMLXQuantized ? MH_FORMAT_MLX.rawValue : MH_FORMAT_SAFETENSORS.rawValue)
         var meta: [String: GGUFValue] = [:]
-        for (key, value) in model.config.flattened() {
+        for (key, value) in model.config.flattened() + model.sentenceTransformers {
             if let v = Self.value(value) { meta[key] = v }
         }
         self.meta = meta

@@ -254,7 +254,7 @@ final class WorkerConnection: @unchecked Sendable {
         if !entry.started, event.isOutput { pending[requestID]?.started = true }
         lock.unlock()
         switch event {
-        case .accepted, .prompt, .delta:
+        case .accepted, .prompt, .delta, .embedding:
             entry.continuation.yield(event)
         case .done(let completion):
             if let deadline = entry.deadline, completion.finishReason == .cancelled {

@@ -160,8 +160,10 @@ enum GGUFTokenizerLoader {
         let sep = try id("tokenizer.ggml.seperator_token_id", default: nil)
             ?? id("tokenizer.ggml.eos_token_id", default: tokens.count > 102 ? 102 : nil)
         let addCLS = metadata["tokenizer.ggml.add_bos_token"]?.boolValue ?? true
-        let addSEP = metadata["tokenizer.ggml.add_sep_token"]?.boolValue
-            ?? metadata["tokenizer.ggml.add_eos_token"]?.boolValue ?? true
+        // add_sep_token is about the separator *between* the two texts of a pair (reranking); convert_hf_to_gguf.py
+        // writes false for it on every BERT model. A single text ends with [SEP] as add_eos_token says (llama.cpp's
+        // WPM tokenizer always closes a single text with it).
+        let addSEP = metadata["tokenizer.ggml.add_eos_token"]?.boolValue ?? true
         return WordPieceTokenizer(
             WordPieceDefinition(
                 tokens: tokens, vocabulary: vocabulary, addedTokens: addedTokens, unknown: unknown,

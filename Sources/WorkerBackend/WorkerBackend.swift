@@ -12,21 +12,24 @@ public final class WorkerBackend: InferenceBackend, @unchecked Sendable {
     public let supervisor: Supervisor
     public let catalog: ModelCatalog
     private let template: ModelSpec
+    private let isEncoderFamily: @Sendable (String) -> Bool
 
     /// `template` supplies what every model's spec shares (threads, batch size, plugin paths and pin); id, path
-    /// and memory estimate come from the catalog.
-    public init(catalog: ModelCatalog, supervisor: Supervisor, template: ModelSpec) {
+    /// and memory estimate come from the catalog. `isEncoderFamily` tells embedding models from generation models
+    /// by their family before they are loaded (the installed plugins' manifests say which kind runs which family).
+    public init(catalog: ModelCatalog, supervisor: Supervisor, template: ModelSpec,
+                isEncoderFamily: @escaping @Sendable (String) -> Bool = { _ in false }) {
         self.catalog = catalog
         self.supervisor = supervisor
         self.template = template
+        self.isEncoderFamily = isEncoderFamily
     }
 
     public func listModels() async -> [ModelInfo] {
-        let loaded = Set(await supervisor.status().filter { $0.workerPID != nil }.map(\.id))
+        let running = await supervisor.status().filter { $0.workerPID != nil }
         return catalog.entries().map { entry in
-            ModelInfo(id: entry.id, contextLength: entry.contextLength, inputModalities: entry.inputModalities,
-                      loaded: loaded.contains(entry.id), created: entry.created,
-                      recommendedSampling: entry.recommendedSampling)
+            let worker = running.first { $0.id == entry.id }
+            return info(entry, running: worker != nil, loaded: worker?.info)
         }
     }
 
@@ -34,9 +37,18 @@ public final class WorkerBackend: InferenceBackend, @unchecked Sendable {
     /// Face cache; nil for an id that does not resolve (`generate` then reports why).
     public func model(_ id: String) async -> ModelInfo? {
         guard let entry = try? resolve(id) else { return nil }
-        let loaded = await supervisor.status().contains { $0.id == entry.id && $0.workerPID != nil }
-        return ModelInfo(id: entry.id, contextLength: entry.contextLength, inputModalities: entry.inputModalities,
-                         loaded: loaded, created: entry.created, recommendedSampling: entry.recommendedSampling)
+        let worker = await supervisor.status().first { $0.id == entry.id && $0.workerPID != nil }
+        return info(entry, running: worker != nil, loaded: worker?.info)
+    }
+
+    /// What a loaded model's worker reported wins over what the catalog read from its files.
+    private func info(_ entry: CatalogEntry, running: Bool, loaded: LoadedInfo?) -> ModelInfo {
+        let embedding = loaded.map { $0.embeddingLength > 0 } ?? isEncoderFamily(entry.architecture ?? "")
+        let dimension = loaded.flatMap { $0.embeddingLength > 0 ? Int($0.embeddingLength) : nil } ?? entry.hiddenSize
+        return ModelInfo(id: entry.id, contextLength: loaded.map { Int($0.contextLength) } ?? entry.contextLength,
+                         inputModalities: entry.inputModalities, loaded: running, created: entry.created,
+                         recommendedSampling: entry.recommendedSampling, kind: embedding ? .embedding : .generation,
+                         embeddingDimension: embedding ? dimension : nil)
     }
 
     public func generate(_ request: GenerationRequest) async throws(BackendError)
@@ -94,6 +106,42 @@ public final class WorkerBackend: InferenceBackend, @unchecked Sendable {
             throw Self.backendError(error, model: entry.id)
         }
         throw BackendError.internal("the worker ended a tokenizer request without a reply")
+    }
+
+    public func embed(model: String, _ request: EmbedRequest, timeout: Double?) async throws(BackendError)
+        -> [Embedding]
+    {
+        let entry = try await register(model)
+        var vectors: [Embedding?] = Array(repeating: nil, count: request.inputs.count)
+        do {
+            for try await event in supervisor.submit(model: entry.id, request: .embed(request),
+                                                     options: GenerateOptions(timeout: timeout)) {
+                switch event {
+                case .embedding(let embedding):
+                    guard Int(embedding.index) < vectors.count else {
+                        throw BackendError.internal("the worker sent input \(embedding.index) of \(vectors.count)")
+                    }
+                    vectors[Int(embedding.index)] = embedding
+                case .done(let completion) where completion.finishReason == .cancelled:
+                    throw CancellationError()
+                case .done:
+                    let complete = vectors.compactMap { $0 }
+                    guard complete.count == vectors.count else {
+                        throw BackendError.internal("the worker ended an embed request after \(complete.count) of \(vectors.count) inputs")
+                    }
+                    return complete
+                default:
+                    continue
+                }
+            }
+        } catch let error as BackendError {
+            throw error
+        } catch {
+            let mapped = Self.backendError(error, model: entry.id)
+            if case .badRequest(nil, let message) = mapped { throw .badRequest(param: "input", message: message) }
+            throw mapped
+        }
+        throw BackendError.internal("the worker ended an embed request without finishing it")
     }
 
     public func status() async -> BackendStatus {
@@ -245,7 +293,7 @@ final class ChoiceStream: @unchecked Sendable {
                 event = next
             }
             switch event {
-            case .loaded, .accepted, .loadProgress, .pong, .tokenizerReply:
+            case .loaded, .accepted, .loadProgress, .pong, .tokenizerReply, .embedding:
                 continue
             case .prompt(let echo):
                 continuation.yield(.prompt(echo.text, index: index, logprobs: Self.logprobs(echo.logprobs)))

@@ -13,6 +13,7 @@ public enum MessageType: UInt32, Sendable {
     case shutdown = 4
     case ping = 5
     case tokenizer = 6
+    case embed = 7
 
     case loaded = 100
     case delta = 101
@@ -23,6 +24,7 @@ public enum MessageType: UInt32, Sendable {
     case loadProgress = 106
     case pong = 107
     case tokenizerReply = 108
+    case embedding = 109
 }
 
 /// What the worker should load: the model file, how to choose its decoder plugin, and its resource budget.
@@ -174,6 +176,41 @@ public struct TokenizerReply: Equatable, Sendable {
     }
 }
 
+/// One input of an embedding request: text the worker tokenizes with the model's tokenizer (special tokens such as
+/// [CLS] ... [SEP] added as the model's files say), or token ids passed to the encoder as they are.
+public enum EmbeddingInput: Equatable, Sendable {
+    case text(String)
+    case tokens([Int32])
+}
+
+/// `/v1/embeddings`: one vector per input, from a text encoder model's worker. The worker batches the inputs of
+/// every request it holds into the encoder's calls.
+public struct EmbedRequest: Equatable, Sendable {
+    public var inputs: [EmbeddingInput]
+    /// An input longer than the model's context is cut to fit (its final special token kept) instead of refused.
+    public var truncate: Bool
+
+    public init(inputs: [EmbeddingInput], truncate: Bool = false) {
+        self.inputs = inputs
+        self.truncate = truncate
+    }
+}
+
+/// One input's vector, sent as soon as its batch is done; the request ends with `done` (prompt tokens summed).
+public struct Embedding: Equatable, Sendable {
+    /// The input's position in the request.
+    public var index: UInt32
+    /// Tokens the encoder read for this input (after truncation).
+    public var promptTokens: UInt32
+    public var vector: [Float]
+
+    public init(index: UInt32, promptTokens: UInt32, vector: [Float]) {
+        self.index = index
+        self.promptTokens = promptTokens
+        self.vector = vector
+    }
+}
+
 public enum WorkerRequest: Equatable, Sendable {
     case load(LoadRequest)
     case generate(GenerateRequest)
@@ -186,6 +223,8 @@ public enum WorkerRequest: Equatable, Sendable {
     case ping
     /// Tokenize or detokenize with the model's tokenizer; answered with `tokenizerReply` or `error`.
     case tokenizer(TokenizerRequest)
+    /// Embed every input (a text encoder model only); answered with one `embedding` per input, then `done`.
+    case embed(EmbedRequest)
 }
 
 /// What the worker reports once its model is open.
@@ -200,9 +239,11 @@ public struct LoadedInfo: Equatable, Sendable {
     public var hasTokenizer: Bool
     /// Whether a vision encoder is loaded, so chat prompts may carry images.
     public var acceptsImages: Bool
+    /// For a text encoder (embedding) model, the length of its vectors; 0 for a generation model.
+    public var embeddingLength: UInt32
 
     public init(pluginID: String, pluginVersion: String, vocabularySize: UInt32, contextLength: UInt32,
-                eosTokenID: Int32, hasTokenizer: Bool = false, acceptsImages: Bool = false) {
+                eosTokenID: Int32, hasTokenizer: Bool = false, acceptsImages: Bool = false, embeddingLength: UInt32 = 0) {
         self.pluginID = pluginID
         self.pluginVersion = pluginVersion
         self.vocabularySize = vocabularySize
@@ -210,6 +251,7 @@ public struct LoadedInfo: Equatable, Sendable {
         self.eosTokenID = eosTokenID
         self.hasTokenizer = hasTokenizer
         self.acceptsImages = acceptsImages
+        self.embeddingLength = embeddingLength
     }
 }
 
@@ -360,6 +402,8 @@ public enum WorkerEvent: Equatable, Sendable {
     case error(WorkerFailure)
     /// The answer to a `tokenizer` request (and its end).
     case tokenizerReply(TokenizerReply)
+    /// One input's vector of an `embed` request.
+    case embedding(Embedding)
 }
 
 // MARK: Encoding
@@ -502,6 +546,20 @@ extension WorkerRequest {
             w.u8(1)
             w.tokens(tokens)
             return (MessageType.tokenizer.rawValue, w.bytes)
+        case .embed(let r):
+            w.bool(r.truncate)
+            w.u32(UInt32(r.inputs.count))
+            for input in r.inputs {
+                switch input {
+                case .text(let text):
+                    w.u8(0)
+                    w.string(text)
+                case .tokens(let ids):
+                    w.u8(1)
+                    w.tokens(ids)
+                }
+            }
+            return (MessageType.embed.rawValue, w.bytes)
         }
     }
 
@@ -568,7 +626,22 @@ extension WorkerRequest {
             }
             try r.finish()
             return .tokenizer(request)
-        case .loaded, .accepted, .delta, .done, .error, .prompt, .loadProgress, .pong, .tokenizerReply:
+        case .embed:
+            var r = WireReader(payload, context: "embed request")
+            let truncate = try r.bool("truncate")
+            let count = try r.count("inputs", minimumSize: 5)
+            var inputs: [EmbeddingInput] = []
+            inputs.reserveCapacity(count)
+            for _ in 0..<count {
+                switch try r.u8("input kind") {
+                case 0: inputs.append(.text(try r.string("input text")))
+                case 1: inputs.append(.tokens(try r.tokens("input tokens")))
+                case let other: throw WireError("embed request: unknown input kind \(other)")
+                }
+            }
+            try r.finish()
+            return .embed(EmbedRequest(inputs: inputs, truncate: truncate))
+        case .loaded, .accepted, .delta, .done, .error, .prompt, .loadProgress, .pong, .tokenizerReply, .embedding:
             throw WireError("frame type \(type) is an event, not a request")
         }
     }
@@ -587,6 +660,7 @@ extension WorkerEvent {
             w.i32(info.eosTokenID)
             w.bool(info.hasTokenizer)
             w.bool(info.acceptsImages)
+            w.u32(info.embeddingLength)
             return (MessageType.loaded.rawValue, w.bytes)
         case .accepted(let promptTokens):
             w.u32(promptTokens)
@@ -624,6 +698,12 @@ extension WorkerEvent {
             for piece in reply.pieces { w.byteArray(piece) }
             w.string(reply.text)
             return (MessageType.tokenizerReply.rawValue, w.bytes)
+        case .embedding(let e):
+            w.u32(e.index)
+            w.u32(e.promptTokens)
+            w.u32(UInt32(e.vector.count))
+            for value in e.vector { w.f32(value) }
+            return (MessageType.embedding.rawValue, w.bytes)
         }
     }
 
@@ -637,7 +717,7 @@ extension WorkerEvent {
                 pluginID: try r.string("plugin id"), pluginVersion: try r.string("plugin version"),
                 vocabularySize: try r.u32("vocabulary size"), contextLength: try r.u32("context length"),
                 eosTokenID: try r.i32("eos token"), hasTokenizer: try r.bool("has tokenizer"),
-                acceptsImages: try r.bool("accepts images"))
+                acceptsImages: try r.bool("accepts images"), embeddingLength: try r.u32("embedding length"))
             try r.finish()
             return .loaded(info)
         case .pong:
@@ -696,7 +776,17 @@ extension WorkerEvent {
             let reply = TokenizerReply(tokens: tokens, pieces: pieces, text: try r.string("text"))
             try r.finish()
             return .tokenizerReply(reply)
-        case .load, .generate, .cancel, .shutdown, .ping, .tokenizer:
+        case .embedding:
+            var r = WireReader(payload, context: "embedding event")
+            let index = try r.u32("index")
+            let tokens = try r.u32("prompt tokens")
+            let count = try r.count("vector", minimumSize: 4)
+            var vector: [Float] = []
+            vector.reserveCapacity(count)
+            for _ in 0..<count { vector.append(try r.f32("value")) }
+            try r.finish()
+            return .embedding(Embedding(index: index, promptTokens: tokens, vector: vector))
+        case .load, .generate, .cancel, .shutdown, .ping, .tokenizer, .embed:
             throw WireError("frame type \(type) is a request, not an event")
         }
     }
@@ -704,7 +794,7 @@ extension WorkerEvent {
     /// Whether this event is part of a request's answer (its prompt echo or tokens).
     public var isOutput: Bool {
         switch self {
-        case .prompt, .delta: return true
+        case .prompt, .delta, .embedding: return true
         default: return false
         }
     }
@@ -713,7 +803,7 @@ extension WorkerEvent {
     public var isTerminal: Bool {
         switch self {
         case .done, .error, .tokenizerReply: return true
-        case .loaded, .accepted, .prompt, .delta, .loadProgress, .pong: return false
+        case .loaded, .accepted, .prompt, .delta, .loadProgress, .pong, .embedding: return false
         }
     }
 }

@@ -145,6 +145,9 @@ final class DecodeScheduler: @unchecked Sendable {
                     events.send(.done(Completion(finishReason: .cancelled, promptTokens: 0, completionTokens: 0)),
                                 requestID: id)
                 }
+            case .embed(let id, _):
+                events.send(.error(WorkerFailure(.badRequest, "this is a text generation model; /v1/embeddings needs "
+                    + "an embedding model (a text encoder)")), requestID: id)
             case .stop(let reason):
                 return reason
             }

@@ -4,6 +4,8 @@ import WorkerProtocol
 /// What the request reader hands to the decode loop.
 enum InboxItem {
     case generate(requestID: UInt64, GenerateRequest)
+    /// An embedding model's request (only its worker serves these).
+    case embed(requestID: UInt64, EmbedRequest)
     case cancel(requestID: UInt64)
     /// A request's images, prepared off the decode loop (or why they could not be).
     case imagesReady(requestID: UInt64, GenerateRequest, Result<PreparedImages, WorkerFailure>)

@@ -2,6 +2,7 @@ import EngineCore
 import Foundation
 import ModelFormats
 import PluginHost
+import Tokenizer
 import WorkerProtocol
 
 /// Everything a loaded model keeps alive for the rest of the worker's life (plugins are never unloaded: the worker's
@@ -17,7 +18,32 @@ struct LoadedModel {
     let vision: VisionStack?
 }
 
-/// Opens a model through the decoder plugin its family selects, and nothing else.
+/// A text encoder (embedding) model: its plugin, model and tokenizer, kept for the worker's life.
+struct LoadedEncoder {
+    let host: HostServices
+    let context: PluginContext
+    let weights: WeightsService
+    let model: EncoderModelHandle
+    /// nil for a model whose files carry no tokenizer: it embeds token ids only.
+    let tokenizer: (any TextTokenizer)?
+    let info: LoadedInfo
+}
+
+/// What a worker serves: a generation model (a text decoder, perhaps with a vision stack) or an embedding model.
+enum LoadedWorker {
+    case decoder(LoadedModel)
+    case encoder(LoadedEncoder)
+
+    var info: LoadedInfo {
+        switch self {
+        case .decoder(let model): model.info
+        case .encoder(let encoder): encoder.info
+        }
+    }
+}
+
+/// Opens a model through the plugin its family selects (a text decoder, or a text encoder for a family only encoder
+/// plugins claim), and nothing else.
 enum ModelLoader {
     /// The model directory for a directory path or a file inside one.
     static func directoryOf(_ path: String) -> String {
@@ -28,7 +54,7 @@ enum ModelLoader {
 
     /// `progress` receives the load's progress (0...1) while the plugin opens the model, on the plugin's thread.
     static func load(_ request: LoadRequest,
-                     progress: (@Sendable (Float) -> Void)? = nil) throws(WorkerFailure) -> LoadedModel {
+                     progress: (@Sendable (Float) -> Void)? = nil) throws(WorkerFailure) -> LoadedWorker {
         // A GGUF file, or a Hugging Face / MLX safetensors directory.
         let weights: any ModelWeights
         do {
@@ -46,6 +72,12 @@ enum ModelLoader {
             throw WorkerFailure(.badRequest, "\(request.modelPath) declares no architecture "
                 + "(general.architecture or config.json model_type); pass a family")
         }
+        let host = HostServices(threads: Int(max(1, request.threads)))
+        let plugins = PluginDiscovery.discover(in: .standard(extra: request.pluginPaths))
+        if PluginSelector.isEncoderFamily(family, among: plugins) {
+            return .encoder(try loadEncoder(request, family: family, weights: weights, host: host, plugins: plugins,
+                                            progress: progress))
+        }
         // The tokenizer and chat template come with the weights; a model without them still serves token prompts.
         var prompts: PromptBuilder?
         do {
@@ -60,8 +92,6 @@ enum ModelLoader {
         if prompts?.usesFallbackTemplate == true {
             WorkerLog.write("\(request.modelPath) has no chat template; chat requests use the ChatML fallback")
         }
-        let host = HostServices(threads: Int(max(1, request.threads)))
-        let plugins = PluginDiscovery.discover(in: .standard(extra: request.pluginPaths))
         let plugin: LoadedPlugin
         do {
             let pin = request.pluginPin.isEmpty ? nil : request.pluginPin
@@ -93,8 +123,62 @@ enum ModelLoader {
                                   vocabularySize: UInt32(clamping: model.vocabularySize),
                                   contextLength: UInt32(clamping: model.contextLength), eosTokenID: eos ?? -1,
                                   hasTokenizer: prompts != nil, acceptsImages: vision != nil)
-            return LoadedModel(host: host, context: context, weights: service, model: model, engine: engine,
-                               info: info, vision: vision)
+            return .decoder(LoadedModel(host: host, context: context, weights: service, model: model, engine: engine,
+                                        info: info, vision: vision))
+        } catch let failure as WorkerFailure {
+            throw failure
+        } catch {
+            throw WorkerFailure(.workerFailure, "plugin \(plugin.id) cannot open \(request.modelPath): \(error)")
+        }
+    }
+
+    /// An embedding model: the text encoder plugin its family selects and the tokenizer its files carry (a GGUF's
+    /// metadata, or the folder's tokenizer.json). No chat template: an encoder has no prompts.
+    static func loadEncoder(_ request: LoadRequest, family: String, weights: any ModelWeights, host: HostServices,
+                            plugins: [DiscoveredPlugin],
+                            progress: (@Sendable (Float) -> Void)?) throws(WorkerFailure) -> LoadedEncoder {
+        var tokenizer: (any TextTokenizer)?
+        do {
+            if let gguf = (weights as? GGUFWeights)?.file {
+                if gguf.metadata["tokenizer.ggml.model"] != nil { tokenizer = try Tokenizers.load(gguf: gguf) }
+            } else {
+                let path = directoryOf(request.modelPath) + "/tokenizer.json"
+                if FileManager.default.fileExists(atPath: path) { tokenizer = try Tokenizers.load(tokenizerJSON: path) }
+            }
+        } catch {
+            throw WorkerFailure(.badRequest, "\(request.modelPath): \(error)")
+        }
+        let plugin: LoadedPlugin
+        do {
+            let pin = request.pluginPin.isEmpty ? nil : request.pluginPin
+            let (selected, decisions) = try PluginSelector.select(
+                PluginRequest(kind: .textEncoder, family: family, format: weights.format, pin: pin), among: plugins,
+                host: host)
+            decisions.forEach { WorkerLog.write("plugin selection: \($0)") }
+            plugin = selected
+        } catch {
+            throw WorkerFailure(.badRequest, "no text encoder plugin for family \"\(family)\": \(error)")
+        }
+        do {
+            let context = try plugin.initialize()
+            let encoder = try TextEncoderClient(context)
+            let service = WeightsService(weights)
+            service.reportProgress(to: progress.map { report in { report(Float($0)) } })
+            defer { service.reportProgress(to: nil) }
+            let model = try encoder.openModel(weights: service, path: request.modelPath)
+            if let tokenizer, tokenizer.vocabularySize > model.vocabularySize {
+                throw WorkerFailure(.badRequest, "\(request.modelPath): the tokenizer has \(tokenizer.vocabularySize) "
+                    + "tokens, the encoder's vocabulary only \(model.vocabularySize)")
+            }
+            let info = LoadedInfo(pluginID: plugin.id, pluginVersion: plugin.version,
+                                  vocabularySize: UInt32(clamping: model.vocabularySize),
+                                  contextLength: UInt32(clamping: model.contextLength), eosTokenID: -1,
+                                  hasTokenizer: tokenizer != nil, acceptsImages: false,
+                                  embeddingLength: UInt32(clamping: model.embeddingLength))
+            WorkerLog.write("text encoder: \(model.embeddingLength)-dimensional \(model.pooling) vectors"
+                + "\(model.normalized ? ", normalized" : ""), context \(model.contextLength)")
+            return LoadedEncoder(host: host, context: context, weights: service, model: model, tokenizer: tokenizer,
+                                 info: info)
         } catch let failure as WorkerFailure {
             throw failure
         } catch {
@@ -102,4 +186,3 @@ enum ModelLoader {
         }
     }
 }
-

@@ -50,6 +50,8 @@ final class RequestReader: @unchecked Sendable {
             switch request {
             case .generate(let generate):
                 inbox.post(.generate(requestID: frame.requestID, generate))
+            case .embed(let embed):
+                inbox.post(.embed(requestID: frame.requestID, embed))
             case .cancel:
                 onCancel(frame.requestID)
                 inbox.post(.cancel(requestID: frame.requestID))

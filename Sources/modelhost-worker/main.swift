@@ -62,7 +62,7 @@ func serve(segmentName: String, parentPID: pid_t) -> Never {
         }
     }
     guard let loadFrame = first else { fail("unreachable") }
-    let loaded: LoadedModel
+    let loaded: LoadedWorker
     do {
         guard case .load(let request) = try WorkerRequest.decode(type: loadFrame.type, payload: loadFrame.payload) else {
             events.send(.error(WorkerFailure(.badRequest, "the first request must be load")),
@@ -74,13 +74,23 @@ func serve(segmentName: String, parentPID: pid_t) -> Never {
         WorkerLog.write("loaded \(request.modelPath) with \(loaded.info.pluginID) \(loaded.info.pluginVersion)")
         events.send(.loaded(loaded.info), requestID: loadFrame.requestID)
         let inbox = Inbox()
-        let scheduler = DecodeScheduler(model: loaded.model, engine: loaded.engine, host: loaded.host,
-                                        events: events, inbox: inbox,
-                                        maxSequences: Int(request.maxSequences))
-        RequestReader(channel: channel, inbox: inbox, events: events, tokenizer: loaded.engine.tokenizer) {
-            scheduler.interrupt(requestID: $0)
-        }.start()
-        let reason = scheduler.run()
+        let reason: String
+        switch loaded {
+        case .decoder(let loaded):
+            let scheduler = DecodeScheduler(model: loaded.model, engine: loaded.engine, host: loaded.host,
+                                            events: events, inbox: inbox,
+                                            maxSequences: Int(request.maxSequences))
+            RequestReader(channel: channel, inbox: inbox, events: events, tokenizer: loaded.engine.tokenizer) {
+                scheduler.interrupt(requestID: $0)
+            }.start()
+            reason = scheduler.run()
+        case .encoder(let loaded):
+            // Cancels are taken between encoder calls (each is bounded by the batch budget).
+            let scheduler = EncodeScheduler(model: loaded.model, tokenizer: loaded.tokenizer, events: events,
+                                            inbox: inbox)
+            RequestReader(channel: channel, inbox: inbox, events: events, tokenizer: loaded.tokenizer) { _ in }.start()
+            reason = scheduler.run()
+        }
         WorkerLog.write("stopping: \(reason)")
         channel.close()
         exit(0)
@@ -102,8 +112,9 @@ func loadCheck(modelPath: String) -> Never {
             modelPath: modelPath, threads: UInt32(ProcessInfo.processInfo.activeProcessorCount),
             pluginPin: ProcessInfo.processInfo.environment["MODELHOST_PLUGIN_PIN"] ?? "",
             pluginPaths: argument("--plugin-path").map { [$0] } ?? []))
-        print("loaded \(modelPath) with \(loaded.info.pluginID) \(loaded.info.pluginVersion): "
-            + "vocab \(loaded.info.vocabularySize), context \(loaded.info.contextLength)")
+        let info = loaded.info
+        print("loaded \(modelPath) with \(info.pluginID) \(info.pluginVersion): vocab \(info.vocabularySize), "
+            + "context \(info.contextLength)" + (info.embeddingLength > 0 ? ", embeddings of \(info.embeddingLength)" : ""))
         exit(0)
     } catch {
         fail("\(error)")

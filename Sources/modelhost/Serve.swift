@@ -1,6 +1,7 @@
 import ArgumentParser
 import CommandLineSupport
 import Foundation
+import PluginHost
 import HTTPServer
 import ModelCatalog
 import ServerConfig
@@ -86,7 +87,10 @@ struct Serve: ParsableCommand {
             maxDimension: UInt32(config.vision.effectiveMaxDimension), maxPixels: UInt64(config.vision.maxPixels),
             cacheEntries: UInt32(config.vision.effectiveCacheEntries),
             cacheTTLSeconds: UInt32(config.vision.resizeCacheTTLSeconds))
-        let backend = WorkerBackend(catalog: catalog, supervisor: supervisor, template: template)
+        // Which families are embedding models, from the installed plugins' manifests (read once, never loaded here).
+        let plugins = PluginDiscovery.discover(in: .standard(extra: template.pluginPaths))
+        let backend = WorkerBackend(catalog: catalog, supervisor: supervisor, template: template,
+                                    isEncoderFamily: { PluginSelector.isEncoderFamily($0, among: plugins) })
         let server = ModelHostServer(backend: backend, options: ServerOptions(config: config))
         let grace = Duration.milliseconds(Int64(config.shutdownGraceSeconds * 1000))
         try BlockingRunner.run {

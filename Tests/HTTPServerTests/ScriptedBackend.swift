@@ -3,6 +3,8 @@ import HTTPServer
 import Synchronization
 import enum WorkerProtocol.TokenizerRequest
 import struct WorkerProtocol.TokenizerReply
+import struct WorkerProtocol.EmbedRequest
+import struct WorkerProtocol.Embedding
 
 /// Test double for `InferenceBackend`: plays a script of events per request and records what happened (requests
 /// received, streams cancelled). It exists only in this test target; the product never produces canned text.
@@ -103,6 +105,11 @@ final class ScriptedBackend: InferenceBackend, @unchecked Sendable {
     /// A byte tokenizer (one id per UTF-8 byte, ids 0-255) recording what it was asked: enough for the HTTP layer's
     /// fields, shapes and errors; the real tokenizer behind these routes is tested end to end in ServingTests.
     private(set) var tokenizerCalls: [(model: String, request: TokenizerRequest)] = []
+    /// Embeddings are tested end to end with the real encoder (EmbeddingServingTests); this double serves none.
+    func embed(model: String, _ request: EmbedRequest, timeout: Double?) async throws(BackendError) -> [Embedding] {
+        throw .internal("ScriptedBackend plays no embedding model")
+    }
+
     func tokenizer(model: String, _ request: TokenizerRequest, timeout: Double?) async throws(BackendError)
         -> TokenizerReply
     {

@@ -213,6 +213,39 @@ final class ServingTests: XCTestCase {
         }
     }
 
+    /// A non-streamed request writes nothing until it is done, so only the connection's input closing shows that its
+    /// client left (HangupDetector); the generation is cancelled and the slot freed all the same.
+    func testClientDisconnectCancelsANonStreamedGeneration() async throws {
+        let backend = ScriptedBackend { _ in [.event(.text("a", index: 0, logprobs: nil)), .hang] }
+        var options = ServerOptions()
+        options.maxConcurrentRequests = 1
+        try await withServer(backend, options: options) { server in
+            let port = server.apiPort
+            try await Task.detached {
+                let connection = try RawConnection(port: port)
+                let body = Array(#"{"model":"tiny","messages":[{"role":"user","content":"x"}]}"#.utf8)
+                connection.write(RawConnection.requestBytes(method: "POST", path: "/v1/chat/completions",
+                                                            headers: ["Content-Type": "application/json"], body: body))
+                Thread.sleep(forTimeInterval: 0.3)
+                connection.closeNow()
+            }.value
+            var waited = 0
+            while backend.cancelled == 0 && waited < 100 {
+                try await Task.sleep(for: .milliseconds(20))
+                waited += 1
+            }
+            XCTAssertEqual(backend.cancelled, 1, "the abandoned generation was not cancelled")
+            var queue = try await HTTP.get(port: server.adminPort, "/admin/queue")
+            waited = 0
+            while (queue.json?["active_slots"] as? Int) != 0 && waited < 50 {
+                try await Task.sleep(for: .milliseconds(20))
+                queue = try await HTTP.get(port: server.adminPort, "/admin/queue")
+                waited += 1
+            }
+            XCTAssertEqual(queue.json?["active_slots"] as? Int, 0)
+        }
+    }
+
     func testBackendErrorStatuses() async throws {
         let cases: [(BackendError, Int, String?)] = [
             (.modelNotFound("x"), 404, nil), (.badRequest(param: "stop", message: "bad"), 400, nil),

@@ -32,11 +32,11 @@ final class ForwardCompatibilityTests: XCTestCase {
                     }
                     inStruct = false
                 }
-                lines.append(line == "#define MH_ABI_MINOR 1" ? "#define MH_ABI_MINOR 9" : line)
+                lines.append(line.hasPrefix("#define MH_ABI_MINOR ") ? "#define MH_ABI_MINOR 9" : line)
             }
             try lines.joined(separator: "\n").write(to: folder.appendingPathComponent(name), atomically: true, encoding: .utf8)
         }
-        XCTAssertGreaterThanOrEqual(grown, 18, "every sized struct grew")
+        XCTAssertGreaterThanOrEqual(grown, 21, "every sized struct grew")
     }
 
     /// Builds the example against `include` into `dir` with its manifest.

@@ -4,7 +4,7 @@ import PluginHost
 import XCTest
 
 /// Every plugin in the repository's Plugins/ folder passes `modelhost plugins verify`, with the default model for
-/// decoders. The libraries come from the build products (scripts/build builds them); manifests from the source tree.
+/// decoders and the default embedding model for text encoders. The libraries come from the build products (scripts/build builds them); manifests from the source tree.
 final class RepositoryPluginsTests: XCTestCase {
     func testEveryRepositoryPluginVerifies() throws {
         let pluginsDir = TestSupport.repoRoot.appendingPathComponent("Plugins")
@@ -26,12 +26,18 @@ final class RepositoryPluginsTests: XCTestCase {
             let staged = try TestSupport.temporaryDirectory()
             try FileManager.default.copyItem(at: built, to: staged.appendingPathComponent(library))
             try FileManager.default.copyItem(at: manifest, to: staged.appendingPathComponent(manifest.lastPathComponent))
-            let r = try TestSupport.run(TestSupport.modelhost, ["plugins", "verify", "--model", model,
-                                                                staged.appendingPathComponent(library).path])
+            let encoder = json?["kind"] as? String == "text-encoder"
+            let r = try TestSupport.run(TestSupport.modelhost, [
+                "plugins", "verify", "--model", encoder ? try TestSupport.embeddingModelPath() : model,
+                staged.appendingPathComponent(library).path,
+            ])
             XCTAssertEqual(r.status, 0, "\(manifest.lastPathComponent):\n\(r.output)\(r.error)")
             if json?["kind"] as? String == "text-decoder" {
                 // Decoders also run the default model end to end.
                 XCTAssertTrue(r.output.contains("PASS model-roundtrip: reference prompt"), r.output)
+            }
+            if encoder {
+                XCTAssertTrue(r.output.contains("PASS model-roundtrip: 384-dimensional mean vectors, unit length"), r.output)
             }
             try? FileManager.default.removeItem(at: staged)
         }

@@ -36,6 +36,18 @@ enum TestSupport {
         return found
     }
 
+    /// The default embedding model's folder (sentence-transformers/all-MiniLM-L6-v2), or MODELHOST_TEST_EMBEDDING_MODEL.
+    static func embeddingModelPath() throws -> String {
+        var candidates = [repoRoot.appendingPathComponent("models/sentence-transformers/all-MiniLM-L6-v2").path]
+        if let env = ProcessInfo.processInfo.environment["MODELHOST_TEST_EMBEDDING_MODEL"] { candidates.insert(env, at: 0) }
+        guard let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0 + "/model.safetensors") })
+        else {
+            throw NSError(domain: "TestSupport", code: 2, userInfo: [NSLocalizedDescriptionKey:
+                "the embedding model is missing; run scripts/install-default-model --embeddings"])
+        }
+        return found
+    }
+
     /// A new directory named after the calling test, removed when the test process exits.
     static func temporaryDirectory(_ name: String = #function) throws -> URL {
         try TestScratch.directory("mh-test-\(name.filter(\.isLetter))")

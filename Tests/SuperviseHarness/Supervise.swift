@@ -190,7 +190,7 @@ final class SuperviseSession: @unchecked Sendable {
                         output.write(["id": id, "event": "done", "finish_reason": "\(c.finishReason)",
                                       "prompt_tokens": Int(c.promptTokens),
                                       "completion_tokens": Int(c.completionTokens)])
-                    case .loaded, .accepted, .prompt, .error, .loadProgress, .pong, .tokenizerReply:
+                    case .loaded, .accepted, .prompt, .error, .loadProgress, .pong, .tokenizerReply, .embedding:
                         break
                     }
                 }

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Dispatch
+import TransformerKernels
 import ModelHostSDK
 
 /// The SigLIP vision transformer and the Idefics3 connector for one image at a time (math in README.md):
@@ -10,14 +11,15 @@ import ModelHostSDK
 final class SigLIPEncoder: VisionModel {
     let config: SigLIPConfig
     let weights: SigLIPWeights
-    let threads: Int
+    /// The encoder's threads (host.threads of them); one `encode` at a time uses it.
+    let pool: ThreadPool
     let host: Host
     let info: VisionInfo
 
     init(_ source: ModelSource, host: Host) throws {
         config = try SigLIPConfig(source.weights)
         weights = try SigLIPWeights(source.weights, config)
-        threads = host.threads
+        pool = ThreadPool(threads: host.threads)
         self.host = host
         info = VisionInfo(imageSize: config.imageSize, tokensPerImage: config.tokensPerImage,
                           embeddingLength: weights.projection.outputs, imageMean: config.mean, imageStd: config.std)
@@ -80,7 +82,7 @@ final class SigLIPEncoder: VisionModel {
         let out = UnsafeSendable(attended.withUnsafeMutableBufferPointer { $0.baseAddress! })
         q.withUnsafeBufferPointer { qp in k.withUnsafeBufferPointer { kp in v.withUnsafeBufferPointer { vp in
             let qs = UnsafeSendable(qp.baseAddress!), ks = UnsafeSendable(kp.baseAddress!), vs = UnsafeSendable(vp.baseAddress!)
-            DispatchQueue.concurrentPerform(iterations: heads) { head in
+            pool.run(chunks: heads) { head, _ in
                 // This head's q, k rows and v columns (transposed, so scores · v is the same product shape).
                 var qh = [Float](repeating: 0, count: n * d), kh = qh, vt = qh
                 for i in 0..<n {
@@ -91,10 +93,10 @@ final class SigLIPEncoder: VisionModel {
                     }
                 }
                 var scores = [Float](repeating: 0, count: n * n)
-                MatMul.linear(qh, rows: n, PackedMatrix(kh, outputs: n, inputs: d), bias: nil, into: &scores, threads: 1)
+                MatMul.linear(qh, rows: n, PackedMatrix(kh, outputs: n, inputs: d), bias: nil, into: &scores, pool: nil)
                 for i in 0..<n { softmax(&scores, offset: i * n, count: n) }
                 var oh = [Float](repeating: 0, count: n * d)
-                MatMul.linear(scores, rows: n, PackedMatrix(vt, outputs: d, inputs: n), bias: nil, into: &oh, threads: 1)
+                MatMul.linear(scores, rows: n, PackedMatrix(vt, outputs: d, inputs: n), bias: nil, into: &oh, pool: nil)
                 for i in 0..<n {
                     for j in 0..<d { out.p[i * h + head * d + j] = oh[i * d + j] }
                 }
@@ -127,10 +129,10 @@ final class SigLIPEncoder: VisionModel {
         var y = [Float](repeating: 0, count: rows * l.outputs)
         if let bias = l.bias {
             bias.withUnsafeBufferPointer {
-                MatMul.linear(x, rows: rows, l.weight, bias: $0.baseAddress, into: &y, threads: threads)
+                MatMul.linear(x, rows: rows, l.weight, bias: $0.baseAddress, into: &y, pool: pool)
             }
         } else {
-            MatMul.linear(x, rows: rows, l.weight, bias: nil, into: &y, threads: threads)
+            MatMul.linear(x, rows: rows, l.weight, bias: nil, into: &y, pool: pool)
         }
         return y
     }

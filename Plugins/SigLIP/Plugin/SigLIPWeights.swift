@@ -1,4 +1,5 @@
 import ModelHostSDK
+import TransformerKernels
 
 /// The encoder's tensors in Float32, found under llama.cpp's mmproj names (`v.blk.N.attn_q.weight`, …) or Hugging
 /// Face's (`model.vision_model.encoder.layers.N.self_attn.q_proj.weight`, …). F16 and BF16 files are widened once at

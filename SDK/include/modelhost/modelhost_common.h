@@ -86,7 +86,7 @@ extern "C" {
 #endif
 
 #define MH_ABI_MAJOR 1
-#define MH_ABI_MINOR 1
+#define MH_ABI_MINOR 2
 
 #if defined(__GNUC__) || defined(__clang__)
 #define MH_EXPORT __attribute__((visibility("default")))
@@ -188,7 +188,8 @@ static inline void mh_copy_out(void *dst, const void *src, size_t size) {
 enum mh_kind {
     MH_KIND_TEXT_DECODER = 1,       /* tokens or embeddings -> logits */
     MH_KIND_VISION_ENCODER = 2,     /* normalized pixels -> embeddings in the decoder's space */
-    MH_KIND_IMAGE_PREPROCESSOR = 3  /* encoded image bytes -> normalized pixel tensors */
+    MH_KIND_IMAGE_PREPROCESSOR = 3, /* encoded image bytes -> normalized pixel tensors */
+    MH_KIND_TEXT_ENCODER = 4        /* (ABI 1.2) token ids -> one embedding vector per input text */
 };
 
 /* Storage types. Block-quantized types pack `mh_dtype_block_elements` values into `mh_dtype_block_bytes` bytes;
@@ -388,7 +389,10 @@ typedef struct mh_weights_v1 {
     int32_t (*get_tensor)(void *ctx, const char *name, mh_tensor *out, mh_status *st);
 
     /* Metadata by key. GGUF keys as in the file ("llama.block_count"); for safetensors models config.json's keys
-     * flattened with dots ("rope_scaling.factor"). MH_ERR_NOT_FOUND if absent. */
+     * flattened with dots ("rope_scaling.factor"). A sentence-transformers folder (modules.json) adds, from ABI 1.2:
+     * "sentence_transformers.pooling.<key>" (its Pooling module's config.json, e.g. ".pooling_mode_mean_tokens"),
+     * "sentence_transformers.normalize" (bool: a Normalize module follows) and "sentence_transformers.max_seq_length"
+     * (sentence_bert_config.json). MH_ERR_NOT_FOUND if absent. */
     int32_t (*get_meta)(void *ctx, const char *key, mh_value *out, mh_status *st);
 
     /* Element `index` of an array-valued key, as a scalar mh_value. */
@@ -463,6 +467,7 @@ typedef int32_t (*mh_plugin_entry_v1_fn)(const mh_host_v1 *host, const mh_plugin
 #define MH_IID_TEXT_DECODER_V1 "mh.text_decoder.v1"
 #define MH_IID_VISION_ENCODER_V1 "mh.vision_encoder.v1"
 #define MH_IID_IMAGE_PREPROCESSOR_V1 "mh.image_preprocessor.v1"
+#define MH_IID_TEXT_ENCODER_V1 "mh.text_encoder.v1"           /* ABI 1.2 */
 
 /* What a model object is opened from. */
 typedef struct mh_model_desc {

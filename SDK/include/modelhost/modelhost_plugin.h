@@ -12,5 +12,6 @@
 #include "modelhost_text_decoder.h"
 #include "modelhost_vision_encoder.h"
 #include "modelhost_image_preprocessor.h"
+#include "modelhost_text_encoder.h"
 
 #endif /* MODELHOST_PLUGIN_H */

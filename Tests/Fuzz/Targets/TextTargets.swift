@@ -25,6 +25,7 @@ enum TextTargets {
         }
         _ = try? RequestParser.chat(value, id: "chatcmpl-fuzz", priority: .normal)
         _ = try? RequestParser.completions(value, id: "cmpl-fuzz", priority: .normal)
+        _ = try? EmbeddingRoutes.parse(value)
     }
 
     /// Equality that lets an integral number be written as an integer (the serializer does so).

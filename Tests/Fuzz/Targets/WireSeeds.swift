@@ -22,6 +22,7 @@ public enum WireSeeds {
             .cancel, .shutdown, .ping,
             .tokenizer(.tokenize(text: "Hello, <|im_end|> wörld", addSpecial: true, parseSpecial: true)),
             .tokenizer(.detokenize(tokens: [19556, 28, 905])),
+            .embed(EmbedRequest(inputs: [.text("A cat sits on the mat."), .tokens([101, 7592, 102])], truncate: true)),
         ]
     }
 
@@ -39,6 +40,9 @@ public enum WireSeeds {
             .done(Completion(finishReason: .length, promptTokens: 12, completionTokens: 64, cachedTokens: 8)),
             .error(WorkerFailure(.badRequest, "prompt of 9000 tokens exceeds the context")),
             .tokenizerReply(TokenizerReply(tokens: [19556, 28], pieces: [Array("Hello".utf8), [0xE2]], text: "Hello\u{FFFD}")),
+            .loaded(LoadedInfo(pluginID: "org.modelhost.bert", pluginVersion: "0.1.0", vocabularySize: 30522,
+                               contextLength: 256, eosTokenID: -1, hasTokenizer: true, embeddingLength: 384)),
+            .embedding(Embedding(index: 1, promptTokens: 3, vector: [0.25, -0.5, 1e-7, 0])),
         ]
     }
 

@@ -5,7 +5,8 @@ import Glibc
 import Darwin
 #endif
 
-/// A persistent pool of worker threads for the forward pass's parallel regions.
+/// A persistent pool of worker threads for the forward pass's parallel regions (every plugin's kernels use it: the
+/// Llama decoder, the SigLIP and BERT encoders).
 ///
 /// Why not `DispatchQueue.concurrentPerform` or a task per operation: decode runs about 150 short regions per token
 /// (a few microseconds each), so per-region thread wake-ups dominate. Workers here spin briefly on the region state
