@@ -113,25 +113,32 @@ public struct ModelCatalog: Sendable {
         for file in files where file == "config.json" || file.hasSuffix(".safetensors") {
             guard confinement.confined("\(realDirectory)/\(file)") != nil else { throw .outsideRoots(id: id) }
         }
-        guard let realConfig = confinement.confined("\(realDirectory)/config.json"),
-              let data = (FileBytes.read(realConfig).map { Data($0) }),
-              let config = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
-        else { throw .unreadable(id: id, reason: "config.json is not a JSON object") }
-        let text = config["text_config"] as? [String: Any]
-        var context = (config["max_position_embeddings"] as? Int) ?? (text?["max_position_embeddings"] as? Int)
-        // A sentence-transformers folder states the sequence length its encoder was trained for.
-        if let limit = jsonObject("\(realDirectory)/sentence_bert_config.json", confinement: confinement)?["max_seq_length"]
-            as? Int, limit > 0 {
-            context = min(context ?? limit, limit)
+        guard let realConfig = confinement.confined("\(realDirectory)/config.json") else {
+            throw .unreadable(id: id, reason: "config.json is not a JSON object")
         }
-        let hasVision = config["vision_config"] != nil
+        let facts = try FolderFacts.shared.facts(of: realDirectory) { () throws(CatalogError) in
+            guard let data = (FileBytes.read(realConfig).map { Data($0) }),
+                  let config = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+            else { throw .unreadable(id: id, reason: "config.json is not a JSON object") }
+            let text = config["text_config"] as? [String: Any]
+            var context = (config["max_position_embeddings"] as? Int) ?? (text?["max_position_embeddings"] as? Int)
+            // A sentence-transformers folder states the sequence length its encoder was trained for.
+            if let limit = jsonObject("\(realDirectory)/sentence_bert_config.json", confinement: confinement)?["max_seq_length"]
+                as? Int, limit > 0 {
+                context = min(context ?? limit, limit)
+            }
+            return FolderFacts.Facts(
+                context: context, architecture: config["model_type"] as? String,
+                hasVision: config["vision_config"] != nil,
+                sampling: generationConfig(realDirectory, confinement: confinement),
+                hiddenSize: (config["hidden_size"] as? Int) ?? (text?["hidden_size"] as? Int))
+        }
         return CatalogEntry(
-            id: id, format: .safetensors, path: realDirectory, contextLength: context,
-            architecture: config["model_type"] as? String,
-            inputModalities: hasVision ? ["text", "image"] : ["text"], created: modificationDate(realConfig),
-            projectorPath: hasVision ? realDirectory : nil,
-            recommendedSampling: generationConfig(realDirectory, confinement: confinement),
-            hiddenSize: (config["hidden_size"] as? Int) ?? (text?["hidden_size"] as? Int))
+            id: id, format: .safetensors, path: realDirectory, contextLength: facts.context,
+            architecture: facts.architecture,
+            inputModalities: facts.hasVision ? ["text", "image"] : ["text"], created: modificationDate(realConfig),
+            projectorPath: facts.hasVision ? realDirectory : nil, recommendedSampling: facts.sampling,
+            hiddenSize: facts.hiddenSize)
     }
 
     /// A small JSON object file inside the folder, or nil when absent or not an object.
@@ -228,6 +235,44 @@ final class GGUFFacts: @unchecked Sendable {
                      sampling: sampling.withoutInvalidFields(),
                      width: architecture.flatMap { gguf.metadata["\($0).embedding_length"]?.intValue })
         lock.withLock { known[key] = facts }
+        return facts
+    }
+}
+
+/// What the catalog reads from a Hugging Face folder's small JSON files, remembered per folder while those files are
+/// unchanged (size and modification time of each, or its absence): every request resolves its model, and parsing
+/// config.json, generation_config.json and sentence_bert_config.json each time cost a request about a tenth of a
+/// millisecond apiece.
+final class FolderFacts: @unchecked Sendable {
+    static let shared = FolderFacts()
+    static let files = ["config.json", "generation_config.json", "sentence_bert_config.json"]
+
+    struct Facts {
+        let context: Int?
+        let architecture: String?
+        let hasVision: Bool
+        let sampling: SamplingDefaults
+        let hiddenSize: Int?
+    }
+
+    private struct Stamp: Equatable {
+        let size: Int64
+        let seconds: Int
+        let nanoseconds: Int
+    }
+
+    private let lock = NSLock()
+    private var known: [String: (stamps: [Stamp?], facts: Facts)] = [:]
+
+    func facts(of directory: String, compute: () throws(CatalogError) -> Facts) throws(CatalogError) -> Facts {
+        let stamps = Self.files.map { name -> Stamp? in
+            var info = stat()
+            guard stat("\(directory)/\(name)", &info) == 0 else { return nil }
+            return Stamp(size: Int64(info.st_size), seconds: info.st_mtim.tv_sec, nanoseconds: info.st_mtim.tv_nsec)
+        }
+        if let cached = lock.withLock({ known[directory] }), cached.stamps == stamps { return cached.facts }
+        let facts = try compute()
+        lock.withLock { known[directory] = (stamps, facts) }
         return facts
     }
 }

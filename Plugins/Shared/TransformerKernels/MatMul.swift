@@ -35,7 +35,7 @@ public struct PackedMatrix: @unchecked Sendable {
 /// `y[r][o] = Σₖ x[r][k] · w[o][k] + bias[o]` with `w` packed: a 6-row × 16-output microkernel keeps twelve SIMD8
 /// accumulators in registers and broadcasts one x value per row and k (the classic AVX2 GEMM shape: 12 FMAs per two
 /// panel loads and six broadcasts). Panels are the outer loop, so one panel (16 × inputs floats) stays in cache while
-/// every row block streams past it; the panels are claimed by the pool's threads. Each output row is computed with
+/// every row block streams past it; each of the pool's threads takes a contiguous run of panels. Each output row is computed with
 /// the same sequence of FMAs whatever rows share its block or its call, so results are bitwise invariant to batching.
 public enum MatMul {
     static let blockRows = 6
@@ -57,7 +57,13 @@ public enum MatMul {
                 }
             }
             if let pool, pool.threadCount > 1 {
-                pool.run(chunks: w.panels) { panel, _ in run(panel) }
+                // Each thread takes a contiguous run of panels: it streams one region of the weights front to back,
+                // which the hardware prefetcher follows (interleaved panels left it behind when rows are few and
+                // the product is bound by memory).
+                let parts = min(pool.threadCount, w.panels)
+                pool.run(chunks: parts) { part, _ in
+                    for panel in (w.panels * part / parts)..<(w.panels * (part + 1) / parts) { run(panel) }
+                }
             } else {
                 for panel in 0..<w.panels { run(panel) }
             }
