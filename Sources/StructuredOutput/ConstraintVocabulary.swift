@@ -85,6 +85,12 @@ public final class ConstraintVocabulary: Sendable {
     let stringInside: [TokenBits]
     /// Per value-string state: a trie of what follows the closing quote, over the tokens that close the string.
     let stringExits: [TokenTrie]
+    /// Per value-string state, per token: the code points the token adds inside the string, counting a character it
+    /// leaves unfinished (255: not inside, or 255 and more). Bounded strings (`minLength`/`maxLength`) filter
+    /// `stringInside` with it.
+    let stringInsideLength: [[UInt8]]
+    /// Per value-string state: the closing tokens with the code points each completes before its quote.
+    let stringExitLength: [[(token: Int32, length: Int32)]]
     /// Per key state (UTF-8 states only): tokens that keep the key open without a backslash.
     let keyInside: [TokenBits]
     /// Per key state: tokens with a quote or backslash reachable from it; checked one by one.
@@ -115,28 +121,40 @@ public final class ConstraintVocabulary: Sendable {
 
         var inside: [TokenBits] = []
         var exits: [TokenTrie] = []
+        var insideLength: [[UInt8]] = []
+        var exitLength: [[(token: Int32, length: Int32)]] = []
         for state in 0..<StringLexer.valueStateCount {
             var bits = TokenBits(count: n)
             var closing: [([UInt8], Int32)] = []
+            var lengths = [UInt8](repeating: 255, count: n)
+            var closingLengths: [(token: Int32, length: Int32)] = []
             for (bytes, id) in usable {
                 var s = UInt8(state)
                 var closedAt = -1
+                var completed = 0
                 for (i, b) in bytes.enumerated() {
                     s = StringLexer.valueTable[Int(s) << 8 | Int(b)]
                     if s == StringLexer.close { closedAt = i; break }
                     if s >= StringLexer.escape { break }
+                    if s == StringLexer.normal { completed += 1 }
                 }
                 if closedAt >= 0 {
                     closing.append((Array(bytes[(closedAt + 1)...]), id))
+                    closingLengths.append((id, Int32(completed)))
                 } else if s < StringLexer.escape {
                     bits.insert(id)
+                    lengths[Int(id)] = UInt8(min(255, completed + (s == StringLexer.normal ? 0 : 1)))
                 }
             }
             inside.append(bits)
             exits.append(TokenTrie(closing))
+            insideLength.append(lengths)
+            exitLength.append(closingLengths)
         }
         stringInside = inside
         stringExits = exits
+        stringInsideLength = insideLength
+        stringExitLength = exitLength
 
         var keyIn: [TokenBits] = []
         var keyOut: [[Int32]] = []

@@ -79,17 +79,23 @@ struct ArraySpec: Sendable {
     var maxItems: Int
 }
 
+/// A string's length bounds in code points; a string without bounds has none (`Lex.string`'s spec -1).
+struct StringSpec: Equatable, Sendable {
+    var minLength: Int
+    var maxLength: Int
+}
+
 /// How a value may begin with a given byte.
 struct Start: Equatable, Sendable {
     enum Kind: UInt8 { case object, array, string, number, integer, literal }
     var kind: Kind
-    /// Object/array spec, or the literal-trie node after the first byte.
+    /// Object/array/string spec (-1: a string without bounds), or the literal-trie node after the first byte.
     var arg: Int32
 }
 
 enum FinalNode: Sendable {
     case never
-    case typed(TypeMask, object: Int32, array: Int32)
+    case typed(TypeMask, object: Int32, array: Int32, string: Int32)
     case literals(trie: Int32)
     case union([Int32])
 }
@@ -103,6 +109,7 @@ final class Grammar: Sendable {
     let minLength: [Int]
     let objects: [ObjectSpec]
     let arrays: [ArraySpec]
+    let strings: [StringSpec]
     let tries: [TrieNode]
     let root: Int32
     let maxWhitespace: UInt8
@@ -135,7 +142,7 @@ final class Grammar: Sendable {
         while i < reachable.count {
             var next: [Int] = []
             switch normalizer.normalize(reachable[i]) {
-            case .typed(_, let o, let a):
+            case .typed(_, let o, let a, _):
                 if let o { next += o.props + (o.additional.map { [$0] } ?? []) }
                 if let a { next.append(a.items) }
             case .union(let alts): next += alts
@@ -177,14 +184,15 @@ final class Grammar: Sendable {
         var nodes = [FinalNode](repeating: .never, count: count)
         var objects: [ObjectSpec] = []
         var arrays: [ArraySpec] = []
+        var strings: [StringSpec] = []
         for id in reachable {
             switch normalizer.normalize(id) {
             case .never: nodes[id] = .never
             case .union(let alts): nodes[id] = .union(alts.map { Int32($0) })
             case .literals(let values):
                 nodes[id] = .literals(trie: literalTrie(values.map(\.canonicalBytes)))
-            case .typed(let mask, let o, let a):
-                var objectIndex: Int32 = -1, arrayIndex: Int32 = -1
+            case .typed(let mask, let o, let a, let s):
+                var objectIndex: Int32 = -1, arrayIndex: Int32 = -1, stringIndex: Int32 = -1
                 if mask.contains(.object), var o {
                     for name in o.required where !o.names.contains(name) {
                         o.names.append(name)
@@ -225,7 +233,16 @@ final class Grammar: Sendable {
                     arrays.append(ArraySpec(items: Int32(a.items), minItems: a.minItems, maxItems: a.maxItems))
                     arrayIndex = Int32(arrays.count - 1)
                 }
-                nodes[id] = .typed(mask, object: objectIndex, array: arrayIndex)
+                if mask.contains(.string), let s, s.minLength > 0 || s.maxLength < Int.max {
+                    let spec = StringSpec(minLength: s.minLength, maxLength: s.maxLength)
+                    if let k = strings.firstIndex(of: spec) {
+                        stringIndex = Int32(k)
+                    } else {
+                        strings.append(spec)
+                        stringIndex = Int32(strings.count - 1)
+                    }
+                }
+                nodes[id] = .typed(mask, object: objectIndex, array: arrayIndex, string: stringIndex)
             }
         }
 
@@ -250,6 +267,12 @@ final class Grammar: Sendable {
             }
             return add(total, max(0, n - 1))
         }
+        /// Quotes plus a byte per required code point; infinite when the bounds contradict.
+        func stringMin(_ spec: Int32) -> Int {
+            guard spec >= 0 else { return 2 }
+            let s = strings[Int(spec)]
+            return s.minLength > s.maxLength ? Grammar.infinity : min(Grammar.infinity, 2 + s.minLength)
+        }
         func arrayMin(_ spec: ArraySpec) -> Int {
             if spec.minItems > spec.maxItems { return Grammar.infinity }
             if spec.minItems == 0 { return 2 }
@@ -268,9 +291,9 @@ final class Grammar: Sendable {
                 case .never: break
                 case .literals(let t): best = tries[Int(t)].minRemaining
                 case .union(let alts): best = alts.map { minLength[Int($0)] }.min() ?? Grammar.infinity
-                case .typed(let mask, let o, let a):
+                case .typed(let mask, let o, let a, let s):
                     if !mask.isDisjoint(with: [.integer, .number]) { best = 1 }
-                    else if mask.contains(.string) { best = 2 }
+                    else if mask.contains(.string) { best = stringMin(s) }
                     else if !mask.isDisjoint(with: [.null, .boolean]) { best = 4 }
                     if o >= 0 { best = min(best, objectMin(objects[Int(o)])) }
                     if a >= 0 { best = min(best, arrayMin(arrays[Int(a)])) }
@@ -300,14 +323,14 @@ final class Grammar: Sendable {
         // First-byte dispatch per node.
         var dispatch = [Int32](repeating: 0, count: count * 256 + 1)
         var starts: [Start] = []
-        func typedStarts(_ mask: TypeMask, _ o: Int32, _ a: Int32, _ b: UInt8) -> [Start] {
+        func typedStarts(_ mask: TypeMask, _ o: Int32, _ a: Int32, _ s: Int32, _ b: UInt8) -> [Start] {
             switch b {
             case UInt8(ascii: "{"):
                 if o >= 0, objectMin(objects[Int(o)]) < Grammar.infinity { return [Start(kind: .object, arg: o)] }
             case UInt8(ascii: "["):
                 if a >= 0, arrayMin(arrays[Int(a)]) < Grammar.infinity { return [Start(kind: .array, arg: a)] }
             case UInt8(ascii: "\""):
-                if mask.contains(.string) { return [Start(kind: .string, arg: 0)] }
+                if mask.contains(.string), stringMin(s) < Grammar.infinity { return [Start(kind: .string, arg: s)] }
             case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
                 if mask.contains(.number) { return [Start(kind: .number, arg: 0)] }
                 if mask.contains(.integer) { return [Start(kind: .integer, arg: 0)] }
@@ -326,7 +349,7 @@ final class Grammar: Sendable {
             guard minLength[id] < Grammar.infinity else { return [] }
             switch nodes[id] {
             case .never: return []
-            case .typed(let mask, let o, let a): return typedStarts(mask, o, a, b)
+            case .typed(let mask, let o, let a, let s): return typedStarts(mask, o, a, s, b)
             case .literals(let t):
                 guard let k = tries[Int(t)].bytes.firstIndex(of: b) else { return [] }
                 return [Start(kind: .literal, arg: tries[Int(t)].kids[k])]
@@ -351,6 +374,7 @@ final class Grammar: Sendable {
         self.minLength = minLength
         self.objects = objects
         self.arrays = arrays
+        self.strings = strings
         self.tries = tries
         self.root = Int32(rootID)
         self.maxWhitespace = UInt8(clamping: max(0, options.maxWhitespaceRun))

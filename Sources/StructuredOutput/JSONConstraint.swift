@@ -136,11 +136,14 @@ public struct JSONConstraint: Sendable {
         if ended { return }
         for parse in parses {
             switch parse.lex {
-            case .string(let state):
+            case .string(let state, let spec, let count) where spec < 0:
+                _ = count
                 allowed.formUnion(vocabulary.stringInside[Int(state)])
                 var closed = parse
                 closed.lex = .none
                 walk(vocabulary.stringExits[Int(state)], 0, closed)
+            case .string(let state, let spec, let count):
+                allowBoundedString(parse, state: state, limits: grammar.strings[Int(spec)], count: Int(count))
             case .key(let k, _) where k != 255 && grammar.objects[Int(parse.top.spec)].additional >= 0:
                 allowed.formUnion(vocabulary.keyInside[Int(k)])
                 for token in vocabulary.keyExits[Int(k)] where !allowed.contains(token) {
@@ -150,6 +153,39 @@ public struct JSONConstraint: Sendable {
                 if grammar.mustEnd(parse) { continue }
                 walk(vocabulary.trie, 0, parse)
             }
+        }
+    }
+
+    /// Inside a string with `minLength`/`maxLength`: the tokens that stay inside within the code points left, and
+    /// the closing tokens whose string then has an allowed length and whose rest the grammar accepts.
+    private mutating func allowBoundedString(_ parse: ParseState, state: UInt8, limits: StringSpec, count: Int) {
+        let room = limits.maxLength - count
+        if room > 0 {
+            let lengths = vocabulary.stringInsideLength[Int(state)]
+            let inside = vocabulary.stringInside[Int(state)]
+            lengths.withUnsafeBufferPointer { lengths in
+                for (w, word) in inside.words.enumerated() {
+                    var bits = word
+                    while bits != 0 {
+                        let id = w << 6 + bits.trailingZeroBitCount
+                        bits &= bits - 1
+                        // 255 means "255 or more": allowed only while the room is unbounded in practice.
+                        if Int(lengths[id]) <= room && (lengths[id] < 255 || room > 1_000_000) { allowed.insert(Int32(id)) }
+                    }
+                }
+            }
+        }
+        // What may follow the quote, walked into a scratch set, then kept per token by its length before the quote.
+        var closed = parse
+        closed.lex = .none
+        let kept = allowed
+        allowed.removeAll()
+        walk(vocabulary.stringExits[Int(state)], 0, closed)
+        let after = allowed
+        allowed = kept
+        for (token, length) in vocabulary.stringExitLength[Int(state)] where after.contains(token) {
+            let total = count + Int(length)
+            if total >= limits.minLength && total <= limits.maxLength { allowed.insert(token) }
         }
     }
 

@@ -1,7 +1,9 @@
 /// Where inside a terminal (a string, key, number or literal) the parse is; `none` between terminals.
 enum Lex: Equatable, Sendable {
     case none
-    case string(UInt8)
+    /// Value-string lexer state, the string's length bounds (`Grammar.strings`; -1: none) and, where bounded, the
+    /// code points completed so far.
+    case string(UInt8, spec: Int32, count: Int32)
     /// Key lexer state (`StringLexer.keyTable`; 255 inside an escape that a declared name spells) and the node of the
     /// object's name trie the key has followed so far (-1: it matches no declared name).
     case key(UInt8, Int32)
@@ -60,14 +62,20 @@ extension Grammar {
         switch s.lex {
         case .none:
             return structural(&s, b, &forks)
-        case .string(let state):
+        case .string(let state, let spec, let count):
+            if spec >= 0, state == StringLexer.normal, b != UInt8(ascii: "\""),
+               Int(count) >= strings[Int(spec)].maxLength {
+                return false  // a new code point would pass maxLength
+            }
             let n = StringLexer.valueTable[Int(state) << 8 | Int(b)]
             if n == StringLexer.close {
+                if spec >= 0, Int(count) < strings[Int(spec)].minLength { return false }
                 s.lex = .none
                 return true
             }
             if n >= StringLexer.escape { return false }
-            s.lex = .string(n)
+            // A code point is complete when the lexer is back in its normal state.
+            s.lex = .string(n, spec: spec, count: spec >= 0 && n == StringLexer.normal ? count + 1 : count)
             return true
         case .key(let k, let t):
             return stepKey(&s, k, t, b)
@@ -216,7 +224,7 @@ extension Grammar {
             s.below = FrameNode(frame: s.top, next: s.below)
             s.top = Frame(kind: .array, phase: .open, spec: start.arg)
         case .string:
-            s.lex = .string(StringLexer.normal)
+            s.lex = .string(StringLexer.normal, spec: start.arg, count: 0)
         case .number, .integer:
             let (phase, count) = NumberLexer.start(b)!
             s.lex = .number(phase, count, integerOnly: start.kind == .integer)
@@ -273,7 +281,13 @@ extension Grammar {
         } else {
             switch s.lex {
             case .none, .key: break
-            case .string(let state): total = StringLexer.valueRemaining[Int(state)]
+            case .string(let state, let spec, let count):
+                total = StringLexer.valueRemaining[Int(state)]
+                if spec >= 0 {
+                    // Code points still missing, one byte each at least (a character in progress counts as one).
+                    let have = Int(count) + (state == StringLexer.normal ? 0 : 1)
+                    total += max(0, strings[Int(spec)].minLength - have)
+                }
             case .number(let phase, _, _): total = NumberLexer.isAccepting(phase) ? 0 : 1
             case .literal(let node): total = tries[Int(node)].minRemaining
             }

@@ -51,12 +51,24 @@ struct RawArray {
     var maxItems: Int = Int.max
 }
 
+/// A string's length bounds, in Unicode code points (as JSON Schema counts them).
+struct RawString: Equatable {
+    var minLength: Int = 0
+    var maxLength: Int = Int.max
+
+    /// Both bounds at once (an `allOf` of two string schemas).
+    func meeting(_ other: RawString?) -> RawString {
+        guard let other else { return self }
+        return RawString(minLength: max(minLength, other.minLength), maxLength: min(maxLength, other.maxLength))
+    }
+}
+
 /// A schema node in the compiler's graph. `any`/`never` are the nodes 0 and 1; `$ref` becomes `alias`, `allOf` and a
 /// schema's sibling keywords become `intersection`, resolved lazily so that recursive schemas compile.
 enum RawNode {
     case placeholder
     case never
-    case typed(TypeMask, RawObject?, RawArray?)
+    case typed(TypeMask, RawObject?, RawArray?, RawString?)
     case literals([JSONValue])
     case union([Int])
     case intersection([Int])
@@ -66,7 +78,7 @@ enum RawNode {
 /// What a node allows once references and intersections are resolved.
 enum NormalNode {
     case never
-    case typed(TypeMask, RawObject?, RawArray?)
+    case typed(TypeMask, RawObject?, RawArray?, RawString?)
     case literals([JSONValue])
     case union([Int])
 }
@@ -96,7 +108,7 @@ struct SchemaCompiler {
     /// Keywords that constrain values in ways this grammar does not enforce: refusing them keeps the promise that
     /// every output validates.
     static let unsupported: Set<String> = [
-        "pattern", "format", "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+        "pattern", "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
         "multipleOf", "patternProperties", "propertyNames", "minProperties", "maxProperties", "dependencies",
         "dependentRequired", "dependentSchemas", "not", "if", "then", "else", "contains", "minContains",
         "maxContains", "prefixItems", "unevaluatedProperties", "unevaluatedItems", "$dynamicRef", "$recursiveRef",
@@ -104,6 +116,7 @@ struct SchemaCompiler {
     ]
     static let objectKeywords: Set<String> = ["properties", "required", "additionalProperties"]
     static let arrayKeywords: Set<String> = ["items", "minItems", "maxItems"]
+    static let stringKeywords: Set<String> = ["minLength", "maxLength"]
 
     let document: JSONValue
     let options: ConstraintOptions
@@ -116,7 +129,7 @@ struct SchemaCompiler {
     init(document: JSONValue, options: ConstraintOptions) {
         self.document = document
         self.options = options
-        nodes = [.typed(.all, RawObject(additional: SchemaCompiler.anyNode), RawArray(items: SchemaCompiler.anyNode)),
+        nodes = [.typed(.all, RawObject(additional: SchemaCompiler.anyNode), RawArray(items: SchemaCompiler.anyNode), nil),
                  .never]
     }
 
@@ -177,9 +190,10 @@ struct SchemaCompiler {
         let keys = Set(members.map(\.key))
         let hasObject = !keys.isDisjoint(with: SchemaCompiler.objectKeywords)
         let hasArray = !keys.isDisjoint(with: SchemaCompiler.arrayKeywords)
+        let hasString = !keys.isDisjoint(with: SchemaCompiler.stringKeywords)
 
-        // type + object/array keywords: one typed node.
-        if keys.contains("type") || hasObject || hasArray {
+        // type + object/array/string keywords: one typed node.
+        if keys.contains("type") || hasObject || hasArray || hasString {
             var mask: TypeMask = []
             switch schema["type"] {
             case nil:
@@ -187,6 +201,7 @@ struct SchemaCompiler {
                 // keeps outputs valid and sensible.
                 if hasObject { mask.insert(.object) }
                 if hasArray { mask.insert(.array) }
+                if hasString { mask.insert(.string) }
             case .string(let name)?:
                 guard let t = TypeMask(name: name) else { throw ConstraintError("unknown type \"\(name)\" at \(path)") }
                 mask = t
@@ -203,7 +218,9 @@ struct SchemaCompiler {
             var array: RawArray?
             if mask.contains(.object) { object = try compileObject(schema, path: path) }
             if mask.contains(.array) { array = try compileArray(schema, path: path) }
-            parts.append(add(.typed(mask, object, array)))
+            var string: RawString?
+            if mask.contains(.string), hasString { string = try compileString(schema, path: path) }
+            parts.append(add(.typed(mask, object, array, string)))
         }
         if let values = schema["enum"] {
             guard case .array(let items) = values else { throw ConstraintError("'enum' at \(path) must be an array") }
@@ -278,6 +295,21 @@ struct SchemaCompiler {
         return object
     }
 
+    /// `minLength`/`maxLength`: non-negative integers (very large values mean "unbounded").
+    private func compileString(_ schema: JSONValue, path: String) throws(ConstraintError) -> RawString {
+        func count(_ key: String) throws(ConstraintError) -> Int? {
+            guard let value = schema[key] else { return nil }
+            guard value.isIntegral, let d = value.doubleValue, d >= 0 else {
+                throw ConstraintError("'\(key)' at \(path) must be a non-negative integer")
+            }
+            return d > 1e9 ? Int.max : Int(d)
+        }
+        var string = RawString()
+        if let n = try count("minLength") { string.minLength = n }
+        if let n = try count("maxLength") { string.maxLength = n }
+        return string
+    }
+
     private mutating func compileArray(_ schema: JSONValue, path: String) throws(ConstraintError) -> RawArray {
         var array = RawArray(items: SchemaCompiler.anyNode)
         if let items = schema["items"] {
@@ -350,7 +382,7 @@ struct Normalizer {
         let result: NormalNode
         switch compiler.nodes[id] {
         case .placeholder, .never: result = .never
-        case .typed(let mask, let o, let a): result = .typed(mask, o, a)
+        case .typed(let mask, let o, let a, let s): result = .typed(mask, o, a, s)
         case .literals(let values):
             // Same text, same value (a large enum must not cost quadratic time; `1` vs `1.0` may both stay).
             var seen = Set<[UInt8]>()
@@ -410,7 +442,7 @@ struct Normalizer {
         case (_, .literals(let w)):
             let kept = w.filter { matches($0, a) }
             return kept.isEmpty ? .never : .literals(kept)
-        case (.typed(let m1, let o1, let a1), .typed(let m2, let o2, let a2)):
+        case (.typed(let m1, let o1, let a1, let s1), .typed(let m2, let o2, let a2, let s2)):
             let mask = m1.intersection(m2)
             var object: RawObject?
             var array: RawArray?
@@ -433,7 +465,8 @@ struct Normalizer {
                 array = RawArray(items: intersect([a1.items, a2.items]), minItems: max(a1.minItems, a2.minItems),
                                  maxItems: min(a1.maxItems, a2.maxItems))
             }
-            return mask.isEmpty ? .never : .typed(mask, object, array)
+            let string = mask.contains(.string) ? (s1?.meeting(s2) ?? s2) : nil
+            return mask.isEmpty ? .never : .typed(mask, object, array, string)
         }
     }
 
@@ -460,7 +493,7 @@ struct Normalizer {
         case (_, .literals(let values)): return !values.contains { matches($0, a) }
         case (.union(let alts), _): return alts.allSatisfy { disjoint($0, b) }
         case (_, .union(let alts)): return alts.allSatisfy { disjoint(a, $0) }
-        case (.typed(let m1, _, _), .typed(let m2, _, _)): return m1.intersection(m2).isEmpty
+        case (.typed(let m1, _, _, _), .typed(let m2, _, _, _)): return m1.intersection(m2).isEmpty
         }
     }
 
@@ -470,12 +503,16 @@ struct Normalizer {
         case .never: return false
         case .union(let alts): return alts.contains { matches(value, $0) }
         case .literals(let values): return values.contains { $0.jsonEquals(value) }
-        case .typed(let mask, let object, let array):
+        case .typed(let mask, let object, let array, let string):
             switch value {
             case .null: return mask.contains(.null)
             case .bool: return mask.contains(.boolean)
             case .number: return mask.contains(.number) || (mask.contains(.integer) && value.isIntegral)
-            case .string: return mask.contains(.string)
+            case .string(let text):
+                guard mask.contains(.string) else { return false }
+                guard let string else { return true }
+                let length = text.unicodeScalars.count
+                return length >= string.minLength && length <= string.maxLength
             case .array(let items):
                 guard mask.contains(.array), let array, items.count >= array.minItems, items.count <= array.maxItems
                 else { return false }

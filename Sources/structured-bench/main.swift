@@ -3,7 +3,8 @@
 //   structured-bench [--model PATH] [--tokens N] [--show N] [--worst]
 //
 // Prints the vocabulary's one-time build cost, each schema's compile cost, and the mean (and p50/p99) cost of
-// mask + accept per generated token, with random logits, for a nested schema and for json_object mode. One thread.
+// mask + accept per generated token, with random logits, for a nested schema (also with length bounds on its strings)
+// and for json_object mode. One thread.
 // --show N prints the first N outputs of each; --worst prints where the slowest step happened.
 import Foundation
 import ModelFormats
@@ -26,6 +27,10 @@ let nestedSchema = """
  "$defs":{"item":{"type":"object","properties":{"sku":{"type":"string"},"qty":{"type":"integer"}},
      "required":["sku","qty"],"additionalProperties":false}}}
 """
+
+/// The same shape with length bounds on every string (the bounded-string mask path).
+let boundedSchema = nestedSchema
+    .replacingOccurrences(of: #"{"type":"string"}"#, with: #"{"type":"string","minLength":2,"maxLength":40}"#)
 
 func argument(_ name: String) -> String? {
     let args = CommandLine.arguments
@@ -69,7 +74,8 @@ func random() -> UInt64 {
     return seed >> 33
 }
 
-for (label, schema) in [("nested schema", Optional(nestedSchema)), ("json_object", nil)] {
+for (label, schema) in [("nested schema", Optional(nestedSchema)), ("bounded strings", Optional(boundedSchema)),
+                         ("json_object", nil)] {
     t0 = now()
     var compiles = 0
     while now() - t0 < 200_000_000 {

@@ -47,7 +47,6 @@ final class ConstraintTests: XCTestCase {
         let cases: [(String, String)] = [
             (#"{"type":"string","pattern":"^a"}"#, "pattern"),
             (#"{"type":"string","format":"date"}"#, "format"),
-            (#"{"type":"string","minLength":2}"#, "minLength"),
             (#"{"type":"object","properties":{"n":{"type":"number","minimum":0}}}"#, "minimum"),
             (#"{"type":"integer","multipleOf":3}"#, "multipleOf"),
             (#"{"type":"object","properties":{"v":{"oneOf":[{"type":"object","properties":{"a":{}}},{"type":"object"}]}}}"#,
@@ -76,6 +75,11 @@ final class ConstraintTests: XCTestCase {
             (#"{"type":"object","properties":{"a":{}},"required":["b"],"additionalProperties":false}"#,
              "never be satisfied"),
             (#"{"type":"array","items":[{"type":"string"}]}"#, "tuple-form"),
+            (#"{"type":"string","minLength":4,"maxLength":3}"#, "never be satisfied"),
+            (#"{"allOf":[{"type":"string","minLength":4},{"maxLength":2}]}"#, "never be satisfied"),
+            (#"{"type":"string","maxLength":-1}"#, "non-negative integer"),
+            (#"{"type":"string","minLength":1.5}"#, "non-negative integer"),
+            (#"{"type":"string","enum":["ab","abcdef"],"maxLength":1}"#, "never be satisfied"),
         ]
         for (schema, reason) in bad {
             XCTAssertThrowsError(try constraint(schema), reason) { error in
@@ -86,6 +90,66 @@ final class ConstraintTests: XCTestCase {
         XCTAssertNoThrow(try constraint(
             #"{"$schema":"https://json-schema.org/draft/2020-12/schema","title":"T","description":"d","examples":[1],"#
                 + #""default":{},"type":"array","uniqueItems":false,"items":{"type":"integer","description":"n"}}"#))
+    }
+
+    /// `minLength`/`maxLength` count code points, as JSON Schema does: a multi-byte character, an escape and a
+    /// surrogate pair each count once, and the bounds hold whatever tokens the model picks (random logits here;
+    /// each output checked by decoding it). The mask equals `accept` inside bounded strings.
+    func testStringLengthBoundsCountCodePoints() throws {
+        let (_, vocabulary) = try Model.require()
+        let schema = #"{"type":"object","properties":{"code":{"type":"string","minLength":3,"maxLength":5},"#
+            + #""tag":{"type":"string","maxLength":1},"note":{"type":"string","minLength":2}},"#
+            + #""required":["code","tag","note"],"additionalProperties":false}"#
+        var lengths = Set<Int>()
+        for seed in 1...60 {
+            var c = try JSONConstraint(schemaJSON: schema, vocabulary: vocabulary)
+            var rng = SeededRandom(seed: UInt64(seed))
+            let result = Sampler(vocabulary: vocabulary).generate(&c, rng: &rng)
+            XCTAssertNil(result.failure, "seed \(seed)")
+            let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(result.bytes)) as? [String: String],
+                                       String(decoding: result.bytes, as: UTF8.self))
+            let code = try XCTUnwrap(object["code"]).unicodeScalars.count
+            XCTAssertTrue((3...5).contains(code), "seed \(seed): code \(object["code"]!) has \(code) code points")
+            XCTAssertLessThanOrEqual(try XCTUnwrap(object["tag"]).unicodeScalars.count, 1, "seed \(seed)")
+            XCTAssertGreaterThanOrEqual(try XCTUnwrap(object["note"]).unicodeScalars.count, 2, "seed \(seed)")
+            lengths.insert(code)
+        }
+        XCTAssertGreaterThan(lengths.count, 1, "random picks reach more than one allowed length")
+
+        // Byte by byte: escapes, a 3-byte character and a surrogate pair count one code point each.
+        var c = try JSONConstraint(schemaJSON: #"{"type":"string","minLength":4,"maxLength":4}"#, vocabulary: vocabulary)
+        for b in Array(#""a\n€\ud83d\ude00"#.utf8) {
+            let token = try XCTUnwrap(vocabulary.token(forByte: b))
+            XCTAssertTrue(c.allowedTokens().contains(token), "byte \(b) refused")
+            XCTAssertTrue(c.accept(token))
+        }
+        let quote = try XCTUnwrap(vocabulary.token(forByte: UInt8(ascii: "\"")))
+        let x = try XCTUnwrap(vocabulary.token(forByte: UInt8(ascii: "x")))
+        XCTAssertFalse(c.allowedTokens().contains(x), "a fifth code point passes maxLength 4")
+        XCTAssertTrue(c.allowedTokens().contains(quote))
+        var short = try JSONConstraint(schemaJSON: #"{"type":"string","minLength":2}"#, vocabulary: vocabulary)
+        XCTAssertTrue(short.accept(quote) && short.accept(x))
+        XCTAssertFalse(short.allowedTokens().contains(quote), "a one-character string is under minLength 2")
+        XCTAssertGreaterThanOrEqual(short.minimumBytesToComplete, 2)
+
+        // The mask equals what accept takes, inside bounded strings at every length.
+        var rng = SeededRandom(seed: 7)
+        for _ in 0..<6 {
+            var d = try JSONConstraint(schemaJSON: schema, vocabulary: vocabulary)
+            var logits = [Float](repeating: 0, count: vocabulary.count)
+            for _ in 0..<Int(rng.next() % 14) where !d.mustEnd {
+                for i in logits.indices { logits[i] = Float(rng.next() >> 40) }
+                logits.withUnsafeMutableBufferPointer { d.mask($0) }
+                let pick = logits.indices.max { logits[$0] < logits[$1] }!
+                XCTAssertTrue(d.accept(Int32(pick)))
+            }
+            var brute = Set<Int32>()
+            for id in 0..<Int32(vocabulary.count) {
+                var copy = d
+                if copy.accept(id) { brute.insert(id) }
+            }
+            XCTAssertEqual(Set(d.allowedTokens()), brute)
+        }
     }
 
     /// `oneOf` whose branches cannot overlap (different JSON types, or literals no other branch takes) is generated
