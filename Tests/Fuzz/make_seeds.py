@@ -206,6 +206,10 @@ def schema_seeds():
     write("schema", "defs", json.dumps({"type": "object", "properties": {"a": {"$ref": "#/$defs/n"},
                                                                           "b": {"enum": ["x", 1, None]}},
                                         "$defs": {"n": {"type": ["integer", "null"]}}}).encode() + SEP + bytes(range(50, 250)), 8 << 10)
+    write("schema", "lengths", json.dumps({"type": "object", "properties": {
+        "code": {"type": "string", "minLength": 3, "maxLength": 5}, "tag": {"maxLength": 1},
+        "note": {"allOf": [{"type": "string", "minLength": 2}, {"maxLength": 9}]}},
+        "required": ["code", "tag"]}).encode() + SEP + bytes(range(40, 240)), 8 << 10)
 
 
 def main():
