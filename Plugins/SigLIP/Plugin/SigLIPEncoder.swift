@@ -138,41 +138,22 @@ final class SigLIPEncoder: VisionModel {
     }
 
     private func layerNorm(_ x: [Float], rows: Int, _ norm: (weight: [Float], bias: [Float])) -> [Float] {
-        let w = norm.weight.count
         var y = [Float](repeating: 0, count: x.count)
-        for r in 0..<rows {
-            var mean: Float = 0
-            for i in 0..<w { mean += x[r * w + i] }
-            mean /= Float(w)
-            var variance: Float = 0
-            for i in 0..<w {
-                let d = x[r * w + i] - mean
-                variance += d * d
+        x.withUnsafeBufferPointer { xp in
+            y.withUnsafeMutableBufferPointer { yp in
+                RowOps.layerNorm(xp.baseAddress!, rows: rows, width: norm.weight.count, weight: norm.weight,
+                                 bias: norm.bias, eps: config.layerNormEps, into: yp.baseAddress!)
             }
-            let inv = 1 / (variance / Float(w) + config.layerNormEps).squareRoot()
-            for i in 0..<w { y[r * w + i] = (x[r * w + i] - mean) * inv * norm.weight[i] + norm.bias[i] }
         }
         return y
     }
 
     private func geluTanh(_ x: inout [Float]) {
-        let k: Float = 0.7978845608028654  // sqrt(2 / pi)
-        for i in x.indices {
-            let v = x[i]
-            x[i] = 0.5 * v * (1 + tanhf(k * (v + 0.044715 * v * v * v)))
-        }
+        x.withUnsafeMutableBufferPointer { RowOps.geluTanh($0.baseAddress!, count: $0.count) }
     }
 
     private func softmax(_ x: inout [Float], offset: Int, count: Int) {
-        var top = -Float.infinity
-        for i in offset..<(offset + count) { top = max(top, x[i]) }
-        var sum: Float = 0
-        for i in offset..<(offset + count) {
-            x[i] = expf(x[i] - top)
-            sum += x[i]
-        }
-        let inv = 1 / sum
-        for i in offset..<(offset + count) { x[i] *= inv }
+        x.withUnsafeMutableBufferPointer { RowOps.softmax($0.baseAddress! + offset, count: count) }
     }
 }
 
