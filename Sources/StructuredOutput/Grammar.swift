@@ -79,6 +79,47 @@ struct ArraySpec: Sendable {
     var maxItems: Int
 }
 
+/// An integer's inclusive bounds, and what a prefix of its digits can still reach. Integers are written with at most
+/// `NumberLexer.maxIntegerDigits` digits, so every value and bound fits an Int64.
+struct IntegerRange: Equatable, Sendable {
+    var lo: Int64
+    var hi: Int64
+
+    static let largest: Int64 = 999_999_999_999_999  // 15 nines: the lexer's longest integer
+
+    func contains(negative: Bool, magnitude: Int64) -> Bool {
+        let v = negative ? -magnitude : magnitude
+        return v >= lo && v <= hi
+    }
+
+    /// Extra digits the prefix needs before its value lies in the range (0: it does now), nil when no continuation
+    /// reaches it. `digits` 0 is a lone "-"; `zero`: the prefix is "0" or "-0", which takes no more digits.
+    func extraDigits(negative: Bool, magnitude v: Int64, digits k: Int, zero: Bool) -> Int? {
+        if zero { return contains(negative: negative, magnitude: 0) ? 0 : nil }
+        if k == 0 {
+            // "-" alone: "-0" or any negative integer of up to 15 digits; the nearest to zero is shortest.
+            if lo <= 0 && hi >= 0 { return 1 }
+            guard hi <= -1, hi >= -Self.largest else { return nil }
+            return String(-hi).count
+        }
+        var scale: Int64 = 1
+        for n in 0...max(0, Int(NumberLexer.maxIntegerDigits) - k) {
+            let a = v * scale, b = a + scale - 1
+            let (low, high) = negative ? (-b, -a) : (a, b)
+            if high >= lo && low <= hi { return n }
+            scale *= 10
+        }
+        return nil
+    }
+
+    /// Bytes of the shortest integer in the range ("0", the bound nearest zero), nil when none can be written.
+    var shortest: Int? {
+        guard lo <= hi, hi >= -Self.largest, lo <= Self.largest else { return nil }
+        if lo <= 0 && hi >= 0 { return 1 }
+        return lo > 0 ? String(lo).count : String(hi).count
+    }
+}
+
 /// A string's length bounds in code points; a string without bounds has none (`Lex.string`'s spec -1).
 struct StringSpec: Equatable, Sendable {
     var minLength: Int
@@ -89,13 +130,14 @@ struct StringSpec: Equatable, Sendable {
 struct Start: Equatable, Sendable {
     enum Kind: UInt8 { case object, array, string, number, integer, literal }
     var kind: Kind
-    /// Object/array/string spec (-1: a string without bounds), or the literal-trie node after the first byte.
+    /// Object/array/string/integer spec (-1: a string or integer without bounds), or the literal-trie node after the
+    /// first byte.
     var arg: Int32
 }
 
 enum FinalNode: Sendable {
     case never
-    case typed(TypeMask, object: Int32, array: Int32, string: Int32)
+    case typed(TypeMask, object: Int32, array: Int32, string: Int32, range: Int32)
     case literals(trie: Int32)
     case union([Int32])
 }
@@ -110,6 +152,7 @@ final class Grammar: Sendable {
     let objects: [ObjectSpec]
     let arrays: [ArraySpec]
     let strings: [StringSpec]
+    let ranges: [IntegerRange]
     let tries: [TrieNode]
     let root: Int32
     let maxWhitespace: UInt8
@@ -142,7 +185,7 @@ final class Grammar: Sendable {
         while i < reachable.count {
             var next: [Int] = []
             switch normalizer.normalize(reachable[i]) {
-            case .typed(_, let o, let a, _):
+            case .typed(_, let o, let a, _, _):
                 if let o { next += o.props + (o.additional.map { [$0] } ?? []) }
                 if let a { next.append(a.items) }
             case .union(let alts): next += alts
@@ -185,14 +228,24 @@ final class Grammar: Sendable {
         var objects: [ObjectSpec] = []
         var arrays: [ArraySpec] = []
         var strings: [StringSpec] = []
+        var ranges: [IntegerRange] = []
         for id in reachable {
             switch normalizer.normalize(id) {
             case .never: nodes[id] = .never
             case .union(let alts): nodes[id] = .union(alts.map { Int32($0) })
             case .literals(let values):
                 nodes[id] = .literals(trie: literalTrie(values.map(\.canonicalBytes)))
-            case .typed(let mask, let o, let a, let s):
-                var objectIndex: Int32 = -1, arrayIndex: Int32 = -1, stringIndex: Int32 = -1
+            case .typed(let mask, let o, let a, let s, let r):
+                var objectIndex: Int32 = -1, arrayIndex: Int32 = -1, stringIndex: Int32 = -1, rangeIndex: Int32 = -1
+                if mask.contains(.integer), !mask.contains(.number), let r {
+                    let spec = IntegerRange(lo: r.lo, hi: r.hi)
+                    if let k = ranges.firstIndex(of: spec) {
+                        rangeIndex = Int32(k)
+                    } else {
+                        ranges.append(spec)
+                        rangeIndex = Int32(ranges.count - 1)
+                    }
+                }
                 if mask.contains(.object), var o {
                     for name in o.required where !o.names.contains(name) {
                         o.names.append(name)
@@ -242,7 +295,7 @@ final class Grammar: Sendable {
                         stringIndex = Int32(strings.count - 1)
                     }
                 }
-                nodes[id] = .typed(mask, object: objectIndex, array: arrayIndex, string: stringIndex)
+                nodes[id] = .typed(mask, object: objectIndex, array: arrayIndex, string: stringIndex, range: rangeIndex)
             }
         }
 
@@ -291,9 +344,11 @@ final class Grammar: Sendable {
                 case .never: break
                 case .literals(let t): best = tries[Int(t)].minRemaining
                 case .union(let alts): best = alts.map { minLength[Int($0)] }.min() ?? Grammar.infinity
-                case .typed(let mask, let o, let a, let s):
-                    if !mask.isDisjoint(with: [.integer, .number]) { best = 1 }
-                    else if mask.contains(.string) { best = stringMin(s) }
+                case .typed(let mask, let o, let a, let s, let r):
+                    if mask.contains(.number) { best = 1 }
+                    else if mask.contains(.integer) { best = r >= 0 ? ranges[Int(r)].shortest ?? Grammar.infinity : 1 }
+                    if mask.contains(.string) { best = min(best, stringMin(s)) }
+                    if best == Grammar.infinity, !mask.isDisjoint(with: [.null, .boolean]) { best = 4 }
                     else if !mask.isDisjoint(with: [.null, .boolean]) { best = 4 }
                     if o >= 0 { best = min(best, objectMin(objects[Int(o)])) }
                     if a >= 0 { best = min(best, arrayMin(arrays[Int(a)])) }
@@ -323,7 +378,7 @@ final class Grammar: Sendable {
         // First-byte dispatch per node.
         var dispatch = [Int32](repeating: 0, count: count * 256 + 1)
         var starts: [Start] = []
-        func typedStarts(_ mask: TypeMask, _ o: Int32, _ a: Int32, _ s: Int32, _ b: UInt8) -> [Start] {
+        func typedStarts(_ mask: TypeMask, _ o: Int32, _ a: Int32, _ s: Int32, _ r: Int32, _ b: UInt8) -> [Start] {
             switch b {
             case UInt8(ascii: "{"):
                 if o >= 0, objectMin(objects[Int(o)]) < Grammar.infinity { return [Start(kind: .object, arg: o)] }
@@ -332,8 +387,15 @@ final class Grammar: Sendable {
             case UInt8(ascii: "\""):
                 if mask.contains(.string), stringMin(s) < Grammar.infinity { return [Start(kind: .string, arg: s)] }
             case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-                if mask.contains(.number) { return [Start(kind: .number, arg: 0)] }
-                if mask.contains(.integer) { return [Start(kind: .integer, arg: 0)] }
+                if mask.contains(.number) { return [Start(kind: .number, arg: -1)] }
+                if mask.contains(.integer) {
+                    guard r >= 0 else { return [Start(kind: .integer, arg: -1)] }
+                    let digit = b == UInt8(ascii: "-") ? Int64(0) : Int64(b) - 48
+                    let reachable = ranges[Int(r)].extraDigits(
+                        negative: b == UInt8(ascii: "-"), magnitude: digit, digits: b == UInt8(ascii: "-") ? 0 : 1,
+                        zero: b == UInt8(ascii: "0")) != nil
+                    return reachable ? [Start(kind: .integer, arg: r)] : []
+                }
             case UInt8(ascii: "t"), UInt8(ascii: "f"):
                 if mask.contains(.boolean) {
                     let t = tries[Int(trueFalse)]
@@ -349,7 +411,7 @@ final class Grammar: Sendable {
             guard minLength[id] < Grammar.infinity else { return [] }
             switch nodes[id] {
             case .never: return []
-            case .typed(let mask, let o, let a, let s): return typedStarts(mask, o, a, s, b)
+            case .typed(let mask, let o, let a, let s, let r): return typedStarts(mask, o, a, s, r, b)
             case .literals(let t):
                 guard let k = tries[Int(t)].bytes.firstIndex(of: b) else { return [] }
                 return [Start(kind: .literal, arg: tries[Int(t)].kids[k])]
@@ -375,6 +437,7 @@ final class Grammar: Sendable {
         self.objects = objects
         self.arrays = arrays
         self.strings = strings
+        self.ranges = ranges
         self.tries = tries
         self.root = Int32(rootID)
         self.maxWhitespace = UInt8(clamping: max(0, options.maxWhitespaceRun))

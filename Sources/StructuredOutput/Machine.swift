@@ -7,7 +7,9 @@ enum Lex: Equatable, Sendable {
     /// Key lexer state (`StringLexer.keyTable`; 255 inside an escape that a declared name spells) and the node of the
     /// object's name trie the key has followed so far (-1: it matches no declared name).
     case key(UInt8, Int32)
-    case number(NumberLexer.Phase, UInt8, integerOnly: Bool)
+    /// Number lexer phase and digit count; for a bounded integer (`Grammar.ranges`, -1: none) also its sign and the
+    /// magnitude of its digits so far.
+    case number(NumberLexer.Phase, UInt8, integerOnly: Bool, range: Int32, negative: Bool, magnitude: Int64)
     case literal(Int32)
 }
 
@@ -79,14 +81,21 @@ extension Grammar {
             return true
         case .key(let k, let t):
             return stepKey(&s, k, t, b)
-        case .number(let phase, let count, let integerOnly):
+        case .number(let phase, let count, let integerOnly, let range, let negative, let magnitude):
             switch NumberLexer.step(phase, count, integerOnly: integerOnly, b) {
             case .next(let p, let c):
-                s.lex = .number(p, c, integerOnly: integerOnly)
+                var m = magnitude
+                if range >= 0 {
+                    if p == .integer { m = magnitude * 10 + Int64(b) - 48 }
+                    guard ranges[Int(range)].extraDigits(negative: negative, magnitude: m, digits: Int(c),
+                                                         zero: p == .zero) != nil else { return false }
+                }
+                s.lex = .number(p, c, integerOnly: integerOnly, range: range, negative: negative, magnitude: m)
                 return true
             case .invalid:
                 return false
             case .end:
+                if range >= 0, !ranges[Int(range)].contains(negative: negative, magnitude: magnitude) { return false }
                 s.lex = .none
                 return structural(&s, b, &forks)
             }
@@ -107,7 +116,9 @@ extension Grammar {
         guard s.top.kind == .root, s.top.phase == .done else { return false }
         switch s.lex {
         case .none: return true
-        case .number(let phase, _, _): return NumberLexer.isAccepting(phase)
+        case .number(let phase, _, _, let range, let negative, let magnitude):
+            guard NumberLexer.isAccepting(phase) else { return false }
+            return range < 0 || ranges[Int(range)].contains(negative: negative, magnitude: magnitude)
         case .literal(let node): return tries[Int(node)].terminal >= 0
         case .string, .key: return false
         }
@@ -227,7 +238,9 @@ extension Grammar {
             s.lex = .string(StringLexer.normal, spec: start.arg, count: 0)
         case .number, .integer:
             let (phase, count) = NumberLexer.start(b)!
-            s.lex = .number(phase, count, integerOnly: start.kind == .integer)
+            let magnitude = b == UInt8(ascii: "-") ? Int64(0) : Int64(b) - 48
+            s.lex = .number(phase, count, integerOnly: start.kind == .integer, range: start.arg,
+                            negative: b == UInt8(ascii: "-"), magnitude: magnitude)
         case .literal:
             s.lex = tries[Int(start.arg)].kids.isEmpty ? .none : .literal(start.arg)
         }
@@ -288,7 +301,13 @@ extension Grammar {
                     let have = Int(count) + (state == StringLexer.normal ? 0 : 1)
                     total += max(0, strings[Int(spec)].minLength - have)
                 }
-            case .number(let phase, _, _): total = NumberLexer.isAccepting(phase) ? 0 : 1
+            case .number(let phase, let count, _, let range, let negative, let magnitude):
+                if range >= 0 {
+                    total = ranges[Int(range)].extraDigits(negative: negative, magnitude: magnitude, digits: Int(count),
+                                                           zero: phase == .zero) ?? Grammar.infinity
+                } else {
+                    total = NumberLexer.isAccepting(phase) ? 0 : 1
+                }
             case .literal(let node): total = tries[Int(node)].minRemaining
             }
             total += frameRemaining(s.top)

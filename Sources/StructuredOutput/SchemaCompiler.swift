@@ -51,6 +51,17 @@ struct RawArray {
     var maxItems: Int = Int.max
 }
 
+/// An integer's bounds, inclusive (`exclusiveMinimum`/`exclusiveMaximum` and fractional bounds already rounded in).
+struct RawRange: Equatable {
+    var lo: Int64 = Int64.min
+    var hi: Int64 = Int64.max
+
+    func meeting(_ other: RawRange?) -> RawRange {
+        guard let other else { return self }
+        return RawRange(lo: max(lo, other.lo), hi: min(hi, other.hi))
+    }
+}
+
 /// A string's length bounds, in Unicode code points (as JSON Schema counts them).
 struct RawString: Equatable {
     var minLength: Int = 0
@@ -68,7 +79,7 @@ struct RawString: Equatable {
 enum RawNode {
     case placeholder
     case never
-    case typed(TypeMask, RawObject?, RawArray?, RawString?)
+    case typed(TypeMask, RawObject?, RawArray?, RawString?, RawRange?)
     case literals([JSONValue])
     case union([Int])
     case intersection([Int])
@@ -78,7 +89,7 @@ enum RawNode {
 /// What a node allows once references and intersections are resolved.
 enum NormalNode {
     case never
-    case typed(TypeMask, RawObject?, RawArray?, RawString?)
+    case typed(TypeMask, RawObject?, RawArray?, RawString?, RawRange?)
     case literals([JSONValue])
     case union([Int])
 }
@@ -108,8 +119,7 @@ struct SchemaCompiler {
     /// Keywords that constrain values in ways this grammar does not enforce: refusing them keeps the promise that
     /// every output validates.
     static let unsupported: Set<String> = [
-        "pattern", "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
-        "multipleOf", "patternProperties", "propertyNames", "minProperties", "maxProperties", "dependencies",
+        "pattern", "format", "multipleOf", "patternProperties", "propertyNames", "minProperties", "maxProperties", "dependencies",
         "dependentRequired", "dependentSchemas", "not", "if", "then", "else", "contains", "minContains",
         "maxContains", "prefixItems", "unevaluatedProperties", "unevaluatedItems", "$dynamicRef", "$recursiveRef",
         "contentSchema",
@@ -117,6 +127,7 @@ struct SchemaCompiler {
     static let objectKeywords: Set<String> = ["properties", "required", "additionalProperties"]
     static let arrayKeywords: Set<String> = ["items", "minItems", "maxItems"]
     static let stringKeywords: Set<String> = ["minLength", "maxLength"]
+    static let numberKeywords: Set<String> = ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"]
 
     let document: JSONValue
     let options: ConstraintOptions
@@ -129,7 +140,7 @@ struct SchemaCompiler {
     init(document: JSONValue, options: ConstraintOptions) {
         self.document = document
         self.options = options
-        nodes = [.typed(.all, RawObject(additional: SchemaCompiler.anyNode), RawArray(items: SchemaCompiler.anyNode), nil),
+        nodes = [.typed(.all, RawObject(additional: SchemaCompiler.anyNode), RawArray(items: SchemaCompiler.anyNode), nil, nil),
                  .never]
     }
 
@@ -191,6 +202,23 @@ struct SchemaCompiler {
         let hasObject = !keys.isDisjoint(with: SchemaCompiler.objectKeywords)
         let hasArray = !keys.isDisjoint(with: SchemaCompiler.arrayKeywords)
         let hasString = !keys.isDisjoint(with: SchemaCompiler.stringKeywords)
+        let hasBounds = !keys.isDisjoint(with: SchemaCompiler.numberKeywords)
+        if hasBounds {
+            // Integers only: a byte grammar can hold an integer's digits to a range exactly; fractional numbers
+            // would need decimal interval arithmetic on every digit, not done yet.
+            var floats = true
+            switch schema["type"] {
+            case .string(let name)?: floats = TypeMask(name: name)?.contains(.number) ?? true
+            case .array(let names)?:
+                floats = names.contains { if case .string("number") = $0 { return true } else { return false } }
+            default: floats = true
+            }
+            if floats {
+                let keyword = SchemaCompiler.numberKeywords.intersection(keys).sorted()[0]
+                throw ConstraintError("unsupported JSON Schema keyword '\(keyword)' at \(path) for non-integer numbers: "
+                    + "bounds are enforced on \"type\": \"integer\" only; use it or remove the bound")
+            }
+        }
 
         // type + object/array/string keywords: one typed node.
         if keys.contains("type") || hasObject || hasArray || hasString {
@@ -220,7 +248,9 @@ struct SchemaCompiler {
             if mask.contains(.array) { array = try compileArray(schema, path: path) }
             var string: RawString?
             if mask.contains(.string), hasString { string = try compileString(schema, path: path) }
-            parts.append(add(.typed(mask, object, array, string)))
+            var range: RawRange?
+            if mask.contains(.integer), hasBounds { range = try compileRange(schema, path: path) }
+            parts.append(add(.typed(mask, object, array, string, range)))
         }
         if let values = schema["enum"] {
             guard case .array(let items) = values else { throw ConstraintError("'enum' at \(path) must be an array") }
@@ -293,6 +323,30 @@ struct SchemaCompiler {
             object.additional = try compile(value, path: "\(path)/additionalProperties")
         }
         return object
+    }
+
+    /// `minimum`/`maximum` and both forms of the exclusive bounds (numbers in 2020-12, flags beside minimum/maximum
+    /// in draft 4), as one inclusive integer range.
+    private func compileRange(_ schema: JSONValue, path: String) throws(ConstraintError) -> RawRange {
+        func number(_ key: String) throws(ConstraintError) -> Double? {
+            guard let value = schema[key] else { return nil }
+            if case .bool = value, key.hasPrefix("exclusive") { return nil }
+            guard let d = value.doubleValue, d.isFinite else {
+                throw ConstraintError("'\(key)' at \(path) must be a number")
+            }
+            return d
+        }
+        func clamp(_ d: Double) -> Int64 { Int64(max(-1e16, min(1e16, d))) }
+        var range = RawRange()
+        let exclusiveFlag = { (key: String) -> Bool in
+            if case .bool(let flag)? = schema[key] { return flag }
+            return false
+        }
+        if let m = try number("minimum") { range.lo = clamp(exclusiveFlag("exclusiveMinimum") ? m.rounded(.down) + 1 : m.rounded(.up)) }
+        if let m = try number("maximum") { range.hi = clamp(exclusiveFlag("exclusiveMaximum") ? m.rounded(.up) - 1 : m.rounded(.down)) }
+        if let m = try number("exclusiveMinimum") { range.lo = max(range.lo, clamp(m.rounded(.down) + 1)) }
+        if let m = try number("exclusiveMaximum") { range.hi = min(range.hi, clamp(m.rounded(.up) - 1)) }
+        return range
     }
 
     /// `minLength`/`maxLength`: non-negative integers (very large values mean "unbounded").
@@ -382,7 +436,7 @@ struct Normalizer {
         let result: NormalNode
         switch compiler.nodes[id] {
         case .placeholder, .never: result = .never
-        case .typed(let mask, let o, let a, let s): result = .typed(mask, o, a, s)
+        case .typed(let mask, let o, let a, let s, let r): result = .typed(mask, o, a, s, r)
         case .literals(let values):
             // Same text, same value (a large enum must not cost quadratic time; `1` vs `1.0` may both stay).
             var seen = Set<[UInt8]>()
@@ -442,7 +496,7 @@ struct Normalizer {
         case (_, .literals(let w)):
             let kept = w.filter { matches($0, a) }
             return kept.isEmpty ? .never : .literals(kept)
-        case (.typed(let m1, let o1, let a1, let s1), .typed(let m2, let o2, let a2, let s2)):
+        case (.typed(let m1, let o1, let a1, let s1, let r1), .typed(let m2, let o2, let a2, let s2, let r2)):
             let mask = m1.intersection(m2)
             var object: RawObject?
             var array: RawArray?
@@ -466,7 +520,8 @@ struct Normalizer {
                                  maxItems: min(a1.maxItems, a2.maxItems))
             }
             let string = mask.contains(.string) ? (s1?.meeting(s2) ?? s2) : nil
-            return mask.isEmpty ? .never : .typed(mask, object, array, string)
+            let range = mask.contains(.integer) ? (r1?.meeting(r2) ?? r2) : nil
+            return mask.isEmpty ? .never : .typed(mask, object, array, string, range)
         }
     }
 
@@ -493,7 +548,7 @@ struct Normalizer {
         case (_, .literals(let values)): return !values.contains { matches($0, a) }
         case (.union(let alts), _): return alts.allSatisfy { disjoint($0, b) }
         case (_, .union(let alts)): return alts.allSatisfy { disjoint(a, $0) }
-        case (.typed(let m1, _, _, _), .typed(let m2, _, _, _)): return m1.intersection(m2).isEmpty
+        case (.typed(let m1, _, _, _, _), .typed(let m2, _, _, _, _)): return m1.intersection(m2).isEmpty
         }
     }
 
@@ -503,11 +558,15 @@ struct Normalizer {
         case .never: return false
         case .union(let alts): return alts.contains { matches(value, $0) }
         case .literals(let values): return values.contains { $0.jsonEquals(value) }
-        case .typed(let mask, let object, let array, let string):
+        case .typed(let mask, let object, let array, let string, let range):
             switch value {
             case .null: return mask.contains(.null)
             case .bool: return mask.contains(.boolean)
-            case .number: return mask.contains(.number) || (mask.contains(.integer) && value.isIntegral)
+            case .number:
+                if mask.contains(.number) { return true }
+                guard mask.contains(.integer), value.isIntegral else { return false }
+                guard let range, let d = value.doubleValue else { return true }
+                return d >= Double(range.lo) && d <= Double(range.hi)
             case .string(let text):
                 guard mask.contains(.string) else { return false }
                 guard let string else { return true }

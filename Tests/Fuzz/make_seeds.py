@@ -210,6 +210,10 @@ def schema_seeds():
         "code": {"type": "string", "minLength": 3, "maxLength": 5}, "tag": {"maxLength": 1},
         "note": {"allOf": [{"type": "string", "minLength": 2}, {"maxLength": 9}]}},
         "required": ["code", "tag"]}).encode() + SEP + bytes(range(40, 240)), 8 << 10)
+    write("schema", "bounds", json.dumps({"type": "array", "items": {"anyOf": [
+        {"type": "integer", "minimum": -5, "exclusiveMaximum": 120}, {"type": ["integer", "null"], "minimum": 1000},
+        {"type": "integer", "minimum": 0, "exclusiveMinimum": True, "maximum": 3}]}}).encode()
+          + SEP + bytes(range(30, 230)), 8 << 10)
 
 
 def main():

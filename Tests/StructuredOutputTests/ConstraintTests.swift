@@ -48,6 +48,7 @@ final class ConstraintTests: XCTestCase {
             (#"{"type":"string","pattern":"^a"}"#, "pattern"),
             (#"{"type":"string","format":"date"}"#, "format"),
             (#"{"type":"object","properties":{"n":{"type":"number","minimum":0}}}"#, "minimum"),
+            (#"{"maximum":3}"#, "maximum"),
             (#"{"type":"integer","multipleOf":3}"#, "multipleOf"),
             (#"{"type":"object","properties":{"v":{"oneOf":[{"type":"object","properties":{"a":{}}},{"type":"object"}]}}}"#,
              "oneOf"),
@@ -138,6 +139,78 @@ final class ConstraintTests: XCTestCase {
             var d = try JSONConstraint(schemaJSON: schema, vocabulary: vocabulary)
             var logits = [Float](repeating: 0, count: vocabulary.count)
             for _ in 0..<Int(rng.next() % 14) where !d.mustEnd {
+                for i in logits.indices { logits[i] = Float(rng.next() >> 40) }
+                logits.withUnsafeMutableBufferPointer { d.mask($0) }
+                let pick = logits.indices.max { logits[$0] < logits[$1] }!
+                XCTAssertTrue(d.accept(Int32(pick)))
+            }
+            var brute = Set<Int32>()
+            for id in 0..<Int32(vocabulary.count) {
+                var copy = d
+                if copy.accept(id) { brute.insert(id) }
+            }
+            XCTAssertEqual(Set(d.allowedTokens()), brute)
+        }
+    }
+
+    /// `minimum`/`maximum`/`exclusiveMinimum`/`exclusiveMaximum` on integers (both the 2020-12 numbers and draft 4's
+    /// flags) hold for every output: each digit is allowed only while some continuation stays in range.
+    func testIntegerBoundsHoldForEveryOutput() throws {
+        let (_, vocabulary) = try Model.require()
+        let schema = #"{"type":"object","properties":{"a":{"type":"integer","minimum":-5,"maximum":12},"#
+            + #""b":{"type":"integer","exclusiveMinimum":100,"exclusiveMaximum":1000},"#
+            + #""c":{"type":"integer","minimum":7,"maximum":7},"d":{"type":["integer","null"],"maximum":-30},"#
+            + #""e":{"type":"integer","minimum":0,"exclusiveMinimum":true,"maximum":2.5}},"#
+            + #""required":["a","b","c","d","e"],"additionalProperties":false}"#
+        var seen = Set<Int>()
+        for seed in 1...60 {
+            var c = try JSONConstraint(schemaJSON: schema, vocabulary: vocabulary)
+            var rng = SeededRandom(seed: UInt64(seed))
+            let result = Sampler(vocabulary: vocabulary).generate(&c, rng: &rng)
+            XCTAssertNil(result.failure, "seed \(seed)")
+            let text = String(decoding: result.bytes, as: UTF8.self)
+            let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(result.bytes)) as? [String: Any], text)
+            let a = try XCTUnwrap(object["a"] as? Int, text), b = try XCTUnwrap(object["b"] as? Int, text)
+            XCTAssertTrue((-5...12).contains(a) && (101...999).contains(b), text)
+            XCTAssertEqual(object["c"] as? Int, 7, text)
+            if let d = object["d"] as? Int { XCTAssertLessThanOrEqual(d, -30, text) }
+            XCTAssertTrue([1, 2].contains(try XCTUnwrap(object["e"] as? Int, text)), text)
+            seen.insert(a)
+        }
+        XCTAssertGreaterThan(seen.count, 3, "random picks reach several values of a")
+
+        // Byte by byte for 100 < b < 1000: no "0" or "-" first; "10" may not end there, nor become "100" (no
+        // continuation of 100 is in range); "101" may end, and takes no fourth digit.
+        var c = try JSONConstraint(schemaJSON: #"{"type":"integer","exclusiveMinimum":100,"exclusiveMaximum":1000}"#,
+                                   vocabulary: vocabulary)
+        func byte(_ b: Character) throws -> Int32 { try XCTUnwrap(vocabulary.token(forByte: b.asciiValue!)) }
+        for refused in ["0", "-"] { XCTAssertFalse(c.allowedTokens().contains(try byte(Character(refused))), refused) }
+        for digit in ["1", "0"] { XCTAssertTrue(c.accept(try byte(Character(digit))), digit) }
+        XCTAssertFalse(c.isComplete, "10 is outside (100, 1000)")
+        XCTAssertFalse(c.allowedTokens().contains(try byte("0")), "100 and what it continues to (1000...) are outside")
+        XCTAssertTrue(c.accept(try byte("1")))
+        XCTAssertTrue(c.isComplete)
+        XCTAssertFalse(c.allowedTokens().contains(try byte("1")), "1011 is over")
+
+        // An enum is filtered by its sibling bounds; contradictory bounds are unsatisfiable.
+        var e = try JSONConstraint(schemaJSON: #"{"type":"integer","enum":[1,50,500],"maximum":100}"#, vocabulary: vocabulary)
+        let five = try byte("5"), zero = try byte("0")
+        XCTAssertTrue(e.accept(five))
+        XCTAssertTrue(e.accept(zero))
+        XCTAssertTrue(e.isComplete)
+        XCTAssertFalse(e.allowedTokens().contains(zero), "500 is over the maximum")
+        for bad in [#"{"type":"integer","minimum":5,"maximum":4}"#,
+                    #"{"type":"integer","exclusiveMinimum":3,"exclusiveMaximum":4}"#,
+                    #"{"type":"integer","minimum":1e20}"#] {
+            XCTAssertThrowsError(try JSONConstraint(schemaJSON: bad, vocabulary: vocabulary), bad)
+        }
+
+        // The mask equals what accept takes inside bounded integers.
+        var rng = SeededRandom(seed: 11)
+        for _ in 0..<6 {
+            var d = try JSONConstraint(schemaJSON: schema, vocabulary: vocabulary)
+            var logits = [Float](repeating: 0, count: vocabulary.count)
+            for _ in 0..<Int(rng.next() % 16) where !d.mustEnd {
                 for i in logits.indices { logits[i] = Float(rng.next() >> 40) }
                 logits.withUnsafeMutableBufferPointer { d.mask($0) }
                 let pick = logits.indices.max { logits[$0] < logits[$1] }!
