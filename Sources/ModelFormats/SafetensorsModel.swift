@@ -23,8 +23,9 @@ public final class SafetensorsModel: @unchecked Sendable {
     public let tensorNames: [String]
     /// What a sentence-transformers folder says beyond config.json (how token states become one embedding), as
     /// dotted metadata keys: `sentence_transformers.pooling.<key>` (the Pooling module's config.json),
-    /// `sentence_transformers.normalize` (a Normalize module follows) and `sentence_transformers.max_seq_length`
-    /// (sentence_bert_config.json). Empty for a folder without modules.json.
+    /// `sentence_transformers.normalize` (a Normalize module follows), `sentence_transformers.modules` (every module's
+    /// type, in order) and `sentence_transformers.max_seq_length` (sentence_bert_config.json). Empty for a folder
+    /// without modules.json.
     public let sentenceTransformers: [(key: String, value: JSONValue)]
     private let location: [String: (file: Int, tensor: SafetensorsTensorInfo)]
 
@@ -98,10 +99,12 @@ public final class SafetensorsModel: @unchecked Sendable {
             throw ModelFormatError("'\(modulesPath)' is not a JSON array of modules")
         }
         var out: [(key: String, value: JSONValue)] = []
+        var types: [JSONValue] = []
         for module in modules {
             guard let type = module["type"]?.stringValue else {
                 throw ModelFormatError("'\(modulesPath)': a module has no \"type\" string")
             }
+            types.append(.string(type))
             if type.hasSuffix(".Pooling") {
                 let path = module["path"]?.stringValue ?? ""
                 let parts = path.split(separator: "/", omittingEmptySubsequences: true)
@@ -117,6 +120,9 @@ public final class SafetensorsModel: @unchecked Sendable {
                 out.append(("sentence_transformers.normalize", .bool(true)))
             }
         }
+        // Every module's type, in order: a plugin refuses a pipeline with a module it does not run (a Dense
+        // projection, say) instead of returning the Transformer's vectors as if they were the model's.
+        out.append(("sentence_transformers.modules", .array(types)))
         let bertConfig = dir + "/sentence_bert_config.json"
         if isRegularFile(bertConfig), let length = try readJSON(bertConfig)["max_seq_length"], length.intValue != nil {
             out.append(("sentence_transformers.max_seq_length", length))

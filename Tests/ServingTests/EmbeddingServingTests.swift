@@ -160,7 +160,17 @@ final class EmbeddingServingTests: XCTestCase {
                                                     withIntermediateDirectories: true)
             try FileManager.default.copyItem(at: variants.appendingPathComponent("roberta-tiny"),
                                              to: models.appendingPathComponent("test-org/roberta-tiny"))
+            // The same weights behind a pipeline with a Dense projection, which the plugin does not run.
+            let dense = models.appendingPathComponent("test-org/minilm-dense")
+            try FileManager.default.copyItem(at: try Self.embeddingModel(), to: dense)
+            let modules = #"[{"idx":0,"name":"0","path":"","type":"sentence_transformers.models.Transformer"},"#
+                + #"{"idx":1,"name":"1","path":"1_Pooling","type":"sentence_transformers.models.Pooling"},"#
+                + #"{"idx":2,"name":"2","path":"2_Dense","type":"sentence_transformers.models.Dense"}]"#
+            try Data(modules.utf8).write(to: dense.appendingPathComponent("modules.json"))
         }
+        let refused = HTTP.post(server.baseURL + "/v1/embeddings", ["model": "test-org/minilm-dense", "input": "hi"])
+        XCTAssertEqual(refused.status, 503, refused.text)
+        XCTAssertTrue(refused.text.contains("sentence_transformers.models.Dense"), refused.text)
         defer { server.stop() }
         let references = try XCTUnwrap(try JSONSerialization.jsonObject(
             with: Data(contentsOf: variants.appendingPathComponent("references.json"))) as? [String: Any])

@@ -120,6 +120,18 @@ struct BertConfig: Sendable {
     /// sentence-transformers' Pooling module (one mode) and whether a Normalize module follows. A plain Hugging Face
     /// folder gets what sentence-transformers itself gives one: mean pooling, not normalised.
     static func sentenceTransformersPooling(_ w: WeightsService) throws -> (Pooling, Bool) {
+        // The pipeline must be Transformer → Pooling → (Normalize): a Dense projection or another module would
+        // change the vectors, and returning the Transformer's pooled states instead would be silently wrong.
+        if case .array(let count, _)? = w.meta("sentence_transformers.modules") {
+            for index in 0..<count {
+                let type = w.element("sentence_transformers.modules", at: index)?.stringValue ?? "?"
+                let known = ["Transformer", "Pooling", "Normalize"].contains { type.hasSuffix("." + $0) || type == $0 }
+                guard known else {
+                    throw PluginError.unsupported("modules.json lists a '\(type)' module; this plugin runs "
+                        + "Transformer, Pooling and Normalize only")
+                }
+            }
+        }
         let normalize = w.meta("sentence_transformers.normalize")?.boolValue ?? false
         let key = "sentence_transformers.pooling.pooling_mode_"
         let modes: [(String, Pooling?)] = [

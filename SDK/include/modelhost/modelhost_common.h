@@ -391,8 +391,9 @@ typedef struct mh_weights_v1 {
     /* Metadata by key. GGUF keys as in the file ("llama.block_count"); for safetensors models config.json's keys
      * flattened with dots ("rope_scaling.factor"). A sentence-transformers folder (modules.json) adds, from ABI 1.2:
      * "sentence_transformers.pooling.<key>" (its Pooling module's config.json, e.g. ".pooling_mode_mean_tokens"),
-     * "sentence_transformers.normalize" (bool: a Normalize module follows) and "sentence_transformers.max_seq_length"
-     * (sentence_bert_config.json). MH_ERR_NOT_FOUND if absent. */
+     * "sentence_transformers.normalize" (bool: a Normalize module follows), "sentence_transformers.modules" (array:
+     * every module's type, in order; refuse a pipeline with a module you do not run) and
+     * "sentence_transformers.max_seq_length" (sentence_bert_config.json). MH_ERR_NOT_FOUND if absent. */
     int32_t (*get_meta)(void *ctx, const char *key, mh_value *out, mh_status *st);
 
     /* Element `index` of an array-valued key, as a scalar mh_value. */
