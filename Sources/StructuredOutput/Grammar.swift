@@ -124,6 +124,7 @@ struct IntegerRange: Equatable, Sendable {
 struct StringSpec: Equatable, Sendable {
     var minLength: Int
     var maxLength: Int
+    var format: StringFormat?
 }
 
 /// How a value may begin with a given byte.
@@ -286,8 +287,8 @@ final class Grammar: Sendable {
                     arrays.append(ArraySpec(items: Int32(a.items), minItems: a.minItems, maxItems: a.maxItems))
                     arrayIndex = Int32(arrays.count - 1)
                 }
-                if mask.contains(.string), let s, s.minLength > 0 || s.maxLength < Int.max {
-                    let spec = StringSpec(minLength: s.minLength, maxLength: s.maxLength)
+                if mask.contains(.string), let s, s.minLength > 0 || s.maxLength < Int.max || s.format != nil {
+                    let spec = StringSpec(minLength: s.minLength, maxLength: s.maxLength, format: s.format)
                     if let k = strings.firstIndex(of: spec) {
                         stringIndex = Int32(k)
                     } else {

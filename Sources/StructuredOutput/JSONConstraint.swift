@@ -142,6 +142,8 @@ public struct JSONConstraint: Sendable {
                 var closed = parse
                 closed.lex = .none
                 walk(vocabulary.stringExits[Int(state)], 0, closed)
+            case .string(_, let spec, _) where grammar.strings[Int(spec)].format != nil:
+                walk(vocabulary.trie, 0, parse)  // a template: most tokens fail on their first byte
             case .string(let state, let spec, let count):
                 allowBoundedString(parse, state: state, limits: grammar.strings[Int(spec)], count: Int(count))
             case .key(let k, _) where k != 255 && grammar.objects[Int(parse.top.spec)].additional >= 0:

@@ -65,9 +65,10 @@ extension Grammar {
         case .none:
             return structural(&s, b, &forks)
         case .string(let state, let spec, let count):
-            if spec >= 0, state == StringLexer.normal, b != UInt8(ascii: "\""),
-               Int(count) >= strings[Int(spec)].maxLength {
-                return false  // a new code point would pass maxLength
+            if spec >= 0, state == StringLexer.normal, b != UInt8(ascii: "\"") {
+                if Int(count) >= strings[Int(spec)].maxLength { return false }  // a new code point would pass maxLength
+                // A format's template is ASCII: the count is the position, and each byte is checked against it.
+                if let format = strings[Int(spec)].format, !format.allows(b, at: Int(count)) { return false }
             }
             let n = StringLexer.valueTable[Int(state) << 8 | Int(b)]
             if n == StringLexer.close {

@@ -66,11 +66,50 @@ struct RawRange: Equatable {
 struct RawString: Equatable {
     var minLength: Int = 0
     var maxLength: Int = Int.max
+    /// A `format` the grammar enforces (`StringFormat`), or nil.
+    var format: StringFormat?
 
-    /// Both bounds at once (an `allOf` of two string schemas).
+    /// Both at once (an `allOf` of two string schemas); two different formats allow nothing.
     func meeting(_ other: RawString?) -> RawString {
         guard let other else { return self }
-        return RawString(minLength: max(minLength, other.minLength), maxLength: min(maxLength, other.maxLength))
+        var both = RawString(minLength: max(minLength, other.minLength), maxLength: min(maxLength, other.maxLength),
+                             format: format ?? other.format)
+        if let a = format, let b = other.format, a != b { both.minLength = Int.max; both.maxLength = 0 }
+        return both
+    }
+
+    /// Whether `text` meets the bounds and the format.
+    func admits(_ text: String) -> Bool {
+        let length = text.unicodeScalars.count
+        guard length >= minLength && length <= maxLength else { return false }
+        return format.map { $0.matches(Array(text.utf8)) } ?? true
+    }
+}
+
+/// String formats enforced byte by byte. A format is a fixed template of ASCII character classes, so a string's code
+/// point count is its position in the template.
+enum StringFormat: UInt8, Equatable, Sendable {
+    /// RFC 4122 text form, 8-4-4-4-12 hexadecimal digits (either case).
+    case uuid = 1
+
+    init?(name: String) {
+        switch name {
+        case "uuid": self = .uuid
+        default: return nil
+        }
+    }
+
+    var length: Int { 36 }
+
+    /// Whether `b` may stand at `position` of the template.
+    func allows(_ b: UInt8, at position: Int) -> Bool {
+        guard position >= 0, position < length else { return false }
+        if [8, 13, 18, 23].contains(position) { return b == UInt8(ascii: "-") }
+        return (0x30...0x39).contains(b) || (0x41...0x46).contains(b) || (0x61...0x66).contains(b)
+    }
+
+    func matches(_ bytes: [UInt8]) -> Bool {
+        bytes.count == length && bytes.enumerated().allSatisfy { allows($1, at: $0) }
     }
 }
 
@@ -119,14 +158,14 @@ struct SchemaCompiler {
     /// Keywords that constrain values in ways this grammar does not enforce: refusing them keeps the promise that
     /// every output validates.
     static let unsupported: Set<String> = [
-        "pattern", "format", "multipleOf", "patternProperties", "propertyNames", "minProperties", "maxProperties", "dependencies",
+        "pattern", "multipleOf", "patternProperties", "propertyNames", "minProperties", "maxProperties", "dependencies",
         "dependentRequired", "dependentSchemas", "not", "if", "then", "else", "contains", "minContains",
         "maxContains", "prefixItems", "unevaluatedProperties", "unevaluatedItems", "$dynamicRef", "$recursiveRef",
         "contentSchema",
     ]
     static let objectKeywords: Set<String> = ["properties", "required", "additionalProperties"]
     static let arrayKeywords: Set<String> = ["items", "minItems", "maxItems"]
-    static let stringKeywords: Set<String> = ["minLength", "maxLength"]
+    static let stringKeywords: Set<String> = ["minLength", "maxLength", "format"]
     static let numberKeywords: Set<String> = ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"]
 
     let document: JSONValue
@@ -361,6 +400,15 @@ struct SchemaCompiler {
         var string = RawString()
         if let n = try count("minLength") { string.minLength = n }
         if let n = try count("maxLength") { string.maxLength = n }
+        if let value = schema["format"] {
+            guard case .string(let name) = value, let format = StringFormat(name: name) else {
+                throw ConstraintError("unsupported JSON Schema keyword 'format' (\(String(decoding: value.canonicalBytes, as: UTF8.self))) at \(path): the "
+                    + "grammar enforces \"uuid\" only so far; remove it from the schema")
+            }
+            string.format = format
+            string.minLength = max(string.minLength, format.length)
+            string.maxLength = min(string.maxLength, format.length)
+        }
         return string
     }
 
@@ -569,9 +617,7 @@ struct Normalizer {
                 return d >= Double(range.lo) && d <= Double(range.hi)
             case .string(let text):
                 guard mask.contains(.string) else { return false }
-                guard let string else { return true }
-                let length = text.unicodeScalars.count
-                return length >= string.minLength && length <= string.maxLength
+                return string?.admits(text) ?? true
             case .array(let items):
                 guard mask.contains(.array), let array, items.count >= array.minItems, items.count <= array.maxItems
                 else { return false }

@@ -225,6 +225,46 @@ final class ConstraintTests: XCTestCase {
         }
     }
 
+    /// `format: uuid` is a template the string follows byte by byte; other formats are still refused by name.
+    func testUUIDFormatIsATemplate() throws {
+        let (_, vocabulary) = try Model.require()
+        let schema = #"{"type":"object","properties":{"id":{"type":"string","format":"uuid"},"#
+            + #""ids":{"type":"array","items":{"format":"uuid"},"maxItems":2}},"required":["id","ids"]}"#
+        for seed in 1...25 {
+            var c = try JSONConstraint(schemaJSON: schema, vocabulary: vocabulary)
+            var rng = SeededRandom(seed: UInt64(seed))
+            let result = Sampler(vocabulary: vocabulary).generate(&c, rng: &rng)
+            XCTAssertNil(result.failure, "seed \(seed)")
+            let text = String(decoding: result.bytes, as: UTF8.self)
+            let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(result.bytes)) as? [String: Any], text)
+            let ids = [object["id"] as? String] + ((object["ids"] as? [String]) ?? []).map { Optional($0) }
+            for id in ids {
+                XCTAssertNotNil(UUID(uuidString: try XCTUnwrap(id, text)), "seed \(seed): \(text)")
+            }
+        }
+        var rng = SeededRandom(seed: 5)
+        for _ in 0..<4 {
+            var d = try JSONConstraint(schemaJSON: schema, vocabulary: vocabulary)
+            var logits = [Float](repeating: 0, count: vocabulary.count)
+            for _ in 0..<Int(rng.next() % 20) where !d.mustEnd {
+                for i in logits.indices { logits[i] = Float(rng.next() >> 40) }
+                logits.withUnsafeMutableBufferPointer { d.mask($0) }
+                let pick = logits.indices.max { logits[$0] < logits[$1] }!
+                XCTAssertTrue(d.accept(Int32(pick)))
+            }
+            var brute = Set<Int32>()
+            for id in 0..<Int32(vocabulary.count) {
+                var copy = d
+                if copy.accept(id) { brute.insert(id) }
+            }
+            XCTAssertEqual(Set(d.allowedTokens()), brute)
+        }
+        XCTAssertThrowsError(try JSONConstraint(
+            schemaJSON: #"{"allOf":[{"type":"string","format":"uuid"},{"maxLength":10}]}"#, vocabulary: vocabulary))
+        XCTAssertNoThrow(try JSONConstraint(schemaJSON: #"{"type":"integer","format":"int32"}"#, vocabulary: vocabulary),
+                         "a string format says nothing about integers")
+    }
+
     /// `oneOf` whose branches cannot overlap (different JSON types, or literals no other branch takes) is generated
     /// as a union and every output matches exactly one branch; overlapping branches are refused above.
     func testOneOfWithDisjointBranches() throws {
