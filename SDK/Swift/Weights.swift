@@ -28,6 +28,31 @@ public struct TensorView: @unchecked Sendable {
     public var rowBytes: Int { (shape.last ?? 1) / dtype.blockElements * dtype.blockBytes }
 }
 
+extension TensorView {
+    /// A float tensor (F32, F16 or BF16) widened to Float32 values, nil for any other storage type (the caller says
+    /// what it reads instead). Throws when the view holds fewer bytes than its shape needs.
+    public func floatValues() throws -> [Float]? {
+        let n = elementCount
+        let width: Int
+        switch dtype {
+        case .f32: width = 4
+        case .f16, .bf16: width = 2
+        default: return nil
+        }
+        guard byteCount >= n * width else { throw PluginError.badModel("\(name) is truncated") }
+        switch dtype {
+        case .f32:
+            return Array(UnsafeBufferPointer(start: data.assumingMemoryBound(to: Float.self), count: n))
+        case .f16:
+            let bits = data.assumingMemoryBound(to: UInt16.self)
+            return (0..<n).map { Float(Float16(bitPattern: bits[$0])) }
+        default:
+            let bits = data.assumingMemoryBound(to: UInt16.self)
+            return (0..<n).map { Float(bitPattern: UInt32(bits[$0]) << 16) }
+        }
+    }
+}
+
 /// A metadata value.
 public enum MetaValue: Sendable, Equatable {
     case int(Int64)

@@ -136,8 +136,7 @@ public struct JSONConstraint: Sendable {
         if ended { return }
         for parse in parses {
             switch parse.lex {
-            case .string(let state, let spec, let count) where spec < 0:
-                _ = count
+            case .string(let state, let spec, _) where spec < 0:
                 allowed.formUnion(vocabulary.stringInside[Int(state)])
                 var closed = parse
                 closed.lex = .none

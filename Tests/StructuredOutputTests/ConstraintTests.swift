@@ -134,23 +134,7 @@ final class ConstraintTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(short.minimumBytesToComplete, 2)
 
         // The mask equals what accept takes, inside bounded strings at every length.
-        var rng = SeededRandom(seed: 7)
-        for _ in 0..<6 {
-            var d = try JSONConstraint(schemaJSON: schema, vocabulary: vocabulary)
-            var logits = [Float](repeating: 0, count: vocabulary.count)
-            for _ in 0..<Int(rng.next() % 14) where !d.mustEnd {
-                for i in logits.indices { logits[i] = Float(rng.next() >> 40) }
-                logits.withUnsafeMutableBufferPointer { d.mask($0) }
-                let pick = logits.indices.max { logits[$0] < logits[$1] }!
-                XCTAssertTrue(d.accept(Int32(pick)))
-            }
-            var brute = Set<Int32>()
-            for id in 0..<Int32(vocabulary.count) {
-                var copy = d
-                if copy.accept(id) { brute.insert(id) }
-            }
-            XCTAssertEqual(Set(d.allowedTokens()), brute)
-        }
+        try assertMaskEqualsAccept(schema, vocabulary: vocabulary, seed: 7, runs: 6, maxSteps: 14)
     }
 
     /// `minimum`/`maximum`/`exclusiveMinimum`/`exclusiveMaximum` on integers (both the 2020-12 numbers and draft 4's
@@ -206,23 +190,7 @@ final class ConstraintTests: XCTestCase {
         }
 
         // The mask equals what accept takes inside bounded integers.
-        var rng = SeededRandom(seed: 11)
-        for _ in 0..<6 {
-            var d = try JSONConstraint(schemaJSON: schema, vocabulary: vocabulary)
-            var logits = [Float](repeating: 0, count: vocabulary.count)
-            for _ in 0..<Int(rng.next() % 16) where !d.mustEnd {
-                for i in logits.indices { logits[i] = Float(rng.next() >> 40) }
-                logits.withUnsafeMutableBufferPointer { d.mask($0) }
-                let pick = logits.indices.max { logits[$0] < logits[$1] }!
-                XCTAssertTrue(d.accept(Int32(pick)))
-            }
-            var brute = Set<Int32>()
-            for id in 0..<Int32(vocabulary.count) {
-                var copy = d
-                if copy.accept(id) { brute.insert(id) }
-            }
-            XCTAssertEqual(Set(d.allowedTokens()), brute)
-        }
+        try assertMaskEqualsAccept(schema, vocabulary: vocabulary, seed: 11, runs: 6, maxSteps: 16)
     }
 
     /// `format: uuid` is a template the string follows byte by byte; other formats are still refused by name.
@@ -242,23 +210,7 @@ final class ConstraintTests: XCTestCase {
                 XCTAssertNotNil(UUID(uuidString: try XCTUnwrap(id, text)), "seed \(seed): \(text)")
             }
         }
-        var rng = SeededRandom(seed: 5)
-        for _ in 0..<4 {
-            var d = try JSONConstraint(schemaJSON: schema, vocabulary: vocabulary)
-            var logits = [Float](repeating: 0, count: vocabulary.count)
-            for _ in 0..<Int(rng.next() % 20) where !d.mustEnd {
-                for i in logits.indices { logits[i] = Float(rng.next() >> 40) }
-                logits.withUnsafeMutableBufferPointer { d.mask($0) }
-                let pick = logits.indices.max { logits[$0] < logits[$1] }!
-                XCTAssertTrue(d.accept(Int32(pick)))
-            }
-            var brute = Set<Int32>()
-            for id in 0..<Int32(vocabulary.count) {
-                var copy = d
-                if copy.accept(id) { brute.insert(id) }
-            }
-            XCTAssertEqual(Set(d.allowedTokens()), brute)
-        }
+        try assertMaskEqualsAccept(schema, vocabulary: vocabulary, seed: 5, runs: 4, maxSteps: 20)
         XCTAssertThrowsError(try JSONConstraint(
             schemaJSON: #"{"allOf":[{"type":"string","format":"uuid"},{"maxLength":10}]}"#, vocabulary: vocabulary))
         XCTAssertNoThrow(try JSONConstraint(schemaJSON: #"{"type":"integer","format":"int32"}"#, vocabulary: vocabulary),
@@ -534,6 +486,29 @@ final class ConstraintTests: XCTestCase {
             }
             XCTAssertEqual(masked, brute, "prefix \(prefix): \(masked.symmetricDifference(brute).prefix(5))")
             XCTAssertFalse(masked.isEmpty, prefix)
+        }
+    }
+
+    /// At random points of randomly steered outputs (`runs` of up to `maxSteps` tokens), the mask equals what `accept`
+    /// takes, token by token over the whole vocabulary.
+    private func assertMaskEqualsAccept(_ schema: String, vocabulary: ConstraintVocabulary, seed: UInt64, runs: Int,
+                                        maxSteps: UInt64, file: StaticString = #filePath, line: UInt = #line) throws {
+        var rng = SeededRandom(seed: seed)
+        for _ in 0..<runs {
+            var d = try JSONConstraint(schemaJSON: schema, vocabulary: vocabulary)
+            var logits = [Float](repeating: 0, count: vocabulary.count)
+            for _ in 0..<Int(rng.next() % maxSteps) where !d.mustEnd {
+                for i in logits.indices { logits[i] = Float(rng.next() >> 40) }
+                logits.withUnsafeMutableBufferPointer { d.mask($0) }
+                let pick = logits.indices.max { logits[$0] < logits[$1] }!
+                XCTAssertTrue(d.accept(Int32(pick)), file: file, line: line)
+            }
+            var brute = Set<Int32>()
+            for id in 0..<Int32(vocabulary.count) {
+                var copy = d
+                if copy.accept(id) { brute.insert(id) }
+            }
+            XCTAssertEqual(Set(d.allowedTokens()), brute, file: file, line: line)
         }
     }
 }

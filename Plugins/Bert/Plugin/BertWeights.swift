@@ -85,22 +85,10 @@ struct BertWeights {
 
     /// A contiguous F32, F16 or BF16 tensor as Float32 values.
     static func floats(_ t: TensorView) throws -> [Float] {
-        let n = t.elementCount
-        switch t.dtype {
-        case .f32:
-            guard t.byteCount >= n * 4 else { throw PluginError.badModel("\(t.name) is truncated") }
-            return Array(UnsafeBufferPointer(start: t.data.assumingMemoryBound(to: Float.self), count: n))
-        case .f16:
-            guard t.byteCount >= n * 2 else { throw PluginError.badModel("\(t.name) is truncated") }
-            let bits = t.data.assumingMemoryBound(to: UInt16.self)
-            return (0..<n).map { Float(Float16(bitPattern: bits[$0])) }
-        case .bf16:
-            guard t.byteCount >= n * 2 else { throw PluginError.badModel("\(t.name) is truncated") }
-            let bits = t.data.assumingMemoryBound(to: UInt16.self)
-            return (0..<n).map { Float(bitPattern: UInt32(bits[$0]) << 16) }
-        default:
+        guard let values = try t.floatValues() else {
             throw PluginError.unsupported("tensor \(t.name) is \(t.dtype); this encoder reads F32, F16 and BF16 "
                 + "(convert the model with --outtype f16 or f32)")
         }
+        return values
     }
 }
