@@ -54,6 +54,10 @@ struct TokenBits: Sendable {
         words[Int(id) >> 6] |= UInt64(1) << UInt64(id & 63)
     }
 
+    @inline(__always) mutating func remove(_ id: Int32) {
+        words[Int(id) >> 6] &= ~(UInt64(1) << UInt64(id & 63))
+    }
+
     @inline(__always) func contains(_ id: Int32) -> Bool {
         words[Int(id) >> 6] & (UInt64(1) << UInt64(id & 63)) != 0
     }

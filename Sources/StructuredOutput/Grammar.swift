@@ -30,6 +30,41 @@ struct PropSet: Equatable, Sendable {
 
     var isEmpty: Bool { (w0 | w1 | w2 | w3) == 0 }
 
+    /// The indices `lo..<hi` (clamped to the capacity).
+    static func range(_ lo: Int, _ hi: Int) -> PropSet {
+        var out = PropSet()
+        func word(_ k: Int) -> UInt64 {
+            let a = max(lo - k * 64, 0), b = min(hi - k * 64, 64)
+            guard a < b else { return 0 }
+            let high: UInt64 = b == 64 ? ~0 : (UInt64(1) << UInt64(b)) - 1
+            return high & ~((UInt64(1) << UInt64(a)) - 1)
+        }
+        out.w0 = word(0); out.w1 = word(1); out.w2 = word(2); out.w3 = word(3)
+        return out
+    }
+
+    func intersection(_ other: PropSet) -> PropSet {
+        PropSet(w0: w0 & other.w0, w1: w1 & other.w1, w2: w2 & other.w2, w3: w3 & other.w3)
+    }
+
+    /// The largest member, -1 when empty.
+    var highest: Int {
+        if w3 != 0 { return 192 + 63 - w3.leadingZeroBitCount }
+        if w2 != 0 { return 128 + 63 - w2.leadingZeroBitCount }
+        if w1 != 0 { return 64 + 63 - w1.leadingZeroBitCount }
+        if w0 != 0 { return 63 - w0.leadingZeroBitCount }
+        return -1
+    }
+
+    /// The smallest member, `capacity` when empty.
+    var lowest: Int {
+        if w0 != 0 { return w0.trailingZeroBitCount }
+        if w1 != 0 { return 64 + w1.trailingZeroBitCount }
+        if w2 != 0 { return 128 + w2.trailingZeroBitCount }
+        if w3 != 0 { return 192 + w3.trailingZeroBitCount }
+        return PropSet.capacity
+    }
+
     var members: [Int] {
         var out: [Int] = []
         for (k, word) in [w0, w1, w2, w3].enumerated() {
@@ -71,6 +106,8 @@ struct ObjectSpec: Sendable {
     var additional: Int32
     /// Root of the name trie; -1 when no name is declared.
     var trie: Int32
+    /// Declared names must be written in declaration order (`ConstraintOptions.declaredPropertyOrder`).
+    var ordered = false
 }
 
 struct ArraySpec: Sendable {
@@ -162,9 +199,14 @@ final class Grammar: Sendable {
     let starts: [Start]
     let trueFalseTrie: Int32
     let nullTrie: Int32
+    /// Literal text around the value, or nil for a bare value.
+    let framing: ValueFraming?
 
     /// `schemaJSON` nil: any JSON object.
     convenience init(schemaJSON: String?, options: ConstraintOptions) throws(ConstraintError) {
+        if let framing = options.framing, framing.suffix.isEmpty {
+            throw ConstraintError("a framed value needs a suffix that marks its end")
+        }
         let document: JSONValue
         if let schemaJSON {
             document = try JSONParser.parse(schemaJSON)
@@ -258,7 +300,8 @@ final class Grammar: Sendable {
                     }
                     var spec = ObjectSpec(names: o.names.map { JSONValue.canonicalStringBody($0) },
                                           props: o.props.map { Int32($0) }, required: PropSet(), unavailable: PropSet(),
-                                          all: PropSet(), additional: o.additional.map { Int32($0) } ?? -1, trie: -1)
+                                          all: PropSet(), additional: o.additional.map { Int32($0) } ?? -1, trie: -1,
+                                          ordered: options.declaredPropertyOrder)
                     for (k, name) in o.names.enumerated() {
                         spec.all.insert(k)
                         if o.required.contains(name) { spec.required.insert(k) }
@@ -446,6 +489,7 @@ final class Grammar: Sendable {
         self.starts = starts
         self.trueFalseTrie = trueFalse
         self.nullTrie = null
+        self.framing = options.framing
     }
 
     @inline(__always) func trieChild(_ node: Int32, _ b: UInt8) -> Int32 {

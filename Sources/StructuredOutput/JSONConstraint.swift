@@ -14,6 +14,8 @@ public struct JSONConstraint: Sendable {
     private(set) var parses: [ParseState]
     private var allowed: TokenBits
     private var ended = false
+    /// Set while a lazy constraint waits for its trigger; the output is free text until then.
+    private var watch: TriggerWatch?
 
     /// schemaJSON nil → any JSON object (json_object mode). Throws for an unsupported keyword or a bad schema.
     public init(schemaJSON: String?, vocabulary: ConstraintVocabulary) throws(ConstraintError) {
@@ -29,17 +31,45 @@ public struct JSONConstraint: Sendable {
         allowed = TokenBits(count: vocabulary.count)
     }
 
+    /// A constraint that holds only from a trigger on (tool calls): before it, the output is free text, except that
+    /// a token completing a trigger must continue it validly; with `policy.required` the output must begin with a
+    /// trigger.
+    public init(schemaJSON: String?, vocabulary: ConstraintVocabulary, options: ConstraintOptions,
+                trigger policy: TriggerPolicy) throws(ConstraintError) {
+        try self.init(schemaJSON: schemaJSON, vocabulary: vocabulary, options: options)
+        guard !policy.triggers.isEmpty else { return }
+        watch = TriggerWatch(policy: policy, vocabulary: vocabulary)
+    }
+
+    /// Whether the grammar holds now: always for an eager constraint, from its trigger on for a lazy one.
+    public var isActive: Bool { watch == nil }
+
+    /// Whether the decode loop must steer toward completing the output near its token budget: the grammar holds
+    /// now, or a trigger must still begin the output.
+    public var constrainsOutput: Bool { watch.map { $0.policy.required } ?? true }
+
     /// Whether the output so far is a complete value (end tokens are allowed now).
-    public var isComplete: Bool { ended || parses.contains { grammar.isComplete($0) } }
+    public var isComplete: Bool {
+        if let watch { return ended || !watch.policy.required }
+        return ended || parses.contains { grammar.isComplete($0) }
+    }
 
     /// Whether only an end token may follow (the value is closed, or an end token was accepted). The decode loop may
     /// stop here without sampling.
-    public var mustEnd: Bool { ended || parses.allSatisfy { grammar.mustEnd($0) } }
+    public var mustEnd: Bool {
+        if watch != nil { return ended }
+        return ended || parses.allSatisfy { grammar.mustEnd($0) }
+    }
 
     /// Bytes of the shortest text that completes the value: a decode loop near its token budget can prefer tokens
     /// that lower it.
     public var minimumBytesToComplete: Int {
-        ended ? 0 : parses.map { grammar.remaining($0) }.min() ?? 0
+        if ended { return 0 }
+        if let watch {
+            guard watch.policy.required else { return 0 }
+            return watch.remainingBytes + grammar.remaining(grammar.initialState)
+        }
+        return parses.map { grammar.remaining($0) }.min() ?? 0
     }
 
     /// Sets logits of tokens that would break the grammar to -infinity. Logits past the vocabulary are masked too.
@@ -80,6 +110,7 @@ public struct JSONConstraint: Sendable {
 
     /// Advances by the chosen token; false if the token was not allowed (caller bug), and then nothing changes.
     public mutating func accept(_ token: Int32) -> Bool {
+        if let watch { return acceptWaiting(token, watch) }
         if vocabulary.endTokens.contains(token) {
             guard isComplete else { return false }
             ended = true
@@ -93,6 +124,79 @@ public struct JSONConstraint: Sendable {
         guard !next.isEmpty else { return false }
         parses = next
         return true
+    }
+
+    /// A token written while waiting for a trigger: it may fire one, after which the grammar holds.
+    private mutating func acceptWaiting(_ token: Int32, _ current: TriggerWatch) -> Bool {
+        let required = current.policy.required
+        if vocabulary.endTokens.contains(token) {
+            guard !required else { return false }
+            ended = true
+            return true
+        }
+        if current.tokenTrigger(token) {
+            watch = nil
+            return true
+        }
+        guard let bytes = vocabulary.bytes(of: token) else {
+            guard !required else { return false }
+            watch?.interrupt()
+            return true
+        }
+        switch current.scan(bytes) {
+        case .none(let next):
+            if required && !next.matched.contains(where: { $0 > 0 }) { return false }
+            watch = next
+            return true
+        case .fired(let valueBytes):
+            var next: [ParseState] = []
+            advance(grammar.initialState, valueBytes, into: &next)
+            guard !next.isEmpty else { return false }
+            parses = next
+            watch = nil
+            return true
+        }
+    }
+
+    /// Whether a token is allowed while waiting: it fires no trigger, or the text after the trigger it fires is a
+    /// valid start of the value. With a required trigger, it must also be a step toward one.
+    private func allowedWhileWaiting(_ bytes: [UInt8], _ current: TriggerWatch) -> Bool {
+        switch current.scan(bytes) {
+        case .none(let next):
+            return !current.policy.required || next.matched.contains { $0 > 0 }
+        case .fired(let valueBytes):
+            return accepts(grammar.initialState, valueBytes, from: 0)
+        }
+    }
+
+    private mutating func computeAllowedWhileWaiting(_ current: TriggerWatch) {
+        allowed.removeAll()
+        for trigger in current.policy.triggers {
+            if case .token(let id) = trigger.kind, id >= 0, Int(id) < vocabulary.count { allowed.insert(id) }
+        }
+        if current.policy.required || current.isPartlyMatched {
+            // Any token may fire or continue a trigger: check each.
+            if !current.policy.required {
+                for t in vocabulary.endTokens { allowed.insert(t) }
+            }
+            for (id, bytes) in vocabulary.tokenBytes.enumerated() {
+                guard let bytes else {
+                    if !current.policy.required && !vocabulary.endTokens.contains(Int32(id)) { allowed.insert(Int32(id)) }
+                    continue
+                }
+                if bytes.isEmpty || vocabulary.endTokens.contains(Int32(id)) { continue }
+                if allowedWhileWaiting(bytes, current) { allowed.insert(Int32(id)) }
+            }
+            return
+        }
+        // Nothing is partly matched: every token is free except those holding a whole trigger, checked one by one.
+        for w in allowed.words.indices { allowed.words[w] = ~0 }
+        if vocabulary.count % 64 != 0, let last = allowed.words.indices.last {
+            allowed.words[last] = (UInt64(1) << UInt64(vocabulary.count % 64)) - 1
+        }
+        for id in current.containing {
+            if let bytes = vocabulary.tokenBytes[Int(id)], !allowedWhileWaiting(bytes, current) { allowed.remove(id) }
+        }
     }
 
     /// All parses that `bytes` leads to from `start`, deduplicated and capped.
@@ -129,6 +233,10 @@ public struct JSONConstraint: Sendable {
     }
 
     private mutating func computeAllowed() {
+        if let watch {
+            computeAllowedWhileWaiting(watch)
+            return
+        }
         allowed.removeAll()
         if isComplete {
             for t in vocabulary.endTokens { allowed.insert(t) }

@@ -42,6 +42,15 @@ final class FrameNode: Sendable {
     }
 }
 
+/// Where a framed output (`ValueFraming`) is: inside a value, or at `offset` in one of the literals around it.
+struct FramingPosition: Equatable, Sendable {
+    enum Part: UInt8, Sendable { case value, prefix, suffix, separator, afterSuffix }
+    var part: Part = .value
+    var offset: UInt16 = 0
+    /// Values completed so far.
+    var values: UInt8 = 0
+}
+
 /// One deterministic parse of the output so far. Several exist at once only where `anyOf` branches overlap.
 struct ParseState: Equatable, Sendable {
     var lex: Lex = .none
@@ -49,18 +58,72 @@ struct ParseState: Equatable, Sendable {
     var below: FrameNode?
     /// Length of the current whitespace run.
     var whitespace: UInt8 = 0
+    var framing = FramingPosition()
 
     static func == (a: ParseState, b: ParseState) -> Bool {
         a.lex == b.lex && a.top == b.top && a.below === b.below && a.whitespace == b.whitespace
+            && a.framing == b.framing
     }
 }
 
 extension Grammar {
-    var initialState: ParseState { ParseState(top: Frame(kind: .root, phase: .expectValue)) }
+    var initialState: ParseState {
+        var s = ParseState(top: Frame(kind: .root, phase: .expectValue))
+        if let framing, !framing.prefix.isEmpty { s.framing.part = .prefix }
+        return s
+    }
 
     /// Advances `s` by one byte. False: the byte breaks the grammar. Where overlapping `anyOf` branches begin here,
     /// `s` takes the first and the others are appended to `forks`.
     func step(_ s: inout ParseState, _ b: UInt8, _ forks: inout [ParseState]) -> Bool {
+        guard let framing else { return stepValue(&s, b, &forks) }
+        if s.framing.part != .value { return stepFraming(&s, b, framing) }
+        let before = s
+        if stepValue(&s, b, &forks) { return true }
+        // The value may end here: the suffix begins.
+        guard isValueComplete(before), b == framing.suffix[0] else { return false }
+        s = before
+        s.lex = .none
+        s.framing.values &+= 1
+        s.framing.part = framing.suffix.count == 1 ? .afterSuffix : .suffix
+        s.framing.offset = 1
+        return true
+    }
+
+    /// A byte of the literal text around the values.
+    private func stepFraming(_ s: inout ParseState, _ b: UInt8, _ framing: ValueFraming) -> Bool {
+        let literal: [UInt8]
+        switch s.framing.part {
+        case .value: return false
+        case .prefix: literal = framing.prefix
+        case .suffix: literal = framing.suffix
+        case .separator: literal = framing.separator
+        case .afterSuffix:
+            guard Int(s.framing.values) < framing.maxValues, !framing.separator.isEmpty,
+                  b == framing.separator[0] else { return false }
+            s.framing.part = .separator
+            s.framing.offset = 0
+            literal = framing.separator
+        }
+        let offset = Int(s.framing.offset)
+        guard offset < literal.count, literal[offset] == b else { return false }
+        s.framing.offset += 1
+        guard offset + 1 == literal.count else { return true }
+        switch s.framing.part {
+        case .prefix, .separator:
+            s.framing.part = .value
+            s.framing.offset = 0
+            s.top = Frame(kind: .root, phase: .expectValue)
+            s.below = nil
+            s.lex = .none
+            s.whitespace = 0
+        default:
+            s.framing.part = .afterSuffix
+        }
+        return true
+    }
+
+    private func stepValue(_ s: inout ParseState, _ b: UInt8, _ forks: inout [ParseState]) -> Bool {
         switch s.lex {
         case .none:
             return structural(&s, b, &forks)
@@ -112,9 +175,15 @@ extension Grammar {
         }
     }
 
-    /// Whether the output so far is one complete value (the end tokens are allowed).
+    /// Whether the output so far is complete (the end tokens are allowed): one value, or with framing, values each
+    /// followed by the suffix.
     func isComplete(_ s: ParseState) -> Bool {
-        guard s.top.kind == .root, s.top.phase == .done else { return false }
+        framing == nil ? isValueComplete(s) : s.framing.part == .afterSuffix
+    }
+
+    /// Whether the value so far is complete.
+    func isValueComplete(_ s: ParseState) -> Bool {
+        guard s.framing.part == .value, s.top.kind == .root, s.top.phase == .done else { return false }
         switch s.lex {
         case .none: return true
         case .number(let phase, _, _, let range, let negative, let magnitude):
@@ -127,7 +196,11 @@ extension Grammar {
 
     /// Whether nothing but an end token may follow.
     func mustEnd(_ s: ParseState) -> Bool {
-        s.top.kind == .root && s.top.phase == .done && s.lex == .none
+        if let framing {
+            return s.framing.part == .afterSuffix
+                && (Int(s.framing.values) >= framing.maxValues || framing.separator.isEmpty)
+        }
+        return s.top.kind == .root && s.top.phase == .done && s.lex == .none
     }
 
     private func isWhitespace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x0A || b == 0x09 || b == 0x0D }
@@ -188,7 +261,17 @@ extension Grammar {
 
     /// Whether another key can still be written: an undeclared one, or a declared one not yet used.
     func canAddKey(_ spec: ObjectSpec, _ frame: Frame) -> Bool {
-        spec.additional >= 0 || !spec.all.subtracting(frame.used).subtracting(spec.unavailable).isEmpty
+        spec.additional >= 0 || !writableNames(spec, frame).isEmpty
+    }
+
+    /// The declared names that may be written next: those not used yet and, in an ordered object, only those after
+    /// the last one written and not past a required one still missing.
+    func writableNames(_ spec: ObjectSpec, _ frame: Frame) -> PropSet {
+        let names = spec.all.subtracting(frame.used).subtracting(spec.unavailable)
+        guard spec.ordered else { return names }
+        let after = frame.used.highest + 1
+        let requiredNext = spec.required.subtracting(frame.used).intersection(PropSet.range(after, PropSet.capacity))
+        return names.intersection(PropSet.range(after, min(requiredNext.lowest, PropSet.capacity - 1) + 1))
     }
 
     private func beginKey(_ s: inout ParseState, _ spec: ObjectSpec) -> Bool {
@@ -253,7 +336,7 @@ extension Grammar {
             // The key ends: a declared name (each at most once) or, where allowed, any other key.
             let name = t >= 0 ? Int(tries[Int(t)].terminal) : -1
             if name >= 0 {
-                guard !s.top.used.contains(name), !spec.unavailable.contains(name) else { return false }
+                guard writableNames(spec, s.top).contains(name) else { return false }
                 s.top.used.insert(name)
                 s.top.pending = spec.props[name]
             } else {
@@ -276,9 +359,7 @@ extension Grammar {
             nk = tries[Int(nt)].boundary ? StringLexer.normal : 255
         }
         if spec.additional < 0 {
-            guard nt >= 0,
-                  !tries[Int(nt)].subtree.subtracting(s.top.used).subtracting(spec.unavailable).isEmpty
-            else { return false }
+            guard nt >= 0, !tries[Int(nt)].subtree.intersection(writableNames(spec, s.top)).isEmpty else { return false }
         }
         s.lex = .key(nk, nt)
         return true
@@ -289,6 +370,19 @@ extension Grammar {
     /// Bytes of the shortest text that completes the value from `s` (0 when complete). Lets a caller steer toward
     /// closing when its token budget runs out.
     func remaining(_ s: ParseState) -> Int {
+        guard let framing else { return valueRemaining(s) }
+        let value = min(Grammar.infinity, minLength[Int(root)] + framing.suffix.count)
+        let offset = Int(s.framing.offset)
+        switch s.framing.part {
+        case .value: return min(Grammar.infinity, valueRemaining(s) + framing.suffix.count)
+        case .prefix: return min(Grammar.infinity, framing.prefix.count - offset + value)
+        case .separator: return min(Grammar.infinity, framing.separator.count - offset + value)
+        case .suffix: return framing.suffix.count - offset
+        case .afterSuffix: return 0
+        }
+    }
+
+    private func valueRemaining(_ s: ParseState) -> Int {
         var total = 0
         if case .key(let k, let t) = s.lex {
             total = keyRemaining(s.top, k, t)
@@ -351,7 +445,7 @@ extension Grammar {
             case .comma:
                 if n > 0 { return cost + n }
                 var best = spec.additional >= 0 ? 3 + minLength[Int(spec.additional)] : Grammar.infinity
-                for k in spec.all.subtracting(f.used).subtracting(spec.unavailable).members {
+                for k in writableNames(spec, f).members {
                     best = min(best, spec.names[k].count + 3 + minLength[Int(spec.props[k])])
                 }
                 return best + 1
@@ -367,7 +461,7 @@ extension Grammar {
         let spec = objects[Int(f.spec)]
         var best = Grammar.infinity
         if t >= 0 {
-            for name in tries[Int(t)].subtree.subtracting(f.used).subtracting(spec.unavailable).members {
+            for name in tries[Int(t)].subtree.intersection(writableNames(spec, f)).members {
                 var used = f.used
                 used.insert(name)
                 let (cost, n) = requiredRemaining(spec, used)

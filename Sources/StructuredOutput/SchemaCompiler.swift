@@ -142,10 +142,37 @@ public struct ConstraintOptions: Sendable {
     /// When an object schema lists `properties` but does not mention `additionalProperties`, forbid other keys (as
     /// OpenAI's strict mode does) instead of allowing any key; models then fill in the declared keys only.
     public var closeObjectsWithProperties: Bool
+    /// Objects write their declared properties in the order the schema lists them (optional ones may be skipped),
+    /// as llama.cpp's schema grammars do. Tool calls use it so that a call's `name` comes before its `arguments`
+    /// and can be streamed first.
+    public var declaredPropertyOrder: Bool
+    /// Literal text around the value (tool-call tags), or nil for a bare value.
+    public var framing: ValueFraming?
 
-    public init(maxWhitespaceRun: Int = 16, closeObjectsWithProperties: Bool = true) {
+    public init(maxWhitespaceRun: Int = 16, closeObjectsWithProperties: Bool = true,
+                declaredPropertyOrder: Bool = false, framing: ValueFraming? = nil) {
         self.maxWhitespaceRun = maxWhitespaceRun
         self.closeObjectsWithProperties = closeObjectsWithProperties
+        self.declaredPropertyOrder = declaredPropertyOrder
+        self.framing = framing
+    }
+}
+
+/// Literal text around the constrained value, and how many values may follow each other: Hermes-style tool calls
+/// are `<tool_call>\n{...}\n</tool_call>`, and parallel calls repeat the block. The output is
+/// `prefix value suffix (separator value suffix)*` with at most `maxValues` values; it is complete after a suffix.
+public struct ValueFraming: Sendable, Equatable {
+    public var prefix: [UInt8]
+    /// Not empty: it is what tells the value's end from the text after it.
+    public var suffix: [UInt8]
+    public var separator: [UInt8]
+    public var maxValues: Int
+
+    public init(prefix: String, suffix: String, separator: String, maxValues: Int) {
+        self.prefix = Array(prefix.utf8)
+        self.suffix = Array(suffix.utf8)
+        self.separator = Array(separator.utf8)
+        self.maxValues = max(1, maxValues)
     }
 }
 
