@@ -80,7 +80,7 @@ let package = Package(
         // Engine core: prompts (chat template + tokenizer), text output with stop strings, the prefix cache.
         .target(
             name: "EngineCore",
-            dependencies: ["ChatTemplate", "Tokenizer", "ModelFormats", "WorkerProtocol", "Sampling"],
+            dependencies: ["ChatTemplate", "Tokenizer", "ModelFormats", "WorkerProtocol", "Sampling", "StructuredOutput"],
             path: "Sources/EngineCore"
         ),
         .target(
@@ -264,8 +264,9 @@ let package = Package(
         ),
         // `modelhost serve` end to end on the real model (starts the built executables; the OpenAI-client checks
         // need python3 with `openai` and `jsonschema`, which scripts/setup installs into .venv).
-        .testTarget(name: "ServingTests", dependencies: ["modelhost", "TestScratch"], path: "Tests/ServingTests",
-                    exclude: ["openai_client_checks.py", "chat_pty.py", "Fixtures"]),
+        .testTarget(name: "ServingTests", dependencies: ["modelhost", "TestScratch", "ModelFormats"], path: "Tests/ServingTests",
+                    exclude: ["openai_client_checks.py", "openai_tools_checks.py", "openai_embeddings_checks.py", "chat_pty.py",
+                             "Fixtures"]),
         .testTarget(name: "EngineCoreTests", dependencies: ["EngineCore", "ModelFormats", "Tokenizer", "WorkerProtocol"],
                     path: "Tests/EngineCoreTests"),
         .testTarget(name: "ServerConfigTests", dependencies: ["ServerConfig", "Sampling"], path: "Tests/ServerConfigTests"),
@@ -274,7 +275,9 @@ let package = Package(
             name: "ModelCatalogTests", dependencies: ["ModelCatalog", "ModelFormats", "Sampling"], path: "Tests/ModelCatalogTests"
         ),
         .testTarget(
-            name: "HTTPServerTests", dependencies: ["HTTPServer", "ServerConfig", "ModelCatalog", "Sampling", "WorkerProtocol"],
+            name: "HTTPServerTests",
+            dependencies: ["HTTPServer", "ServerConfig", "ModelCatalog", "Sampling", "WorkerProtocol", "WorkerBackend",
+                           "ChatTemplate"],
             path: "Tests/HTTPServerTests"
         ),
         .testTarget(

@@ -100,15 +100,31 @@ public final class PromptBuilder: @unchecked Sendable {
 
     /// The prompt's token ids. Text (and a rendered chat, which carries the template's special-token strings) is
     /// tokenized with special tokens recognised; the model's BOS is added when its tokenizer asks for one, once.
-    public func tokens(for input: PromptInput) throws(PromptError) -> [Int32] {
+    /// `tools`: a chat's tools, rendered as the tool-call format needs.
+    public func tokens(for input: PromptInput, tools: ToolCalling? = nil) throws(PromptError) -> [Int32] {
         switch input {
         case .tokens(let ids):
             return ids
         case .text(let text):
             return encode(text)
         case .chat(let messagesJSON):
-            return encode(try render(messagesJSON: messagesJSON))
+            guard let tools else { return encode(try render(messagesJSON: messagesJSON)) }
+            let parsed: JinjaValue
+            do {
+                parsed = try JinjaValue(jsonString: messagesJSON)
+            } catch {
+                throw PromptError("the messages are not valid JSON: \(error)")
+            }
+            guard case .array(let messages) = parsed else { throw PromptError("the messages must be a JSON array") }
+            let prepared = try tools.prepare(messages: messages)
+            return encode(try render(messages: prepared.messages, addGenerationPrompt: true,
+                                     tools: prepared.tools.isEmpty ? nil : prepared.tools))
         }
+    }
+
+    /// The tool calling of a request, with this model's template.
+    public func toolCalling(_ request: ToolRequest) -> ToolCalling {
+        ToolCalling(request, templateSource: usesFallbackTemplate ? nil : template.source)
     }
 
     func encode(_ text: String) -> [Int32] {

@@ -24,7 +24,7 @@ struct GenerationHandler: Sendable {
                 throw error
             }
         }
-        let body = try await request.jsonBody(limit: options.maxBodyBytes)
+        let (body, text) = try await request.jsonDocument(limit: options.maxBodyBytes)
         // Refused after the body is read: answering before it would reset a connection that is still sending.
         if drain.isDraining {
             metrics.rejection(reason: "shutting_down")
@@ -33,7 +33,7 @@ struct GenerationHandler: Sendable {
         let priority = Priority(header: request.headers[.xPriority])
         let id = (endpoint == .chat ? "chatcmpl-" : "cmpl-") + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
         var parsed = endpoint == .chat
-            ? try RequestParser.chat(body, id: id, priority: priority)
+            ? try RequestParser.chat(body, raw: text, id: id, priority: priority)
             : try RequestParser.completions(body, id: id, priority: priority)
         let model = try await checkModel(parsed)
         // What the body left out: the model's own recommendations, else the server's defaults.
@@ -126,6 +126,9 @@ struct GenerationHandler: Sendable {
                 case let .text(text, index, logprobs):
                     timing.text(index: index)
                     choices[index, default: .init()].append(text, logprobs)
+                case let .toolCall(call, index):
+                    timing.text(index: index)
+                    choices[index, default: .init()].append(call)
                 case let .finished(index, reason):
                     choices[index, default: .init()].finishReason = reason
                 case let .usage(counts):
@@ -168,6 +171,9 @@ struct GenerationHandler: Sendable {
                             try await sse.data(renderer.textChunk(index: index, text: text, tokens: logprobs,
                                                                   offset: written[index, default: 0]))
                             written[index, default: 0] += text.count
+                        case let .toolCall(call, index):
+                            timing.text(index: index)
+                            try await sse.data(renderer.toolCallChunk(index: index, call: call))
                         case let .finished(index, reason):
                             try await sse.data(renderer.finishChunk(index: index, reason: reason))
                         case let .usage(counts):

@@ -127,6 +127,11 @@ struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
 extension Request {
     /// The body as JSON, bounded by `limit` (413 beyond it) and OpenAI-shaped 400 when malformed.
     func jsonBody(limit: Int) async throws -> JSONValue {
+        try await jsonDocument(limit: limit).value
+    }
+
+    /// The body as JSON and as the text it was parsed from (for values that must keep the client's key order).
+    func jsonDocument(limit: Int) async throws -> (value: JSONValue, text: [UInt8]) {
         let buffer: ByteBuffer
         do {
             buffer = try await body.collect(upTo: limit)
@@ -140,7 +145,8 @@ extension Request {
         guard buffer.readableBytes > 0 else {
             throw APIError.invalid("the request body is empty; send a JSON object", param: nil, code: "invalid_json")
         }
-        guard let value = JSONValue.parse(buffer.readableBytesView) else { throw APIError.malformedJSON }
-        return value
+        let text = Array(buffer.readableBytesView)
+        guard let value = JSONValue.parse(text) else { throw APIError.malformedJSON }
+        return (value, text)
     }
 }

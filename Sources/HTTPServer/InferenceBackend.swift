@@ -4,6 +4,8 @@ import enum WorkerProtocol.TokenizerRequest
 import struct WorkerProtocol.TokenizerReply
 import struct WorkerProtocol.EmbedRequest
 import struct WorkerProtocol.Embedding
+import struct WorkerProtocol.ToolRequest
+import struct WorkerProtocol.ToolCallDelta
 
 /// The seam between the HTTP layer and whatever produces tokens (`WorkerBackend`, the worker supervisor, in
 /// production; a scripted double in tests). The HTTP layer owns validation, admission, streaming and error mapping; a backend owns models.
@@ -98,13 +100,21 @@ public enum ChatContentPart: Sendable, Equatable {
 
 public struct ChatMessage: Sendable, Equatable {
     public var role: String
+    /// Empty for an assistant message that only calls tools (its content is null).
     public var content: [ChatContentPart]
     public var name: String?
+    /// An assistant message's calls.
+    public var toolCalls: [ChatToolCall]
+    /// A `tool` message: the call it answers.
+    public var toolCallID: String?
 
-    public init(role: String, content: [ChatContentPart], name: String? = nil) {
+    public init(role: String, content: [ChatContentPart], name: String? = nil, toolCalls: [ChatToolCall] = [],
+                toolCallID: String? = nil) {
         self.role = role
         self.content = content
         self.name = name
+        self.toolCalls = toolCalls
+        self.toolCallID = toolCallID
     }
 }
 
@@ -184,11 +194,14 @@ public struct GenerationRequest: Sendable, Equatable {
     public var responseFormat: ResponseFormat
     public var deadline: ContinuousClock.Instant?
     public var priority: Priority
+    /// Tools the model may call (chat only); nil for none.
+    public var tools: ToolRequest?
 
     public init(
         id: String, model: String, input: GenerationInput, sampling: SamplingParameters = SamplingParameters(),
         maxTokens: Int? = nil, stop: [String] = [], n: Int = 1, logprobs: Int? = nil, echo: Bool = false,
-        responseFormat: ResponseFormat = .text, deadline: ContinuousClock.Instant? = nil, priority: Priority = .normal
+        responseFormat: ResponseFormat = .text, deadline: ContinuousClock.Instant? = nil, priority: Priority = .normal,
+        tools: ToolRequest? = nil
     ) {
         self.id = id
         self.model = model
@@ -202,6 +215,7 @@ public struct GenerationRequest: Sendable, Equatable {
         self.responseFormat = responseFormat
         self.deadline = deadline
         self.priority = priority
+        self.tools = tools
     }
 }
 
@@ -233,6 +247,7 @@ public struct TokenLogprob: Sendable, Equatable {
 public enum FinishReason: String, Sendable, Equatable {
     case stop
     case length
+    case toolCalls = "tool_calls"
 }
 
 public enum GenerationEvent: Sendable, Equatable {
@@ -240,6 +255,8 @@ public enum GenerationEvent: Sendable, Equatable {
     case prompt(String, index: Int, logprobs: [TokenLogprob]?)
     /// Newly generated text for choice `index`; `logprobs` has one entry per token in `delta` when requested.
     case text(String, index: Int, logprobs: [TokenLogprob]?)
+    /// A piece of a tool call for choice `index` (see `ToolCallDelta`).
+    case toolCall(ToolCallDelta, index: Int)
     case finished(index: Int, reason: FinishReason)
     /// Sent once, after every choice finished.
     case usage(Usage)

@@ -226,8 +226,12 @@ enum OpenAPISpec {
               "logprobs": {"type": "boolean"},
               "top_logprobs": {"type": "integer", "minimum": 0, "maximum": 20},
               "response_format": {"$ref": "#/components/schemas/ResponseFormat"},
-              "tools": {"type": "array", "maxItems": 0},
-              "tool_choice": {"const": "none"},
+              "tools": {"type": "array", "maxItems": 128, "items": {"$ref": "#/components/schemas/Tool"}},
+              "tool_choice": {"oneOf": [{"enum": ["none", "auto", "required"]},
+                {"type": "object", "required": ["type", "function"], "additionalProperties": false, "properties": {
+                  "type": {"const": "function"}, "function": {"type": "object", "required": ["name"],
+                  "additionalProperties": false, "properties": {"name": {"type": "string"}}}}}]},
+              "parallel_tool_calls": {"type": "boolean"},
               "store": {"const": false},
               "service_tier": {"enum": ["auto", "default"]}}},
           "CompletionRequest": {"type": "object", "required": ["model", "prompt"], "additionalProperties": false,
@@ -261,10 +265,27 @@ enum OpenAPISpec {
               "echo": {"type": "boolean"},
               "best_of": {"const": 1, "description": "Accepted only as a no-op: best_of equal to n (ranking choices is not supported)"},
               "response_format": {"$ref": "#/components/schemas/ResponseFormat"}}},
-          "Message": {"type": "object", "required": ["role", "content"], "additionalProperties": false, "properties": {
-            "role": {"enum": ["system", "developer", "user", "assistant"]},
-            "content": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"$ref": "#/components/schemas/ContentPart"}}]},
-            "name": {"type": "string"}}},
+          "Message": {"oneOf": [
+            {"type": "object", "required": ["role", "content"], "additionalProperties": false, "properties": {
+              "role": {"enum": ["system", "developer", "user", "assistant"]},
+              "content": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"$ref": "#/components/schemas/ContentPart"}}]},
+              "name": {"type": "string"}}},
+            {"type": "object", "required": ["role", "tool_calls"], "additionalProperties": false, "properties": {
+              "role": {"const": "assistant"}, "content": {"type": ["string", "null"]}, "name": {"type": "string"},
+              "tool_calls": {"type": "array", "items": {"type": "object", "required": ["id", "type", "function"],
+                "additionalProperties": false, "properties": {"id": {"type": "string"}, "type": {"const": "function"},
+                "function": {"type": "object", "required": ["name", "arguments"], "additionalProperties": false,
+                  "properties": {"name": {"type": "string"}, "arguments": {"type": "string",
+                    "description": "The arguments as JSON text"}}}}}}}},
+            {"type": "object", "required": ["role", "content", "tool_call_id"], "additionalProperties": false,
+             "properties": {"role": {"const": "tool"}, "content": {"type": "string"}, "tool_call_id": {"type": "string"},
+               "name": {"type": "string"}}}]},
+          "Tool": {"type": "object", "required": ["type", "function"], "additionalProperties": false, "properties": {
+            "type": {"const": "function"},
+            "function": {"type": "object", "required": ["name"], "additionalProperties": false, "properties": {
+              "name": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}, "description": {"type": "string"},
+              "strict": {"type": "boolean"},
+              "parameters": {"type": "object", "description": "JSON Schema of the arguments; calls are constrained to it"}}}}},
           "ContentPart": {"oneOf": [
             {"type": "object", "required": ["type", "text"], "additionalProperties": false,
              "properties": {"type": {"const": "text"}, "text": {"type": "string"}}},

@@ -48,24 +48,34 @@ public enum RequestParser {
     public static let completionsDefaultMaxTokens = 16
 
     static let unsupportedChat: Set<String> = [
-        "tools", "tool_choice", "functions", "function_call", "parallel_tool_calls", "audio", "modalities",
+        "functions", "function_call", "audio", "modalities",
         "prediction", "reasoning_effort", "service_tier", "store", "metadata", "web_search_options",
     ]
     static let unsupportedCompletions: Set<String> = ["suffix", "best_of"]
 
-    public static func chat(_ body: JSONValue, id: String, priority: Priority) throws(APIError) -> ParsedRequest {
+    /// `raw`: the body's text, from which tool definitions are cut as the client wrote them (nil: from `body`, with
+    /// sorted keys).
+    public static func chat(_ body: JSONValue, raw: [UInt8]? = nil, id: String, priority: Priority)
+        throws(APIError) -> ParsedRequest
+    {
         var fields = try RequestFields(body)
         let model = try modelID(&fields)
         let messages = try chatMessages(try fields.require("messages"))
+        let tools = try ToolFields.parse(&fields, raw: raw.map { $0[...] } ?? Array(body.serialized.utf8)[...])
         var common = try CommonOptions(&fields, endpoint: .chat)
         if let logprobs = try fields.bool("logprobs"), logprobs {
             common.logprobs = try fields.int("top_logprobs", in: 0...maxTopLogprobsChat) ?? 0
         } else if try fields.int("top_logprobs", in: 0...maxTopLogprobsChat) != nil {
             throw APIError.invalid("'top_logprobs' requires 'logprobs': true", param: "top_logprobs")
         }
-        try consumeHarmlessToolFields(&fields)
+        try consumeHarmlessFields(&fields)
         try fields.finish(unsupported: unsupportedChat)
-        let request = common.request(id: id, model: model, input: .chat(messages), priority: priority)
+        if tools != nil, common.responseFormat != .text {
+            throw APIError.invalid("'response_format' cannot be combined with 'tools'; use one or the other",
+                                   param: "response_format")
+        }
+        var request = common.request(id: id, model: model, input: .chat(messages), priority: priority)
+        request.tools = tools
         return ParsedRequest(endpoint: .chat, requests: [request], stream: common.stream,
                              includeUsage: common.includeUsage, explicitSampling: common.explicit)
     }
@@ -99,12 +109,10 @@ public enum RequestParser {
         return model
     }
 
-    /// Accepts the tool-related values that request nothing (an empty `tools`, `tool_choice: "none"`,
-    /// `store: false`, `service_tier: auto/default`) so that clients sending them by default still work.
-    private static func consumeHarmlessToolFields(_ fields: inout RequestFields) throws(APIError) {
+    /// Accepts the values that request nothing (`store: false`, `service_tier: auto/default`) so that clients
+    /// sending them by default still work.
+    private static func consumeHarmlessFields(_ fields: inout RequestFields) throws(APIError) {
         var copy = fields
-        if case .array(let tools)? = copy.take("tools"), tools.isEmpty { _ = fields.take("tools") }
-        if case .string("none")? = copy.take("tool_choice") { _ = fields.take("tool_choice") }
         if case .bool(false)? = copy.take("store") { _ = fields.take("store") }
         if case .string(let tier)? = copy.take("service_tier"), tier == "auto" || tier == "default" {
             _ = fields.take("service_tier")
@@ -125,15 +133,31 @@ public enum RequestParser {
                 throw APIError.wrongType("\(name).role", expected: "a string", got: roleValue)
             }
             switch role {
-            case "system", "developer", "user", "assistant": break
-            case "tool", "function": throw APIError.unsupported("\(name).role")
+            case "system", "developer", "user", "assistant", "tool": break
+            case "function": throw APIError.unsupported("\(name).role")
             default:
-                throw APIError.outOfRange("\(name).role", "one of system, developer, user, assistant")
+                throw APIError.outOfRange("\(name).role", "one of system, developer, user, assistant, tool")
             }
-            let content = try chatContent(try fields.require("content"), param: "\(name).content")
+            var toolCalls: [ChatToolCall] = []
+            if role == "assistant", let calls = fields.take("tool_calls") {
+                toolCalls = try ToolFields.calls(calls, param: "\(name).tool_calls")
+            }
+            var toolCallID: String?
+            if role == "tool" {
+                guard let id = try fields.string("tool_call_id") else {
+                    throw APIError.invalid("'\(name).tool_call_id' is required for a tool message",
+                                           param: "\(name).tool_call_id")
+                }
+                toolCallID = id
+            }
+            // An assistant message that calls tools may have no content (OpenAI sends null).
+            let content = toolCalls.isEmpty
+                ? try chatContent(try fields.require("content"), param: "\(name).content")
+                : try fields.take("content").map { v throws(APIError) in try chatContent(v, param: "\(name).content") } ?? []
             let author = try fields.string("name")
-            try fields.finish(unsupported: ["tool_calls", "function_call", "audio", "tool_call_id"])
-            messages.append(ChatMessage(role: role, content: content, name: author))
+            try fields.finish(unsupported: ["function_call", "audio"])
+            messages.append(ChatMessage(role: role, content: content, name: author, toolCalls: toolCalls,
+                                        toolCallID: toolCallID))
         }
         return messages
     }

@@ -1,4 +1,5 @@
 import Foundation
+import struct WorkerProtocol.ToolCallDelta
 
 /// Builds OpenAI response bodies for one request: whole responses (from accumulated choices) and stream chunks.
 struct ResponseRenderer {
@@ -17,6 +18,16 @@ struct ResponseRenderer {
         /// Character offsets of each logprob token in `text` (completions' `text_offset`).
         var offsets: [Int] = []
         var finishReason: FinishReason?
+        /// Tool calls by index: id, name and the arguments so far.
+        var toolCalls: [(id: String, name: String, arguments: String)] = []
+
+        mutating func append(_ call: ToolCallDelta) {
+            if call.index >= toolCalls.count, call.index == toolCalls.count {
+                toolCalls.append((call.id ?? "", call.name ?? "", ""))
+            }
+            guard call.index < toolCalls.count else { return }
+            toolCalls[call.index].arguments += call.arguments
+        }
 
         mutating func append(_ delta: String, _ tokens: [TokenLogprob]?) {
             if let tokens {
@@ -50,7 +61,16 @@ struct ResponseRenderer {
                 "logprobs": logprobs == nil ? .null : logprobsJSON(choice.logprobs, offsets: choice.offsets),
             ]
             if endpoint == .chat {
-                fields["message"] = ["role": "assistant", "content": .string(choice.text)]
+                var message: [String: JSONValue] = ["role": "assistant", "content": .string(choice.text)]
+                if !choice.toolCalls.isEmpty {
+                    // OpenAI sends null content when the answer is only calls.
+                    if choice.text.isEmpty { message["content"] = .null }
+                    message["tool_calls"] = .array(choice.toolCalls.map { call in
+                        ["id": .string(call.id), "type": "function",
+                         "function": ["name": .string(call.name), "arguments": .string(call.arguments)]]
+                    })
+                }
+                fields["message"] = .object(message)
             } else {
                 fields["text"] = .string(choice.text)
             }
@@ -83,6 +103,21 @@ struct ResponseRenderer {
         }
         return chunk(choice: ["index": JSONValue(index), "text": .string(text), "logprobs": logprobs,
                               "finish_reason": .null])
+    }
+
+    /// A piece of a tool call: the first carries `id`, `type` and `function.name` (arguments ""), later ones only
+    /// `function.arguments` fragments, as OpenAI streams them.
+    func toolCallChunk(index: Int, call: ToolCallDelta) -> JSONValue {
+        var function: [String: JSONValue] = ["arguments": .string(call.arguments)]
+        var fields: [String: JSONValue] = ["index": JSONValue(call.index)]
+        if let id = call.id {
+            fields["id"] = .string(id)
+            fields["type"] = "function"
+        }
+        if let name = call.name { function["name"] = .string(name) }
+        fields["function"] = .object(function)
+        return chunk(choice: ["index": JSONValue(index), "delta": ["tool_calls": [.object(fields)]],
+                              "logprobs": .null, "finish_reason": .null])
     }
 
     func finishChunk(index: Int, reason: FinishReason) -> JSONValue {

@@ -298,12 +298,15 @@ final class ChoiceStream: @unchecked Sendable {
             case .prompt(let echo):
                 continuation.yield(.prompt(echo.text, index: index, logprobs: Self.logprobs(echo.logprobs)))
             case .delta(let delta):
-                guard !delta.text.isEmpty || !delta.logprobs.isEmpty else { continue }
-                continuation.yield(.text(delta.text, index: index, logprobs: Self.logprobs(delta.logprobs)))
+                if !delta.text.isEmpty || !delta.logprobs.isEmpty {
+                    continuation.yield(.text(delta.text, index: index, logprobs: Self.logprobs(delta.logprobs)))
+                }
+                for call in delta.toolCalls { continuation.yield(.toolCall(call, index: index)) }
             case .done(let completion):
                 switch completion.finishReason {
                 case .stop: continuation.yield(.finished(index: index, reason: .stop))
                 case .length: continuation.yield(.finished(index: index, reason: .length))
+                case .toolCalls: continuation.yield(.finished(index: index, reason: .toolCalls))
                 case .cancelled: throw CancellationError()
                 }
                 return completion

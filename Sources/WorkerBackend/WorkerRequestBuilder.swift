@@ -4,8 +4,8 @@ import WorkerProtocol
 
 /// HTTP-level generation requests → worker requests, one per choice. Choice i of a seeded request uses seed + i,
 /// so `n` choices differ from each other and the whole response is still reproducible.
-enum WorkerRequestBuilder {
-    static func build(_ request: GenerationRequest) throws(BackendError) -> [GenerateRequest] {
+public enum WorkerRequestBuilder {
+    public static func build(_ request: GenerationRequest) throws(BackendError) -> [GenerateRequest] {
         let input: PromptInput
         var images: [[UInt8]] = []
         switch request.input {
@@ -44,16 +44,18 @@ enum WorkerRequestBuilder {
             return GenerateRequest(input: input, maxTokens: maxTokens, stopStrings: request.stop, sampling: choice,
                                    logprobs: request.logprobs.map { UInt8(clamping: $0) }, echo: request.echo,
                                    format: format, reusePrefix: !(s.seed != nil && s.temperature > 0),
-                                   images: images)
+                                   images: images, tools: request.tools)
         }
     }
 
     /// The messages as the chat template receives them: role, name when given, and content as one string (text
     /// parts joined by a newline) or, for a message with images, the Hugging Face list of parts (`{"type": "text",
     /// "text": ...}`, `{"type": "image"}`) that vision templates iterate. The images' bytes travel beside the JSON, in
-    /// the order of their parts.
-    static func chatPrompt(_ messages: [ChatMessage]) throws(BackendError) -> (json: String, images: [[UInt8]]) {
-        var array: [JSONValue] = []
+    /// the order of their parts. An assistant's `tool_calls` carry their arguments as JSON objects, not text, since
+    /// templates print them with `tojson` (as `apply_chat_template` is given them); the client's text is spliced in
+    /// unchanged so its key order survives. A `tool` message keeps its `tool_call_id`.
+    public static func chatPrompt(_ messages: [ChatMessage]) throws(BackendError) -> (json: String, images: [[UInt8]]) {
+        var array: [String] = []
         var images: [[UInt8]] = []
         for (index, message) in messages.enumerated() {
             let content: JSONValue
@@ -76,10 +78,19 @@ enum WorkerRequestBuilder {
                 content = .string(message.content.compactMap { if case .text(let t) = $0 { t } else { nil } }
                     .joined(separator: "\n"))
             }
-            var object: [String: JSONValue] = ["role": .string(message.role), "content": content]
-            if let name = message.name { object["name"] = .string(name) }
-            array.append(.object(object))
+            var object = "{\"role\":" + JSONValue.string(message.role).serialized
+            object += ",\"content\":" + (message.content.isEmpty && !message.toolCalls.isEmpty ? "null" : content.serialized)
+            if let name = message.name { object += ",\"name\":" + JSONValue.string(name).serialized }
+            if !message.toolCalls.isEmpty {
+                let calls = message.toolCalls.map { call in
+                    "{\"id\":" + JSONValue.string(call.id).serialized + ",\"type\":\"function\",\"function\":{\"name\":"
+                        + JSONValue.string(call.name).serialized + ",\"arguments\":" + call.arguments + "}}"
+                }
+                object += ",\"tool_calls\":[" + calls.joined(separator: ",") + "]"
+            }
+            if let id = message.toolCallID { object += ",\"tool_call_id\":" + JSONValue.string(id).serialized }
+            array.append(object + "}")
         }
-        return (JSONValue.array(array).serialized, images)
+        return ("[" + array.joined(separator: ",") + "]", images)
     }
 }

@@ -100,6 +100,64 @@ public enum OutputFormat: Equatable, Sendable {
     case jsonSchema(String)
 }
 
+/// Tools the model may call (`tools`, `tool_choice`, `parallel_tool_calls`). The worker renders them with the
+/// model's chat template, recognises the template's call syntax, constrains each call to its tool's schema and
+/// parses the calls out of the output; a `tool_choice` of `none` sends no tools.
+public struct ToolRequest: Equatable, Sendable {
+    public enum Choice: Equatable, Sendable {
+        /// Text or calls, as the model likes; a call, once begun, follows its schema.
+        case auto
+        /// At least one call, from the first token.
+        case required
+        /// A call of this function, from the first token.
+        case function(String)
+    }
+
+    /// A function's name and its parameters' JSON Schema (JSON text), what the call grammar is built from.
+    public struct Function: Equatable, Sendable {
+        public var name: String
+        public var parametersJSON: String
+
+        public init(name: String, parametersJSON: String) {
+            self.name = name
+            self.parametersJSON = parametersJSON
+        }
+    }
+
+    /// The tools as the client sent them, which is how chat templates print them: a JSON array of
+    /// `{"type": "function", "function": {"name": ..., "description": ..., "parameters": {...}}}`.
+    public var toolsJSON: String
+    /// The same tools' names and schemas, in order.
+    public var functions: [Function]
+    public var choice: Choice
+    /// Whether several calls may come in one answer.
+    public var parallel: Bool
+
+    public init(toolsJSON: String, functions: [Function], choice: Choice = .auto, parallel: Bool = true) {
+        self.toolsJSON = toolsJSON
+        self.functions = functions
+        self.choice = choice
+        self.parallel = parallel
+    }
+}
+
+/// One streamed piece of a tool call: the first piece of call `index` carries `id` and `name` (arguments empty),
+/// later pieces only argument text. A call's argument pieces concatenate to its arguments JSON exactly as the model
+/// wrote it.
+public struct ToolCallDelta: Equatable, Sendable {
+    public var index: Int
+    public var id: String?
+    public var name: String?
+    public var arguments: String
+
+    public init(index: Int, id: String? = nil, name: String? = nil, arguments: String = "") {
+        self.index = index
+        self.id = id
+        self.name = name
+        self.arguments = arguments
+    }
+}
+
 /// One completion to decode.
 public struct GenerateRequest: Equatable, Sendable {
     public var input: PromptInput
@@ -125,13 +183,15 @@ public struct GenerateRequest: Equatable, Sendable {
     /// Encoded images (PNG, JPEG, WebP, GIF bytes as the client sent them), in the order of the `{"type": "image"}`
     /// parts of a chat prompt. They travel as raw bytes: a message of any size is chunked by the transport.
     public var images: [[UInt8]]
+    /// Tools the model may call (chat prompts only); nil for none.
+    public var tools: ToolRequest?
 
     public static let unlimited = UInt32.max
 
     public init(input: PromptInput, maxTokens: UInt32, stopTokens: [Int32] = [], stopStrings: [String] = [],
                 sampling: SamplingParameters = .greedy, logprobs: UInt8? = nil, echo: Bool = false,
                 format: OutputFormat = .text, ignoreEndTokens: Bool = false, reusePrefix: Bool = true,
-                images: [[UInt8]] = []) {
+                images: [[UInt8]] = [], tools: ToolRequest? = nil) {
         self.input = input
         self.maxTokens = maxTokens
         self.stopTokens = stopTokens
@@ -143,6 +203,7 @@ public struct GenerateRequest: Equatable, Sendable {
         self.ignoreEndTokens = ignoreEndTokens
         self.reusePrefix = reusePrefix
         self.images = images
+        self.tools = tools
     }
 
     /// A token prompt decoded with nothing but the given stop tokens (the model's end tokens are not added).
@@ -260,6 +321,8 @@ public enum FinishReason: UInt8, Equatable, Sendable {
     case stop = 0
     case length = 1
     case cancelled = 2
+    /// The model ended its answer with tool calls.
+    case toolCalls = 3
 }
 
 /// The final frame of a successful generation.
@@ -324,11 +387,14 @@ public struct OutputDelta: Equatable, Sendable {
     public var text: String
     /// One entry per token when logprobs were requested, else empty.
     public var logprobs: [PositionLogprobs]
+    /// Tool-call pieces parsed out of the output (their text is not in `text`).
+    public var toolCalls: [ToolCallDelta]
 
-    public init(tokens: [Int32], text: String = "", logprobs: [PositionLogprobs] = []) {
+    public init(tokens: [Int32], text: String = "", logprobs: [PositionLogprobs] = [], toolCalls: [ToolCallDelta] = []) {
         self.tokens = tokens
         self.text = text
         self.logprobs = logprobs
+        self.toolCalls = toolCalls
     }
 }
 
@@ -529,6 +595,23 @@ extension WorkerRequest {
             w.bool(r.reusePrefix)
             w.u32(UInt32(r.images.count))
             for image in r.images { w.byteArray(image) }
+            w.bool(r.tools != nil)
+            if let tools = r.tools {
+                w.string(tools.toolsJSON)
+                w.u32(UInt32(tools.functions.count))
+                for function in tools.functions {
+                    w.string(function.name)
+                    w.string(function.parametersJSON)
+                }
+                switch tools.choice {
+                case .auto: w.u8(0)
+                case .required: w.u8(1)
+                case .function(let name):
+                    w.u8(2)
+                    w.string(name)
+                }
+                w.bool(tools.parallel)
+            }
             return (MessageType.generate.rawValue, w.bytes)
         case .cancel:
             return (MessageType.cancel.rawValue, [])
@@ -606,11 +689,29 @@ extension WorkerRequest {
             let imageCount = try r.count("images", minimumSize: 4)
             var images: [[UInt8]] = []
             for _ in 0..<imageCount { images.append(try r.byteArray("image")) }
+            var tools: ToolRequest?
+            if try r.bool("has tools") {
+                let json = try r.string("tools")
+                var functions: [ToolRequest.Function] = []
+                for _ in 0..<(try r.count("tool functions", minimumSize: 8)) {
+                    functions.append(ToolRequest.Function(name: try r.string("tool name"),
+                                                          parametersJSON: try r.string("tool parameters")))
+                }
+                let choice: ToolRequest.Choice
+                switch try r.u8("tool choice") {
+                case 0: choice = .auto
+                case 1: choice = .required
+                case 2: choice = .function(try r.string("tool choice name"))
+                case let other: throw WireError("generate request: unknown tool choice \(other)")
+                }
+                tools = ToolRequest(toolsJSON: json, functions: functions, choice: choice,
+                                    parallel: try r.bool("parallel tool calls"))
+            }
             try r.finish()
             return .generate(GenerateRequest(
                 input: input, maxTokens: maxTokens, stopTokens: stopTokens, stopStrings: stopStrings,
                 sampling: sampling, logprobs: logprobs == 0 ? nil : logprobs - 1, echo: echo, format: format,
-                ignoreEndTokens: ignoreEnd, reusePrefix: reusePrefix, images: images))
+                ignoreEndTokens: ignoreEnd, reusePrefix: reusePrefix, images: images, tools: tools))
         case .cancel, .shutdown, .ping:
             guard payload.isEmpty else { throw WireError("\(kind) request carries \(payload.count) unexpected bytes") }
             return kind == .cancel ? .cancel : kind == .ping ? .ping : .shutdown
@@ -678,6 +779,15 @@ extension WorkerEvent {
             w.tokens(delta.tokens)
             w.string(delta.text)
             w.logprobs(delta.logprobs)
+            w.u32(UInt32(delta.toolCalls.count))
+            for call in delta.toolCalls {
+                w.u32(UInt32(call.index))
+                w.bool(call.id != nil)
+                if let id = call.id { w.string(id) }
+                w.bool(call.name != nil)
+                if let name = call.name { w.string(name) }
+                w.string(call.arguments)
+            }
             return (MessageType.delta.rawValue, w.bytes)
         case .done(let c):
             w.u8(c.finishReason.rawValue)
@@ -743,8 +853,16 @@ extension WorkerEvent {
             return .prompt(echo)
         case .delta:
             var r = WireReader(payload, context: "delta event")
-            let delta = OutputDelta(tokens: try r.tokens("tokens"), text: try r.string("text"),
+            var delta = OutputDelta(tokens: try r.tokens("tokens"), text: try r.string("text"),
                                     logprobs: try r.logprobs())
+            let callCount = try r.count("tool calls", minimumSize: 10)
+            for _ in 0..<callCount {
+                let index = Int(try r.u32("tool call index"))
+                let id = try r.bool("has tool call id") ? try r.string("tool call id") : nil
+                let name = try r.bool("has tool call name") ? try r.string("tool call name") : nil
+                delta.toolCalls.append(ToolCallDelta(index: index, id: id, name: name,
+                                                     arguments: try r.string("tool call arguments")))
+            }
             try r.finish()
             return .delta(delta)
         case .done:

@@ -28,6 +28,7 @@ final class DecodeScheduler: @unchecked Sendable {
         let prompt: [Int32]
         let constraint: JSONConstraint?
         let images: PromptImages?
+        let tools: PreparedTools?
     }
 
     private struct Active {
@@ -182,6 +183,16 @@ final class DecodeScheduler: @unchecked Sendable {
                          images prepared: PreparedImages?) throws(WorkerFailure) -> Prepared {
         var prompt: [Int32]
         var images: PromptImages?
+        var tools: ToolCalling?
+        if let toolRequest = request.tools {
+            guard case .chat = request.input, let prompts = engine.prompts else {
+                throw WorkerFailure(.badRequest, "tools need a chat prompt and a model with a tokenizer")
+            }
+            guard engine.vision == nil else {
+                throw WorkerFailure(.badRequest, "tools are not supported with vision models yet")
+            }
+            tools = prompts.toolCalling(toolRequest)
+        }
         if !request.images.isEmpty && engine.vision == nil {
             throw WorkerFailure(.badRequest, "this model accepts text only; remove the image parts")
         }
@@ -209,7 +220,7 @@ final class DecodeScheduler: @unchecked Sendable {
                                                   hits: prepared.hits, misses: prepared.misses)
                     }
                 } else {
-                    prompt = try prompts.tokens(for: request.input)
+                    prompt = try prompts.tokens(for: request.input, tools: tools)
                 }
             } catch let error as PromptError {
                 throw WorkerFailure(.badRequest, error.message)
@@ -221,6 +232,19 @@ final class DecodeScheduler: @unchecked Sendable {
         }
         try validate(prompt, request)
         var constraint: JSONConstraint?
+        var preparedTools: PreparedTools?
+        if let tools {
+            guard let vocabulary = engine.constraintVocabulary(), let tokenizer = engine.tokenizer else {
+                throw WorkerFailure(.badRequest, "this model has no tokenizer, so it cannot call tools")
+            }
+            do {
+                let built = try tools.constraint(vocabulary: vocabulary, tokenizer: tokenizer)
+                constraint = built.constraint
+                preparedTools = PreparedTools(calling: tools, triggerTokens: built.triggerTokens)
+            } catch {
+                throw WorkerFailure(.badRequest, error.message)
+            }
+        }
         switch request.format {
         case .text:
             break
@@ -239,7 +263,8 @@ final class DecodeScheduler: @unchecked Sendable {
         if request.echo && request.logprobs != nil && !model.canReturnAllLogits {
             throw WorkerFailure(.badRequest, "this model's decoder plugin cannot score prompts (echo with logprobs)")
         }
-        return Prepared(id: id, request: request, prompt: prompt, constraint: constraint, images: images)
+        return Prepared(id: id, request: request, prompt: prompt, constraint: constraint, images: images,
+                        tools: preparedTools)
     }
 
     /// Makes (or reuses) the sequence of an accepted request and starts decoding it.
@@ -261,7 +286,7 @@ final class DecodeScheduler: @unchecked Sendable {
         let (sequence, reuse) = try acquireSequence(prompt: prompt, capacity: capacity,
                                                     reuse: request.reusePrefix && !scoresPrompt && prepared.images == nil)
         let generation = Generation(id: id, request: request, prompt: prompt, cached: reuse, engine: engine,
-                                    constraint: prepared.constraint, now: mh_monotonic_ns())
+                                    constraint: prepared.constraint, tools: prepared.tools, now: mh_monotonic_ns())
         active.append(Active(generation: generation, sequence: sequence, capacity: capacity, images: prepared.images))
     }
 
@@ -503,6 +528,8 @@ final class DecodeScheduler: @unchecked Sendable {
         } else {
             item.sequence.destroy()
         }
+        // An answer that ends in tool calls says so, as OpenAI's does.
+        let reason = reason == .stop && g.toolCallCount > 0 ? .toolCalls : reason
         events.send(.done(Completion(finishReason: reason, promptTokens: UInt32(g.prompt.count),
                                      completionTokens: g.generated, cachedTokens: UInt32(g.cached),
                                      imageTokens: UInt32(item.images?.positions ?? 0),

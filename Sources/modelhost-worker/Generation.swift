@@ -60,6 +60,13 @@ final class ModelEngine: @unchecked Sendable {
     }
 }
 
+/// A request's tool calling, ready to decode: the format's parser input, and the special tokens that trigger calls
+/// (the output's text leaves special tokens out, but the parser must see these).
+struct PreparedTools {
+    let calling: ToolCalling
+    let triggerTokens: [Int32: String]
+}
+
 /// One request's decoding state apart from its KV sequence: prompt progress, the sampler, the grammar, the text
 /// assembly and what is waiting to be sent.
 struct Generation {
@@ -73,6 +80,9 @@ struct Generation {
     var sampler: TokenSampler
     var constraint: JSONConstraint?
     var output: TextOutput?
+    /// Splits the output into content and tool calls, when the request has tools.
+    var toolParser: ToolCallParser?
+    let triggerTokens: [Int32: String]
     let stopTokens: Set<Int32>
     /// The token the next decode step feeds.
     var nextInput: Int32 = 0
@@ -85,8 +95,10 @@ struct Generation {
     var prefillDone: Bool { fed.count >= prompt.count }
     var wantsPromptLogprobs: Bool { request.echo && request.logprobs != nil }
 
+    var toolCallCount: Int { toolParser?.callCount ?? 0 }
+
     init(id: UInt64, request: GenerateRequest, prompt: [Int32], cached: Int, engine: ModelEngine,
-         constraint: JSONConstraint?, now: UInt64) {
+         constraint: JSONConstraint?, tools: PreparedTools? = nil, now: UInt64) {
         self.id = id
         self.request = request
         self.prompt = prompt
@@ -95,6 +107,8 @@ struct Generation {
         sampler = TokenSampler(parameters: request.sampling, vocabularySize: engine.vocabularySize, promptTokens: prompt)
         self.constraint = constraint
         output = engine.tokenizer.map { TextOutput(tokenizer: $0, stopStrings: request.stopStrings) }
+        toolParser = tools?.calling.parser()
+        triggerTokens = tools?.triggerTokens ?? [:]
         var stops = Set(request.stopTokens)
         if !request.ignoreEndTokens { stops.formUnion(engine.endTokens) }
         stopTokens = stops
@@ -116,7 +130,8 @@ struct Generation {
         let token = logits.withUnsafeMutableBufferPointer { row -> Int32 in
             constraint?.mask(row)
             if let closing = closingToken(row) { return closing }
-            return sampler.sample(row)
+            let sampled = sampler.sample(row)
+            return fitsBudget(sampled) ? sampled : closingToken(row, force: true) ?? sampled
         }
         guard token != TokenSampler.noCandidate else {
             return .failed("no token is allowed here (the output grammar and the sampler left nothing to choose)")
@@ -131,11 +146,13 @@ struct Generation {
     /// Near the end of its token budget, a constrained output must still be a complete value: once the tokens left
     /// barely cover the shortest completion, pick (among the model's 64 likeliest allowed tokens) the one that
     /// shortens it most, so `max_tokens` never cuts a JSON value in half.
-    private mutating func closingToken(_ row: UnsafeMutableBufferPointer<Float>) -> Int32? {
-        guard let constraint, request.maxTokens != GenerateRequest.unlimited else { return nil }
+    private mutating func closingToken(_ row: UnsafeMutableBufferPointer<Float>, force: Bool = false) -> Int32? {
+        guard let constraint, constraint.constrainsOutput, request.maxTokens != GenerateRequest.unlimited else {
+            return nil
+        }
         let left = Int(request.maxTokens) - Int(generated)
         let needed = constraint.minimumBytesToComplete
-        guard left <= needed + 2 else { return nil }
+        guard force || left <= needed + 2 else { return nil }
         if constraint.isComplete,
            let end = stopTokens.first(where: { $0 >= 0 && Int($0) < row.count && row[Int($0)] > -Float.infinity }) {
             return end
@@ -150,7 +167,29 @@ struct Generation {
             let remaining = trial.minimumBytesToComplete
             if best == nil || remaining < best!.remaining { best = (candidate.token, remaining, candidate.logit) }
         }
+        // None of the likeliest fits what is left: look through every allowed token (rare, near the limit only).
+        if let found = best, found.remaining >= left, candidates.count > 64 {
+            for candidate in candidates.dropFirst(64) {
+                var trial = constraint
+                guard trial.accept(candidate.token) else { continue }
+                let remaining = trial.minimumBytesToComplete
+                if remaining < best!.remaining { best = (candidate.token, remaining, candidate.logit) }
+                if best!.remaining < left - 1 { break }
+            }
+        }
         return best?.token
+    }
+
+    /// Whether the output can still be completed within the token budget after `token`: every byte of the shortest
+    /// completion can be written as a token of its own, so a completion of at most as many bytes as tokens are left
+    /// always fits. A token that breaks this (starting another parallel call or array item too close to the limit)
+    /// is replaced by the closing choice.
+    private func fitsBudget(_ token: Int32) -> Bool {
+        guard var trial = constraint, trial.constrainsOutput, request.maxTokens != GenerateRequest.unlimited,
+              !stopTokens.contains(token) else { return true }
+        let leftAfter = Int(request.maxTokens) - Int(generated) - 1
+        guard leftAfter < 1 << 20, trial.accept(token) else { return true }
+        return trial.minimumBytesToComplete <= leftAfter
     }
 
     /// Appends `token` (already chosen) and its logprobs to the output.
@@ -165,7 +204,9 @@ struct Generation {
         pending.tokens.append(token)
         if let logprobs { pending.logprobs.append(logprobs) }
         if var text = output {
-            pending.text += text.append(token)
+            var piece = text.append(token)
+            if let trigger = triggerTokens[token] { piece += trigger }
+            emit(piece)
             output = text
             if text.stopped { return .finished(.stop) }
         }
@@ -173,16 +214,33 @@ struct Generation {
         return .continue
     }
 
+    /// Output text to send: content as it is, or through the tool-call parser.
+    private mutating func emit(_ text: String, final: Bool = false) {
+        guard var parser = toolParser else {
+            pending.text += text
+            return
+        }
+        var parsed = text.isEmpty ? [] : parser.feed(text)
+        if final { parsed += parser.finish() }
+        toolParser = parser
+        for item in parsed {
+            switch item {
+            case .content(let content): pending.text += content
+            case .toolCall(let call): pending.toolCalls.append(call)
+            }
+        }
+    }
+
     /// Everything the output still holds back, once the request ends.
     mutating func finishText() {
         if var text = output {
-            pending.text += text.finish()
+            emit(text.finish(), final: true)
             output = text
         }
     }
 
     mutating func takePending() -> OutputDelta? {
-        guard !pending.tokens.isEmpty || !pending.text.isEmpty else { return nil }
+        guard !pending.tokens.isEmpty || !pending.text.isEmpty || !pending.toolCalls.isEmpty else { return nil }
         defer { pending = OutputDelta(tokens: []) }
         return pending
     }

@@ -249,10 +249,16 @@ def errors_are_openai_shaped(c):
     except openai.BadRequestError as e:
         expect(e.body.get("param") == "temperature", f"{e.body}")
     try:
-        c.chat(max_tokens=1, tools=[{"type": "function", "function": {"name": "f", "parameters": {}}}])
-        raise AssertionError("tools accepted")
+        c.chat(max_tokens=1, tools=[{"type": "function", "function": {"name": "bad name", "parameters": {}}}])
+        raise AssertionError("a malformed tool name was accepted")
     except openai.BadRequestError as e:
-        expect(e.body.get("param") == "tools", f"{e.body}")
+        expect(e.body.get("param") == "tools[0].function.name", f"{e.body}")
+    try:
+        c.chat(max_tokens=1, tools=[{"type": "function", "function": {"name": "f", "parameters": {
+            "type": "object", "properties": {"s": {"type": "string", "pattern": "^a+$"}}}}}], tool_choice="required")
+        raise AssertionError("a tool schema the grammar cannot enforce was accepted")
+    except openai.BadRequestError as e:
+        expect("pattern" in e.body.get("message", "") and "tools[0]" in e.body.get("message", ""), f"{e.body}")
     try:
         c.chat(max_tokens=10, response_format={"type": "json_schema", "json_schema": {
             "name": "x", "schema": {"type": "string", "pattern": "^a+$"}}})

@@ -28,6 +28,14 @@ final class WorkerProtocolTests: XCTestCase {
             .generate(GenerateRequest(
                 input: .chat(messagesJSON: #"[{"role":"user","content":[{"type":"image"}]}]"#), maxTokens: 3,
                 images: [[0x89, 0x50, 0x4E, 0x47], [], Array(repeating: 7, count: 100_000)])),
+            .generate(GenerateRequest(
+                input: .chat(messagesJSON: #"[{"role":"user","content":"weather?"}]"#), maxTokens: 64,
+                tools: ToolRequest(toolsJSON: #"[{"type":"function","function":{"name":"f"}}]"#,
+                                   functions: [ToolRequest.Function(name: "f", parametersJSON: #"{"type":"object"}"#),
+                                               ToolRequest.Function(name: "g_ü", parametersJSON: "{}")],
+                                   choice: .function("g_ü"), parallel: false))),
+            .generate(GenerateRequest(input: .chat(messagesJSON: "[]"), maxTokens: 1,
+                                      tools: ToolRequest(toolsJSON: "[]", functions: [], choice: .required))),
             .cancel, .shutdown, .ping,
             .tokenizer(.tokenize(text: "Grüße <|im_end|>", addSpecial: true, parseSpecial: false)),
             .tokenizer(.tokenize(text: "", addSpecial: false, parseSpecial: true)),
@@ -48,6 +56,10 @@ final class WorkerProtocolTests: XCTestCase {
             .delta(OutputDelta(tokens: [5], text: "x", logprobs: [PositionLogprobs(
                 chosen: TokenProbability(token: 5, bytes: [0xE2, 0x82], logprob: -0.25),
                 top: [TokenProbability(token: 6, bytes: [0x41], logprob: -1.5)])])),
+            .delta(OutputDelta(tokens: [1, 2], text: "ok", toolCalls: [
+                ToolCallDelta(index: 0, id: "call_1", name: "get_weather", arguments: ""),
+                ToolCallDelta(index: 0, arguments: #"{"city": "Zürich"}"#), ToolCallDelta(index: 1, name: "n")])),
+            .done(Completion(finishReason: .toolCalls, promptTokens: 3, completionTokens: 9)),
             .prompt(PromptEcho(text: "hi", logprobs: [PositionLogprobs(
                 chosen: TokenProbability(token: 1, bytes: [0x68], logprob: -3), top: [])])),
             .done(Completion(finishReason: .cancelled, promptTokens: 3, completionTokens: 9, cachedTokens: 2)),
