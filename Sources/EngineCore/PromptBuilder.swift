@@ -86,12 +86,12 @@ public final class PromptBuilder: @unchecked Sendable {
     }
 
     public func render(messages: [JinjaValue], addGenerationPrompt: Bool,
-                       tools: [JinjaValue]?) throws(PromptError) -> String {
+                       tools: [JinjaValue]?, extra: [String: JinjaValue] = [:]) throws(PromptError) -> String {
         do {
             return try template.renderChat(
                 messages: messages, addGenerationPrompt: addGenerationPrompt, tools: tools,
                 bosToken: tokenizer.bosToken.flatMap { tokenizer.tokenText($0) } ?? "",
-                eosToken: tokenizer.eosToken.flatMap { tokenizer.tokenText($0) } ?? "")
+                eosToken: tokenizer.eosToken.flatMap { tokenizer.tokenText($0) } ?? "", extra: extra)
         } catch {
             // Templates reject conversations they cannot express (raise_exception: "roles must alternate").
             throw PromptError("the model's chat template rejected the conversation: \(error)")
@@ -100,26 +100,48 @@ public final class PromptBuilder: @unchecked Sendable {
 
     /// The prompt's token ids. Text (and a rendered chat, which carries the template's special-token strings) is
     /// tokenized with special tokens recognised; the model's BOS is added when its tokenizer asks for one, once.
-    /// `tools`: a chat's tools, rendered as the tool-call format needs.
-    public func tokens(for input: PromptInput, tools: ToolCalling? = nil) throws(PromptError) -> [Int32] {
+    public func tokens(for input: PromptInput) throws(PromptError) -> [Int32] {
         switch input {
         case .tokens(let ids):
             return ids
         case .text(let text):
             return encode(text)
         case .chat(let messagesJSON):
-            guard let tools else { return encode(try render(messagesJSON: messagesJSON)) }
-            let parsed: JinjaValue
-            do {
-                parsed = try JinjaValue(jsonString: messagesJSON)
-            } catch {
-                throw PromptError("the messages are not valid JSON: \(error)")
-            }
-            guard case .array(let messages) = parsed else { throw PromptError("the messages must be a JSON array") }
-            let prepared = try tools.prepare(messages: messages)
-            return encode(try render(messages: prepared.messages, addGenerationPrompt: true,
-                                     tools: prepared.tools.isEmpty ? nil : prepared.tools))
+            return encode(try render(messagesJSON: messagesJSON))
         }
+    }
+
+    /// A chat prompt's text: the messages rendered with the generation prompt, the tools as the tool-call format
+    /// needs them, and the template variables a request adds (`chat_template_kwargs`, a JSON object).
+    public func chatText(messagesJSON: String, tools: ToolCalling?, templateArgumentsJSON: String)
+        throws(PromptError) -> String
+    {
+        var extra: [String: JinjaValue] = [:]
+        if !templateArgumentsJSON.isEmpty {
+            guard case .object(let arguments)? = try? JinjaValue(jsonString: templateArgumentsJSON) else {
+                throw PromptError("chat_template_kwargs must be a JSON object")
+            }
+            for (key, value) in arguments { extra[key] = value }
+        }
+        let parsed: JinjaValue
+        do {
+            parsed = try JinjaValue(jsonString: messagesJSON)
+        } catch {
+            throw PromptError("the messages are not valid JSON: \(error)")
+        }
+        guard case .array(var messages) = parsed else { throw PromptError("the messages must be a JSON array") }
+        var toolValues: [JinjaValue]?
+        if let tools {
+            let prepared = try tools.prepare(messages: messages)
+            messages = prepared.messages
+            toolValues = prepared.tools.isEmpty ? nil : prepared.tools
+        }
+        return try render(messages: messages, addGenerationPrompt: true, tools: toolValues, extra: extra)
+    }
+
+    /// Where this model writes its thoughts, if it is a reasoning model.
+    public var reasoningMarkers: ReasoningMarkers? {
+        usesFallbackTemplate ? nil : ReasoningMarkers(templateSource: template.source)
     }
 
     /// The tool calling of a request, with this model's template.
@@ -127,7 +149,8 @@ public final class PromptBuilder: @unchecked Sendable {
         ToolCalling(request, templateSource: usesFallbackTemplate ? nil : template.source)
     }
 
-    func encode(_ text: String) -> [Int32] {
+    /// Text as prompt tokens: special-token strings recognised, the model's BOS added once where it asks for one.
+    public func encode(_ text: String) -> [Int32] {
         var ids = tokenizer.encode(text, addSpecial: true, parseSpecial: true)
         // A template that writes `{{ bos_token }}` itself plus a tokenizer that adds BOS gives two; the model was
         // trained on one (llama.cpp warns about the same thing).

@@ -135,9 +135,12 @@ public struct ToolCalling: Sendable {
     // MARK: Grammar
 
     /// The constraint that holds calls to their tools' schemas: lazily from the format's trigger under `auto`, from
-    /// the first token under `required` or a named function. Also returns the text of special trigger tokens,
-    /// which the output's text leaves out but the parser needs to see.
-    public func constraint(vocabulary: ConstraintVocabulary, tokenizer: any TextTokenizer)
+    /// the first token under `required` or a named function. A reasoning model may think first (`reasoning`: its
+    /// markers, and whether the prompt opened the thought): no call starts inside a thought, and a required one is
+    /// due after it. Also returns the text of special trigger tokens, which the output's text leaves out but the
+    /// parser needs to see.
+    public func constraint(vocabulary: ConstraintVocabulary, tokenizer: any TextTokenizer,
+                           reasoning: (markers: ReasoningMarkers, startsInside: Bool)? = nil)
         throws(PromptError) -> (constraint: JSONConstraint, triggerTokens: [Int32: String])
     {
         let required = request.choice != .auto
@@ -181,7 +184,10 @@ public struct ToolCalling: Sendable {
             let constraint = triggers.isEmpty
                 ? try JSONConstraint(schemaJSON: schema, vocabulary: vocabulary, options: options)
                 : try JSONConstraint(schemaJSON: schema, vocabulary: vocabulary, options: options,
-                                     trigger: TriggerPolicy(triggers: triggers, required: required))
+                                     trigger: TriggerPolicy(triggers: triggers, required: required, quiet: reasoning.map {
+                                         QuietRegion(open: $0.markers.open, close: $0.markers.close,
+                                                     startsInside: $0.startsInside)
+                                     }))
             return (constraint, triggerTokens)
         } catch {
             throw PromptError("tools: \(error.message)\(culprit(vocabulary))")

@@ -86,6 +86,7 @@ enum EventPump {
         case let .prompt(text, index, logprobs): return .prompt(text, index: index + delta, logprobs: logprobs)
         case let .text(text, index, logprobs): return .text(text, index: index + delta, logprobs: logprobs)
         case let .toolCall(call, index): return .toolCall(call, index: index + delta)
+        case let .reasoning(text, index): return .reasoning(text, index: index + delta)
         case let .finished(index, reason): return .finished(index: index + delta, reason: reason)
         case .usage: return event
         }

@@ -129,6 +129,9 @@ struct GenerationHandler: Sendable {
                 case let .toolCall(call, index):
                     timing.text(index: index)
                     choices[index, default: .init()].append(call)
+                case let .reasoning(text, index):
+                    timing.text(index: index)
+                    choices[index, default: .init()].reasoning += text
                 case let .finished(index, reason):
                     choices[index, default: .init()].finishReason = reason
                 case let .usage(counts):
@@ -174,6 +177,9 @@ struct GenerationHandler: Sendable {
                         case let .toolCall(call, index):
                             timing.text(index: index)
                             try await sse.data(renderer.toolCallChunk(index: index, call: call))
+                        case let .reasoning(text, index):
+                            timing.text(index: index)
+                            try await sse.data(renderer.reasoningChunk(index: index, text: text))
                         case let .finished(index, reason):
                             try await sse.data(renderer.finishChunk(index: index, reason: reason))
                         case let .usage(counts):

@@ -107,9 +107,12 @@ public struct ChatMessage: Sendable, Equatable {
     public var toolCalls: [ChatToolCall]
     /// A `tool` message: the call it answers.
     public var toolCallID: String?
+    /// An assistant message's thoughts, passed back to templates that render them (`reasoning_content`).
+    public var reasoning: String?
 
     public init(role: String, content: [ChatContentPart], name: String? = nil, toolCalls: [ChatToolCall] = [],
-                toolCallID: String? = nil) {
+                toolCallID: String? = nil, reasoning: String? = nil) {
+        self.reasoning = reasoning
         self.role = role
         self.content = content
         self.name = name
@@ -196,6 +199,9 @@ public struct GenerationRequest: Sendable, Equatable {
     public var priority: Priority
     /// Tools the model may call (chat only); nil for none.
     public var tools: ToolRequest?
+    /// Extra chat-template variables (`chat_template_kwargs`; `reasoning_effort` maps onto `enable_thinking`), as
+    /// a JSON object; empty for none.
+    public var templateArgumentsJSON = ""
 
     public init(
         id: String, model: String, input: GenerationInput, sampling: SamplingParameters = SamplingParameters(),
@@ -257,6 +263,8 @@ public enum GenerationEvent: Sendable, Equatable {
     case text(String, index: Int, logprobs: [TokenLogprob]?)
     /// A piece of a tool call for choice `index` (see `ToolCallDelta`).
     case toolCall(ToolCallDelta, index: Int)
+    /// Reasoning text for choice `index` (a reasoning model's thoughts, never part of `.text`).
+    case reasoning(String, index: Int)
     case finished(index: Int, reason: FinishReason)
     /// Sent once, after every choice finished.
     case usage(Usage)

@@ -232,6 +232,9 @@ enum OpenAPISpec {
                   "type": {"const": "function"}, "function": {"type": "object", "required": ["name"],
                   "additionalProperties": false, "properties": {"name": {"type": "string"}}}}}]},
               "parallel_tool_calls": {"type": "boolean"},
+              "chat_template_kwargs": {"type": "object", "description": "Extra variables for the model's chat template, e.g. {\"enable_thinking\": false}"},
+              "reasoning_effort": {"enum": ["none", "minimal", "low", "medium", "high"],
+                                   "description": "none and minimal set enable_thinking false for reasoning templates"},
               "store": {"const": false},
               "service_tier": {"enum": ["auto", "default"]}}},
           "CompletionRequest": {"type": "object", "required": ["model", "prompt"], "additionalProperties": false,
@@ -267,11 +270,16 @@ enum OpenAPISpec {
               "response_format": {"$ref": "#/components/schemas/ResponseFormat"}}},
           "Message": {"oneOf": [
             {"type": "object", "required": ["role", "content"], "additionalProperties": false, "properties": {
-              "role": {"enum": ["system", "developer", "user", "assistant"]},
+              "role": {"enum": ["system", "developer", "user"]},
               "content": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"$ref": "#/components/schemas/ContentPart"}}]},
               "name": {"type": "string"}}},
+            {"type": "object", "required": ["role", "content"], "additionalProperties": false, "properties": {
+              "role": {"const": "assistant"},
+              "content": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"$ref": "#/components/schemas/ContentPart"}}]},
+              "name": {"type": "string"}, "reasoning_content": {"type": "string"}}},
             {"type": "object", "required": ["role", "tool_calls"], "additionalProperties": false, "properties": {
               "role": {"const": "assistant"}, "content": {"type": ["string", "null"]}, "name": {"type": "string"},
+              "reasoning_content": {"type": "string"},
               "tool_calls": {"type": "array", "items": {"type": "object", "required": ["id", "type", "function"],
                 "additionalProperties": false, "properties": {"id": {"type": "string"}, "type": {"const": "function"},
                 "function": {"type": "object", "required": ["name", "arguments"], "additionalProperties": false,

@@ -49,7 +49,7 @@ public enum RequestParser {
 
     static let unsupportedChat: Set<String> = [
         "functions", "function_call", "audio", "modalities",
-        "prediction", "reasoning_effort", "service_tier", "store", "metadata", "web_search_options",
+        "prediction", "service_tier", "store", "metadata", "web_search_options",
     ]
     static let unsupportedCompletions: Set<String> = ["suffix", "best_of"]
 
@@ -62,6 +62,7 @@ public enum RequestParser {
         let model = try modelID(&fields)
         let messages = try chatMessages(try fields.require("messages"))
         let tools = try ToolFields.parse(&fields, raw: raw.map { $0[...] } ?? Array(body.serialized.utf8)[...])
+        let templateArguments = try templateArguments(&fields)
         var common = try CommonOptions(&fields, endpoint: .chat)
         if let logprobs = try fields.bool("logprobs"), logprobs {
             common.logprobs = try fields.int("top_logprobs", in: 0...maxTopLogprobsChat) ?? 0
@@ -76,6 +77,7 @@ public enum RequestParser {
         }
         var request = common.request(id: id, model: model, input: .chat(messages), priority: priority)
         request.tools = tools
+        request.templateArgumentsJSON = templateArguments
         return ParsedRequest(endpoint: .chat, requests: [request], stream: common.stream,
                              includeUsage: common.includeUsage, explicitSampling: common.explicit)
     }
@@ -119,6 +121,33 @@ public enum RequestParser {
         }
     }
 
+    /// `chat_template_kwargs` (variables for the model's chat template) and `reasoning_effort`, which maps onto the
+    /// `enable_thinking` switch reasoning templates read: `none` and `minimal` turn thinking off, the other efforts
+    /// leave it on. An explicit `enable_thinking` in the kwargs wins.
+    private static func templateArguments(_ fields: inout RequestFields) throws(APIError) -> String {
+        var arguments: [String: JSONValue] = [:]
+        if let value = fields.take("chat_template_kwargs") {
+            guard case .object(let object) = value else {
+                throw APIError.wrongType("chat_template_kwargs", expected: "an object", got: value)
+            }
+            guard value.serialized.utf8.count <= maxSchemaBytes else {
+                throw APIError.outOfRange("chat_template_kwargs", "at most \(maxSchemaBytes) bytes of JSON")
+            }
+            arguments = object
+        }
+        if let effort = try fields.string("reasoning_effort") {
+            switch effort {
+            case "none", "minimal":
+                if arguments["enable_thinking"] == nil { arguments["enable_thinking"] = .bool(false) }
+            case "low", "medium", "high":
+                if arguments["enable_thinking"] == nil { arguments["enable_thinking"] = .bool(true) }
+            default:
+                throw APIError.outOfRange("reasoning_effort", "one of none, minimal, low, medium, high")
+            }
+        }
+        return arguments.isEmpty ? "" : JSONValue.object(arguments).serialized
+    }
+
     static func chatMessages(_ value: JSONValue) throws(APIError) -> [ChatMessage] {
         guard case let .array(items) = value else {
             throw APIError.wrongType("messages", expected: "an array", got: value)
@@ -155,9 +184,10 @@ public enum RequestParser {
                 ? try chatContent(try fields.require("content"), param: "\(name).content")
                 : try fields.take("content").map { v throws(APIError) in try chatContent(v, param: "\(name).content") } ?? []
             let author = try fields.string("name")
+            let reasoning = role == "assistant" ? try fields.string("reasoning_content") : nil
             try fields.finish(unsupported: ["function_call", "audio"])
             messages.append(ChatMessage(role: role, content: content, name: author, toolCalls: toolCalls,
-                                        toolCallID: toolCallID))
+                                        toolCallID: toolCallID, reasoning: reasoning))
         }
         return messages
     }

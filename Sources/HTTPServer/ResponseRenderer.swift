@@ -18,6 +18,8 @@ struct ResponseRenderer {
         /// Character offsets of each logprob token in `text` (completions' `text_offset`).
         var offsets: [Int] = []
         var finishReason: FinishReason?
+        /// The model's thoughts (reasoning models), apart from `text`.
+        var reasoning = ""
         /// Tool calls by index: id, name and the arguments so far.
         var toolCalls: [(id: String, name: String, arguments: String)] = []
 
@@ -62,6 +64,7 @@ struct ResponseRenderer {
             ]
             if endpoint == .chat {
                 var message: [String: JSONValue] = ["role": "assistant", "content": .string(choice.text)]
+                if !choice.reasoning.isEmpty { message["reasoning_content"] = .string(choice.reasoning) }
                 if !choice.toolCalls.isEmpty {
                     // OpenAI sends null content when the answer is only calls.
                     if choice.text.isEmpty { message["content"] = .null }
@@ -118,6 +121,12 @@ struct ResponseRenderer {
         fields["function"] = .object(function)
         return chunk(choice: ["index": JSONValue(index), "delta": ["tool_calls": [.object(fields)]],
                               "logprobs": .null, "finish_reason": .null])
+    }
+
+    /// Reasoning text (`delta.reasoning_content`, as vLLM and llama-server stream it).
+    func reasoningChunk(index: Int, text: String) -> JSONValue {
+        chunk(choice: ["index": JSONValue(index), "delta": ["reasoning_content": .string(text)],
+                       "logprobs": .null, "finish_reason": .null])
     }
 
     func finishChunk(index: Int, reason: FinishReason) -> JSONValue {

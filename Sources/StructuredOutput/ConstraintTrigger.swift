@@ -30,36 +30,68 @@ public struct ConstraintTrigger: Sendable, Equatable {
     }
 }
 
+/// A reasoning model's thought (`<think>` ... `</think>`): no trigger fires inside it, and a required trigger is
+/// required where the answer after it begins. A thought opens only at the start of the output (or already in the
+/// prompt, `startsInside`).
+public struct QuietRegion: Sendable, Equatable {
+    public var open: [UInt8]
+    public var close: [UInt8]
+    public var startsInside: Bool
+
+    public init(open: String, close: String, startsInside: Bool) {
+        self.open = Array(open.utf8)
+        self.close = Array(close.utf8)
+        self.startsInside = startsInside
+    }
+}
+
 /// The triggers of one request, and whether one of them must begin the output (`tool_choice` `required` or a named
 /// function) or may appear anywhere, or never (`auto`).
 public struct TriggerPolicy: Sendable, Equatable {
     public var triggers: [ConstraintTrigger]
     public var required: Bool
+    public var quiet: QuietRegion?
 
-    public init(triggers: [ConstraintTrigger], required: Bool) {
+    public init(triggers: [ConstraintTrigger], required: Bool, quiet: QuietRegion? = nil) {
         self.triggers = triggers
         self.required = required
+        self.quiet = quiet
     }
 }
 
 /// Progress toward a trigger while the output is still free: per text trigger, how many of its bytes end the output
 /// so far (-1: an anchored trigger that can no longer match), and whether the output is whitespace only.
 struct TriggerWatch: Sendable {
+    /// Where the output is relative to a quiet region (a thought).
+    enum Quiet: Equatable, Sendable {
+        /// No region, or it is over: triggers are watched.
+        case none
+        /// At the start: this many bytes of the opening marker written (after whitespace).
+        case mayOpen(Int)
+        /// Inside: this many bytes of the closing marker written.
+        case inside(Int)
+    }
+
     let policy: TriggerPolicy
     var matched: [Int]
     var onlyWhitespace = true
-    /// Tokens whose text holds a whole unanchored text trigger: the only tokens that can fire one while nothing is
-    /// partly matched, so masking checks just these.
+    var quiet: Quiet
+    /// A thought has just ended and no answer text followed yet: a required trigger may still begin here.
+    var atAnswerStart = false
+    /// Tokens whose text holds a whole unanchored text trigger (or the whole closing marker of a thought): the only
+    /// tokens that can fire one while nothing is partly matched, so masking checks just these.
     let containing: [Int32]
 
     init(policy: TriggerPolicy, vocabulary: ConstraintVocabulary) {
         self.policy = policy
         matched = [Int](repeating: 0, count: policy.triggers.count)
+        quiet = policy.quiet.map { $0.startsInside ? .inside(0) : .mayOpen(0) } ?? .none
         var containing: [Int32] = []
-        let texts: [[UInt8]] = policy.triggers.compactMap {
+        var texts: [[UInt8]] = policy.triggers.compactMap {
             if case .text(let t) = $0.kind, !$0.anchored, !t.isEmpty { return t }
             return nil
         }
+        if let close = policy.quiet?.close, !close.isEmpty { texts.append(close) }
         if !texts.isEmpty {
             for (id, bytes) in vocabulary.tokenBytes.enumerated() {
                 guard let bytes, bytes.count > 0 else { continue }
@@ -79,6 +111,11 @@ struct TriggerWatch: Sendable {
 
     /// Whether some trigger is part-way matched, or an anchored one may still begin: then any token could fire one.
     var isPartlyMatched: Bool {
+        switch quiet {
+        case .mayOpen: return true
+        case .inside(let m): return m > 0
+        case .none: break
+        }
         for (k, trigger) in policy.triggers.enumerated() {
             guard case .text = trigger.kind else { continue }
             if matched[k] > 0 { return true }
@@ -100,10 +137,66 @@ struct TriggerWatch: Sendable {
         case fired(valueBytes: [UInt8])
     }
 
+    /// Whether the output is inside a thought, or may still open one: a required trigger is not due yet.
+    var isQuiet: Bool {
+        switch quiet {
+        case .none: return false
+        case .inside: return true
+        case .mayOpen(let m): return m > 0
+        }
+    }
+
+    /// Whether the token's bytes made progress toward a required trigger (or into a thought before it).
+    var madeProgress: Bool { isQuiet || atAnswerStart || matched.contains { $0 > 0 } }
+
+    /// Inside a thought (where special tokens are thought too).
+    var isInside: Bool {
+        if case .inside = quiet { return true }
+        return false
+    }
+
     /// Runs the bytes of one token through the watch.
     func scan(_ bytes: [UInt8]) -> Outcome {
         var next = self
-        for (i, b) in bytes.enumerated() {
+        var i = 0
+        while i < bytes.count, let region = policy.quiet {
+            let b = bytes[i]
+            switch next.quiet {
+            case .none:
+                return next.scanTriggers(bytes[i...])
+            case .inside(let m):
+                let n = Self.advance(region.close, m, b)
+                if n == region.close.count {
+                    // The answer begins: triggers are watched from here, anchored ones at its start.
+                    next.quiet = .none
+                    next.onlyWhitespace = true
+                    next.atAnswerStart = true
+                    for k in next.matched.indices { next.matched[k] = 0 }
+                } else {
+                    next.quiet = .inside(n)
+                }
+                i += 1
+            case .mayOpen(let m):
+                if m == 0 && Self.isWhitespace(b) {
+                    i += 1
+                } else if region.open[m] == b {
+                    next.quiet = m + 1 == region.open.count ? .inside(0) : .mayOpen(m + 1)
+                    i += 1
+                } else {
+                    // No thought: what looked like its marker is answer text, and triggers see it.
+                    next.quiet = .none
+                    return next.scanTriggers(ArraySlice(region.open[0..<m] + bytes[i...]))
+                }
+            }
+        }
+        if policy.quiet != nil { return .none(next) }
+        return next.scanTriggers(bytes[...])
+    }
+
+    private func scanTriggers(_ bytes: ArraySlice<UInt8>) -> Outcome {
+        var next = self
+        if !bytes.isEmpty { next.atAnswerStart = false }
+        for (i, b) in zip(bytes.indices, bytes) {
             let whitespaceSoFar = next.onlyWhitespace
             for (k, trigger) in policy.triggers.enumerated() {
                 guard case .text(let text) = trigger.kind else { continue }
@@ -122,7 +215,7 @@ struct TriggerWatch: Sendable {
                     next.matched[k] = Self.advance(text, m, b)
                 }
                 if next.matched[k] == text.count {
-                    let rest = Array(bytes[(i + 1)...])
+                    let rest = Array(bytes[(i + 1)..<bytes.endIndex])
                     return .fired(valueBytes: trigger.isPartOfValue ? text + rest : rest)
                 }
             }
@@ -131,16 +224,22 @@ struct TriggerWatch: Sendable {
         return .none(next)
     }
 
-    /// A special token (no text) was written: no text trigger continues across it.
+    /// A special token (no text) was written: no text trigger continues across it, and outside a thought it is
+    /// answer text (no thought opens after it).
     mutating func interrupt() {
+        if !isInside { quiet = .none }
+        atAnswerStart = false
         for k in matched.indices {
             let anchored = policy.triggers[k].anchored || policy.required
             matched[k] = anchored ? (matched[k] == 0 && onlyWhitespace ? 0 : -1) : 0
         }
     }
 
-    /// Bytes still needed for the shortest trigger (0 for a token trigger: one token).
+    /// Bytes still needed for the shortest trigger (0 for a token trigger: one token), after closing a thought the
+    /// output is inside.
     var remainingBytes: Int {
+        var closing = 0
+        if case .inside(let m) = quiet, let region = policy.quiet { closing = region.close.count - m }
         var best = Int.max
         for (k, trigger) in policy.triggers.enumerated() {
             switch trigger.kind {
@@ -149,7 +248,7 @@ struct TriggerWatch: Sendable {
             case .text: break
             }
         }
-        return best == Int.max ? 0 : best
+        return closing + (best == Int.max ? 0 : best)
     }
 
     /// The longest prefix of `text` that ends the output after byte `b`, given that `matched` bytes of it did before.

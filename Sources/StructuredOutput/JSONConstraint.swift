@@ -139,13 +139,13 @@ public struct JSONConstraint: Sendable {
             return true
         }
         guard let bytes = vocabulary.bytes(of: token) else {
-            guard !required else { return false }
+            guard !required || current.isInside else { return false }
             watch?.interrupt()
             return true
         }
         switch current.scan(bytes) {
         case .none(let next):
-            if required && !next.matched.contains(where: { $0 > 0 }) { return false }
+            if required && !next.madeProgress { return false }
             watch = next
             return true
         case .fired(let valueBytes):
@@ -163,7 +163,7 @@ public struct JSONConstraint: Sendable {
     private func allowedWhileWaiting(_ bytes: [UInt8], _ current: TriggerWatch) -> Bool {
         switch current.scan(bytes) {
         case .none(let next):
-            return !current.policy.required || next.matched.contains { $0 > 0 }
+            return !current.policy.required || next.madeProgress
         case .fired(let valueBytes):
             return accepts(grammar.initialState, valueBytes, from: 0)
         }
@@ -174,14 +174,17 @@ public struct JSONConstraint: Sendable {
         for trigger in current.policy.triggers {
             if case .token(let id) = trigger.kind, id >= 0, Int(id) < vocabulary.count { allowed.insert(id) }
         }
-        if current.policy.required || current.isPartlyMatched {
+        // Inside a thought a required trigger is not due yet, so the cheap path below serves it too.
+        if (current.policy.required && !current.isQuiet) || current.isPartlyMatched {
             // Any token may fire or continue a trigger: check each.
             if !current.policy.required {
                 for t in vocabulary.endTokens { allowed.insert(t) }
             }
             for (id, bytes) in vocabulary.tokenBytes.enumerated() {
                 guard let bytes else {
-                    if !current.policy.required && !vocabulary.endTokens.contains(Int32(id)) { allowed.insert(Int32(id)) }
+                    if (!current.policy.required || current.isInside) && !vocabulary.endTokens.contains(Int32(id)) {
+                        allowed.insert(Int32(id))
+                    }
                     continue
                 }
                 if bytes.isEmpty || vocabulary.endTokens.contains(Int32(id)) { continue }
@@ -193,6 +196,9 @@ public struct JSONConstraint: Sendable {
         for w in allowed.words.indices { allowed.words[w] = ~0 }
         if vocabulary.count % 64 != 0, let last = allowed.words.indices.last {
             allowed.words[last] = (UInt64(1) << UInt64(vocabulary.count % 64)) - 1
+        }
+        if current.policy.required {
+            for t in vocabulary.endTokens { allowed.remove(t) }
         }
         for id in current.containing {
             if let bytes = vocabulary.tokenBytes[Int(id)], !allowedWhileWaiting(bytes, current) { allowed.remove(id) }

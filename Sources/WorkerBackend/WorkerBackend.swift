@@ -298,6 +298,7 @@ final class ChoiceStream: @unchecked Sendable {
             case .prompt(let echo):
                 continuation.yield(.prompt(echo.text, index: index, logprobs: Self.logprobs(echo.logprobs)))
             case .delta(let delta):
+                if !delta.reasoning.isEmpty { continuation.yield(.reasoning(delta.reasoning, index: index)) }
                 if !delta.text.isEmpty || !delta.logprobs.isEmpty {
                     continuation.yield(.text(delta.text, index: index, logprobs: Self.logprobs(delta.logprobs)))
                 }

@@ -44,7 +44,8 @@ public enum WorkerRequestBuilder {
             return GenerateRequest(input: input, maxTokens: maxTokens, stopStrings: request.stop, sampling: choice,
                                    logprobs: request.logprobs.map { UInt8(clamping: $0) }, echo: request.echo,
                                    format: format, reusePrefix: !(s.seed != nil && s.temperature > 0),
-                                   images: images, tools: request.tools)
+                                   images: images, tools: request.tools,
+                                   templateArgumentsJSON: request.templateArgumentsJSON)
         }
     }
 
@@ -89,6 +90,9 @@ public enum WorkerRequestBuilder {
                 object += ",\"tool_calls\":[" + calls.joined(separator: ",") + "]"
             }
             if let id = message.toolCallID { object += ",\"tool_call_id\":" + JSONValue.string(id).serialized }
+            if let reasoning = message.reasoning {
+                object += ",\"reasoning_content\":" + JSONValue.string(reasoning).serialized
+            }
             array.append(object + "}")
         }
         return ("[" + array.joined(separator: ",") + "]", images)

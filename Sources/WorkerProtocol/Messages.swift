@@ -185,13 +185,16 @@ public struct GenerateRequest: Equatable, Sendable {
     public var images: [[UInt8]]
     /// Tools the model may call (chat prompts only); nil for none.
     public var tools: ToolRequest?
+    /// Extra variables for the chat template (`chat_template_kwargs`, e.g. `{"enable_thinking": false}`), as a JSON
+    /// object; empty for none.
+    public var templateArgumentsJSON: String
 
     public static let unlimited = UInt32.max
 
     public init(input: PromptInput, maxTokens: UInt32, stopTokens: [Int32] = [], stopStrings: [String] = [],
                 sampling: SamplingParameters = .greedy, logprobs: UInt8? = nil, echo: Bool = false,
                 format: OutputFormat = .text, ignoreEndTokens: Bool = false, reusePrefix: Bool = true,
-                images: [[UInt8]] = [], tools: ToolRequest? = nil) {
+                images: [[UInt8]] = [], tools: ToolRequest? = nil, templateArgumentsJSON: String = "") {
         self.input = input
         self.maxTokens = maxTokens
         self.stopTokens = stopTokens
@@ -204,6 +207,7 @@ public struct GenerateRequest: Equatable, Sendable {
         self.reusePrefix = reusePrefix
         self.images = images
         self.tools = tools
+        self.templateArgumentsJSON = templateArgumentsJSON
     }
 
     /// A token prompt decoded with nothing but the given stop tokens (the model's end tokens are not added).
@@ -389,12 +393,16 @@ public struct OutputDelta: Equatable, Sendable {
     public var logprobs: [PositionLogprobs]
     /// Tool-call pieces parsed out of the output (their text is not in `text`).
     public var toolCalls: [ToolCallDelta]
+    /// The model's reasoning (text between its think markers), kept out of `text`.
+    public var reasoning: String
 
-    public init(tokens: [Int32], text: String = "", logprobs: [PositionLogprobs] = [], toolCalls: [ToolCallDelta] = []) {
+    public init(tokens: [Int32], text: String = "", logprobs: [PositionLogprobs] = [], toolCalls: [ToolCallDelta] = [],
+                reasoning: String = "") {
         self.tokens = tokens
         self.text = text
         self.logprobs = logprobs
         self.toolCalls = toolCalls
+        self.reasoning = reasoning
     }
 }
 
@@ -612,6 +620,7 @@ extension WorkerRequest {
                 }
                 w.bool(tools.parallel)
             }
+            w.string(r.templateArgumentsJSON)
             return (MessageType.generate.rawValue, w.bytes)
         case .cancel:
             return (MessageType.cancel.rawValue, [])
@@ -707,11 +716,13 @@ extension WorkerRequest {
                 tools = ToolRequest(toolsJSON: json, functions: functions, choice: choice,
                                     parallel: try r.bool("parallel tool calls"))
             }
+            let templateArguments = try r.string("template arguments")
             try r.finish()
             return .generate(GenerateRequest(
                 input: input, maxTokens: maxTokens, stopTokens: stopTokens, stopStrings: stopStrings,
                 sampling: sampling, logprobs: logprobs == 0 ? nil : logprobs - 1, echo: echo, format: format,
-                ignoreEndTokens: ignoreEnd, reusePrefix: reusePrefix, images: images, tools: tools))
+                ignoreEndTokens: ignoreEnd, reusePrefix: reusePrefix, images: images, tools: tools,
+                templateArgumentsJSON: templateArguments))
         case .cancel, .shutdown, .ping:
             guard payload.isEmpty else { throw WireError("\(kind) request carries \(payload.count) unexpected bytes") }
             return kind == .cancel ? .cancel : kind == .ping ? .ping : .shutdown
@@ -788,6 +799,7 @@ extension WorkerEvent {
                 if let name = call.name { w.string(name) }
                 w.string(call.arguments)
             }
+            w.string(delta.reasoning)
             return (MessageType.delta.rawValue, w.bytes)
         case .done(let c):
             w.u8(c.finishReason.rawValue)
@@ -863,6 +875,7 @@ extension WorkerEvent {
                 delta.toolCalls.append(ToolCallDelta(index: index, id: id, name: name,
                                                      arguments: try r.string("tool call arguments")))
             }
+            delta.reasoning = try r.string("reasoning")
             try r.finish()
             return .delta(delta)
         case .done:

@@ -29,6 +29,7 @@ final class DecodeScheduler: @unchecked Sendable {
         let constraint: JSONConstraint?
         let images: PromptImages?
         let tools: PreparedTools?
+        let reasoning: PreparedReasoning?
     }
 
     private struct Active {
@@ -184,6 +185,7 @@ final class DecodeScheduler: @unchecked Sendable {
         var prompt: [Int32]
         var images: PromptImages?
         var tools: ToolCalling?
+        var reasoning: PreparedReasoning?
         if let toolRequest = request.tools {
             guard case .chat = request.input, let prompts = engine.prompts else {
                 throw WorkerFailure(.badRequest, "tools need a chat prompt and a model with a tokenizer")
@@ -219,8 +221,15 @@ final class DecodeScheduler: @unchecked Sendable {
                                                   prepared: prepared.images, embeddingLength: vision.encoder.embeddingLength,
                                                   hits: prepared.hits, misses: prepared.misses)
                     }
+                } else if case .chat(let messages) = request.input {
+                    let text = try prompts.chatText(messagesJSON: messages, tools: tools,
+                                                    templateArgumentsJSON: request.templateArgumentsJSON)
+                    prompt = prompts.encode(text)
+                    if let markers = prompts.reasoningMarkers {
+                        reasoning = PreparedReasoning(markers: markers, startsInside: markers.opens(text))
+                    }
                 } else {
-                    prompt = try prompts.tokens(for: request.input, tools: tools)
+                    prompt = try prompts.tokens(for: request.input)
                 }
             } catch let error as PromptError {
                 throw WorkerFailure(.badRequest, error.message)
@@ -238,7 +247,8 @@ final class DecodeScheduler: @unchecked Sendable {
                 throw WorkerFailure(.badRequest, "this model has no tokenizer, so it cannot call tools")
             }
             do {
-                let built = try tools.constraint(vocabulary: vocabulary, tokenizer: tokenizer)
+                let built = try tools.constraint(vocabulary: vocabulary, tokenizer: tokenizer,
+                                                 reasoning: reasoning.map { ($0.markers, $0.startsInside) })
                 constraint = built.constraint
                 preparedTools = PreparedTools(calling: tools, triggerTokens: built.triggerTokens)
             } catch {
@@ -264,7 +274,7 @@ final class DecodeScheduler: @unchecked Sendable {
             throw WorkerFailure(.badRequest, "this model's decoder plugin cannot score prompts (echo with logprobs)")
         }
         return Prepared(id: id, request: request, prompt: prompt, constraint: constraint, images: images,
-                        tools: preparedTools)
+                        tools: preparedTools, reasoning: reasoning)
     }
 
     /// Makes (or reuses) the sequence of an accepted request and starts decoding it.
@@ -286,7 +296,8 @@ final class DecodeScheduler: @unchecked Sendable {
         let (sequence, reuse) = try acquireSequence(prompt: prompt, capacity: capacity,
                                                     reuse: request.reusePrefix && !scoresPrompt && prepared.images == nil)
         let generation = Generation(id: id, request: request, prompt: prompt, cached: reuse, engine: engine,
-                                    constraint: prepared.constraint, tools: prepared.tools, now: mh_monotonic_ns())
+                                    constraint: prepared.constraint, tools: prepared.tools,
+                                    reasoning: prepared.reasoning, now: mh_monotonic_ns())
         active.append(Active(generation: generation, sequence: sequence, capacity: capacity, images: prepared.images))
     }
 

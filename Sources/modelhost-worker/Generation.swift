@@ -67,6 +67,12 @@ struct PreparedTools {
     let triggerTokens: [Int32: String]
 }
 
+/// A reasoning model's markers, and whether the prompt already opened a thought.
+struct PreparedReasoning {
+    let markers: ReasoningMarkers
+    let startsInside: Bool
+}
+
 /// One request's decoding state apart from its KV sequence: prompt progress, the sampler, the grammar, the text
 /// assembly and what is waiting to be sent.
 struct Generation {
@@ -82,6 +88,8 @@ struct Generation {
     var output: TextOutput?
     /// Splits the output into content and tool calls, when the request has tools.
     var toolParser: ToolCallParser?
+    /// Takes a reasoning model's thoughts out of the output first, so they reach neither content nor a tool call.
+    var reasoningSplitter: ReasoningSplitter?
     let triggerTokens: [Int32: String]
     let stopTokens: Set<Int32>
     /// The token the next decode step feeds.
@@ -98,7 +106,8 @@ struct Generation {
     var toolCallCount: Int { toolParser?.callCount ?? 0 }
 
     init(id: UInt64, request: GenerateRequest, prompt: [Int32], cached: Int, engine: ModelEngine,
-         constraint: JSONConstraint?, tools: PreparedTools? = nil, now: UInt64) {
+         constraint: JSONConstraint?, tools: PreparedTools? = nil, reasoning: PreparedReasoning? = nil,
+         now: UInt64) {
         self.id = id
         self.request = request
         self.prompt = prompt
@@ -108,6 +117,7 @@ struct Generation {
         self.constraint = constraint
         output = engine.tokenizer.map { TextOutput(tokenizer: $0, stopStrings: request.stopStrings) }
         toolParser = tools?.calling.parser()
+        reasoningSplitter = reasoning.map { ReasoningSplitter(markers: $0.markers, startsInside: $0.startsInside) }
         triggerTokens = tools?.triggerTokens ?? [:]
         var stops = Set(request.stopTokens)
         if !request.ignoreEndTokens { stops.formUnion(engine.endTokens) }
@@ -214,13 +224,26 @@ struct Generation {
         return .continue
     }
 
-    /// Output text to send: content as it is, or through the tool-call parser.
+    /// Output text to send: reasoning split off first, then content as it is or through the tool-call parser.
     private mutating func emit(_ text: String, final: Bool = false) {
+        var answer = text
+        if var splitter = reasoningSplitter {
+            var pieces = text.isEmpty ? [] : splitter.feed(text)
+            if final { pieces += splitter.finish() }
+            reasoningSplitter = splitter
+            answer = ""
+            for piece in pieces {
+                switch piece {
+                case .reasoning(let thought): pending.reasoning += thought
+                case .content(let content): answer += content
+                }
+            }
+        }
         guard var parser = toolParser else {
-            pending.text += text
+            pending.text += answer
             return
         }
-        var parsed = text.isEmpty ? [] : parser.feed(text)
+        var parsed = answer.isEmpty ? [] : parser.feed(answer)
         if final { parsed += parser.finish() }
         toolParser = parser
         for item in parsed {
@@ -240,7 +263,8 @@ struct Generation {
     }
 
     mutating func takePending() -> OutputDelta? {
-        guard !pending.tokens.isEmpty || !pending.text.isEmpty || !pending.toolCalls.isEmpty else { return nil }
+        guard !pending.tokens.isEmpty || !pending.text.isEmpty || !pending.toolCalls.isEmpty
+            || !pending.reasoning.isEmpty else { return nil }
         defer { pending = OutputDelta(tokens: []) }
         return pending
     }

@@ -94,6 +94,50 @@ def streamed(client, model, **kwargs):
     return content, calls, finish, problems
 
 
+def reasoning_checks(client):
+    """smollm2-think: Qwen3's template with a generation prompt that opens `<think>`. The model never learned to
+    close it, so unconstrained output is all thought; a required call closes the thought and follows it."""
+    hello = [{"role": "user", "content": "Say hello to me."}]
+    r = client.chat.completions.create(model="smollm2-think", messages=hello, temperature=0, max_tokens=24)
+    m = r.choices[0].message
+    reasoning = getattr(m, "reasoning_content", None) or (m.model_extra or {}).get("reasoning_content")
+    check("think: the thought goes to reasoning_content, none of it to content", bool(reasoning) and not m.content,
+          m)
+    whole = client.chat.completions.create(model="smollm2-think", messages=hello, temperature=0.8, seed=3,
+                                           max_tokens=24).choices[0].message
+    pieces = []
+    for chunk in client.chat.completions.create(model="smollm2-think", messages=hello, temperature=0.8, seed=3,
+                                                max_tokens=24, stream=True):
+        if chunk.choices:
+            d = chunk.choices[0].delta
+            pieces.append((getattr(d, "reasoning_content", None) or (d.model_extra or {}).get("reasoning_content")
+                           or "", d.content or ""))
+    streamed_reasoning = "".join(p[0] for p in pieces)
+    whole_reasoning = getattr(whole, "reasoning_content", None) or (whole.model_extra or {}).get("reasoning_content")
+    check("think: streamed delta.reasoning_content equals the non-streamed reasoning",
+          streamed_reasoning == whole_reasoning and not "".join(p[1] for p in pieces), (streamed_reasoning, whole))
+    for extra in ({"extra_body": {"chat_template_kwargs": {"enable_thinking": False}}}, {"reasoning_effort": "none"}):
+        r = client.chat.completions.create(model="smollm2-think", messages=hello, temperature=0, max_tokens=24,
+                                           **extra)
+        m = r.choices[0].message
+        check(f"think: {extra} turns thinking off (content, no reasoning)",
+              bool(m.content) and not (m.model_extra or {}).get("reasoning_content"), m)
+    for seed in range(5):
+        r = client.chat.completions.create(model="smollm2-think", messages=QUESTION, tools=TOOLS,
+                                           tool_choice="required", temperature=1.0, seed=seed, max_tokens=200)
+        c = r.choices[0]
+        problem = validate_calls(c.message.tool_calls, SCHEMAS.keys())
+        thought = (c.message.model_extra or {}).get("reasoning_content")
+        check(f"think: a required call comes after the thought (seed {seed})",
+              problem is None and bool(thought) and not c.message.content
+              and c.finish_reason == "tool_calls", (problem, c))
+    # Thoughts passed back in a later turn are accepted (Qwen3's template re-renders them).
+    r = client.chat.completions.create(model="smollm2-think", temperature=0, max_tokens=8, messages=hello + [
+        {"role": "assistant", "content": "Hello!", "reasoning_content": "The user wants a greeting."},
+        {"role": "user", "content": "Again."}])
+    check("think: an assistant turn with reasoning_content is accepted", r.choices[0].finish_reason in ("stop", "length"))
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--base-url", required=True)
@@ -180,6 +224,7 @@ def main():
     check("tool_choice none answers in content", r.choices[0].message.tool_calls is None
           and bool(r.choices[0].message.content), r.choices[0])
 
+    reasoning_checks(client)
     print(f"{len(failures)} failed")
     sys.exit(1 if failures else 0)
 

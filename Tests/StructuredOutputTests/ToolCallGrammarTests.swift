@@ -163,4 +163,56 @@ final class ToolCallGrammarTests: XCTestCase {
             XCTAssertFalse(masked.isEmpty)
         }
     }
+
+    /// A reasoning model's thought: a trigger inside it does not fire, a required call is due after it, and the mask
+    /// still equals accept there.
+    func testTriggersWaitForTheEndOfAThought() throws {
+        let (tokenizer, vocabulary) = try Model.require()
+        let options = ConstraintOptions(declaredPropertyOrder: true, framing: hermes)
+        let call = "<tool_call>\n{\"name\":\"get_weather\",\"arguments\":{\"city\":\"Oslo\"}}\n</tool_call>"
+        for startsInside in [false, true] {
+            let quiet = QuietRegion(open: "<think>", close: "</think>", startsInside: startsInside)
+            let lazy = TriggerPolicy(triggers: [ConstraintTrigger(text: "<tool_call>")], required: false, quiet: quiet)
+            var c = try JSONConstraint(schemaJSON: self.call, vocabulary: vocabulary, options: options, trigger: lazy)
+            let thought = (startsInside ? "" : "<think>") + "maybe <tool_call> {oops, then"
+            XCTAssertTrue(c.feed(thought, tokenizer: tokenizer))
+            XCTAssertFalse(c.isActive, "a trigger inside a thought does not fire")
+            XCTAssertTrue(c.feed("</think>\n\nSure. ", tokenizer: tokenizer))
+            XCTAssertFalse(c.isActive)
+            XCTAssertTrue(c.feed(call, tokenizer: tokenizer))
+            XCTAssertTrue(c.isActive)
+            XCTAssertTrue(c.isComplete)
+
+            let required = TriggerPolicy(triggers: [ConstraintTrigger(text: "<tool_call>")], required: true, quiet: quiet)
+            var r = try JSONConstraint(schemaJSON: self.call, vocabulary: vocabulary, options: options, trigger: required)
+            XCTAssertTrue(r.feed(thought + "</think>", tokenizer: tokenizer))
+            XCTAssertFalse(r.isComplete, "the call is still due")
+            var text = r
+            XCTAssertFalse(text.feed("Sure", tokenizer: tokenizer), "after the thought only the call may come")
+            XCTAssertTrue(r.feed(call, tokenizer: tokenizer))
+            XCTAssertTrue(r.isComplete)
+        }
+        // Without a thought, what starts like its marker is answer text that triggers see.
+        let quiet = QuietRegion(open: "<think>", close: "</think>", startsInside: false)
+        let lazy = TriggerPolicy(triggers: [ConstraintTrigger(text: "<tool_call>")], required: false, quiet: quiet)
+        var direct = try JSONConstraint(schemaJSON: self.call, vocabulary: vocabulary, options: options, trigger: lazy)
+        XCTAssertTrue(direct.feed("<tool_call>", tokenizer: tokenizer))
+        XCTAssertTrue(direct.isActive)
+        // Mask equals accept inside and around a thought.
+        for (prefix, required, inside) in [("", true, true), ("abc </thi", true, true), ("", false, false),
+                                            ("<thi", true, false), ("<think>x", false, false), ("<think>x</think>", true, false)] {
+            let q = QuietRegion(open: "<think>", close: "</think>", startsInside: inside)
+            let policy = TriggerPolicy(triggers: [ConstraintTrigger(text: "<tool_call>")], required: required, quiet: q)
+            var c = try JSONConstraint(schemaJSON: self.call, vocabulary: vocabulary, options: options, trigger: policy)
+            XCTAssertTrue(c.feed(prefix, tokenizer: tokenizer), prefix)
+            let masked = Set(c.allowedTokens())
+            var brute = Set<Int32>()
+            for id in 0..<Int32(vocabulary.count) {
+                var copy = c
+                if copy.accept(id) { brute.insert(id) }
+            }
+            XCTAssertEqual(masked, brute, "\(prefix) required \(required) inside \(inside): "
+                + "\(masked.symmetricDifference(brute).prefix(5))")
+        }
+    }
 }
