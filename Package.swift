@@ -266,6 +266,7 @@ let package = Package(
         // need python3 with `openai` and `jsonschema`, which scripts/setup installs into .venv).
         .testTarget(name: "ServingTests", dependencies: ["modelhost", "TestScratch", "ModelFormats"], path: "Tests/ServingTests",
                     exclude: ["openai_client_checks.py", "openai_tools_checks.py", "openai_embeddings_checks.py", "chat_pty.py",
+                             "anthropic_checks.py", "openai_responses_checks.py",
                              "Fixtures"]),
         .testTarget(name: "EngineCoreTests", dependencies: ["EngineCore", "ModelFormats", "Tokenizer", "WorkerProtocol"],
                     path: "Tests/EngineCoreTests"),

@@ -55,6 +55,12 @@ public struct APIError: Error, Sendable, Equatable {
         status: 401, message: "missing or invalid API key; send 'Authorization: Bearer <key>'",
         type: "authentication_error", code: "invalid_api_key")
 
+    /// `GET`/`DELETE /v1/responses/{id}` of a response that is not kept (never stored, dropped, or deleted).
+    static func responseNotFound(_ id: String) -> APIError {
+        APIError(status: 404, message: "no stored response '\(id.prefix(80))'", type: "invalid_request_error",
+                 param: "response_id", code: "response_not_found")
+    }
+
     public static func notFound(_ message: String, code: String = "not_found") -> APIError {
         APIError(status: 404, message: message, type: "invalid_request_error", code: code)
     }

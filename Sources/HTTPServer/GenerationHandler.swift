@@ -13,6 +13,7 @@ struct GenerationHandler: Sendable {
     let metrics: ServerMetrics
     let logger: Logger
     let drain: ShutdownDrain
+    let responses: ResponseStore
 
     func handle(_ request: Request, endpoint: ParsedRequest.Endpoint) async throws -> Response {
         let arrival = ContinuousClock.now
@@ -31,10 +32,27 @@ struct GenerationHandler: Sendable {
             throw APIError.shuttingDown
         }
         let priority = Priority(header: request.headers[.xPriority])
-        let id = (endpoint == .chat ? "chatcmpl-" : "cmpl-") + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
-        var parsed = endpoint == .chat
-            ? try RequestParser.chat(body, raw: text, id: id, priority: priority)
-            : try RequestParser.completions(body, id: id, priority: priority)
+        let prefix: String
+        switch endpoint {
+        case .chat: prefix = "chatcmpl-"
+        case .completions: prefix = "cmpl-"
+        case .messages, .countTokens: prefix = "msg_"
+        case .responses: prefix = "resp_"
+        }
+        let id = prefix + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        var parsed: ParsedRequest
+        var responseOptions: ResponsesAPI.Options?
+        switch endpoint {
+        case .responses:
+            let (p, o) = try await ResponsesAPI.parse(body, raw: text, id: id, priority: priority, store: responses)
+            parsed = p
+            responseOptions = o
+        case .chat: parsed = try RequestParser.chat(body, raw: text, id: id, priority: priority)
+        case .completions: parsed = try RequestParser.completions(body, id: id, priority: priority)
+        case .messages: parsed = try AnthropicMessages.parse(body, raw: text, id: id, priority: priority)
+        case .countTokens:
+            parsed = try AnthropicMessages.parse(body, raw: text, id: id, priority: priority, countOnly: true)
+        }
         let model = try await checkModel(parsed)
         // What the body left out: the model's own recommendations, else the server's defaults.
         parsed.applyDefaults(model?.recommendedSampling.filled(from: options.sampling) ?? options.sampling)
@@ -70,12 +88,40 @@ struct GenerationHandler: Sendable {
             throw APIError.shuttingDown
         }
         let timing = GenerationTiming(arrival: arrival, endpoint: endpoint.rawValue, metrics: metrics)
+        let created = Int(Date().timeIntervalSince1970)
         if parsed.stream {
+            if let responseOptions {
+                return responsesStreamingResponse(pump, id: id, model: parsed.model, created: created,
+                                                  options: responseOptions, slot: slot, timing: timing, drainID: drainID)
+            }
+            if endpoint == .messages {
+                return anthropicStreamingResponse(pump, id: id, model: parsed.model, slot: slot, timing: timing,
+                                                  drainID: drainID)
+            }
             return streamingResponse(pump, renderer: renderer, parsed: parsed, slot: slot, timing: timing,
                                      drainID: drainID)
         }
         do {
-            let response = try await wholeResponse(pump.items, renderer: renderer, timing: timing)
+            let (choices, usage) = try await collect(pump.items, renderer: renderer, timing: timing)
+            let response: Response
+            switch endpoint {
+            case .chat, .completions: response = .json(renderer.response(choices: choices, usage: usage))
+            case .messages:
+                response = .json(AnthropicMessages.message(id: id, model: parsed.model, choice: choices[0] ?? .init(),
+                                                           usage: usage))
+            case .countTokens: response = .json(["input_tokens": JSONValue(usage.prompt)])
+            case .responses:
+                let choice = choices[0] ?? .init()
+                let options = responseOptions!
+                let object = ResponsesAPI.object(id: id, model: parsed.model, created: created, options: options,
+                                                 choice: choice, usage: usage,
+                                                 status: ResponsesAPI.status(choice.finishReason))
+                if options.store {
+                    await responses.put(id, .init(object: object, conversation: options.conversation
+                                                  + [ResponsesAPI.assistantTurn(choice)]))
+                }
+                response = .json(object)
+            }
             pump.stop()
             drain.unregister(drainID)
             await slot.release()
@@ -112,8 +158,9 @@ struct GenerationHandler: Sendable {
         return info
     }
 
-    private func wholeResponse(_ pump: AsyncStream<PumpItem>, renderer: ResponseRenderer, timing: GenerationTiming)
-        async throws -> Response
+    /// The whole answer: every choice's text, calls and reasoning, and the summed usage.
+    private func collect(_ pump: AsyncStream<PumpItem>, renderer: ResponseRenderer, timing: GenerationTiming)
+        async throws -> (choices: [Int: ResponseRenderer.Choice], usage: UsageTotals)
     {
         var choices: [Int: ResponseRenderer.Choice] = [:]
         var usage = UsageTotals()
@@ -144,10 +191,145 @@ struct GenerationHandler: Sendable {
                 throw error
             case .end:
                 timing.finish(usage)
-                return .json(renderer.response(choices: choices, usage: usage))
+                return (choices, usage)
             }
         }
         throw CancellationError()
+    }
+
+    /// The Responses API's event stream; the finished response is stored like a whole one.
+    private func responsesStreamingResponse(
+        _ pump: Pump, id: String, model: String, created: Int, options: ResponsesAPI.Options, slot: AdmissionSlot,
+        timing: GenerationTiming, drainID: Int
+    ) -> Response {
+        let logger = self.logger
+        let drain = self.drain
+        let store = self.responses
+        let body = ResponseBody { writer in
+            var sse = SSEWriter(writer: writer)
+            var events = ResponsesStream(id: id)
+            var choice = ResponseRenderer.Choice()
+            do {
+                let running = ResponsesAPI.object(id: id, model: model, created: created, options: options, choice: nil,
+                                                  usage: nil, status: "in_progress")
+                for (name, value) in events.started(running) { try await sse.event(name, value) }
+                var usage = UsageTotals()
+                loop: for await item in pump.items {
+                    var out: [(String, JSONValue)] = []
+                    switch item {
+                    case let .event(event):
+                        switch event {
+                        case let .text(text, index, _):
+                            timing.text(index: index)
+                            choice.text += text
+                            if !text.isEmpty { out = events.text(text) }
+                        case let .reasoning(text, index):
+                            timing.text(index: index)
+                            choice.reasoning += text
+                            out = events.reasoning(text)
+                        case let .toolCall(call, index):
+                            timing.text(index: index)
+                            choice.append(call)
+                            out = events.call(call)
+                        case let .finished(_, reason):
+                            choice.finishReason = reason
+                        case let .usage(counts):
+                            usage.add(counts)
+                        case .prompt:
+                            break
+                        }
+                    case .tick:
+                        try await sse.comment("keep-alive")
+                    case let .failed(error, detail):
+                        if let detail { logger.error("stream \(id) failed: \(detail)") }
+                        let (name, value) = events.failed(error)
+                        try await sse.event(name, value)
+                        break loop
+                    case .end:
+                        timing.finish(usage)
+                        let status = ResponsesAPI.status(choice.finishReason)
+                        let object = ResponsesAPI.object(id: id, model: model, created: created, options: options,
+                                                         choice: choice, usage: usage, status: status)
+                        if options.store {
+                            await store.put(id, .init(object: object, conversation: options.conversation
+                                                      + [ResponsesAPI.assistantTurn(choice)]))
+                        }
+                        out = events.finished(object, status: status)
+                    }
+                    for (name, value) in out { try await sse.event(name, value) }
+                }
+                try await writer.finish(nil)
+            } catch {
+                logger.info("stream \(id) ended early: \(error)")
+            }
+            pump.stop()
+            drain.unregister(drainID)
+            await slot.release()
+        }
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", .xAcceleratorBuffering: "no"],
+            body: body)
+    }
+
+    /// Anthropic's event stream for `/v1/messages` with `stream: true`.
+    private func anthropicStreamingResponse(
+        _ pump: Pump, id: String, model: String, slot: AdmissionSlot, timing: GenerationTiming, drainID: Int
+    ) -> Response {
+        let logger = self.logger
+        let drain = self.drain
+        let body = ResponseBody { writer in
+            var sse = SSEWriter(writer: writer)
+            var events = AnthropicStream(id: id, model: model)
+            do {
+                for (name, value) in events.start() { try await sse.event(name, value) }
+                var usage = UsageTotals()
+                var reason: FinishReason?
+                loop: for await item in pump.items {
+                    var out: [(String, JSONValue)] = []
+                    switch item {
+                    case let .event(event):
+                        switch event {
+                        case let .text(text, index, _):
+                            timing.text(index: index)
+                            if !text.isEmpty { out = events.text(text) }
+                        case let .reasoning(text, index):
+                            timing.text(index: index)
+                            out = events.thinking(text)
+                        case let .toolCall(call, index):
+                            timing.text(index: index)
+                            out = events.tool(call)
+                        case let .finished(_, finish):
+                            reason = finish
+                        case let .usage(counts):
+                            usage.add(counts)
+                        case .prompt:
+                            break
+                        }
+                    case .tick:
+                        out = [("ping", ["type": "ping"])]
+                    case let .failed(error, detail):
+                        if let detail { logger.error("stream \(id) failed: \(detail)") }
+                        try await sse.event("error", AnthropicError.body(error))
+                        break loop
+                    case .end:
+                        timing.finish(usage)
+                        out = events.finish(reason, usage: usage)
+                    }
+                    for (name, value) in out { try await sse.event(name, value) }
+                }
+                try await writer.finish(nil)
+            } catch {
+                logger.info("stream \(id) ended early: \(error)")
+            }
+            pump.stop()
+            drain.unregister(drainID)
+            await slot.release()
+        }
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", .xAcceleratorBuffering: "no"],
+            body: body)
     }
 
     private func streamingResponse(
@@ -219,6 +401,11 @@ struct SSEWriter {
 
     mutating func data(_ value: JSONValue) async throws {
         try await writer.write(ByteBuffer(string: "data: \(value.serialized)\n\n"))
+    }
+
+    /// A named event (Anthropic's stream: `event: message_start` and so on).
+    mutating func event(_ name: String, _ value: JSONValue) async throws {
+        try await writer.write(ByteBuffer(string: "event: \(name)\ndata: \(value.serialized)\n\n"))
     }
 
     mutating func comment(_ text: String) async throws {

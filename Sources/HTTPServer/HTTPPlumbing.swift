@@ -19,8 +19,9 @@ extension Response {
             body: ResponseBody(byteBuffer: ByteBuffer(string: value.serialized)))
     }
 
-    static func error(_ error: APIError) -> Response {
-        var response = json(error.body, status: error.status)
+    /// `anthropic`: in Anthropic's error shape (the `/v1/messages` routes).
+    static func error(_ error: APIError, anthropic: Bool = false) -> Response {
+        var response = json(anthropic ? AnthropicError.body(error) : error.body, status: error.status)
         if let retryAfter = error.retryAfter { response.headers[.retryAfter] = String(retryAfter) }
         if let allow = error.allow { response.headers[.allow] = allow.joined(separator: ", ") }
         return response
@@ -44,7 +45,7 @@ struct OpenAIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             response = try await next(request, context)
         } catch {
-            response = .error(map(error, request: request))
+            response = .error(map(error, request: request), anthropic: AnthropicError.applies(to: request.uri.path))
         }
         metrics.request(endpoint: Self.endpointLabel(request.uri.path), status: Int(response.status.code))
         return response
@@ -104,10 +105,15 @@ struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
         guard !keys.isEmpty, !Self.openPaths.contains(request.uri.path) else {
             return try await next(request, context)
         }
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+        // OpenAI clients send `Authorization: Bearer`, Anthropic's `x-api-key`.
+        let presented: [UInt8]
+        if let header = request.headers[.authorization], header.hasPrefix("Bearer ") {
+            presented = Array(header.dropFirst("Bearer ".count).utf8)
+        } else if let name = HTTPField.Name("x-api-key"), let key = request.headers[name] {
+            presented = Array(key.utf8)
+        } else {
             throw APIError.unauthorized
         }
-        let presented = Array(header.dropFirst("Bearer ".count).utf8)
         // Compare against every key without early exit, so timing does not reveal a key's prefix.
         var matched = false
         for key in keys where Self.constantTimeEquals(Array(key.utf8), presented) { matched = true }

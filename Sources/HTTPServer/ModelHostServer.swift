@@ -12,6 +12,8 @@ final class ServerState: Sendable {
     let metrics: ServerMetrics
     let logger: Logger
     let drain = ShutdownDrain()
+    /// `/v1/responses` kept for `previous_response_id` and retrieval.
+    let responses = ResponseStore()
     let started = ContinuousClock.now
 
     init(backend: any InferenceBackend, options: ServerOptions, metrics: ServerMetrics, logger: Logger) {
@@ -29,7 +31,7 @@ final class ServerState: Sendable {
 
     var generationHandler: GenerationHandler {
         GenerationHandler(backend: backend, options: options, admission: admission, rateLimiter: rateLimiter,
-                          metrics: metrics, logger: logger, drain: drain)
+                          metrics: metrics, logger: logger, drain: drain, responses: responses)
     }
 
     var uptimeSeconds: Int { Int((ContinuousClock.now - started).components.seconds) }

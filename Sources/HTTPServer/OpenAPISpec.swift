@@ -64,6 +64,62 @@ enum OpenAPISpec {
             }
           }
         },
+        "/v1/messages": {
+          "post": {
+            "operationId": "createMessage",
+            "description": "Anthropic's Messages API on the same engine; errors in Anthropic's shape",
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/MessagesRequest"}}}},
+            "responses": {
+              "200": {"description": "The message, or with stream=true its events (message_start ... message_stop)",
+                      "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Message"}},
+                                  "text/event-stream": {"schema": {"type": "string"}}}},
+              "400": {"$ref": "#/components/responses/AnthropicError"}, "401": {"$ref": "#/components/responses/AnthropicError"},
+              "404": {"$ref": "#/components/responses/AnthropicError"}, "413": {"$ref": "#/components/responses/AnthropicError"},
+              "429": {"$ref": "#/components/responses/AnthropicError"}, "502": {"$ref": "#/components/responses/AnthropicError"},
+              "503": {"$ref": "#/components/responses/AnthropicError"}, "504": {"$ref": "#/components/responses/AnthropicError"}
+            }
+          }
+        },
+        "/v1/messages/count_tokens": {
+          "post": {
+            "operationId": "countMessageTokens",
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CountTokensRequest"}}}},
+            "responses": {
+              "200": {"description": "The prompt's token count with the model's chat template", "content": {"application/json": {"schema": {
+                "type": "object", "required": ["input_tokens"], "properties": {"input_tokens": {"type": "integer", "minimum": 0}}}}}},
+              "400": {"$ref": "#/components/responses/AnthropicError"}, "401": {"$ref": "#/components/responses/AnthropicError"},
+              "404": {"$ref": "#/components/responses/AnthropicError"}, "413": {"$ref": "#/components/responses/AnthropicError"},
+              "429": {"$ref": "#/components/responses/AnthropicError"}, "502": {"$ref": "#/components/responses/AnthropicError"},
+              "503": {"$ref": "#/components/responses/AnthropicError"}, "504": {"$ref": "#/components/responses/AnthropicError"}
+            }
+          }
+        },
+        "/v1/responses": {
+          "post": {
+            "operationId": "createResponse",
+            "description": "OpenAI's Responses API: input items, instructions, function tools, previous_response_id (responses kept in memory, bounded; store false keeps none)",
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ResponsesRequest"}}}},
+            "responses": {
+              "200": {"description": "The response object, or with stream=true its events (response.created ... response.completed)",
+                      "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ResponseObject"}},
+                                  "text/event-stream": {"schema": {"type": "string"}}}},
+              "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"},
+              "404": {"$ref": "#/components/responses/Error"}, "413": {"$ref": "#/components/responses/Error"},
+              "429": {"$ref": "#/components/responses/Error"}, "502": {"$ref": "#/components/responses/Error"},
+              "503": {"$ref": "#/components/responses/Error"}, "504": {"$ref": "#/components/responses/Error"}
+            }
+          }
+        },
+        "/v1/responses/{response_id}": {
+          "parameters": [{"name": "response_id", "in": "path", "required": true, "schema": {"type": "string"}}],
+          "get": {"operationId": "getResponse", "responses": {
+            "200": {"description": "A stored response", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ResponseObject"}}}},
+            "401": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}}},
+          "delete": {"operationId": "deleteResponse", "responses": {
+            "200": {"description": "Deleted", "content": {"application/json": {"schema": {"type": "object",
+              "required": ["id", "deleted"], "properties": {"id": {"type": "string"}, "deleted": {"const": true}}}}}},
+            "401": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}}}
+        },
         "/v1/embeddings": {
           "post": {
             "operationId": "createEmbedding",
@@ -157,6 +213,10 @@ enum OpenAPISpec {
       "components": {
         "responses": {
           "Error": {"description": "An error in OpenAI's shape", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+          "AnthropicError": {"description": "An error in Anthropic's shape", "content": {"application/json": {"schema": {
+            "type": "object", "required": ["type", "error"], "properties": {"type": {"const": "error"}, "error": {
+              "type": "object", "required": ["type", "message"],
+              "properties": {"type": {"type": "string"}, "message": {"type": "string"}}}}}}}},
           "Readiness": {"description": "Whether the server takes requests", "content": {"application/json": {"schema": {
             "type": "object", "required": ["ready", "conditions"],
             "properties": {"ready": {"type": "boolean"}, "conditions": {"type": "object"}, "slots_available": {"type": "integer"}}}}}}
@@ -164,6 +224,92 @@ enum OpenAPISpec {
         "schemas": {
           "Event": {"description": "One server-sent event: data is a chunk, an error object, or [DONE]",
             "type": "object", "required": ["data"], "properties": {"data": {"type": "string"}}},
+          "Message": {"type": "object", "required": ["id", "type", "role", "content", "stop_reason", "usage"], "properties": {
+            "id": {"type": "string"}, "type": {"const": "message"}, "role": {"const": "assistant"},
+            "content": {"type": "array", "items": {"type": "object", "required": ["type"]}},
+            "stop_reason": {"enum": ["end_turn", "max_tokens", "tool_use", "stop_sequence", null]},
+            "usage": {"type": "object", "required": ["input_tokens", "output_tokens"]}}},
+          "ResponseObject": {"type": "object", "required": ["id", "object", "status", "output"], "properties": {
+            "id": {"type": "string"}, "object": {"const": "response"},
+            "status": {"enum": ["completed", "incomplete", "in_progress", "failed"]},
+            "output": {"type": "array", "items": {"type": "object", "required": ["type"]}}}},
+          "ResponsesRequest": {"type": "object", "required": ["model", "input"], "additionalProperties": false,
+            "properties": {
+              "model": {"$ref": "#/components/schemas/Sampling/properties/model"},
+              "input": {"oneOf": [{"type": "string", "minLength": 1}, {"type": "array", "minItems": 1, "items": {"oneOf": [
+                {"type": "object", "required": ["role", "content"], "additionalProperties": false, "properties": {
+                  "type": {"const": "message"}, "role": {"enum": ["user", "assistant", "system", "developer"]},
+                  "content": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "object",
+                    "required": ["type", "text"], "additionalProperties": false, "properties": {
+                      "type": {"enum": ["input_text", "output_text"]}, "text": {"type": "string"}}}}]}}},
+                {"type": "object", "required": ["type", "call_id", "name", "arguments"], "additionalProperties": false,
+                 "properties": {"type": {"const": "function_call"}, "call_id": {"type": "string"}, "name": {"type": "string"},
+                   "arguments": {"type": "string", "description": "JSON text"}, "id": {"type": "string"}}},
+                {"type": "object", "required": ["type", "call_id", "output"], "additionalProperties": false,
+                 "properties": {"type": {"const": "function_call_output"}, "call_id": {"type": "string"},
+                   "output": {"type": "string"}}}]}}]},
+              "instructions": {"type": "string"},
+              "previous_response_id": {"type": "string"},
+              "store": {"type": "boolean"},
+              "stream": {"type": "boolean"},
+              "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+              "top_p": {"type": "number", "minimum": 0, "maximum": 1},
+              "max_output_tokens": {"type": "integer", "minimum": 1, "maximum": 16777216},
+              "metadata": {"type": "object"},
+              "user": {"type": "string"},
+              "parallel_tool_calls": {"type": "boolean"},
+              "tools": {"type": "array", "items": {"type": "object", "required": ["type", "name"], "additionalProperties": false,
+                "properties": {"type": {"const": "function"}, "name": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+                  "description": {"type": "string"}, "strict": {"type": "boolean"},
+                  "parameters": {"type": "object", "required": ["type"], "properties": {"type": {"const": "object"}}}}}},
+              "tool_choice": {"oneOf": [{"enum": ["none", "auto", "required"]}, {"type": "object", "required": ["type", "name"],
+                "additionalProperties": false, "properties": {"type": {"const": "function"}, "name": {"type": "string"}}}]},
+              "reasoning": {"type": "object", "additionalProperties": false, "properties": {
+                "effort": {"enum": ["none", "minimal", "low", "medium", "high"]}, "summary": {"type": "string"}}},
+              "text": {"type": "object", "additionalProperties": false, "properties": {"format": {"type": "object"},
+                "verbosity": {"type": "string"}}}}},
+          "MessagesRequest": {"type": "object", "required": ["model", "max_tokens", "messages"], "additionalProperties": false,
+            "properties": {
+              "model": {"$ref": "#/components/schemas/Sampling/properties/model"},
+              "max_tokens": {"type": "integer", "minimum": 1, "maximum": 16777216, "examples": [8]},
+              "messages": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/AnthropicMessage"}},
+              "system": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"$ref": "#/components/schemas/TextBlock"}}]},
+              "temperature": {"type": "number", "minimum": 0, "maximum": 1},
+              "top_p": {"type": "number", "minimum": 0, "maximum": 1},
+              "top_k": {"type": "integer", "minimum": 0, "maximum": 1000000},
+              "stop_sequences": {"type": "array", "items": {"type": "string", "minLength": 1}},
+              "stream": {"type": "boolean"},
+              "metadata": {"type": "object", "additionalProperties": false, "properties": {"user_id": {"type": "string"}}},
+              "thinking": {"type": "object", "required": ["type"], "additionalProperties": false, "properties": {
+                "type": {"enum": ["enabled", "adaptive", "disabled"]}, "budget_tokens": {"type": "integer", "minimum": 1},
+                "display": {"const": "summarized"}}},
+              "output_config": {"type": "object", "additionalProperties": false, "properties": {
+                "effort": {"enum": ["low", "medium", "high", "xhigh", "max"]},
+                "format": {"type": "object", "required": ["type", "schema"], "additionalProperties": false, "properties": {
+                  "type": {"const": "json_schema"}, "schema": {"type": "object"}}}}},
+              "tools": {"type": "array", "items": {"type": "object", "required": ["name", "input_schema"],
+                "additionalProperties": false, "properties": {"name": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+                "description": {"type": "string"}, "input_schema": {"type": "object", "required": ["type"],
+                "properties": {"type": {"const": "object"}}}}}},
+              "tool_choice": {"type": "object", "required": ["type"], "properties": {
+                "type": {"enum": ["auto", "any", "tool", "none"]}, "name": {"type": "string"},
+                "disable_parallel_tool_use": {"type": "boolean"}}}}},
+          "CountTokensRequest": {"type": "object", "required": ["model", "messages"], "additionalProperties": false,
+            "properties": {
+              "model": {"$ref": "#/components/schemas/Sampling/properties/model"},
+              "messages": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/AnthropicMessage"}},
+              "system": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"$ref": "#/components/schemas/TextBlock"}}]},
+              "tools": {"$ref": "#/components/schemas/MessagesRequest/properties/tools"}}},
+          "TextBlock": {"type": "object", "required": ["type", "text"], "additionalProperties": false,
+            "properties": {"type": {"const": "text"}, "text": {"type": "string"}}},
+          "AnthropicMessage": {"type": "object", "required": ["role", "content"], "additionalProperties": false, "properties": {
+            "role": {"enum": ["user", "assistant"]},
+            "content": {"oneOf": [{"type": "string"}, {"type": "array", "minItems": 1, "items": {"oneOf": [
+              {"$ref": "#/components/schemas/TextBlock"},
+              {"type": "object", "required": ["type", "tool_use_id"], "additionalProperties": false, "properties": {
+                "type": {"const": "tool_result"}, "tool_use_id": {"type": "string"},
+                "content": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"$ref": "#/components/schemas/TextBlock"}}]},
+                "is_error": {"type": "boolean"}}}]}}]}}},
           "Error": {"type": "object", "required": ["error"], "properties": {"error": {
             "type": "object", "required": ["message", "type"],
             "properties": {"message": {"type": "string"}, "type": {"type": "string"},

@@ -6,6 +6,11 @@ public struct ParsedRequest: Sendable, Equatable {
     public enum Endpoint: String, Sendable {
         case chat = "/v1/chat/completions"
         case completions = "/v1/completions"
+        /// Anthropic's Messages API.
+        case messages = "/v1/messages"
+        case countTokens = "/v1/messages/count_tokens"
+        /// OpenAI's Responses API.
+        case responses = "/v1/responses"
     }
 
     public var endpoint: Endpoint

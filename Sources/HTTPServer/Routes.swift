@@ -10,7 +10,8 @@ public enum RouteMethods {
     public static let api: [String: [String]] = [
         "/v1/chat/completions": ["POST"], "/v1/completions": ["POST"], "/v1/models": ["GET"],
         "/v1/models/*": ["GET"], "/openapi.json": ["GET"], "/health": ["GET"], "/ready": ["GET"],
-        "/tokenize": ["POST"], "/detokenize": ["POST"], "/v1/embeddings": ["POST"],
+        "/tokenize": ["POST"], "/detokenize": ["POST"], "/v1/embeddings": ["POST"], "/v1/messages": ["POST"],
+        "/v1/messages/count_tokens": ["POST"], "/v1/responses": ["POST"], "/v1/responses/*": ["GET", "DELETE"],
     ]
     public static let admin: [String: [String]] = [
         "/admin/status": ["GET"], "/admin/load": ["POST"], "/admin/unload": ["POST"], "/admin/health": ["GET"],
@@ -35,6 +36,25 @@ enum OpenAIRoutes {
         }
         router.post("/v1/completions") { request, context in
             try await context.cancellingOnDisconnect { try await handler.handle(request, endpoint: .completions) }
+        }
+        router.post("/v1/messages") { request, context in
+            try await context.cancellingOnDisconnect { try await handler.handle(request, endpoint: .messages) }
+        }
+        router.post("/v1/messages/count_tokens") { request, context in
+            try await context.cancellingOnDisconnect { try await handler.handle(request, endpoint: .countTokens) }
+        }
+        router.post("/v1/responses") { request, context in
+            try await context.cancellingOnDisconnect { try await handler.handle(request, endpoint: .responses) }
+        }
+        router.get("/v1/responses/:id") { _, context in
+            let id = context.parameters.get("id") ?? ""
+            guard let entry = await state.responses.get(id) else { throw APIError.responseNotFound(id) }
+            return Response.json(entry.object)
+        }
+        router.delete("/v1/responses/:id") { _, context in
+            let id = context.parameters.get("id") ?? ""
+            guard await state.responses.delete(id) else { throw APIError.responseNotFound(id) }
+            return Response.json(["id": .string(id), "object": "response", "deleted": true])
         }
         TokenizerRoutes.register(on: router, state: state)
         EmbeddingRoutes.register(on: router, state: state)

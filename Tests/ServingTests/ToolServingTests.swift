@@ -10,6 +10,7 @@ import XCTest
 /// split from content and calls come after the thought. The model was never trained on tools; the grammar is what makes every call
 /// valid, which is exactly what these checks hold it to.
 final class ToolServingTests: XCTestCase {
+    static let key = "sk-test-tools"
     static let variants = ["hermes": "qwen2.5.jinja", "llama3": "llama3.1.jinja", "mistral": "mistral-v0.3.jinja"]
 
     /// The default model's GGUF with another chat template: metadata and tensors copied, the template replaced.
@@ -27,9 +28,9 @@ final class ToolServingTests: XCTestCase {
         try writer.write(to: path)
     }
 
-    func testOfficialClientToolCallsInEveryFormat() throws {
+    func testOfficialClientsToolCallsInEveryFormat() throws {
         let templates = ServerProcess.root.appendingPathComponent("Tests/ChatTemplateTests/Fixtures/templates")
-        let server = try ServerProcess { models in
+        let server = try ServerProcess(environment: ["MODELHOST_API_KEYS": Self.key]) { models in
             for (name, file) in Self.variants {
                 let source = try String(contentsOf: templates.appendingPathComponent(file), encoding: .utf8)
                 try Self.copy(try ServerProcess.defaultModel(), template: source,
@@ -47,8 +48,18 @@ final class ToolServingTests: XCTestCase {
         }
         defer { server.stop() }
         let script = ServerProcess.root.appendingPathComponent("Tests/ServingTests/openai_tools_checks.py").path
-        let (status, output) = try TestPython.run([script, "--base-url", server.baseURL + "/v1"])
+        let (status, output) = try TestPython.run([script, "--base-url", server.baseURL + "/v1", "--api-key", Self.key])
         print(output)
         XCTAssertEqual(status, 0, "tool checks failed:\n\(output)\nserver log:\n\(server.logText.suffix(4000))")
+        // The Anthropic Messages API on the same models, with the official `anthropic` client.
+        let anthropic = ServerProcess.root.appendingPathComponent("Tests/ServingTests/anthropic_checks.py").path
+        let (status2, output2) = try TestPython.run([anthropic, "--base-url", server.baseURL, "--api-key", Self.key])
+        print(output2)
+        XCTAssertEqual(status2, 0, "anthropic checks failed:\n\(output2)\nserver log:\n\(server.logText.suffix(4000))")
+        // The Responses API, and an OpenAI Agents SDK agent loop over chat completions.
+        let responses = ServerProcess.root.appendingPathComponent("Tests/ServingTests/openai_responses_checks.py").path
+        let (status3, output3) = try TestPython.run([responses, "--base-url", server.baseURL + "/v1", "--api-key", Self.key])
+        print(output3)
+        XCTAssertEqual(status3, 0, "responses checks failed:\n\(output3)\nserver log:\n\(server.logText.suffix(4000))")
     }
 }
