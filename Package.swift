@@ -117,7 +117,7 @@ let package = Package(
         .target(
             name: "HTTPServer",
             dependencies: [
-                "ServerConfig", "ModelCatalog", "ImageFetch", "Sampling", "WorkerProtocol",
+                "ServerConfig", "ModelCatalog", "ImageFetch", "Sampling", "WorkerProtocol", "StructuredOutput",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -155,7 +155,9 @@ public struct ToolCalling: Sendable {
             return ConstraintTrigger(text: text)
         }
         let schema: String
-        var options = ConstraintOptions(declaredPropertyOrder: true)
+        // Clients send tool schemas they did not write: what the grammar cannot enforce is dropped (the HTTP layer
+        // reports it in a header), not refused.
+        var options = ConstraintOptions(declaredPropertyOrder: true, ignoreUnenforceable: true)
         var triggers: [ConstraintTrigger] = []
         switch format {
         case .hermes:
@@ -198,7 +200,8 @@ public struct ToolCalling: Sendable {
     private func culprit(_ vocabulary: ConstraintVocabulary) -> String {
         for (index, function) in request.functions.enumerated() {
             do {
-                _ = try JSONConstraint(schemaJSON: function.parametersJSON, vocabulary: vocabulary)
+                _ = try JSONConstraint(schemaJSON: function.parametersJSON, vocabulary: vocabulary,
+                                       options: ConstraintOptions(ignoreUnenforceable: true))
             } catch {
                 return " (in tools[\(index)].function.parameters, '\(function.name)')"
             }

@@ -53,6 +53,7 @@ struct GenerationHandler: Sendable {
         case .countTokens:
             parsed = try AnthropicMessages.parse(body, raw: text, id: id, priority: priority, countOnly: true)
         }
+        let ignoredKeywords = try ToolFields.unenforceable(parsed)
         let model = try await checkModel(parsed)
         // What the body left out: the model's own recommendations, else the server's defaults.
         parsed.applyDefaults(model?.recommendedSampling.filled(from: options.sampling) ?? options.sampling)
@@ -90,16 +91,19 @@ struct GenerationHandler: Sendable {
         let timing = GenerationTiming(arrival: arrival, endpoint: endpoint.rawValue, metrics: metrics)
         let created = Int(Date().timeIntervalSince1970)
         if parsed.stream {
+            let stream: Response
             if let responseOptions {
-                return responsesStreamingResponse(pump, id: id, model: parsed.model, created: created,
-                                                  options: responseOptions, slot: slot, timing: timing, drainID: drainID)
+                stream = responsesStreamingResponse(pump, id: id, model: parsed.model, created: created,
+                                                    options: responseOptions, slot: slot, timing: timing,
+                                                    drainID: drainID)
+            } else if endpoint == .messages {
+                stream = anthropicStreamingResponse(pump, id: id, model: parsed.model, slot: slot, timing: timing,
+                                                    drainID: drainID)
+            } else {
+                stream = streamingResponse(pump, renderer: renderer, parsed: parsed, slot: slot, timing: timing,
+                                           drainID: drainID)
             }
-            if endpoint == .messages {
-                return anthropicStreamingResponse(pump, id: id, model: parsed.model, slot: slot, timing: timing,
-                                                  drainID: drainID)
-            }
-            return streamingResponse(pump, renderer: renderer, parsed: parsed, slot: slot, timing: timing,
-                                     drainID: drainID)
+            return noting(ignoredKeywords, stream)
         }
         do {
             let (choices, usage) = try await collect(pump.items, renderer: renderer, timing: timing)
@@ -125,13 +129,25 @@ struct GenerationHandler: Sendable {
             pump.stop()
             drain.unregister(drainID)
             await slot.release()
-            return response
+            return noting(ignoredKeywords, response)
         } catch {
             pump.stop()
             drain.unregister(drainID)
             await slot.release()
             throw error
         }
+    }
+
+    /// The response with `X-ModelHost-Ignored-Schema-Keywords` when tool schemas have keywords calls are not held
+    /// to (printable ASCII only: anything else in a path shows as `?`).
+    private func noting(_ keywords: [String], _ response: Response) -> Response {
+        guard !keywords.isEmpty, let name = HTTPField.Name(ToolFields.ignoredHeader) else { return response }
+        var response = response
+        let value = String(keywords.joined(separator: "; ").unicodeScalars.map {
+            $0.isASCII && $0.value >= 0x20 && $0.value < 0x7F ? Character($0) : "?"
+        })
+        response.headers[name] = value
+        return response
     }
 
     /// Unknown models are 404 before any slot is taken; images sent to a text-only model are 400. Returns the model

@@ -1,3 +1,4 @@
+import StructuredOutput
 import struct WorkerProtocol.ToolRequest
 
 /// A call the assistant made in an earlier turn, as the client sends it back (`messages[i].tool_calls[j]`).
@@ -20,6 +21,35 @@ public struct ChatToolCall: Sendable, Equatable {
 enum ToolFields {
     /// OpenAI's limit on tools per request.
     static let maxTools: Int64 = 128
+
+    /// The keywords of a tool's schema that calls will not be held to ("tools[i].function.parameters: keyword at
+    /// path"), for the response's `X-ModelHost-Ignored-Schema-Keywords` header. Clients pass tool schemas through
+    /// without having written them, so these are accepted and reported rather than refused; a schema that cannot be
+    /// used at all is a 400 naming it.
+    static func unenforceable(_ request: ParsedRequest) throws(APIError) -> [String] {
+        guard let tools = request.requests.first?.tools else { return [] }
+        let field: String
+        switch request.endpoint {
+        case .messages, .countTokens: field = "input_schema"
+        case .responses: field = "parameters"
+        case .chat, .completions: field = "function.parameters"
+        }
+        var notes: [String] = []
+        for (index, function) in tools.functions.enumerated() {
+            let param = "tools[\(index)].\(field)"
+            do {
+                notes += try SchemaSupport.unenforceableKeywords(schemaJSON: function.parametersJSON).map {
+                    "\(function.name): \($0)"
+                }
+            } catch {
+                throw APIError.invalid("'\(param)' (\(function.name)): \(error.message)", param: param)
+            }
+        }
+        return notes
+    }
+
+    /// The header that lists them.
+    static let ignoredHeader = "X-ModelHost-Ignored-Schema-Keywords"
 
     /// nil when the request asks for no tools (none given, or `tool_choice: "none"`).
     static func parse(_ fields: inout RequestFields, raw: ArraySlice<UInt8>) throws(APIError) -> ToolRequest? {
@@ -90,6 +120,7 @@ enum ToolFields {
                 throw APIError.outOfRange("\(param).function.parameters",
                                           "at most \(RequestParser.maxSchemaBytes) bytes of JSON")
             }
+
         }
         try function.finish()
         try tool.finish()

@@ -201,6 +201,8 @@ final class Grammar: Sendable {
     let nullTrie: Int32
     /// Literal text around the value, or nil for a bare value.
     let framing: ValueFraming?
+    /// The keywords dropped under `ConstraintOptions.ignoreUnenforceable`, as "keyword at path".
+    let ignoredKeywords: [String]
 
     /// `schemaJSON` nil: any JSON object.
     convenience init(schemaJSON: String?, options: ConstraintOptions) throws(ConstraintError) {
@@ -490,6 +492,7 @@ final class Grammar: Sendable {
         self.trueFalseTrie = trueFalse
         self.nullTrie = null
         self.framing = options.framing
+        ignoredKeywords = normalizer.compiler.ignored
     }
 
     @inline(__always) func trieChild(_ node: Int32, _ b: UInt8) -> Int32 {

@@ -41,6 +41,9 @@ public struct JSONConstraint: Sendable {
         watch = TriggerWatch(policy: policy, vocabulary: vocabulary)
     }
 
+    /// Keywords the schema has that the grammar does not enforce (only under `ignoreUnenforceable`).
+    public var ignoredKeywords: [String] { grammar.ignoredKeywords }
+
     /// Whether the grammar holds now: always for an eager constraint, from its trigger on for a lazy one.
     public var isActive: Bool { watch == nil }
 
@@ -320,5 +323,14 @@ public struct JSONConstraint: Sendable {
                 for f in pending { walk(trie, child, f) }
             }
         }
+    }
+}
+
+/// Schema checks that need no vocabulary: what the HTTP layer asks before a request reaches a worker.
+public enum SchemaSupport {
+    /// The keywords of `schemaJSON` that constrained decoding would not enforce, as "keyword at path" (empty when it
+    /// enforces them all). Throws when the schema cannot be used at all (not JSON, a non-local `$ref`, contradictory).
+    public static func unenforceableKeywords(schemaJSON: String) throws(ConstraintError) -> [String] {
+        try Grammar(schemaJSON: schemaJSON, options: ConstraintOptions(ignoreUnenforceable: true)).ignoredKeywords
     }
 }

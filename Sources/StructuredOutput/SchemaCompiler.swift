@@ -148,13 +148,18 @@ public struct ConstraintOptions: Sendable {
     public var declaredPropertyOrder: Bool
     /// Literal text around the value (tool-call tags), or nil for a bare value.
     public var framing: ValueFraming?
+    /// Drop the keywords the grammar cannot enforce (recording them in `Grammar.ignoredKeywords`) instead of
+    /// refusing the schema: for tool schemas, which clients send without having written them. The output then
+    /// follows the rest of the schema.
+    public var ignoreUnenforceable: Bool
 
     public init(maxWhitespaceRun: Int = 16, closeObjectsWithProperties: Bool = true,
-                declaredPropertyOrder: Bool = false, framing: ValueFraming? = nil) {
+                declaredPropertyOrder: Bool = false, framing: ValueFraming? = nil, ignoreUnenforceable: Bool = false) {
         self.maxWhitespaceRun = maxWhitespaceRun
         self.closeObjectsWithProperties = closeObjectsWithProperties
         self.declaredPropertyOrder = declaredPropertyOrder
         self.framing = framing
+        self.ignoreUnenforceable = ignoreUnenforceable
     }
 }
 
@@ -201,6 +206,8 @@ struct SchemaCompiler {
     /// `oneOf` branches, generated as a union: sound only when no value matches two of them, which
     /// `Normalizer.checkExclusive` verifies once references resolve.
     var exclusiveGroups: [(alternatives: [Int], path: String)] = []
+    /// With `ignoreUnenforceable`: the keywords dropped, as "keyword at path".
+    var ignored: [String] = []
     private var refMemo: [String: Int] = [:]
 
     init(document: JSONValue, options: ConstraintOptions) {
@@ -255,6 +262,15 @@ struct SchemaCompiler {
         default: throw ConstraintError("schema at \(path) must be an object or a boolean, not \(schema.typeName)")
         }
         guard case .object(let members) = schema else { return SchemaCompiler.neverNode }
+        if options.ignoreUnenforceable {
+            let kept = members.filter { !isUnenforceable($0.key, $0.value, in: schema) }
+            if kept.count < members.count {
+                for (key, value) in members where isUnenforceable(key, value, in: schema) {
+                    ignored.append("\(key) at \(path)")
+                }
+                return try compile(.object(kept), path: path)
+            }
+        }
         for (key, value) in members {
             if SchemaCompiler.unsupported.contains(key) {
                 throw ConstraintError("unsupported JSON Schema keyword '\(key)' at \(path); remove it from the schema")
@@ -389,6 +405,25 @@ struct SchemaCompiler {
             object.additional = try compile(value, path: "\(path)/additionalProperties")
         }
         return object
+    }
+
+    /// Whether `key` is a keyword this grammar cannot enforce in `schema` (what a strict schema is refused for).
+    private func isUnenforceable(_ key: String, _ value: JSONValue, in schema: JSONValue) -> Bool {
+        if SchemaCompiler.unsupported.contains(key) { return true }
+        switch key {
+        case "uniqueItems": if case .bool(true) = value { return true } else { return false }
+        case "format":
+            guard case .string(let name) = value else { return true }
+            return StringFormat(name: name) == nil
+        case _ where SchemaCompiler.numberKeywords.contains(key):
+            switch schema["type"] {
+            case .string(let name)?: return TypeMask(name: name)?.contains(.number) ?? true
+            case .array(let names)?:
+                return names.contains { if case .string("number") = $0 { return true } else { return false } }
+            default: return true
+            }
+        default: return false
+        }
     }
 
     /// `minimum`/`maximum` and both forms of the exclusive bounds (numbers in 2020-12, flags beside minimum/maximum
@@ -607,6 +642,11 @@ struct Normalizer {
         for (alternatives, path) in compiler.exclusiveGroups {
             for i in alternatives.indices {
                 for j in alternatives.indices where j > i && !disjoint(alternatives[i], alternatives[j]) {
+                    if compiler.options.ignoreUnenforceable {
+                        // Generated as anyOf: a value may match both branches.
+                        compiler.ignored.append("oneOf at \(path) (overlapping branches, enforced as anyOf)")
+                        continue
+                    }
                     throw ConstraintError(
                         "'oneOf' at \(path): branches \(i) and \(j) can both match one value, and the grammar can only "
                             + "enforce oneOf whose branches differ in JSON type or literal values; use anyOf if either may match")

@@ -215,4 +215,27 @@ final class ToolCallGrammarTests: XCTestCase {
                 + "\(masked.symmetricDifference(brute).prefix(5))")
         }
     }
+
+    /// Tool schemas: what the grammar cannot enforce is listed and dropped, the rest still holds.
+    func testUnenforceableKeywordsAreListedAndTheRestHolds() throws {
+        let (tokenizer, vocabulary) = try Model.require()
+        let schema = #"{"type":"object","properties":{"s":{"type":"string","pattern":"^a+$","maxLength":3},"#
+            + #""e":{"type":"string","format":"email"},"x":{"type":"number","minimum":0},"#
+            + #""u":{"type":"array","uniqueItems":true},"o":{"oneOf":[{"type":"object"},{"type":"object"}]}},"#
+            + #""required":["s"]}"#
+        let ignored = try SchemaSupport.unenforceableKeywords(schemaJSON: schema)
+        XCTAssertEqual(Set(ignored), ["pattern at #/properties/s", "format at #/properties/e", "minimum at #/properties/x",
+                                      "uniqueItems at #/properties/u",
+                                      "oneOf at #/properties/o (overlapping branches, enforced as anyOf)"])
+        XCTAssertThrowsError(try JSONConstraint(schemaJSON: schema, vocabulary: vocabulary), "strict refuses it")
+        var c = try JSONConstraint(schemaJSON: schema, vocabulary: vocabulary,
+                                   options: ConstraintOptions(ignoreUnenforceable: true))
+        XCTAssertEqual(Set(c.ignoredKeywords), Set(ignored))
+        var long = c
+        XCTAssertFalse(long.feed(#"{"s":"abcd"#, tokenizer: tokenizer), "maxLength still holds")
+        XCTAssertTrue(c.feed(#"{"s":"zz","x":-1.5}"#, tokenizer: tokenizer), "pattern and minimum are dropped")
+        XCTAssertTrue(c.isComplete)
+        XCTAssertEqual(try SchemaSupport.unenforceableKeywords(schemaJSON: #"{"type":"integer","minimum":1}"#), [])
+        XCTAssertThrowsError(try SchemaSupport.unenforceableKeywords(schemaJSON: #"{"$ref":"http://x/y"}"#))
+    }
 }
