@@ -71,7 +71,7 @@ enum OpenAPISpec {
             "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/MessagesRequest"}}}},
             "responses": {
               "200": {"description": "The message, or with stream=true its events (message_start ... message_stop)",
-                      "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Message"}},
+                      "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AnthropicMessageResponse"}},
                                   "text/event-stream": {"schema": {"type": "string"}}}},
               "400": {"$ref": "#/components/responses/AnthropicError"}, "401": {"$ref": "#/components/responses/AnthropicError"},
               "404": {"$ref": "#/components/responses/AnthropicError"}, "413": {"$ref": "#/components/responses/AnthropicError"},
@@ -224,7 +224,7 @@ enum OpenAPISpec {
         "schemas": {
           "Event": {"description": "One server-sent event: data is a chunk, an error object, or [DONE]",
             "type": "object", "required": ["data"], "properties": {"data": {"type": "string"}}},
-          "Message": {"type": "object", "required": ["id", "type", "role", "content", "stop_reason", "usage"], "properties": {
+          "AnthropicMessageResponse": {"type": "object", "required": ["id", "type", "role", "content", "stop_reason", "usage"], "properties": {
             "id": {"type": "string"}, "type": {"const": "message"}, "role": {"const": "assistant"},
             "content": {"type": "array", "items": {"type": "object", "required": ["type"]}},
             "stop_reason": {"enum": ["end_turn", "max_tokens", "tool_use", "stop_sequence", null]},

@@ -157,11 +157,12 @@ struct IntegerRange: Equatable, Sendable {
     }
 }
 
-/// A string's length bounds in code points; a string without bounds has none (`Lex.string`'s spec -1).
+/// A string's length bounds in code points and the automaton its text follows (`Grammar.dfas`, -1: none); a
+/// string with neither has no spec (`Lex.string`'s spec -1).
 struct StringSpec: Equatable, Sendable {
     var minLength: Int
     var maxLength: Int
-    var format: StringFormat?
+    var dfa: Int32 = -1
 }
 
 /// How a value may begin with a given byte.
@@ -190,6 +191,8 @@ final class Grammar: Sendable {
     let objects: [ObjectSpec]
     let arrays: [ArraySpec]
     let strings: [StringSpec]
+    /// The automata of `pattern`/`format` strings.
+    let dfas: [ByteDFA]
     let ranges: [IntegerRange]
     let tries: [TrieNode]
     let root: Int32
@@ -273,6 +276,7 @@ final class Grammar: Sendable {
         var objects: [ObjectSpec] = []
         var arrays: [ArraySpec] = []
         var strings: [StringSpec] = []
+        var dfas: [ByteDFA] = []
         var ranges: [IntegerRange] = []
         for id in reachable {
             switch normalizer.normalize(id) {
@@ -332,8 +336,19 @@ final class Grammar: Sendable {
                     arrays.append(ArraySpec(items: Int32(a.items), minItems: a.minItems, maxItems: a.maxItems))
                     arrayIndex = Int32(arrays.count - 1)
                 }
-                if mask.contains(.string), let s, s.minLength > 0 || s.maxLength < Int.max || s.format != nil {
-                    let spec = StringSpec(minLength: s.minLength, maxLength: s.maxLength, format: s.format)
+                if mask.contains(.string), let s, s.minLength > 0 || s.maxLength < Int.max || s.dfa != nil {
+                    guard !s.conflicting else {
+                        throw ConstraintError("two different patterns or formats on one string (allOf) are not supported")
+                    }
+                    var spec = StringSpec(minLength: s.minLength, maxLength: s.maxLength)
+                    if let dfa = s.dfa {
+                        if let k = dfas.firstIndex(of: dfa) {
+                            spec.dfa = Int32(k)
+                        } else {
+                            dfas.append(dfa)
+                            spec.dfa = Int32(dfas.count - 1)
+                        }
+                    }
                     if let k = strings.firstIndex(of: spec) {
                         stringIndex = Int32(k)
                     } else {
@@ -370,7 +385,12 @@ final class Grammar: Sendable {
         func stringMin(_ spec: Int32) -> Int {
             guard spec >= 0 else { return 2 }
             let s = strings[Int(spec)]
-            return s.minLength > s.maxLength ? Grammar.infinity : min(Grammar.infinity, 2 + s.minLength)
+            if s.minLength > s.maxLength { return Grammar.infinity }
+            guard s.dfa >= 0 else { return min(Grammar.infinity, 2 + s.minLength) }
+            // The shortest match, in bytes; with a length bound it must also fit (conservatively, bytes as code points).
+            let shortest = dfas[Int(s.dfa)].distance(dfas[Int(s.dfa)].start)
+            if shortest >= Grammar.infinity || shortest > s.maxLength { return Grammar.infinity }
+            return min(Grammar.infinity, 2 + max(s.minLength, shortest))
         }
         func arrayMin(_ spec: ArraySpec) -> Int {
             if spec.minItems > spec.maxItems { return Grammar.infinity }
@@ -483,6 +503,7 @@ final class Grammar: Sendable {
         self.objects = objects
         self.arrays = arrays
         self.strings = strings
+        self.dfas = dfas
         self.ranges = ranges
         self.tries = tries
         self.root = Int32(rootID)

@@ -253,14 +253,14 @@ public struct JSONConstraint: Sendable {
         if ended { return }
         for parse in parses {
             switch parse.lex {
-            case .string(let state, let spec, _) where spec < 0:
+            case .string(let state, let spec, _, _) where spec < 0:
                 allowed.formUnion(vocabulary.stringInside[Int(state)])
                 var closed = parse
                 closed.lex = .none
                 walk(vocabulary.stringExits[Int(state)], 0, closed)
-            case .string(_, let spec, _) where grammar.strings[Int(spec)].format != nil:
-                walk(vocabulary.trie, 0, parse)  // a template: most tokens fail on their first byte
-            case .string(let state, let spec, let count):
+            case .string(_, let spec, _, _) where grammar.strings[Int(spec)].dfa >= 0:
+                walk(vocabulary.trie, 0, parse)  // an automaton: the walk prunes at the first byte it refuses
+            case .string(let state, let spec, let count, _):
                 allowBoundedString(parse, state: state, limits: grammar.strings[Int(spec)], count: Int(count))
             case .key(let k, _) where k != 255 && grammar.objects[Int(parse.top.spec)].additional >= 0:
                 allowed.formUnion(vocabulary.keyInside[Int(k)])

@@ -2,8 +2,8 @@
 enum Lex: Equatable, Sendable {
     case none
     /// Value-string lexer state, the string's length bounds (`Grammar.strings`; -1: none) and, where bounded, the
-    /// code points completed so far.
-    case string(UInt8, spec: Int32, count: Int32)
+    /// code points completed so far and, for a `pattern`/`format` string, its automaton's state.
+    case string(UInt8, spec: Int32, count: Int32, dfa: Int32)
     /// Key lexer state (`StringLexer.keyTable`; 255 inside an escape that a declared name spells) and the node of the
     /// object's name trie the key has followed so far (-1: it matches no declared name).
     case key(UInt8, Int32)
@@ -127,11 +127,29 @@ extension Grammar {
         switch s.lex {
         case .none:
             return structural(&s, b, &forks)
-        case .string(let state, let spec, let count):
-            if spec >= 0, state == StringLexer.normal, b != UInt8(ascii: "\"") {
-                if Int(count) >= strings[Int(spec)].maxLength { return false }  // a new code point would pass maxLength
-                // A format's template is ASCII: the count is the position, and each byte is checked against it.
-                if let format = strings[Int(spec)].format, !format.allows(b, at: Int(count)) { return false }
+        case .string(let state, let spec, let count, let dfa):
+            var nextDFA = dfa
+            if spec >= 0 {
+                let limits = strings[Int(spec)]
+                if state == StringLexer.normal, b != UInt8(ascii: "\"") {
+                    if Int(count) >= limits.maxLength { return false }  // a new code point would pass maxLength
+                }
+                if limits.dfa >= 0 {
+                    let automaton = dfas[Int(limits.dfa)]
+                    if state == StringLexer.normal && b == UInt8(ascii: "\"") {
+                        guard automaton.isAccepting(dfa) else { return false }
+                    } else {
+                        // The automaton reads the text itself, so escapes are not offered in such strings.
+                        if b == UInt8(ascii: "\\") { return false }
+                        nextDFA = automaton.next(dfa, b)
+                        guard nextDFA != ByteDFA.dead else { return false }
+                        // With a maximum length, the rest of a match must still fit (bytes counted as code points: never
+                        // too few, so no dead end).
+                        if limits.maxLength < Int.max {
+                            guard Int(count) + 1 + automaton.distance(nextDFA) <= limits.maxLength else { return false }
+                        }
+                    }
+                }
             }
             let n = StringLexer.valueTable[Int(state) << 8 | Int(b)]
             if n == StringLexer.close {
@@ -141,7 +159,7 @@ extension Grammar {
             }
             if n >= StringLexer.escape { return false }
             // A code point is complete when the lexer is back in its normal state.
-            s.lex = .string(n, spec: spec, count: spec >= 0 && n == StringLexer.normal ? count + 1 : count)
+            s.lex = .string(n, spec: spec, count: spec >= 0 && n == StringLexer.normal ? count + 1 : count, dfa: nextDFA)
             return true
         case .key(let k, let t):
             return stepKey(&s, k, t, b)
@@ -319,7 +337,9 @@ extension Grammar {
             s.below = FrameNode(frame: s.top, next: s.below)
             s.top = Frame(kind: .array, phase: .open, spec: start.arg)
         case .string:
-            s.lex = .string(StringLexer.normal, spec: start.arg, count: 0)
+            let automaton = start.arg >= 0 ? strings[Int(start.arg)].dfa : -1
+            s.lex = .string(StringLexer.normal, spec: start.arg, count: 0,
+                            dfa: automaton >= 0 ? dfas[Int(automaton)].start : 0)
         case .number, .integer:
             let (phase, count) = NumberLexer.start(b)!
             let magnitude = b == UInt8(ascii: "-") ? Int64(0) : Int64(b) - 48
@@ -389,12 +409,17 @@ extension Grammar {
         } else {
             switch s.lex {
             case .none, .key: break
-            case .string(let state, let spec, let count):
+            case .string(let state, let spec, let count, let dfa):
                 total = StringLexer.valueRemaining[Int(state)]
                 if spec >= 0 {
                     // Code points still missing, one byte each at least (a character in progress counts as one).
                     let have = Int(count) + (state == StringLexer.normal ? 0 : 1)
                     total += max(0, strings[Int(spec)].minLength - have)
+                    let automaton = strings[Int(spec)].dfa
+                    if automaton >= 0 {
+                        // The automaton's shortest way to a match (it finishes the character in progress), then the quote.
+                        total = max(total, min(Grammar.infinity, dfas[Int(automaton)].distance(dfa) + 1))
+                    }
                 }
             case .number(let phase, let count, _, let range, let negative, let magnitude):
                 if range >= 0 {

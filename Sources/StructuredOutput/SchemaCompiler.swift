@@ -62,54 +62,29 @@ struct RawRange: Equatable {
     }
 }
 
-/// A string's length bounds, in Unicode code points (as JSON Schema counts them).
+/// A string's length bounds, in Unicode code points (as JSON Schema counts them), and the automaton its text must
+/// match (`pattern`, or a `format` as its regular expression).
 struct RawString: Equatable {
     var minLength: Int = 0
     var maxLength: Int = Int.max
-    /// A `format` the grammar enforces (`StringFormat`), or nil.
-    var format: StringFormat?
+    var dfa: ByteDFA?
+    /// Two automata met (an `allOf` of two patterns): not combined yet.
+    var conflicting = false
 
-    /// Both at once (an `allOf` of two string schemas); two different formats allow nothing.
+    /// Both at once (an `allOf` of two string schemas).
     func meeting(_ other: RawString?) -> RawString {
         guard let other else { return self }
         var both = RawString(minLength: max(minLength, other.minLength), maxLength: min(maxLength, other.maxLength),
-                             format: format ?? other.format)
-        if let a = format, let b = other.format, a != b { both.minLength = Int.max; both.maxLength = 0 }
+                             dfa: dfa ?? other.dfa, conflicting: conflicting || other.conflicting)
+        if let a = dfa, let b = other.dfa, a != b { both.conflicting = true }
         return both
     }
 
-    /// Whether `text` meets the bounds and the format.
+    /// Whether `text` meets the bounds and the automaton.
     func admits(_ text: String) -> Bool {
         let length = text.unicodeScalars.count
         guard length >= minLength && length <= maxLength else { return false }
-        return format.map { $0.matches(Array(text.utf8)) } ?? true
-    }
-}
-
-/// String formats enforced byte by byte. A format is a fixed template of ASCII character classes, so a string's code
-/// point count is its position in the template.
-enum StringFormat: UInt8, Equatable, Sendable {
-    /// RFC 4122 text form, 8-4-4-4-12 hexadecimal digits (either case).
-    case uuid = 1
-
-    init?(name: String) {
-        switch name {
-        case "uuid": self = .uuid
-        default: return nil
-        }
-    }
-
-    var length: Int { 36 }
-
-    /// Whether `b` may stand at `position` of the template.
-    func allows(_ b: UInt8, at position: Int) -> Bool {
-        guard position >= 0, position < length else { return false }
-        if [8, 13, 18, 23].contains(position) { return b == UInt8(ascii: "-") }
-        return (0x30...0x39).contains(b) || (0x41...0x46).contains(b) || (0x61...0x66).contains(b)
-    }
-
-    func matches(_ bytes: [UInt8]) -> Bool {
-        bytes.count == length && bytes.enumerated().allSatisfy { allows($1, at: $0) }
+        return dfa.map { $0.matches(text) } ?? true
     }
 }
 
@@ -190,14 +165,14 @@ struct SchemaCompiler {
     /// Keywords that constrain values in ways this grammar does not enforce: refusing them keeps the promise that
     /// every output validates.
     static let unsupported: Set<String> = [
-        "pattern", "multipleOf", "patternProperties", "propertyNames", "minProperties", "maxProperties", "dependencies",
+        "multipleOf", "patternProperties", "propertyNames", "minProperties", "maxProperties", "dependencies",
         "dependentRequired", "dependentSchemas", "not", "if", "then", "else", "contains", "minContains",
         "maxContains", "prefixItems", "unevaluatedProperties", "unevaluatedItems", "$dynamicRef", "$recursiveRef",
         "contentSchema",
     ]
     static let objectKeywords: Set<String> = ["properties", "required", "additionalProperties"]
     static let arrayKeywords: Set<String> = ["items", "minItems", "maxItems"]
-    static let stringKeywords: Set<String> = ["minLength", "maxLength", "format"]
+    static let stringKeywords: Set<String> = ["minLength", "maxLength", "format", "pattern"]
     static let numberKeywords: Set<String> = ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"]
 
     let document: JSONValue
@@ -414,7 +389,11 @@ struct SchemaCompiler {
         case "uniqueItems": if case .bool(true) = value { return true } else { return false }
         case "format":
             guard case .string(let name) = value else { return true }
-            return StringFormat(name: name) == nil
+            // One automaton per string: beside a pattern, the format goes.
+            return ByteDFA(format: name) == nil || schema["pattern"] != nil
+        case "pattern":
+            guard case .string(let pattern) = value else { return true }
+            return (try? ByteDFA(pattern: pattern)) == nil
         case _ where SchemaCompiler.numberKeywords.contains(key):
             switch schema["type"] {
             case .string(let name)?: return TypeMask(name: name)?.contains(.number) ?? true
@@ -463,13 +442,23 @@ struct SchemaCompiler {
         if let n = try count("minLength") { string.minLength = n }
         if let n = try count("maxLength") { string.maxLength = n }
         if let value = schema["format"] {
-            guard case .string(let name) = value, let format = StringFormat(name: name) else {
+            guard case .string(let name) = value, let dfa = ByteDFA(format: name) else {
                 throw ConstraintError("unsupported JSON Schema keyword 'format' (\(String(decoding: value.canonicalBytes, as: UTF8.self))) at \(path): the "
-                    + "grammar enforces \"uuid\" only so far; remove it from the schema")
+                    + "grammar enforces date, time, date-time, email, hostname, ipv4, uri and uuid; remove it from the schema")
             }
-            string.format = format
-            string.minLength = max(string.minLength, format.length)
-            string.maxLength = min(string.maxLength, format.length)
+            string.dfa = dfa
+        }
+        if let value = schema["pattern"] {
+            guard case .string(let pattern) = value else { throw ConstraintError("'pattern' at \(path) must be a string") }
+            guard string.dfa == nil else {
+                throw ConstraintError("'pattern' and 'format' together at \(path) are not supported; fold the format into "
+                    + "the pattern")
+            }
+            do {
+                string.dfa = try ByteDFA(pattern: pattern)
+            } catch {
+                throw ConstraintError("'pattern' at \(path): \(error.message)")
+            }
         }
         return string
     }

@@ -45,8 +45,9 @@ final class ConstraintTests: XCTestCase {
 
     func testUnsupportedKeywordsAreNamed() throws {
         let cases: [(String, String)] = [
-            (#"{"type":"string","pattern":"^a"}"#, "pattern"),
-            (#"{"type":"string","format":"date"}"#, "format"),
+            (#"{"type":"string","pattern":"\\bword"}"#, "pattern"),
+            (#"{"type":"string","format":"color"}"#, "format"),
+            (#"{"type":"string","pattern":"^a","format":"date"}"#, "pattern"),
             (#"{"type":"object","properties":{"n":{"type":"number","minimum":0}}}"#, "minimum"),
             (#"{"maximum":3}"#, "maximum"),
             (#"{"type":"integer","multipleOf":3}"#, "multipleOf"),
@@ -193,7 +194,7 @@ final class ConstraintTests: XCTestCase {
         try assertMaskEqualsAccept(schema, vocabulary: vocabulary, seed: 11, runs: 6, maxSteps: 16)
     }
 
-    /// `format: uuid` is a template the string follows byte by byte; other formats are still refused by name.
+    /// `format: uuid`: the string follows its automaton byte by byte.
     func testUUIDFormatIsATemplate() throws {
         let (_, vocabulary) = try Model.require()
         let schema = #"{"type":"object","properties":{"id":{"type":"string","format":"uuid"},"#
@@ -510,5 +511,50 @@ final class ConstraintTests: XCTestCase {
             }
             XCTAssertEqual(Set(d.allowedTokens()), brute, file: file, line: line)
         }
+    }
+
+    /// `pattern` and the formats (date, time, date-time, email, hostname, ipv4, uri, uuid) are automata over the
+    /// string's bytes: every sampled string matches (checked with Foundation's regular expressions, an independent
+    /// engine, and its date parser), and the mask equals accept inside such strings.
+    func testPatternsAndFormatsHoldForEveryOutput() throws {
+        let (_, vocabulary) = try Model.require()
+        let pattern = "^[A-Z][a-z]{1,8}(-[A-Z][a-z]{1,8})?$"
+        let code = "^[A-Z]{2}-[0-9]{3}$"
+        let schema = #"{"type":"object","properties":{"name":{"type":"string","pattern":"\#(pattern)"},"#
+            + #""code":{"type":"string","pattern":"\#(code)"},"word":{"type":"string","pattern":"ab+c"},"#
+            + #""day":{"type":"string","format":"date"},"at":{"type":"string","format":"date-time"},"#
+            + #""mail":{"type":"string","format":"email"},"ip":{"type":"string","format":"ipv4"},"#
+            + #""short":{"type":"string","pattern":"^[a-z]+$","maxLength":4}},"#
+            + #""required":["name","code","word","day","at","mail","ip","short"]}"#
+        let checks: [String: String] = [
+            "name": pattern, "code": "^[A-Z]{2}-\\d{3}$", "word": "ab+c", "day": "^\\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\\d|3[01])$",
+            "mail": "^[^@\\s]+@[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)+$",
+            "ip": "^((25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)\\.){3}(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)$", "short": "^[a-z]{1,4}$",
+        ]
+        let iso = ISO8601DateFormatter()
+        iso.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let isoWhole = ISO8601DateFormatter()
+        for seed in 1...25 {
+            var c = try JSONConstraint(schemaJSON: schema, vocabulary: vocabulary)
+            var rng = SeededRandom(seed: UInt64(seed))
+            var sampler = Sampler(vocabulary: vocabulary)
+            sampler.softCap = 120
+            let result = sampler.generate(&c, rng: &rng)
+            XCTAssertNil(result.failure, "seed \(seed)")
+            let text = String(decoding: result.bytes, as: UTF8.self)
+            let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(result.bytes)) as? [String: Any], text)
+            for (key, regex) in checks {
+                let value = try XCTUnwrap(object[key] as? String, text)
+                let matcher = try NSRegularExpression(pattern: regex)
+                XCTAssertNotNil(matcher.firstMatch(in: value, range: NSRange(value.startIndex..., in: value)),
+                                "seed \(seed): \(key) = \(value.debugDescription) does not match \(regex)")
+            }
+            let at = try XCTUnwrap(object["at"] as? String, text)
+            // RFC 3339 allows a leap second (:60) and a lower-case t/z, which Foundation's parser refuses.
+            if !at.contains(":60"), at.uppercased() == at {
+                XCTAssertTrue(iso.date(from: at) != nil || isoWhole.date(from: at) != nil, "seed \(seed): at = \(at)")
+            }
+        }
+        try assertMaskEqualsAccept(schema, vocabulary: vocabulary, seed: 9, runs: 4, maxSteps: 40)
     }
 }
