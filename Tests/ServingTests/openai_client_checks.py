@@ -9,6 +9,7 @@ server; prints one line per check and exits 1 if any failed.
 import argparse
 import concurrent.futures
 import json
+import re
 import subprocess
 import sys
 import traceback
@@ -258,16 +259,20 @@ def errors_are_openai_shaped(c):
     raw = c.client.chat.completions.with_raw_response.create(
         model="default", max_tokens=40, messages=[{"role": "user", "content": "Say a."}], tool_choice="required",
         tools=[{"type": "function", "function": {"name": "f", "parameters": {
-            "type": "object", "properties": {"s": {"type": "string", "pattern": "^a+$"}}, "required": ["s"]}}}])
+            "type": "object", "properties": {"s": {"type": "string", "pattern": "(?=a)a+"}}, "required": ["s"]}}}])
     note = raw.headers.get("x-modelhost-ignored-schema-keywords", "")
     expect("f: pattern at #/properties/s" in note, f"header {note!r}")
     expect(raw.parse().choices[0].message.tool_calls[0].function.name == "f", "the call is still made")
     try:
         c.chat(max_tokens=10, response_format={"type": "json_schema", "json_schema": {
-            "name": "x", "schema": {"type": "string", "pattern": "^a+$"}}})
+            "name": "x", "schema": {"type": "integer", "multipleOf": 3}}})
         raise AssertionError("an unsupported schema keyword was accepted")
     except openai.BadRequestError as e:
-        expect("pattern" in e.body.get("message", ""), f"{e.body}")
+        expect("multipleOf" in e.body.get("message", ""), f"{e.body}")
+    # A pattern is enforced: the answer is a JSON string that matches it.
+    answer = c.chat(max_tokens=20, response_format={"type": "json_schema", "json_schema": {
+        "name": "x", "schema": {"type": "string", "pattern": "^[A-C]{3}-[0-9]{2}$"}}}).choices[0].message.content
+    expect(re.fullmatch(r"[A-C]{3}-[0-9]{2}", json.loads(answer)) is not None, f"pattern answer {answer!r}")
     try:
         c.chat(max_tokens=9000)
         raise AssertionError("max_tokens beyond the context accepted")
