@@ -193,6 +193,8 @@ final class Grammar: Sendable {
     let strings: [StringSpec]
     /// The automata of `pattern`/`format` strings.
     let dfas: [ByteDFA]
+    /// Bounds of non-integer numbers; a lexeme's `range` -2 - k refers to `decimals[k]`.
+    let decimals: [DecimalRange]
     let ranges: [IntegerRange]
     let tries: [TrieNode]
     let root: Int32
@@ -277,6 +279,7 @@ final class Grammar: Sendable {
         var arrays: [ArraySpec] = []
         var strings: [StringSpec] = []
         var dfas: [ByteDFA] = []
+        var decimals: [DecimalRange] = []
         var ranges: [IntegerRange] = []
         for id in reachable {
             switch normalizer.normalize(id) {
@@ -293,6 +296,14 @@ final class Grammar: Sendable {
                     } else {
                         ranges.append(spec)
                         rangeIndex = Int32(ranges.count - 1)
+                    }
+                }
+                if mask.contains(.number), let r, r.decimal.isBounded {
+                    if let k = decimals.firstIndex(of: r.decimal) {
+                        rangeIndex = -2 - Int32(k)
+                    } else {
+                        decimals.append(r.decimal)
+                        rangeIndex = -2 - Int32(decimals.count - 1)
                     }
                 }
                 if mask.contains(.object), var o {
@@ -411,7 +422,7 @@ final class Grammar: Sendable {
                 case .literals(let t): best = tries[Int(t)].minRemaining
                 case .union(let alts): best = alts.map { minLength[Int($0)] }.min() ?? Grammar.infinity
                 case .typed(let mask, let o, let a, let s, let r):
-                    if mask.contains(.number) { best = 1 }
+                    if mask.contains(.number) { best = r <= -2 ? decimals[Int(-2 - r)].shortest ?? Grammar.infinity : 1 }
                     else if mask.contains(.integer) { best = r >= 0 ? ranges[Int(r)].shortest ?? Grammar.infinity : 1 }
                     if mask.contains(.string) { best = min(best, stringMin(s)) }
                     if best == Grammar.infinity, !mask.isDisjoint(with: [.null, .boolean]) { best = 4 }
@@ -453,7 +464,14 @@ final class Grammar: Sendable {
             case UInt8(ascii: "\""):
                 if mask.contains(.string), stringMin(s) < Grammar.infinity { return [Start(kind: .string, arg: s)] }
             case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-                if mask.contains(.number) { return [Start(kind: .number, arg: -1)] }
+                if mask.contains(.number) {
+                    guard r <= -2 else { return [Start(kind: .number, arg: -1)] }
+                    let first = NumberLexer.start(b)!
+                    let ok = decimals[Int(-2 - r)].reachable(
+                        negative: b == UInt8(ascii: "-"), magnitude: b == UInt8(ascii: "-") ? 0 : Int64(b) - 48,
+                        phase: first.0, digits: Int(first.1))
+                    return ok ? [Start(kind: .number, arg: r)] : []
+                }
                 if mask.contains(.integer) {
                     guard r >= 0 else { return [Start(kind: .integer, arg: -1)] }
                     let digit = b == UInt8(ascii: "-") ? Int64(0) : Int64(b) - 48
@@ -504,6 +522,7 @@ final class Grammar: Sendable {
         self.arrays = arrays
         self.strings = strings
         self.dfas = dfas
+        self.decimals = decimals
         self.ranges = ranges
         self.tries = tries
         self.root = Int32(rootID)

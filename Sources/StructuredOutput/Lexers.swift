@@ -153,3 +153,110 @@ enum NumberLexer {
         }
     }
 }
+
+/// A non-integer number's bounds, each open or closed. A bounded number is written in plain decimal notation (no
+/// exponent) with at most 15 digits, so a prefix's value and everything it can still become are exact decimals
+/// that Double holds: digit by digit, the grammar keeps only prefixes from which some number inside the bounds is
+/// reachable, so an output never leaves the range nor dead-ends.
+struct DecimalRange: Equatable, Sendable {
+    var lo = -Double.infinity
+    var hi = Double.infinity
+    var loOpen = false
+    var hiOpen = false
+
+    static let maxDigits = 15
+
+    var isBounded: Bool { lo > -Double.infinity || hi < Double.infinity }
+
+    func meeting(_ other: DecimalRange) -> DecimalRange {
+        var out = self
+        if other.lo > lo || (other.lo == lo && other.loOpen) { out.lo = other.lo; out.loOpen = other.loOpen }
+        if other.hi < hi || (other.hi == hi && other.hiOpen) { out.hi = other.hi; out.hiOpen = other.hiOpen }
+        return out
+    }
+
+    func contains(_ x: Double) -> Bool {
+        (loOpen ? x > lo : x >= lo) && (hiOpen ? x < hi : x <= hi)
+    }
+
+    /// Whether some multiple of `spacing` in a ≤ x < b (or, mirrored, -b < x ≤ -a) lies in the range: what a
+    /// prefix can still become, given how many digits it may still add.
+    private func meets(_ a: Double, _ b: Double, spacing: Double, negative: Bool) -> Bool {
+        // Work on the positive side: mirror the range for a negative prefix.
+        let (l, h, lOpen, hOpen) = negative ? (-hi, -lo, hiOpen, loOpen) : (lo, hi, loOpen, hiOpen)
+        let from = max(a, l)
+        var steps = (from / spacing).rounded(.up)
+        if steps * spacing < from { steps += 1 }
+        if lOpen && steps * spacing == l { steps += 1 }
+        let g = steps * spacing
+        // A negative prefix reaches -a itself but not -b; a positive one a but not b: on the mirrored side both
+        // are a ≤ x < b.
+        guard g < b || (g == a) else { return false }
+        return hOpen ? g < h : g <= h
+    }
+
+    /// The value of a complete lexeme: its digits `magnitude` with `fraction` of them after the point.
+    static func value(negative: Bool, magnitude: Int64, fraction: Int) -> Double {
+        let v = Double(magnitude) / pow10(fraction)
+        return negative ? -v : v
+    }
+
+    static func pow10(_ n: Int) -> Double {
+        var p = 1.0
+        for _ in 0..<abs(n) { p *= 10 }
+        return n < 0 ? 1 / p : p
+    }
+
+    /// Whether a number that begins with this prefix can lie in the range. `digits`: the digits written in the
+    /// current phase (`NumberLexer`'s count); `magnitude`: all digits so far as one integer.
+    func reachable(negative: Bool, magnitude m: Int64, phase: NumberLexer.Phase, digits: Int) -> Bool {
+        let significant = m == 0 ? 0 : String(m).count
+        switch phase {
+        case .minus:
+            return meets(0, Double.infinity, spacing: 1e-15, negative: true)
+        case .zero:
+            return meets(0, 1, spacing: DecimalRange.pow10(-15), negative: negative)
+        case .integer:
+            var scale = 1.0
+            for n in 0...max(0, DecimalRange.maxDigits - digits) {
+                let room = max(0, DecimalRange.maxDigits - digits - n)
+                if meets(Double(m) * scale, Double(m + 1) * scale, spacing: 1 / DecimalRange.pow10(room),
+                         negative: negative) { return true }
+                scale *= 10
+            }
+            return false
+        case .dot:
+            // A point needs at least one fraction digit after it.
+            let room = DecimalRange.maxDigits - significant
+            guard room >= 1 else { return false }
+            return meets(Double(m), Double(m + 1), spacing: 1 / DecimalRange.pow10(room), negative: negative)
+        case .fraction:
+            let p = DecimalRange.pow10(digits)
+            let room = min(Int(NumberLexer.maxFractionDigits) - digits, DecimalRange.maxDigits - significant)
+            return meets(Double(m) / p, Double(m + 1) / p, spacing: 1 / DecimalRange.pow10(digits + max(0, room)),
+                         negative: negative)
+        case .exponent, .exponentSign, .exponentDigits:
+            return false
+        }
+    }
+
+    /// Bytes of the shortest number in the range, nil when there is none.
+    var shortest: Int? {
+        if contains(0) { return 1 }
+        let negative = hi <= 0
+        // Mirror a negative range onto the positive side: the shortest has the same digits and a minus.
+        let mirrored = negative ? DecimalRange(lo: -hi, hi: -lo, loOpen: hiOpen, hiOpen: loOpen) : self
+        for fraction in 0...DecimalRange.maxDigits {
+            let p = DecimalRange.pow10(fraction)
+            var candidate = (mirrored.lo * p).rounded(.up)
+            if candidate / p == mirrored.lo && mirrored.loOpen { candidate += 1 }
+            let x = candidate / p
+            guard candidate < 1e15 else { return nil }
+            if mirrored.contains(x) {
+                let integerDigits = String(Int64(x.rounded(.down))).count
+                return (negative ? 1 : 0) + integerDigits + (fraction > 0 ? 1 + fraction : 0)
+            }
+        }
+        return nil
+    }
+}

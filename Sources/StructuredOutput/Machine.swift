@@ -171,6 +171,12 @@ extension Grammar {
                     if p == .integer { m = magnitude * 10 + Int64(b) - 48 }
                     guard ranges[Int(range)].extraDigits(negative: negative, magnitude: m, digits: Int(c),
                                                          zero: p == .zero) != nil else { return false }
+                } else if range <= -2 {
+                    // A bounded decimal: no exponent, at most 15 digits, and always a way into the range.
+                    if p == .integer || p == .fraction { m = magnitude * 10 + Int64(b) - 48 }
+                    guard m < 1_000_000_000_000_000,
+                          decimals[Int(-2 - range)].reachable(negative: negative, magnitude: m, phase: p,
+                                                              digits: Int(c)) else { return false }
                 }
                 s.lex = .number(p, c, integerOnly: integerOnly, range: range, negative: negative, magnitude: m)
                 return true
@@ -178,6 +184,7 @@ extension Grammar {
                 return false
             case .end:
                 if range >= 0, !ranges[Int(range)].contains(negative: negative, magnitude: magnitude) { return false }
+                if range <= -2, !decimalHolds(range, phase, count, negative, magnitude) { return false }
                 s.lex = .none
                 return structural(&s, b, &forks)
             }
@@ -204,12 +211,21 @@ extension Grammar {
         guard s.framing.part == .value, s.top.kind == .root, s.top.phase == .done else { return false }
         switch s.lex {
         case .none: return true
-        case .number(let phase, _, _, let range, let negative, let magnitude):
+        case .number(let phase, let count, _, let range, let negative, let magnitude):
             guard NumberLexer.isAccepting(phase) else { return false }
+            if range <= -2 { return decimalHolds(range, phase, count, negative, magnitude) }
             return range < 0 || ranges[Int(range)].contains(negative: negative, magnitude: magnitude)
         case .literal(let node): return tries[Int(node)].terminal >= 0
         case .string, .key: return false
         }
+    }
+
+    /// Whether a complete bounded-decimal lexeme's value is inside its bounds.
+    func decimalHolds(_ range: Int32, _ phase: NumberLexer.Phase, _ count: UInt8, _ negative: Bool,
+                      _ magnitude: Int64) -> Bool {
+        let fraction = phase == .fraction ? Int(count) : 0
+        return decimals[Int(-2 - range)].contains(
+            DecimalRange.value(negative: negative, magnitude: magnitude, fraction: fraction))
     }
 
     /// Whether nothing but an end token may follow.
@@ -425,6 +441,11 @@ extension Grammar {
                 if range >= 0 {
                     total = ranges[Int(range)].extraDigits(negative: negative, magnitude: magnitude, digits: Int(count),
                                                            zero: phase == .zero) ?? Grammar.infinity
+                } else if range <= -2 {
+                    // In range now: done; otherwise a few more digits (an estimate: the budget steering only needs
+                    // an order of magnitude, and the walk itself keeps the value reachable).
+                    let done = NumberLexer.isAccepting(phase) && decimalHolds(range, phase, count, negative, magnitude)
+                    total = done ? 0 : phase == .dot || phase == .minus ? 1 : 2
                 } else {
                     total = NumberLexer.isAccepting(phase) ? 0 : 1
                 }

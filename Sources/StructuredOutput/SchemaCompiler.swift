@@ -51,14 +51,16 @@ struct RawArray {
     var maxItems: Int = Int.max
 }
 
-/// An integer's bounds, inclusive (`exclusiveMinimum`/`exclusiveMaximum` and fractional bounds already rounded in).
+/// A number's bounds: inclusive integer bounds (`exclusiveMinimum`/`exclusiveMaximum` and fractional bounds already
+/// rounded in) for integers, and the same bounds as decimals, each open or closed, for other numbers.
 struct RawRange: Equatable {
     var lo: Int64 = Int64.min
     var hi: Int64 = Int64.max
+    var decimal = DecimalRange()
 
     func meeting(_ other: RawRange?) -> RawRange {
         guard let other else { return self }
-        return RawRange(lo: max(lo, other.lo), hi: min(hi, other.hi))
+        return RawRange(lo: max(lo, other.lo), hi: min(hi, other.hi), decimal: decimal.meeting(other.decimal))
     }
 }
 
@@ -260,25 +262,8 @@ struct SchemaCompiler {
         let hasArray = !keys.isDisjoint(with: SchemaCompiler.arrayKeywords)
         let hasString = !keys.isDisjoint(with: SchemaCompiler.stringKeywords)
         let hasBounds = !keys.isDisjoint(with: SchemaCompiler.numberKeywords)
-        if hasBounds {
-            // Integers only: a byte grammar can hold an integer's digits to a range exactly; fractional numbers
-            // would need decimal interval arithmetic on every digit, not done yet.
-            var floats = true
-            switch schema["type"] {
-            case .string(let name)?: floats = TypeMask(name: name)?.contains(.number) ?? true
-            case .array(let names)?:
-                floats = names.contains { if case .string("number") = $0 { return true } else { return false } }
-            default: floats = true
-            }
-            if floats {
-                let keyword = SchemaCompiler.numberKeywords.intersection(keys).sorted()[0]
-                throw ConstraintError("unsupported JSON Schema keyword '\(keyword)' at \(path) for non-integer numbers: "
-                    + "bounds are enforced on \"type\": \"integer\" only; use it or remove the bound")
-            }
-        }
-
-        // type + object/array/string keywords: one typed node.
-        if keys.contains("type") || hasObject || hasArray || hasString {
+        // type + object/array/string/number keywords: one typed node.
+        if keys.contains("type") || hasObject || hasArray || hasString || hasBounds {
             var mask: TypeMask = []
             switch schema["type"] {
             case nil:
@@ -287,6 +272,8 @@ struct SchemaCompiler {
                 if hasObject { mask.insert(.object) }
                 if hasArray { mask.insert(.array) }
                 if hasString { mask.insert(.string) }
+                // Bounds alone constrain numbers only (other types pass them), so every type stays allowed.
+                if mask.isEmpty { mask = .all }
             case .string(let name)?:
                 guard let t = TypeMask(name: name) else { throw ConstraintError("unknown type \"\(name)\" at \(path)") }
                 mask = t
@@ -394,13 +381,7 @@ struct SchemaCompiler {
         case "pattern":
             guard case .string(let pattern) = value else { return true }
             return (try? ByteDFA(pattern: pattern)) == nil
-        case _ where SchemaCompiler.numberKeywords.contains(key):
-            switch schema["type"] {
-            case .string(let name)?: return TypeMask(name: name)?.contains(.number) ?? true
-            case .array(let names)?:
-                return names.contains { if case .string("number") = $0 { return true } else { return false } }
-            default: return true
-            }
+
         default: return false
         }
     }
@@ -426,6 +407,12 @@ struct SchemaCompiler {
         if let m = try number("maximum") { range.hi = clamp(exclusiveFlag("exclusiveMaximum") ? m.rounded(.up) - 1 : m.rounded(.down)) }
         if let m = try number("exclusiveMinimum") { range.lo = max(range.lo, clamp(m.rounded(.down) + 1)) }
         if let m = try number("exclusiveMaximum") { range.hi = min(range.hi, clamp(m.rounded(.up) - 1)) }
+        var d = DecimalRange()
+        if let m = try number("minimum") { d = d.meeting(DecimalRange(lo: m, loOpen: exclusiveFlag("exclusiveMinimum"))) }
+        if let m = try number("maximum") { d = d.meeting(DecimalRange(hi: m, hiOpen: exclusiveFlag("exclusiveMaximum"))) }
+        if let m = try number("exclusiveMinimum") { d = d.meeting(DecimalRange(lo: m, loOpen: true)) }
+        if let m = try number("exclusiveMaximum") { d = d.meeting(DecimalRange(hi: m, hiOpen: true)) }
+        range.decimal = d
         return range
     }
 

@@ -48,8 +48,6 @@ final class ConstraintTests: XCTestCase {
             (#"{"type":"string","pattern":"\\bword"}"#, "pattern"),
             (#"{"type":"string","format":"color"}"#, "format"),
             (#"{"type":"string","pattern":"^a","format":"date"}"#, "pattern"),
-            (#"{"type":"object","properties":{"n":{"type":"number","minimum":0}}}"#, "minimum"),
-            (#"{"maximum":3}"#, "maximum"),
             (#"{"type":"integer","multipleOf":3}"#, "multipleOf"),
             (#"{"type":"object","properties":{"v":{"oneOf":[{"type":"object","properties":{"a":{}}},{"type":"object"}]}}}"#,
              "oneOf"),
@@ -556,5 +554,40 @@ final class ConstraintTests: XCTestCase {
             }
         }
         try assertMaskEqualsAccept(schema, vocabulary: vocabulary, seed: 9, runs: 4, maxSteps: 40)
+    }
+
+    /// Bounds on non-integer numbers: every sampled number lies in its range (open and closed ends, negative, tiny
+    /// and fractional bounds), numbers are written without exponents, and the mask equals accept.
+    func testDecimalBoundsHoldForEveryOutput() throws {
+        let (_, vocabulary) = try Model.require()
+        let cases: [(String, (Double) -> Bool)] = [
+            (#"{"type":"number","minimum":0,"maximum":1}"#, { $0 >= 0 && $0 <= 1 }),
+            (#"{"type":"number","exclusiveMinimum":0,"exclusiveMaximum":1}"#, { $0 > 0 && $0 < 1 }),
+            (#"{"type":"number","minimum":-2.5,"maximum":-2.25}"#, { $0 >= -2.5 && $0 <= -2.25 }),
+            (#"{"type":"number","minimum":0.001,"maximum":0.002}"#, { $0 >= 0.001 && $0 <= 0.002 }),
+            (#"{"type":"number","minimum":100.5}"#, { $0 >= 100.5 }),
+            (#"{"type":"number","exclusiveMaximum":-7}"#, { $0 < -7 }),
+            (#"{"maximum":3.5}"#, { $0 <= 3.5 }),
+        ]
+        for (schema, holds) in cases {
+            for seed in 1...30 {
+                var c = try JSONConstraint(schemaJSON: schema, vocabulary: vocabulary)
+                var rng = SeededRandom(seed: UInt64(seed))
+                let result = Sampler(vocabulary: vocabulary).generate(&c, rng: &rng)
+                XCTAssertNil(result.failure, "\(schema) seed \(seed): \(String(decoding: result.bytes, as: UTF8.self))")
+                let text = String(decoding: result.bytes, as: UTF8.self)
+                if schema.contains("\"type\"") || text.first.map({ $0 == "-" || $0.isNumber }) == true {
+                    let value = try XCTUnwrap(Double(text), "\(schema): \(text)")
+                    XCTAssertTrue(holds(value), "\(schema) seed \(seed): \(text)")
+                    XCTAssertFalse(text.contains("e") || text.contains("E"), text)
+                }
+            }
+            try assertMaskEqualsAccept(#"{"type":"array","items":"# + schema + #","maxItems":3}"#, vocabulary: vocabulary,
+                                       seed: 3, runs: 3, maxSteps: 12)
+        }
+        XCTAssertThrowsError(try JSONConstraint(schemaJSON: #"{"type":"number","minimum":2,"maximum":1}"#,
+                                                vocabulary: vocabulary), "contradictory bounds")
+        XCTAssertThrowsError(try JSONConstraint(schemaJSON: #"{"type":"number","exclusiveMinimum":1,"exclusiveMaximum":1}"#,
+                                                vocabulary: vocabulary))
     }
 }

@@ -224,7 +224,7 @@ final class ToolCallGrammarTests: XCTestCase {
             + #""u":{"type":"array","uniqueItems":true},"o":{"oneOf":[{"type":"object"},{"type":"object"}]}},"#
             + #""required":["s"]}"#
         let ignored = try SchemaSupport.unenforceableKeywords(schemaJSON: schema)
-        XCTAssertEqual(Set(ignored), ["pattern at #/properties/s", "format at #/properties/e", "minimum at #/properties/x",
+        XCTAssertEqual(Set(ignored), ["pattern at #/properties/s", "format at #/properties/e",
                                       "uniqueItems at #/properties/u",
                                       "oneOf at #/properties/o (overlapping branches, enforced as anyOf)"])
         XCTAssertThrowsError(try JSONConstraint(schemaJSON: schema, vocabulary: vocabulary), "strict refuses it")
@@ -233,7 +233,9 @@ final class ToolCallGrammarTests: XCTestCase {
         XCTAssertEqual(Set(c.ignoredKeywords), Set(ignored))
         var long = c
         XCTAssertFalse(long.feed(#"{"s":"abcd"#, tokenizer: tokenizer), "maxLength still holds")
-        XCTAssertTrue(c.feed(#"{"s":"zz","x":-1.5}"#, tokenizer: tokenizer), "pattern and minimum are dropped")
+        var negative = c
+        XCTAssertFalse(negative.feed(#"{"s":"zz","x":-1"#, tokenizer: tokenizer), "minimum on a number holds")
+        XCTAssertTrue(c.feed(#"{"s":"zz","x":1.5}"#, tokenizer: tokenizer), "pattern and format are dropped")
         XCTAssertTrue(c.isComplete)
         XCTAssertEqual(try SchemaSupport.unenforceableKeywords(schemaJSON: #"{"type":"integer","minimum":1}"#), [])
         XCTAssertThrowsError(try SchemaSupport.unenforceableKeywords(schemaJSON: #"{"$ref":"http://x/y"}"#))
