@@ -72,7 +72,7 @@ enum OpenAPISpec {
             "responses": {
               "200": {"description": "The message, or with stream=true its events (message_start ... message_stop)",
                       "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AnthropicMessageResponse"}},
-                                  "text/event-stream": {"schema": {"type": "string"}}}},
+                                  "text/event-stream": {"schema": {"$ref": "#/components/schemas/NamedEvent"}}}},
               "400": {"$ref": "#/components/responses/AnthropicError"}, "401": {"$ref": "#/components/responses/AnthropicError"},
               "404": {"$ref": "#/components/responses/AnthropicError"}, "413": {"$ref": "#/components/responses/AnthropicError"},
               "429": {"$ref": "#/components/responses/AnthropicError"}, "502": {"$ref": "#/components/responses/AnthropicError"},
@@ -102,7 +102,7 @@ enum OpenAPISpec {
             "responses": {
               "200": {"description": "The response object, or with stream=true its events (response.created ... response.completed)",
                       "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ResponseObject"}},
-                                  "text/event-stream": {"schema": {"type": "string"}}}},
+                                  "text/event-stream": {"schema": {"$ref": "#/components/schemas/NamedEvent"}}}},
               "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"},
               "404": {"$ref": "#/components/responses/Error"}, "413": {"$ref": "#/components/responses/Error"},
               "429": {"$ref": "#/components/responses/Error"}, "502": {"$ref": "#/components/responses/Error"},
@@ -224,6 +224,8 @@ enum OpenAPISpec {
         "schemas": {
           "Event": {"description": "One server-sent event: data is a chunk, an error object, or [DONE]",
             "type": "object", "required": ["data"], "properties": {"data": {"type": "string"}}},
+          "NamedEvent": {"description": "One server-sent event with its name (message_start, response.created, ...) and a JSON object as data",
+            "type": "object", "required": ["event", "data"], "properties": {"event": {"type": "string"}, "data": {"type": "string"}}},
           "AnthropicMessageResponse": {"type": "object", "required": ["id", "type", "role", "content", "stop_reason", "usage"], "properties": {
             "id": {"type": "string"}, "type": {"const": "message"}, "role": {"const": "assistant"},
             "content": {"type": "array", "items": {"type": "object", "required": ["type"]}},
