@@ -219,73 +219,60 @@ struct GenerationHandler: Sendable {
         timing: GenerationTiming, drainID: Int
     ) -> Response {
         let logger = self.logger
-        let drain = self.drain
         let store = self.responses
-        let body = ResponseBody { writer in
-            var sse = SSEWriter(writer: writer)
+        return eventStream(pump, id: id, slot: slot, drainID: drainID) { sse in
             var events = ResponsesStream(id: id)
             var choice = ResponseRenderer.Choice()
-            do {
-                let running = ResponsesAPI.object(id: id, model: model, created: created, options: options, choice: nil,
-                                                  usage: nil, status: "in_progress")
-                for (name, value) in events.started(running) { try await sse.event(name, value) }
-                var usage = UsageTotals()
-                loop: for await item in pump.items {
-                    var out: [(String, JSONValue)] = []
-                    switch item {
-                    case let .event(event):
-                        switch event {
-                        case let .text(text, index, _):
-                            timing.text(index: index)
-                            choice.text += text
-                            if !text.isEmpty { out = events.text(text) }
-                        case let .reasoning(text, index):
-                            timing.text(index: index)
-                            choice.reasoning += text
-                            out = events.reasoning(text)
-                        case let .toolCall(call, index):
-                            timing.text(index: index)
-                            choice.append(call)
-                            out = events.call(call)
-                        case let .finished(_, reason):
-                            choice.finishReason = reason
-                        case let .usage(counts):
-                            usage.add(counts)
-                        case .prompt:
-                            break
-                        }
-                    case .tick:
-                        try await sse.comment("keep-alive")
-                    case let .failed(error, detail):
-                        if let detail { logger.error("stream \(id) failed: \(detail)") }
-                        let (name, value) = events.failed(error)
-                        try await sse.event(name, value)
-                        break loop
-                    case .end:
-                        timing.finish(usage)
-                        let status = ResponsesAPI.status(choice.finishReason)
-                        let object = ResponsesAPI.object(id: id, model: model, created: created, options: options,
-                                                         choice: choice, usage: usage, status: status)
-                        if options.store {
-                            await store.put(id, .init(object: object, conversation: options.conversation
-                                                      + [ResponsesAPI.assistantTurn(choice)]))
-                        }
-                        out = events.finished(object, status: status)
+            let running = ResponsesAPI.object(id: id, model: model, created: created, options: options, choice: nil,
+                                              usage: nil, status: "in_progress")
+            for (name, value) in events.started(running) { try await sse.event(name, value) }
+            var usage = UsageTotals()
+            loop: for await item in pump.items {
+                var out: [(String, JSONValue)] = []
+                switch item {
+                case let .event(event):
+                    switch event {
+                    case let .text(text, index, _):
+                        timing.text(index: index)
+                        choice.text += text
+                        if !text.isEmpty { out = events.text(text) }
+                    case let .reasoning(text, index):
+                        timing.text(index: index)
+                        choice.reasoning += text
+                        out = events.reasoning(text)
+                    case let .toolCall(call, index):
+                        timing.text(index: index)
+                        choice.append(call)
+                        out = events.call(call)
+                    case let .finished(_, reason):
+                        choice.finishReason = reason
+                    case let .usage(counts):
+                        usage.add(counts)
+                    case .prompt:
+                        break
                     }
-                    for (name, value) in out { try await sse.event(name, value) }
+                case .tick:
+                    try await sse.comment("keep-alive")
+                case let .failed(error, detail):
+                    if let detail { logger.error("stream \(id) failed: \(detail)") }
+                    let (name, value) = events.failed(error)
+                    try await sse.event(name, value)
+                    break loop
+                case .end:
+                    timing.finish(usage)
+                    let status = ResponsesAPI.status(choice.finishReason)
+                    let object = ResponsesAPI.object(id: id, model: model, created: created, options: options,
+                                                     choice: choice, usage: usage, status: status)
+                    if options.store {
+                        await store.put(id, .init(object: object, conversation: options.conversation
+                                                  + [ResponsesAPI.assistantTurn(choice)]))
+                    }
+                    out = events.finished(object, status: status)
                 }
-                try await writer.finish(nil)
-            } catch {
-                logger.info("stream \(id) ended early: \(error)")
+                for (name, value) in out { try await sse.event(name, value) }
             }
-            pump.stop()
-            drain.unregister(drainID)
-            await slot.release()
+            try await sse.finish()
         }
-        return Response(
-            status: .ok,
-            headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", .xAcceleratorBuffering: "no"],
-            body: body)
     }
 
     /// Anthropic's event stream for `/v1/messages` with `stream: true`.
@@ -293,59 +280,46 @@ struct GenerationHandler: Sendable {
         _ pump: Pump, id: String, model: String, slot: AdmissionSlot, timing: GenerationTiming, drainID: Int
     ) -> Response {
         let logger = self.logger
-        let drain = self.drain
-        let body = ResponseBody { writer in
-            var sse = SSEWriter(writer: writer)
+        return eventStream(pump, id: id, slot: slot, drainID: drainID) { sse in
             var events = AnthropicStream(id: id, model: model)
-            do {
-                for (name, value) in events.start() { try await sse.event(name, value) }
-                var usage = UsageTotals()
-                var reason: FinishReason?
-                loop: for await item in pump.items {
-                    var out: [(String, JSONValue)] = []
-                    switch item {
-                    case let .event(event):
-                        switch event {
-                        case let .text(text, index, _):
-                            timing.text(index: index)
-                            if !text.isEmpty { out = events.text(text) }
-                        case let .reasoning(text, index):
-                            timing.text(index: index)
-                            out = events.thinking(text)
-                        case let .toolCall(call, index):
-                            timing.text(index: index)
-                            out = events.tool(call)
-                        case let .finished(_, finish):
-                            reason = finish
-                        case let .usage(counts):
-                            usage.add(counts)
-                        case .prompt:
-                            break
-                        }
-                    case .tick:
-                        out = [("ping", ["type": "ping"])]
-                    case let .failed(error, detail):
-                        if let detail { logger.error("stream \(id) failed: \(detail)") }
-                        try await sse.event("error", AnthropicError.body(error))
-                        break loop
-                    case .end:
-                        timing.finish(usage)
-                        out = events.finish(reason, usage: usage)
+            for (name, value) in events.start() { try await sse.event(name, value) }
+            var usage = UsageTotals()
+            var reason: FinishReason?
+            loop: for await item in pump.items {
+                var out: [(String, JSONValue)] = []
+                switch item {
+                case let .event(event):
+                    switch event {
+                    case let .text(text, index, _):
+                        timing.text(index: index)
+                        if !text.isEmpty { out = events.text(text) }
+                    case let .reasoning(text, index):
+                        timing.text(index: index)
+                        out = events.thinking(text)
+                    case let .toolCall(call, index):
+                        timing.text(index: index)
+                        out = events.tool(call)
+                    case let .finished(_, finish):
+                        reason = finish
+                    case let .usage(counts):
+                        usage.add(counts)
+                    case .prompt:
+                        break
                     }
-                    for (name, value) in out { try await sse.event(name, value) }
+                case .tick:
+                    out = [("ping", ["type": "ping"])]
+                case let .failed(error, detail):
+                    if let detail { logger.error("stream \(id) failed: \(detail)") }
+                    try await sse.event("error", AnthropicError.body(error))
+                    break loop
+                case .end:
+                    timing.finish(usage)
+                    out = events.finish(reason, usage: usage)
                 }
-                try await writer.finish(nil)
-            } catch {
-                logger.info("stream \(id) ended early: \(error)")
+                for (name, value) in out { try await sse.event(name, value) }
             }
-            pump.stop()
-            drain.unregister(drainID)
-            await slot.release()
+            try await sse.finish()
         }
-        return Response(
-            status: .ok,
-            headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", .xAcceleratorBuffering: "no"],
-            body: body)
     }
 
     private func streamingResponse(
@@ -353,52 +327,64 @@ struct GenerationHandler: Sendable {
         timing: GenerationTiming, drainID: Int
     ) -> Response {
         let logger = self.logger
-        let drain = self.drain
         let choiceCount = parsed.requests.count * parsed.n
+        return eventStream(pump, id: renderer.id, slot: slot, drainID: drainID) { sse in
+            if renderer.endpoint == .chat {
+                for index in 0..<choiceCount { try await sse.data(renderer.roleChunk(index: index)) }
+            }
+            var usage = UsageTotals()
+            var written: [Int: Int] = [:]
+            loop: for await item in pump.items {
+                switch item {
+                case let .event(event):
+                    switch event {
+                    case let .prompt(text, index, logprobs), let .text(text, index, logprobs):
+                        if case .text = event { timing.text(index: index) }
+                        try await sse.data(renderer.textChunk(index: index, text: text, tokens: logprobs,
+                                                              offset: written[index, default: 0]))
+                        written[index, default: 0] += text.count
+                    case let .toolCall(call, index):
+                        timing.text(index: index)
+                        try await sse.data(renderer.toolCallChunk(index: index, call: call))
+                    case let .reasoning(text, index):
+                        timing.text(index: index)
+                        try await sse.data(renderer.reasoningChunk(index: index, text: text))
+                    case let .finished(index, reason):
+                        try await sse.data(renderer.finishChunk(index: index, reason: reason))
+                    case let .usage(counts):
+                        usage.add(counts)
+                    }
+                case .tick:
+                    try await sse.comment("keep-alive")
+                case let .failed(error, detail):
+                    if let detail { logger.error("stream \(renderer.id) failed: \(detail)") }
+                    try await sse.data(error.body)
+                    break loop
+                case .end:
+                    timing.finish(usage)
+                    if parsed.includeUsage { try await sse.data(renderer.usageChunk(usage)) }
+                    break loop
+                }
+            }
+            try await sse.done()
+        }
+    }
+}
+
+extension GenerationHandler {
+    /// A server-sent-event response whose events `write` produces. However it ends (finished, failed, or the client
+    /// gone, which leaving ends the pump and so cancels the backend's generation), the pump stops, the drain forgets
+    /// it and the admission slot is released, once.
+    fileprivate func eventStream(_ pump: Pump, id: String, slot: AdmissionSlot, drainID: Int,
+                                 _ write: @escaping @Sendable (inout SSEWriter) async throws -> Void) -> Response {
+        let logger = self.logger
+        let drain = self.drain
         let body = ResponseBody { writer in
             var sse = SSEWriter(writer: writer)
             do {
-                if renderer.endpoint == .chat {
-                    for index in 0..<choiceCount { try await sse.data(renderer.roleChunk(index: index)) }
-                }
-                var usage = UsageTotals()
-                var written: [Int: Int] = [:]
-                loop: for await item in pump.items {
-                    switch item {
-                    case let .event(event):
-                        switch event {
-                        case let .prompt(text, index, logprobs), let .text(text, index, logprobs):
-                            if case .text = event { timing.text(index: index) }
-                            try await sse.data(renderer.textChunk(index: index, text: text, tokens: logprobs,
-                                                                  offset: written[index, default: 0]))
-                            written[index, default: 0] += text.count
-                        case let .toolCall(call, index):
-                            timing.text(index: index)
-                            try await sse.data(renderer.toolCallChunk(index: index, call: call))
-                        case let .reasoning(text, index):
-                            timing.text(index: index)
-                            try await sse.data(renderer.reasoningChunk(index: index, text: text))
-                        case let .finished(index, reason):
-                            try await sse.data(renderer.finishChunk(index: index, reason: reason))
-                        case let .usage(counts):
-                            usage.add(counts)
-                        }
-                    case .tick:
-                        try await sse.comment("keep-alive")
-                    case let .failed(error, detail):
-                        if let detail { logger.error("stream \(renderer.id) failed: \(detail)") }
-                        try await sse.data(error.body)
-                        break loop
-                    case .end:
-                        timing.finish(usage)
-                        if parsed.includeUsage { try await sse.data(renderer.usageChunk(usage)) }
-                        break loop
-                    }
-                }
-                try await sse.done()
+                try await write(&sse)
             } catch {
-                // The client went away: leaving the loop ends the pump, which cancels the backend's generation.
-                logger.info("stream \(renderer.id) ended early: \(error)")
+                logger.info("stream \(id) ended early: \(error)")
             }
             pump.stop()
             drain.unregister(drainID)
@@ -430,6 +416,11 @@ struct SSEWriter {
 
     mutating func done() async throws {
         try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
+        try await finish()
+    }
+
+    /// Ends the body (streams whose protocol has no closing sentinel).
+    mutating func finish() async throws {
         try await writer.finish(nil)
     }
 }

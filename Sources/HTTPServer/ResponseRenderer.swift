@@ -23,10 +23,9 @@ struct ResponseRenderer {
         /// Tool calls by index: id, name and the arguments so far.
         var toolCalls: [(id: String, name: String, arguments: String)] = []
 
+        /// Calls arrive in index order, each opening with its id and name.
         mutating func append(_ call: ToolCallDelta) {
-            if call.index >= toolCalls.count, call.index == toolCalls.count {
-                toolCalls.append((call.id ?? "", call.name ?? "", ""))
-            }
+            if call.index == toolCalls.count { toolCalls.append((call.id ?? "", call.name ?? "", "")) }
             guard call.index < toolCalls.count else { return }
             toolCalls[call.index].arguments += call.arguments
         }

@@ -66,6 +66,16 @@ struct SeededRandom: RandomNumberGenerator {
 }
 
 extension JSONConstraint {
+    /// Every token `accept` takes now, found by trying each one: what `allowedTokens()` must equal.
+    func acceptedByTrial(_ vocabulary: ConstraintVocabulary) -> Set<Int32> {
+        var accepted = Set<Int32>()
+        for id in 0..<Int32(vocabulary.count) {
+            var copy = self
+            if copy.accept(id) { accepted.insert(id) }
+        }
+        return accepted
+    }
+
     /// Feeds `text` as the tokenizer splits it; false at the first token the constraint rejects.
     mutating func feed(_ text: String, tokenizer: any TextTokenizer) -> Bool {
         for token in tokenizer.encode(text, addSpecial: false, parseSpecial: false) where !accept(token) {
