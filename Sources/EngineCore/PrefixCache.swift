@@ -23,6 +23,9 @@ public struct PrefixCache<Handle> {
 
     public var count: Int { entries.count }
 
+    /// The positions the cached sequences hold.
+    public var positions: Int { entries.reduce(0) { $0 + $1.tokens.count } }
+
     /// How a request starts from the cache: with an entry handed over (cut back to `reuse` positions), or with
     /// `reuse` positions copied out of an entry that stays cached for other requests.
     public enum Match {

@@ -9,7 +9,8 @@ public struct APIError: Error, Sendable, Equatable {
     public var type: String
     public var param: String?
     public var code: String?
-    /// Seconds, sent as `Retry-After`.
+    /// Seconds, sent as `Retry-After`. Every 503 and 429 has one (1 s unless the error says otherwise), so clients and
+    /// balancers always know when to come back.
     public var retryAfter: Int?
     /// For a 405: the methods the path answers, sent as `Allow`.
     public var allow: [String]?
@@ -21,8 +22,11 @@ public struct APIError: Error, Sendable, Equatable {
         self.type = type
         self.param = param
         self.code = code
-        self.retryAfter = retryAfter
+        self.retryAfter = retryAfter ?? (status == 503 || status == 429 ? Self.defaultRetryAfter : nil)
     }
+
+    /// `Retry-After` of a 503 or 429 that names none.
+    public static let defaultRetryAfter = 1
 
     public var body: JSONValue {
         ["error": ["message": .string(message), "type": .string(type), "param": JSONValue(param),

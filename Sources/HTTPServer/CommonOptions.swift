@@ -41,6 +41,9 @@ struct CommonOptions {
             sampling.logitBias = try Self.logitBias(bias)
         }
         _ = try fields.string("user")  // Accepted for compatibility; identifies end users to OpenAI, meaningless here.
+        // OpenAI's cache-routing hint. The prefix cache needs no key (it matches tokens), but a balancer in front of
+        // replicas hashes it to keep a conversation on the replica that holds its prefix (deploy/README.md).
+        _ = try fields.string("prompt_cache_key")
 
         // 0 is allowed on completions: with `echo` and `logprobs` it scores the prompt without generating, which is
         // how evaluation harnesses (lm-evaluation-harness) compute loglikelihoods.

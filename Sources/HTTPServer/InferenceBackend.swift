@@ -6,6 +6,7 @@ import struct WorkerProtocol.EmbedRequest
 import struct WorkerProtocol.Embedding
 import struct WorkerProtocol.ToolRequest
 import struct WorkerProtocol.ToolCallDelta
+import struct WorkerProtocol.WorkerLoad
 
 /// The seam between the HTTP layer and whatever produces tokens (`WorkerBackend`, the worker supervisor, in
 /// production; a scripted double in tests). The HTTP layer owns validation, admission, streaming and error mapping; a backend owns models.
@@ -319,11 +320,14 @@ public struct ModelStatus: Sendable, Equatable {
     public var loadedSince: Date?
     /// While loading: the fraction done (0...1); nil otherwise.
     public var loadProgress: Double?
+    /// What its worker holds and owes (requests waiting for a sequence, KV cache positions); nil without a worker.
+    public var load: WorkerLoad?
 
     public init(
         id: String, state: String, pid: Int32? = nil, rssBytes: UInt64? = nil, inFlight: Int = 0,
-        loadedSince: Date? = nil, loadProgress: Double? = nil
+        loadedSince: Date? = nil, loadProgress: Double? = nil, load: WorkerLoad? = nil
     ) {
+        self.load = load
         self.id = id
         self.state = state
         self.pid = pid

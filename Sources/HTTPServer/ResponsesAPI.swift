@@ -68,6 +68,7 @@ enum ResponsesAPI {
         let metadata = fields.take("metadata") ?? .object([:])
         guard case .object = metadata else { throw APIError.wrongType("metadata", expected: "an object", got: metadata) }
         _ = try fields.string("user")
+        _ = try fields.string("prompt_cache_key")  // A balancer's routing key (see CommonOptions).
         var templateArguments = ""
         if let reasoning = fields.take("reasoning") {
             var r = try RequestFields(reasoning, name: "reasoning")

@@ -85,12 +85,17 @@ enum OpenAIRoutes {
             let queueOpen = admission.active < admission.maxActive || admission.queueDepth < admission.maxQueueDepth
             let shuttingDown = state.drain.isDraining
             let ready = backend.ready && queueOpen && !shuttingDown
-            return Response.json(
+            var response = Response.json(
                 ["ready": .bool(ready),
                  "conditions": ["backend_ready": .bool(backend.ready), "queue_available": .bool(queueOpen),
                                 "shutting_down": .bool(shuttingDown)],
                  "slots_available": JSONValue(max(0, admission.maxActive - admission.active))],
                 status: ready ? 200 : 503)
+            if !ready {
+                response.headers[.retryAfter] = String(shuttingDown ? APIError.shuttingDown.retryAfter ?? 5
+                                                       : AdmissionController.retryAfterSeconds)
+            }
+            return response
         }
     }
 
@@ -205,6 +210,12 @@ enum AdminRoutes {
          "rss_bytes": model.rssBytes.map { JSONValue.integer(Int64(clamping: $0)) } ?? .null,
          "requests_in_flight": JSONValue(model.inFlight),
          "load_progress": model.loadProgress.map { JSONValue.number(($0 * 1000).rounded() / 1000) } ?? .null,
-         "loaded_since": model.loadedSince.map { .string(ISO8601DateFormatter().string(from: $0)) } ?? .null]
+         "loaded_since": model.loadedSince.map { .string(ISO8601DateFormatter().string(from: $0)) } ?? .null,
+         "queued_in_worker": model.load.map { JSONValue(Int($0.waiting)) } ?? .null,
+         "kv_positions": model.load.map { load in
+             ["used": .integer(Int64(clamping: load.kvPositionsUsed)), "free": .integer(Int64(clamping: load.kvPositionsFree)),
+              "capacity": .integer(Int64(clamping: load.kvPositionsCapacity)),
+              "cached": .integer(Int64(clamping: load.kvPositionsCached))]
+         } ?? .null]
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Prometheus
 import Synchronization
+import struct WorkerProtocol.WorkerLoad
 
 /// The `modelhost_*` Prometheus metrics, kept in a registry owned by one server instance (no global state, so tests
 /// can run several servers in one process).
@@ -87,6 +88,22 @@ public final class ServerMetrics: Sendable {
             .set(Double(admission.active))
         registry.makeGauge(descriptor: descriptor("loaded_models", "Models loaded in workers"))
             .set(Double(backend.models.filter { $0.state != "absent" && $0.state != "unloading" }.count))
+        // Per model, for balancers and autoscalers. A model without a worker reports zeros (its series stay, so a
+        // dashboard sees it go idle rather than vanish).
+        for model in backend.models {
+            let labels = [("model", model.id)]
+            let load = model.load ?? WorkerLoad()
+            registry.makeGauge(descriptor: descriptor("model_requests_in_flight", "Requests sent to the model's worker and not finished"),
+                               labels: labels).set(Double(model.inFlight))
+            registry.makeGauge(descriptor: descriptor("model_queued_requests", "Requests the worker accepted that wait for a free sequence"),
+                               labels: labels).set(Double(load.waiting))
+            registry.makeGauge(descriptor: descriptor("kv_positions_used", "KV cache positions holding running requests' tokens"),
+                               labels: labels).set(Double(load.kvPositionsUsed))
+            registry.makeGauge(descriptor: descriptor("kv_positions_free", "KV cache positions running requests can still fill (sequences x context - used)"),
+                               labels: labels).set(Double(load.kvPositionsFree))
+            registry.makeGauge(descriptor: descriptor("kv_positions_cached", "KV cache positions held by idle prefix-cache sequences"),
+                               labels: labels).set(Double(load.kvPositionsCached))
+        }
         let delta = reportedRestarts.withLock { reported in
             defer { reported = max(reported, backend.workerRestarts) }
             return max(0, backend.workerRestarts - reported)

@@ -99,6 +99,8 @@ public struct ModelStatus: Sendable, Equatable {
     public var info: LoadedInfo?
     /// While loading: the share of the weights the worker has taken in so far (0...1); nil otherwise.
     public var loadProgress: Double?
+    /// The worker's load as of its last pong; nil without a worker, or before its first pong.
+    public var load: WorkerLoad?
 }
 
 /// What a worker process sees of the orchestrator's environment: an explicit list, never the rest. Workers run

@@ -157,7 +157,7 @@ public actor Supervisor {
         slots.values.sorted { $0.spec.id < $1.spec.id }.map {
             ModelStatus(id: $0.spec.id, state: $0.state, workerPID: $0.connection?.pid,
                         recentCrashes: $0.crashes.recentCrashes, loadedSince: $0.loadedSince, info: $0.info,
-                        loadProgress: $0.state == .loading ? ($0.loadProgress ?? 0) : nil)
+                        loadProgress: $0.state == .loading ? ($0.loadProgress ?? 0) : nil, load: $0.connection?.load)
         }
     }
 

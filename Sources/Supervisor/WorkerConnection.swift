@@ -60,6 +60,8 @@ final class WorkerConnection: @unchecked Sendable {
     private var lastAnswer = ContinuousClock.now
     /// Set by `killAsHung`.
     private var hung = false
+    /// What the worker's last pong reported; nil before its first.
+    private var lastLoad: WorkerLoad?
 
     /// Requests this worker finished with `done`: a worker that served some is not part of a crash loop.
     var completedRequests: Int { lock.withLock { completed } }
@@ -139,6 +141,9 @@ final class WorkerConnection: @unchecked Sendable {
     func ping() {
         try? send(.ping, requestID: 0, timeout: 0.1)
     }
+
+    /// The worker's load as of its last pong (at most `livenessInterval` old); nil before the first.
+    var load: WorkerLoad? { lock.withLock { lastLoad } }
 
     /// How long since the worker last answered a ping (or reported on its load).
     var silence: Duration { ContinuousClock.now - lock.withLock { lastAnswer } }
@@ -240,6 +245,7 @@ final class WorkerConnection: @unchecked Sendable {
             case .loaded(let info): finishLoad(.success(info))
             case .error(let failure): finishLoad(.failure(SupervisorError.loadFailed(model: modelID, failure)))
             case .loadProgress(let fraction): lock.withLock { onLoadProgress }?(fraction)
+            case .pong(let load): lock.withLock { lastLoad = load }
             default: break
             }
             return

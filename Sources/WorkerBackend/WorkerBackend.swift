@@ -149,7 +149,7 @@ public final class WorkerBackend: InferenceBackend, @unchecked Sendable {
             HTTPServer.ModelStatus(id: s.id, state: Self.stateName(s.state), pid: s.workerPID,
                                    rssBytes: s.workerPID.flatMap(ProcessMemory.residentBytes(pid:)),
                                    inFlight: s.state.inFlight, loadedSince: s.loadedSince,
-                                   loadProgress: s.loadProgress)
+                                   loadProgress: s.loadProgress, load: s.load)
         }
         return BackendStatus(models: models, workerRestarts: await supervisor.workerRestarts, ready: true)
     }

@@ -320,6 +320,33 @@ public struct LoadedInfo: Equatable, Sendable {
     }
 }
 
+/// What a worker holds and owes, as its `pong` reports it (the supervisor pings every second): the per-model gauges
+/// a balancer or an autoscaler reads in `/metrics` and `/admin/status`.
+public struct WorkerLoad: Equatable, Sendable {
+    /// Requests holding a sequence (being prefilled or decoded).
+    public var running: UInt32
+    /// Requests the worker accepted that wait for a free sequence (or for their images to be encoded).
+    public var waiting: UInt32
+    /// KV cache positions holding the tokens of running requests.
+    public var kvPositionsUsed: UInt64
+    /// The positions running requests may fill together: sequences × context length. Free = capacity − used.
+    public var kvPositionsCapacity: UInt64
+    /// Positions held by idle sequences in the prefix cache: memory given back first when a new sequence needs it.
+    public var kvPositionsCached: UInt64
+
+    public init(running: UInt32 = 0, waiting: UInt32 = 0, kvPositionsUsed: UInt64 = 0, kvPositionsCapacity: UInt64 = 0,
+                kvPositionsCached: UInt64 = 0) {
+        self.running = running
+        self.waiting = waiting
+        self.kvPositionsUsed = kvPositionsUsed
+        self.kvPositionsCapacity = kvPositionsCapacity
+        self.kvPositionsCached = kvPositionsCached
+    }
+
+    /// Positions running requests can still fill.
+    public var kvPositionsFree: UInt64 { kvPositionsCapacity > kvPositionsUsed ? kvPositionsCapacity - kvPositionsUsed : 0 }
+}
+
 /// Why a generation ended normally.
 public enum FinishReason: UInt8, Equatable, Sendable {
     case stop = 0
@@ -462,8 +489,8 @@ public enum WorkerEvent: Equatable, Sendable {
     /// while loading, before `loaded`, at most every few percent.
     case loadProgress(Float)
     case loaded(LoadedInfo)
-    /// The answer to `ping`.
-    case pong
+    /// The answer to `ping`, with what the worker holds and owes right now.
+    case pong(WorkerLoad)
     /// The request passed the worker's checks (its prompt was built and fits the model); it may still wait for a
     /// free sequence. Every request that does not fail at once gets this first, so a front end can turn early
     /// failures into status codes before it starts streaming.
@@ -780,8 +807,13 @@ extension WorkerEvent {
         case .loadProgress(let fraction):
             w.f32(fraction)
             return (MessageType.loadProgress.rawValue, w.bytes)
-        case .pong:
-            return (MessageType.pong.rawValue, [])
+        case .pong(let load):
+            w.u32(load.running)
+            w.u32(load.waiting)
+            w.u64(load.kvPositionsUsed)
+            w.u64(load.kvPositionsCapacity)
+            w.u64(load.kvPositionsCached)
+            return (MessageType.pong.rawValue, w.bytes)
         case .prompt(let echo):
             w.string(echo.text)
             w.logprobs(echo.logprobs)
@@ -843,8 +875,13 @@ extension WorkerEvent {
             try r.finish()
             return .loaded(info)
         case .pong:
-            guard payload.isEmpty else { throw WireError("pong event carries \(payload.count) unexpected bytes") }
-            return .pong
+            var r = WireReader(payload, context: "pong event")
+            let load = WorkerLoad(running: try r.u32("running"), waiting: try r.u32("waiting"),
+                                  kvPositionsUsed: try r.u64("kv positions used"),
+                                  kvPositionsCapacity: try r.u64("kv positions capacity"),
+                                  kvPositionsCached: try r.u64("kv positions cached"))
+            try r.finish()
+            return .pong(load)
         case .loadProgress:
             var r = WireReader(payload, context: "load progress event")
             let fraction = try r.f32("fraction")

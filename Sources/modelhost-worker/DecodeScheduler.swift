@@ -49,6 +49,7 @@ final class DecodeScheduler: @unchecked Sendable {
     private let host: HostServices
     private let events: EventSink
     private let inbox: Inbox
+    private let load: LoadBoard
     private let maxSequences: Int
     private let prefillChunk: Int
     /// Tokens after a sequence's first are held back at most this long (or until 64 are pending) to share a frame.
@@ -70,12 +71,13 @@ final class DecodeScheduler: @unchecked Sendable {
     private var nextToken: UInt64 = 1
 
     init(model: DecoderModelHandle, engine: ModelEngine, host: HostServices, events: EventSink, inbox: Inbox,
-         maxSequences: Int, prefillChunk: Int = 256, flushIntervalNanoseconds: UInt64 = 2_000_000) {
+         load: LoadBoard, maxSequences: Int, prefillChunk: Int = 256, flushIntervalNanoseconds: UInt64 = 2_000_000) {
         self.model = model
         self.engine = engine
         self.host = host
         self.events = events
         self.inbox = inbox
+        self.load = load
         self.maxSequences = max(1, maxSequences)
         self.prefillChunk = max(1, prefillChunk)
         self.flushIntervalNanoseconds = flushIntervalNanoseconds
@@ -93,13 +95,25 @@ final class DecodeScheduler: @unchecked Sendable {
     /// Runs until a stop item arrives; returns its reason.
     func run() -> String {
         while true {
+            // Before waiting (the state the last step left) and after admitting (the state the next step runs in).
+            publishLoad()
             if let reason = absorb(inbox.drain(wait: active.isEmpty && waiting.isEmpty)) {
                 finishAll(reason: reason)
                 return reason
             }
             admit()
+            publishLoad()
             if !active.isEmpty { step() }
         }
+    }
+
+    /// What the supervisor's next ping reports (see `WorkerLoad`).
+    private func publishLoad() {
+        load.publish(WorkerLoad(
+            running: UInt32(clamping: active.count), waiting: UInt32(clamping: waiting.count + encoding.count),
+            kvPositionsUsed: UInt64(active.reduce(0) { $0 + $1.generation.fed.count }),
+            kvPositionsCapacity: UInt64(maxSequences) * UInt64(max(0, engine.contextLength)),
+            kvPositionsCached: UInt64(cache.positions)))
     }
 
     // MARK: Requests in

@@ -23,12 +23,14 @@ final class EncodeScheduler {
     private let tokenizer: (any TextTokenizer)?
     private let events: EventSink
     private let inbox: Inbox
+    private let load: LoadBoard
     /// The most tokens one encode call carries (the plugin's limit, if lower).
     private let batchTokens: Int
     private var requests: [Pending] = []
 
-    init(model: EncoderModelHandle, tokenizer: (any TextTokenizer)?, events: EventSink, inbox: Inbox,
+    init(model: EncoderModelHandle, tokenizer: (any TextTokenizer)?, events: EventSink, inbox: Inbox, load: LoadBoard,
          batchTokens: Int = 4096) {
+        self.load = load
         self.model = model
         self.tokenizer = tokenizer
         self.events = events
@@ -39,14 +41,21 @@ final class EncodeScheduler {
     /// Runs until shutdown or until the orchestrator is gone; returns why it stopped.
     func run() -> String {
         while true {
+            publishLoad()
             if let reason = absorb(inbox.drain(wait: requests.isEmpty)) {
                 for request in requests {
                     events.send(.error(WorkerFailure(.cancelled, "the worker is stopping: \(reason)")), requestID: request.id)
                 }
                 return reason
             }
+            publishLoad()
             if !requests.isEmpty { step() }
         }
+    }
+
+    /// An encoder keeps no KV cache: its load is the requests it is working through.
+    private func publishLoad() {
+        load.publish(WorkerLoad(running: UInt32(clamping: requests.count)))
     }
 
     private func absorb(_ items: [InboxItem]) -> String? {

@@ -12,10 +12,12 @@ final class RequestReader: @unchecked Sendable {
     private let inbox: Inbox
     private let events: EventSink
     private let tokenizer: (any TextTokenizer)?
+    private let load: LoadBoard
     private let onCancel: @Sendable (UInt64) -> Void
 
-    init(channel: RingChannel, inbox: Inbox, events: EventSink, tokenizer: (any TextTokenizer)?,
+    init(channel: RingChannel, inbox: Inbox, events: EventSink, tokenizer: (any TextTokenizer)?, load: LoadBoard,
          onCancel: @escaping @Sendable (UInt64) -> Void) {
+        self.load = load
         self.channel = channel
         self.inbox = inbox
         self.events = events
@@ -56,7 +58,7 @@ final class RequestReader: @unchecked Sendable {
                 onCancel(frame.requestID)
                 inbox.post(.cancel(requestID: frame.requestID))
             case .ping:
-                events.send(.pong, requestID: frame.requestID)
+                events.send(.pong(load.current), requestID: frame.requestID)
             case .tokenizer(let tokenizerRequest):
                 events.send(Self.answer(tokenizerRequest, tokenizer: tokenizer), requestID: frame.requestID)
             case .shutdown:

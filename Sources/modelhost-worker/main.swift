@@ -74,21 +74,24 @@ func serve(segmentName: String, parentPID: pid_t) -> Never {
         WorkerLog.write("loaded \(request.modelPath) with \(loaded.info.pluginID) \(loaded.info.pluginVersion)")
         events.send(.loaded(loaded.info), requestID: loadFrame.requestID)
         let inbox = Inbox()
+        let load = LoadBoard()
         let reason: String
         switch loaded {
         case .decoder(let loaded):
             let scheduler = DecodeScheduler(model: loaded.model, engine: loaded.engine, host: loaded.host,
-                                            events: events, inbox: inbox,
+                                            events: events, inbox: inbox, load: load,
                                             maxSequences: Int(request.maxSequences))
-            RequestReader(channel: channel, inbox: inbox, events: events, tokenizer: loaded.engine.tokenizer) {
+            RequestReader(channel: channel, inbox: inbox, events: events, tokenizer: loaded.engine.tokenizer,
+                          load: load) {
                 scheduler.interrupt(requestID: $0)
             }.start()
             reason = scheduler.run()
         case .encoder(let loaded):
             // Cancels are taken between encoder calls (each is bounded by the batch budget).
             let scheduler = EncodeScheduler(model: loaded.model, tokenizer: loaded.tokenizer, events: events,
-                                            inbox: inbox)
-            RequestReader(channel: channel, inbox: inbox, events: events, tokenizer: loaded.tokenizer) { _ in }.start()
+                                            inbox: inbox, load: load)
+            RequestReader(channel: channel, inbox: inbox, events: events, tokenizer: loaded.tokenizer,
+                          load: load) { _ in }.start()
             reason = scheduler.run()
         }
         WorkerLog.write("stopping: \(reason)")

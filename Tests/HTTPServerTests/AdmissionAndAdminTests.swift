@@ -1,6 +1,7 @@
 import Foundation
 import HTTPServer
 import ServerConfig
+import WorkerProtocol
 import XCTest
 
 final class AdmissionAndAdminTests: XCTestCase {
@@ -189,6 +190,7 @@ final class AdmissionAndAdminTests: XCTestCase {
             let models = try XCTUnwrap(status.json?["models"] as? [[String: Any]])
             XCTAssertEqual(models.first?["pid"] as? Int, 42)
             XCTAssertEqual(models.first?["rss_bytes"] as? Int, 1 << 20)
+            XCTAssertTrue(models.first?["kv_positions"] is NSNull, "no worker report yet: \(models)")
             XCTAssertNotNil(status.json?["uptime_seconds"] as? Int)
             XCTAssertNotNil(status.json?["config"])
             let response1 = try await HTTP.post(port: port, "/admin/load", json: #"{"model":"tiny"}"#)
@@ -218,9 +220,25 @@ final class AdmissionAndAdminTests: XCTestCase {
         }
     }
 
+    func testEvery503And429SaysWhenToRetry() {
+        for status in [429, 503] {
+            XCTAssertEqual(APIError(status: status, message: "m", type: "server_error").retryAfter, APIError.defaultRetryAfter)
+        }
+        XCTAssertNil(APIError(status: 400, message: "m", type: "invalid_request_error").retryAfter)
+        for error in [BackendError.overloaded(retryAfter: 0), .unavailable("later"), .workerDied(reason: "crash")] {
+            let api = APIError(error)
+            if api.status == 503 || api.status == 429 { XCTAssertNotNil(api.retryAfter, "\(error)") }
+        }
+        XCTAssertEqual(APIError.shuttingDown.retryAfter, 5)
+    }
+
     func testMetricsExposition() async throws {
         let backend = ScriptedBackend()
         backend.statusValue.workerRestarts = 3
+        backend.statusValue.models[0].inFlight = 3
+        backend.statusValue.models[0].load = WorkerLoad(running: 2, waiting: 1, kvPositionsUsed: 700,
+                                                        kvPositionsCapacity: 8192, kvPositionsCached: 300)
+        backend.statusValue.models.append(ModelStatus(id: "idle", state: "absent"))
         try await withServer(backend) { server in
             _ = try await HTTP.post(port: server.apiPort, "/v1/chat/completions", json: chat)
             _ = try await HTTP.post(port: server.apiPort, "/v1/chat/completions", json: #"{"model":1}"#)
@@ -234,9 +252,18 @@ final class AdmissionAndAdminTests: XCTestCase {
                 "modelhost_prompt_tokens_total 5", "modelhost_generated_tokens_total 2",
                 "modelhost_prefix_cache_hits_total 1", "modelhost_queue_depth 0", "modelhost_running_requests 0",
                 "modelhost_loaded_models 1", "modelhost_worker_restarts_total 3",
+                // Per model, for balancers and autoscalers; a model without a worker reports zeros.
+                #"modelhost_model_requests_in_flight{model="tiny"} 3"#, #"modelhost_model_queued_requests{model="tiny"} 1"#,
+                #"modelhost_kv_positions_used{model="tiny"} 700"#, #"modelhost_kv_positions_free{model="tiny"} 7492"#,
+                #"modelhost_kv_positions_cached{model="tiny"} 300"#, #"modelhost_kv_positions_free{model="idle"} 0"#,
             ] {
                 XCTAssertTrue(text.contains(needle), "missing \(needle) in\n\(text)")
             }
+            let status = try await HTTP.get(port: server.adminPort, "/admin/status")
+            let tiny = try XCTUnwrap((status.json?["models"] as? [[String: Any]])?.first { $0["id"] as? String == "tiny" })
+            XCTAssertEqual(tiny["queued_in_worker"] as? Int, 1)
+            XCTAssertEqual(tiny["kv_positions"] as? [String: Int],
+                           ["used": 700, "free": 7492, "capacity": 8192, "cached": 300])
         }
     }
 

@@ -29,6 +29,7 @@ final class ShutdownDrainTests: XCTestCase {
         XCTAssertEqual(server.drain.begin(), 2)
         let ready = try await HTTP.get(port: port, "/ready")
         XCTAssertEqual(ready.status, 503)
+        XCTAssertEqual(ready.headers["retry-after"], "5", "every 503 says when to come back")
         XCTAssertEqual((ready.json?["conditions"] as? [String: Any])?["shutting_down"] as? Bool, true)
         let refused = try await HTTP.post(port: port, "/v1/chat/completions", json: chat)
         XCTAssertEqual(refused.status, 503)

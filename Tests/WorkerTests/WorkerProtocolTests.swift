@@ -68,7 +68,8 @@ final class WorkerProtocolTests: XCTestCase {
             .loaded(LoadedInfo(pluginID: "p", pluginVersion: "1", vocabularySize: 5, contextLength: 6, eosTokenID: 2,
                                hasTokenizer: true, acceptsImages: true)),
             .error(WorkerFailure(.overloaded, "busy")),
-            .loadProgress(0), .loadProgress(0.375), .loadProgress(1), .pong,
+            .loadProgress(0), .loadProgress(0.375), .loadProgress(1), .pong(WorkerLoad()),
+            .pong(WorkerLoad(running: 5, waiting: 7, kvPositionsUsed: 1 << 40, kvPositionsCapacity: .max, kvPositionsCached: 3)),
             .tokenizerReply(TokenizerReply(tokens: [19556, 28], pieces: [Array("Hello".utf8), [0xE2, 0x82]], text: "Hello€")),
             .tokenizerReply(TokenizerReply(tokens: [], pieces: [], text: "")),
         ]
