@@ -2,7 +2,9 @@ import Foundation
 import TestScratch
 import XCTest
 
-/// Running several replicas: the gauges a balancer or autoscaler reads.
+/// Running several replicas: the gauges a balancer or autoscaler reads, the deployment files (validated offline), and
+/// three real servers behind a real HAProxy (scripts/bench/replicas.py: key routing, failover under SIGKILL, a
+/// rolling restart, conversation affinity against round robin).
 final class ReplicaTests: XCTestCase {
     static let key = "sk-test-replicas"
     static let auth = ["Authorization": "Bearer \(key)"]
@@ -64,6 +66,24 @@ final class ReplicaTests: XCTestCase {
         let wrong = HTTP.post(server.baseURL + "/v1/chat/completions", keyed, headers: Self.auth)
         XCTAssertEqual(wrong.status, 400)
         XCTAssertEqual(wrong.error?["param"] as? String, "prompt_cache_key")
+    }
+
+    /// deploy/: the Kubernetes manifests validate strictly against Kubernetes' schemas (and a broken one does not),
+    /// HAProxy accepts the generated configurations, systemd accepts the unit (scripts/check-deploy).
+    func testDeploymentFilesValidate() throws {
+        let script = ServerProcess.root.appendingPathComponent("scripts/check-deploy").path
+        let (status, output) = try TestPython.run([script, "--modelhost", ServerProcess.modelhost])
+        print(output)
+        XCTAssertEqual(status, 0, output)
+    }
+
+    /// Three replicas on 127.0.0.2-4 behind HAProxy: every figure of the harness must pass (it prints them).
+    func testReplicasBehindHAProxy() throws {
+        let script = ServerProcess.root.appendingPathComponent("scripts/bench/replicas.py").path
+        let (status, output) = try TestPython.run([script, "--modelhost", ServerProcess.modelhost,
+                                                   "--model", try ServerProcess.defaultModel()])
+        print(output)
+        XCTAssertEqual(status, 0, output)
     }
 
     private func poll(_ seconds: Double, _ condition: () -> Bool) -> Bool {
