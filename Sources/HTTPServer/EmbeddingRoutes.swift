@@ -33,49 +33,61 @@ public enum EmbeddingRoutes {
                 }
             }
             let parsed = try parse(try await request.jsonBody(limit: state.options.maxBodyBytes))
-            if state.drain.isDraining {
-                state.metrics.rejection(reason: "shutting_down")
-                throw APIError.shuttingDown
-            }
-            guard let info = await state.backend.model(parsed.model) else {
-                throw APIError(BackendError.modelNotFound(parsed.model))
-            }
-            try check(parsed, against: info)
-            let slot: AdmissionSlot
-            do {
-                slot = try await state.admission.acquire(priority: Priority(header: request.headers[.xPriority]))
-            } catch let error as APIError {
-                state.metrics.rejection(reason: error.code ?? "admission")
-                throw error
-            }
-            let left = ContinuousClock.now.duration(to: arrival + state.options.requestTimeout)
-            let timeout = max(0.001, Double(left.components.seconds) + Double(left.components.attoseconds) * 1e-18)
-            let vectors: [Embedding]
-            do {
-                vectors = try await context.cancellingOnDisconnect { [backend = state.backend] in
-                    do throws(BackendError) {
-                        return try await backend.embed(model: info.id, parsed.request, timeout: timeout)
-                    } catch {
-                        throw APIError(error)
-                    }
-                }
-            } catch {
-                await slot.release()
-                throw error
-            }
-            await slot.release()
-            if let dimensions = parsed.dimensions, let first = vectors.first, first.vector.count != dimensions {
-                throw APIError.invalid(cannotShorten(info.id, first.vector.count), param: "dimensions",
-                                       code: "unsupported_dimensions")
-            }
-            let promptTokens = vectors.reduce(0) { $0 + Int($1.promptTokens) }
-            state.metrics.tokens(prompt: promptTokens, generated: 0, cachedPrompt: 0)
-            state.metrics.requestDuration(endpoint: "/v1/embeddings", ContinuousClock.now - arrival)
+            let (vectors, info, promptTokens) = try await run(parsed, request: request, context: context, state: state,
+                                                              arrival: arrival, endpoint: "/v1/embeddings")
             return Response(status: .ok, headers: [.contentType: "application/json"],
                             body: ResponseBody(byteBuffer: ByteBuffer(string: render(vectors, model: info.id,
                                                                                      promptTokens: promptTokens,
                                                                                      base64: parsed.base64))))
         }
+    }
+
+    /// The embedding path every embeddings route takes once its body is parsed: drain check, model check, an
+    /// admission slot held until the vectors are back, the request timeout, cancellation when the client goes away,
+    /// the token and latency metrics.
+    static func run(_ parsed: Parsed, request: Request, context: APIRequestContext, state: ServerState,
+                    arrival: ContinuousClock.Instant, endpoint: String) async throws
+        -> (vectors: [Embedding], info: ModelInfo, promptTokens: Int)
+    {
+        if state.drain.isDraining {
+            state.metrics.rejection(reason: "shutting_down")
+            throw APIError.shuttingDown
+        }
+        guard let info = await state.backend.model(parsed.model) else {
+            throw APIError(BackendError.modelNotFound(parsed.model))
+        }
+        try check(parsed, against: info)
+        let slot: AdmissionSlot
+        do {
+            slot = try await state.admission.acquire(priority: Priority(header: request.headers[.xPriority]))
+        } catch let error as APIError {
+            state.metrics.rejection(reason: error.code ?? "admission")
+            throw error
+        }
+        let left = ContinuousClock.now.duration(to: arrival + state.options.requestTimeout)
+        let timeout = max(0.001, Double(left.components.seconds) + Double(left.components.attoseconds) * 1e-18)
+        let vectors: [Embedding]
+        do {
+            vectors = try await context.cancellingOnDisconnect { [backend = state.backend] in
+                do throws(BackendError) {
+                    return try await backend.embed(model: info.id, parsed.request, timeout: timeout)
+                } catch {
+                    throw APIError(error)
+                }
+            }
+        } catch {
+            await slot.release()
+            throw error
+        }
+        await slot.release()
+        if let dimensions = parsed.dimensions, let first = vectors.first, first.vector.count != dimensions {
+            throw APIError.invalid(cannotShorten(info.id, first.vector.count), param: "dimensions",
+                                   code: "unsupported_dimensions")
+        }
+        let promptTokens = vectors.reduce(0) { $0 + Int($1.promptTokens) }
+        state.metrics.tokens(prompt: promptTokens, generated: 0, cachedPrompt: 0)
+        state.metrics.requestDuration(endpoint: endpoint, ContinuousClock.now - arrival)
+        return (vectors, info, promptTokens)
     }
 
     /// The body's fields; every input shape OpenAI accepts, and nothing silently ignored.

@@ -38,10 +38,12 @@ struct GenerationHandler: Sendable {
         case .completions: prefix = "cmpl-"
         case .messages, .countTokens: prefix = "msg_"
         case .responses: prefix = "resp_"
+        case .ollamaChat, .ollamaGenerate: prefix = "ollama-"
         }
         let id = prefix + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
         var parsed: ParsedRequest
         var responseOptions: ResponsesAPI.Options?
+        var ollama: OllamaAPI.Parsed?
         switch endpoint {
         case .responses:
             let (p, o) = try await ResponsesAPI.parse(body, raw: text, id: id, priority: priority, store: responses)
@@ -52,9 +54,20 @@ struct GenerationHandler: Sendable {
         case .messages: parsed = try AnthropicMessages.parse(body, raw: text, id: id, priority: priority)
         case .countTokens:
             parsed = try AnthropicMessages.parse(body, raw: text, id: id, priority: priority, countOnly: true)
+        case .ollamaChat, .ollamaGenerate:
+            let o = endpoint == .ollamaChat ? try OllamaAPI.chat(body, raw: text, id: id, priority: priority)
+                : try OllamaAPI.generate(body, raw: text, id: id, priority: priority)
+            parsed = o.request
+            ollama = o
         }
         let ignoredKeywords = try ToolFields.unenforceable(parsed)
         let model = try await checkModel(parsed)
+        if let ollama, ollama.loadOnly {
+            // Ollama's preload: an empty prompt loads the model and answers at once.
+            do throws(BackendError) { try await backend.load(model: model?.id ?? parsed.model) } catch { throw APIError(error) }
+            return .json(["model": .string(ollama.name), "created_at": OllamaAPI.timestamp(), "response": "",
+                          "done": true, "done_reason": "load"])
+        }
         // What the body left out: the model's own recommendations, else the server's defaults.
         parsed.applyDefaults(model?.recommendedSampling.filled(from: options.sampling) ?? options.sampling)
         try await ImageInputs(limits: options.images).resolve(&parsed)
@@ -99,6 +112,9 @@ struct GenerationHandler: Sendable {
             } else if endpoint == .messages {
                 stream = anthropicStreamingResponse(pump, id: id, model: parsed.model, slot: slot, timing: timing,
                                                     drainID: drainID)
+            } else if let ollama {
+                stream = noting(ignored: ollama.ignored, ollamaStreamingResponse(
+                    pump, parsed: ollama, id: id, slot: slot, timing: timing, drainID: drainID))
             } else {
                 stream = streamingResponse(pump, renderer: renderer, parsed: parsed, slot: slot, timing: timing,
                                            drainID: drainID)
@@ -114,6 +130,9 @@ struct GenerationHandler: Sendable {
                 response = .json(AnthropicMessages.message(id: id, model: parsed.model, choice: choices[0] ?? .init(),
                                                            usage: usage))
             case .countTokens: response = .json(["input_tokens": JSONValue(usage.prompt)])
+            case .ollamaChat, .ollamaGenerate:
+                response = noting(ignored: ollama!.ignored, .json(OllamaAPI.answer(
+                    ollama!, choice: choices[0] ?? .init(), usage: usage, timing: timing)))
             case .responses:
                 let choice = choices[0] ?? .init()
                 let options = responseOptions!
@@ -147,6 +166,14 @@ struct GenerationHandler: Sendable {
             $0.isASCII && $0.value >= 0x20 && $0.value < 0x7F ? Character($0) : "?"
         })
         response.headers[name] = value
+        return response
+    }
+
+    /// The response with `X-ModelHost-Ignored-Options` naming the Ollama options accepted without effect.
+    private func noting(ignored: [String], _ response: Response) -> Response {
+        guard !ignored.isEmpty, let name = HTTPField.Name(OllamaAPI.ignoredHeader) else { return response }
+        var response = response
+        response.headers[name] = ignored.joined(separator: ", ")
         return response
     }
 
@@ -322,6 +349,60 @@ struct GenerationHandler: Sendable {
         }
     }
 
+    /// Ollama's stream: one JSON object per line, text and thoughts as they come, calls whole (Ollama's clients
+    /// expect complete arguments), and a closing object with `done: true`, the counts and the durations.
+    private func ollamaStreamingResponse(
+        _ pump: Pump, parsed: OllamaAPI.Parsed, id: String, slot: AdmissionSlot, timing: GenerationTiming, drainID: Int
+    ) -> Response {
+        let logger = self.logger
+        var response = eventStream(pump, id: id, slot: slot, drainID: drainID) { sse in
+            var usage = UsageTotals()
+            var choice = ResponseRenderer.Choice()
+            loop: for await item in pump.items {
+                switch item {
+                case let .event(event):
+                    switch event {
+                    case let .text(text, index, _):
+                        timing.text(index: index)
+                        if !text.isEmpty { try await sse.line(OllamaAPI.piece(parsed, text: text)) }
+                    case let .reasoning(text, index):
+                        timing.text(index: index)
+                        if !text.isEmpty { try await sse.line(OllamaAPI.piece(parsed, thinking: text)) }
+                    case let .toolCall(call, index):
+                        timing.text(index: index)
+                        choice.append(call)
+                    case let .finished(_, reason):
+                        choice.finishReason = reason
+                    case let .usage(counts):
+                        usage.add(counts)
+                    case .prompt:
+                        break
+                    }
+                case .tick:
+                    continue
+                case let .failed(error, detail):
+                    if let detail { logger.error("stream \(id) failed: \(detail)") }
+                    try await sse.line(OllamaError.body(error))
+                    break loop
+                case .end:
+                    timing.finish(usage)
+                    if case .object(var last) = OllamaAPI.piece(parsed) {
+                        if !choice.toolCalls.isEmpty, case .object(var message)? = last["message"] {
+                            message["tool_calls"] = OllamaAPI.toolCalls(choice.toolCalls)
+                            last["message"] = .object(message)
+                        }
+                        OllamaAPI.closing(&last, reason: choice.finishReason, usage: usage, timing: timing)
+                        try await sse.line(.object(last))
+                    }
+                    break loop
+                }
+            }
+            try await sse.finish()
+        }
+        response.headers[.contentType] = "application/x-ndjson"
+        return response
+    }
+
     private func streamingResponse(
         _ pump: Pump, renderer: ResponseRenderer, parsed: ParsedRequest, slot: AdmissionSlot,
         timing: GenerationTiming, drainID: Int
@@ -405,6 +486,11 @@ struct SSEWriter {
         try await writer.write(ByteBuffer(string: "data: \(value.serialized)\n\n"))
     }
 
+    /// One JSON object and a newline (Ollama's newline-delimited stream, on the same writer).
+    mutating func line(_ value: JSONValue) async throws {
+        try await writer.write(ByteBuffer(string: value.serialized + "\n"))
+    }
+
     /// A named event (Anthropic's stream: `event: message_start` and so on).
     mutating func event(_ name: String, _ value: JSONValue) async throws {
         try await writer.write(ByteBuffer(string: "event: \(name)\ndata: \(value.serialized)\n\n"))
@@ -432,6 +518,7 @@ final class GenerationTiming: @unchecked Sendable {
     private let metrics: ServerMetrics
     private let lock = NSLock()
     private var first = true
+    private var firstAt: ContinuousClock.Instant?
     private var lastByChoice: [Int: ContinuousClock.Instant] = [:]
 
     init(arrival: ContinuousClock.Instant, endpoint: String, metrics: ServerMetrics) {
@@ -445,10 +532,18 @@ final class GenerationTiming: @unchecked Sendable {
         lock.lock()
         let isFirst = first
         first = false
+        if isFirst { firstAt = now }
         let previous = lastByChoice.updateValue(now, forKey: index)
         lock.unlock()
         if isFirst { metrics.timeToFirstToken(now - arrival) }
         if let previous { metrics.interToken(now - previous) }
+    }
+
+    /// Nanoseconds since arrival, and from arrival to the first output (nil before it).
+    func elapsed() -> (total: Int64, toFirst: Int64?) {
+        func ns(_ d: Duration) -> Int64 { d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000 }
+        let first = lock.withLock { firstAt }
+        return (ns(ContinuousClock.now - arrival), first.map { ns($0 - arrival) })
     }
 
     func finish(_ usage: UsageTotals) {

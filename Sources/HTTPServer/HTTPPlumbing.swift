@@ -19,9 +19,17 @@ extension Response {
             body: ResponseBody(byteBuffer: ByteBuffer(string: value.serialized)))
     }
 
-    /// `anthropic`: in Anthropic's error shape (the `/v1/messages` routes).
-    static func error(_ error: APIError, anthropic: Bool = false) -> Response {
-        var response = json(anthropic ? AnthropicError.body(error) : error.body, status: error.status)
+    /// Whose error shape a route answers in: OpenAI's, Anthropic's (`/v1/messages`) or Ollama's (`/api/*`).
+    enum ErrorDialect { case openAI, anthropic, ollama }
+
+    static func error(_ error: APIError, dialect: ErrorDialect = .openAI) -> Response {
+        let body: JSONValue
+        switch dialect {
+        case .openAI: body = error.body
+        case .anthropic: body = AnthropicError.body(error)
+        case .ollama: body = OllamaError.body(error)
+        }
+        var response = json(body, status: error.status)
         if let retryAfter = error.retryAfter { response.headers[.retryAfter] = String(retryAfter) }
         if let allow = error.allow { response.headers[.allow] = allow.joined(separator: ", ") }
         return response
@@ -45,7 +53,9 @@ struct OpenAIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             response = try await next(request, context)
         } catch {
-            response = .error(map(error, request: request), anthropic: AnthropicError.applies(to: request.uri.path))
+            let path = request.uri.path
+            response = .error(map(error, request: request),
+                              dialect: AnthropicError.applies(to: path) ? .anthropic : OllamaError.applies(to: path) ? .ollama : .openAI)
         }
         metrics.request(endpoint: Self.endpointLabel(request.uri.path), status: Int(response.status.code))
         return response

@@ -196,6 +196,96 @@ enum OpenAPISpec {
             }
           }
         },
+        "/api/chat": {
+          "post": {
+            "operationId": "ollamaChat",
+            "description": "Ollama's chat API on the same engine: streams newline-delimited JSON objects by default (stream false: one object). Options that have no effect here are named in X-ModelHost-Ignored-Options.",
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OllamaChatRequest"}}}},
+            "responses": {
+              "200": {"description": "The answer, or its stream of objects ending with done: true",
+                      "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OllamaAnswer"}},
+                                  "application/x-ndjson": {"schema": {"$ref": "#/components/schemas/OllamaAnswer"}}}},
+              "400": {"$ref": "#/components/responses/OllamaError"}, "401": {"$ref": "#/components/responses/OllamaError"},
+              "404": {"$ref": "#/components/responses/OllamaError"}, "413": {"$ref": "#/components/responses/OllamaError"},
+              "429": {"$ref": "#/components/responses/OllamaError"}, "502": {"$ref": "#/components/responses/OllamaError"},
+              "503": {"$ref": "#/components/responses/OllamaError"}, "504": {"$ref": "#/components/responses/OllamaError"}
+            }
+          }
+        },
+        "/api/generate": {
+          "post": {
+            "operationId": "ollamaGenerate",
+            "description": "Ollama's generate API: a prompt (with the model's chat template unless raw), streamed by default; an empty prompt loads the model.",
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OllamaGenerateRequest"}}}},
+            "responses": {
+              "200": {"description": "The answer, or its stream of objects ending with done: true",
+                      "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OllamaAnswer"}},
+                                  "application/x-ndjson": {"schema": {"$ref": "#/components/schemas/OllamaAnswer"}}}},
+              "400": {"$ref": "#/components/responses/OllamaError"}, "401": {"$ref": "#/components/responses/OllamaError"},
+              "404": {"$ref": "#/components/responses/OllamaError"}, "413": {"$ref": "#/components/responses/OllamaError"},
+              "429": {"$ref": "#/components/responses/OllamaError"}, "502": {"$ref": "#/components/responses/OllamaError"},
+              "503": {"$ref": "#/components/responses/OllamaError"}, "504": {"$ref": "#/components/responses/OllamaError"}
+            }
+          }
+        },
+        "/api/embed": {
+          "post": {
+            "operationId": "ollamaEmbed",
+            "description": "Ollama's embed API: one vector per input from an embedding model; inputs over the context are cut unless truncate is false.",
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {
+              "type": "object", "required": ["model", "input"], "additionalProperties": false, "properties": {
+                "model": {"type": "string", "minLength": 1},
+                "input": {"oneOf": [{"type": "string", "minLength": 1},
+                                    {"type": "array", "minItems": 1, "maxItems": 2048, "items": {"type": "string", "minLength": 1}}]},
+                "truncate": {"type": "boolean"}, "dimensions": {"type": "integer", "minimum": 1, "maximum": 65536},
+                "options": {"type": "object"}, "keep_alive": {}}}}}},
+            "responses": {
+              "200": {"description": "The vectors", "content": {"application/json": {"schema": {"type": "object",
+                "required": ["model", "embeddings"], "properties": {"model": {"type": "string"},
+                "embeddings": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}}}}}}},
+              "400": {"$ref": "#/components/responses/OllamaError"}, "401": {"$ref": "#/components/responses/OllamaError"},
+              "404": {"$ref": "#/components/responses/OllamaError"}, "413": {"$ref": "#/components/responses/OllamaError"},
+              "429": {"$ref": "#/components/responses/OllamaError"}, "502": {"$ref": "#/components/responses/OllamaError"},
+              "503": {"$ref": "#/components/responses/OllamaError"}, "504": {"$ref": "#/components/responses/OllamaError"}
+            }
+          }
+        },
+        "/api/show": {
+          "post": {
+            "operationId": "ollamaShow",
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {
+              "type": "object", "additionalProperties": false, "properties": {
+                "model": {"type": "string", "minLength": 1}, "name": {"type": "string", "minLength": 1},
+                "verbose": {"type": "boolean"}}}}}},
+            "responses": {
+              "200": {"description": "What the model is and does", "content": {"application/json": {"schema": {
+                "type": "object", "required": ["details", "capabilities"]}}}},
+              "400": {"$ref": "#/components/responses/OllamaError"}, "401": {"$ref": "#/components/responses/OllamaError"},
+              "404": {"$ref": "#/components/responses/OllamaError"}, "413": {"$ref": "#/components/responses/OllamaError"},
+              "429": {"$ref": "#/components/responses/OllamaError"}, "502": {"$ref": "#/components/responses/OllamaError"},
+              "503": {"$ref": "#/components/responses/OllamaError"}, "504": {"$ref": "#/components/responses/OllamaError"}
+            }
+          }
+        },
+        "/api/tags": {
+          "get": {"operationId": "ollamaTags", "responses": {
+            "200": {"description": "The models", "content": {"application/json": {"schema": {"type": "object",
+              "required": ["models"], "properties": {"models": {"type": "array", "items": {"type": "object",
+                "required": ["name", "model", "size", "details"]}}}}}}},
+            "401": {"$ref": "#/components/responses/OllamaError"}}}
+        },
+        "/api/ps": {
+          "get": {"operationId": "ollamaRunning", "responses": {
+            "200": {"description": "The models loaded in workers", "content": {"application/json": {"schema": {"type": "object",
+              "required": ["models"], "properties": {"models": {"type": "array"}}}}}},
+            "401": {"$ref": "#/components/responses/OllamaError"}}}
+        },
+        "/api/version": {
+          "get": {"operationId": "ollamaVersion", "responses": {
+            "200": {"description": "The Ollama API level followed", "content": {"application/json": {"schema": {"type": "object",
+              "required": ["version"], "properties": {"version": {"type": "string"}}}}}},
+            "401": {"$ref": "#/components/responses/OllamaError"}}}
+        },
         "/health": {
           "get": {"operationId": "health", "responses": {"200": {"description": "The process runs",
             "content": {"application/json": {"schema": {"type": "object", "required": ["status"],
@@ -217,6 +307,8 @@ enum OpenAPISpec {
             "type": "object", "required": ["type", "error"], "properties": {"type": {"const": "error"}, "error": {
               "type": "object", "required": ["type", "message"],
               "properties": {"type": {"type": "string"}, "message": {"type": "string"}}}}}}}},
+          "OllamaError": {"description": "An error in Ollama's shape", "content": {"application/json": {"schema": {
+            "type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}}}},
           "Readiness": {"description": "Whether the server takes requests", "content": {"application/json": {"schema": {
             "type": "object", "required": ["ready", "conditions"],
             "properties": {"ready": {"type": "boolean"}, "conditions": {"type": "object"}, "slots_available": {"type": "integer"}}}}}}
@@ -440,6 +532,49 @@ enum OpenAPISpec {
             {"type": "object", "required": ["role", "content", "tool_call_id"], "additionalProperties": false,
              "properties": {"role": {"const": "tool"}, "content": {"type": "string"}, "tool_call_id": {"type": "string"},
                "name": {"type": "string"}}}]},
+          "OllamaOptions": {"type": "object", "description": "Ollama's options: these are honoured; Ollama's others are accepted without effect and named in X-ModelHost-Ignored-Options",
+            "properties": {
+              "temperature": {"type": "number", "minimum": 0, "maximum": 2}, "top_k": {"type": "integer", "minimum": 0, "maximum": 1000000},
+              "top_p": {"type": "number", "minimum": 0, "maximum": 1}, "min_p": {"type": "number", "minimum": 0, "maximum": 1},
+              "repeat_penalty": {"type": "number", "minimum": 0.01, "maximum": 10},
+              "presence_penalty": {"type": "number", "minimum": -2, "maximum": 2}, "frequency_penalty": {"type": "number", "minimum": -2, "maximum": 2},
+              "seed": {"type": "integer", "minimum": -9223372036854775808, "maximum": 9223372036854775807},
+              "num_predict": {"type": "integer", "minimum": -2, "maximum": 16777216},
+              "stop": {"type": "array", "maxItems": 4, "items": {"type": "string", "minLength": 1}}}},
+          "OllamaCommon": {"type": "object", "properties": {
+            "model": {"type": "string", "minLength": 1},
+            "format": {"oneOf": [{"enum": ["json", "", null]}, {"type": "object"}]},
+            "think": {"oneOf": [{"type": ["boolean", "null"]}, {"enum": ["low", "medium", "high"]}]},
+            "stream": {"type": "boolean"}, "keep_alive": {},
+            "options": {"oneOf": [{"$ref": "#/components/schemas/OllamaOptions"}, {"type": "null"}]}}},
+          "OllamaChatRequest": {"type": "object", "required": ["model", "messages"], "additionalProperties": false,
+            "properties": {
+              "model": {"$ref": "#/components/schemas/OllamaCommon/properties/model"},
+              "format": {"$ref": "#/components/schemas/OllamaCommon/properties/format"},
+              "think": {"$ref": "#/components/schemas/OllamaCommon/properties/think"},
+              "stream": {"type": "boolean"}, "keep_alive": {},
+              "options": {"$ref": "#/components/schemas/OllamaCommon/properties/options"},
+              "tools": {"type": "array", "maxItems": 128, "items": {"$ref": "#/components/schemas/Tool"}},
+              "messages": {"type": "array", "minItems": 1, "items": {"type": "object", "required": ["role"], "additionalProperties": false,
+                "properties": {"role": {"enum": ["system", "user", "assistant", "tool"]}, "content": {"type": "string"},
+                  "images": {"type": ["array", "null"], "items": {"type": "string", "minLength": 1}},
+                  "thinking": {"type": "string"}, "tool_name": {"type": "string"}, "tool_call_id": {"type": "string"},
+                  "name": {"type": "string"},
+                  "tool_calls": {"type": "array", "items": {"type": "object", "required": ["function"]}}}}}}},
+          "OllamaGenerateRequest": {"type": "object", "required": ["model"], "additionalProperties": false,
+            "properties": {
+              "model": {"$ref": "#/components/schemas/OllamaCommon/properties/model"},
+              "format": {"$ref": "#/components/schemas/OllamaCommon/properties/format"},
+              "think": {"$ref": "#/components/schemas/OllamaCommon/properties/think"},
+              "stream": {"type": "boolean"}, "keep_alive": {},
+              "options": {"$ref": "#/components/schemas/OllamaCommon/properties/options"},
+              "prompt": {"type": "string"}, "system": {"type": "string"}, "raw": {"type": "boolean"},
+              "images": {"type": ["array", "null"], "items": {"type": "string", "minLength": 1}}}},
+          "OllamaAnswer": {"description": "One object of the answer (the last has done: true), or an error object", "oneOf": [
+            {"type": "object", "required": ["model", "created_at", "done"], "properties": {"model": {"type": "string"},
+              "created_at": {"type": "string"}, "done": {"type": "boolean"}, "response": {"type": "string"},
+              "message": {"type": "object", "required": ["role", "content"]}}},
+            {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}]},
           "Tool": {"type": "object", "required": ["type", "function"], "additionalProperties": false, "properties": {
             "type": {"const": "function"},
             "function": {"type": "object", "required": ["name"], "additionalProperties": false, "properties": {

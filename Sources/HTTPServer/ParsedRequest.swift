@@ -11,6 +11,9 @@ public struct ParsedRequest: Sendable, Equatable {
         case countTokens = "/v1/messages/count_tokens"
         /// OpenAI's Responses API.
         case responses = "/v1/responses"
+        /// Ollama's native API.
+        case ollamaChat = "/api/chat"
+        case ollamaGenerate = "/api/generate"
     }
 
     public var endpoint: Endpoint

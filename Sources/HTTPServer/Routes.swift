@@ -12,6 +12,9 @@ public enum RouteMethods {
         "/v1/models/*": ["GET"], "/openapi.json": ["GET"], "/health": ["GET"], "/ready": ["GET"],
         "/tokenize": ["POST"], "/detokenize": ["POST"], "/v1/embeddings": ["POST"], "/v1/messages": ["POST"],
         "/v1/messages/count_tokens": ["POST"], "/v1/responses": ["POST"], "/v1/responses/*": ["GET", "DELETE"],
+        // Ollama's native API.
+        "/api/chat": ["POST"], "/api/generate": ["POST"], "/api/embed": ["POST"], "/api/show": ["POST"],
+        "/api/tags": ["GET"], "/api/ps": ["GET"], "/api/version": ["GET"],
     ]
     public static let admin: [String: [String]] = [
         "/admin/status": ["GET"], "/admin/load": ["POST"], "/admin/unload": ["POST"], "/admin/health": ["GET"],
@@ -57,6 +60,7 @@ enum OpenAIRoutes {
             return Response.json(["id": .string(id), "object": "response", "deleted": true])
         }
         TokenizerRoutes.register(on: router, state: state)
+        OllamaRoutes.register(on: router, state: state)
         EmbeddingRoutes.register(on: router, state: state)
         router.get("/v1/models") { _, _ in
             let models = await state.backend.listModels()

@@ -32,7 +32,7 @@ enum ToolFields {
         switch request.endpoint {
         case .messages, .countTokens: field = "input_schema"
         case .responses: field = "parameters"
-        case .chat, .completions: field = "function.parameters"
+        case .chat, .completions, .ollamaChat, .ollamaGenerate: field = "function.parameters"
         }
         var notes: [String] = []
         for (index, function) in tools.functions.enumerated() {

@@ -45,10 +45,28 @@ public final class WorkerBackend: InferenceBackend, @unchecked Sendable {
     private func info(_ entry: CatalogEntry, running: Bool, loaded: LoadedInfo?) -> ModelInfo {
         let embedding = loaded.map { $0.embeddingLength > 0 } ?? isEncoderFamily(entry.architecture ?? "")
         let dimension = loaded.flatMap { $0.embeddingLength > 0 ? Int($0.embeddingLength) : nil } ?? entry.hiddenSize
-        return ModelInfo(id: entry.id, contextLength: loaded.map { Int($0.contextLength) } ?? entry.contextLength,
-                         inputModalities: entry.inputModalities, loaded: running, created: entry.created,
-                         recommendedSampling: entry.recommendedSampling, kind: embedding ? .embedding : .generation,
-                         embeddingDimension: embedding ? dimension : nil)
+        var info = ModelInfo(id: entry.id, contextLength: loaded.map { Int($0.contextLength) } ?? entry.contextLength,
+                             inputModalities: entry.inputModalities, loaded: running, created: entry.created,
+                             recommendedSampling: entry.recommendedSampling, kind: embedding ? .embedding : .generation,
+                             embeddingDimension: embedding ? dimension : nil)
+        info.format = entry.format.rawValue
+        info.architecture = entry.architecture
+        info.sizeBytes = Self.size(of: entry)
+        return info
+    }
+
+    /// The bytes of a model's weights: its GGUF file (and projector), or its folder's safetensors files.
+    private static func size(of entry: CatalogEntry) -> Int64? {
+        func bytes(_ path: String) -> Int64 {
+            ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.int64Value ?? 0
+        }
+        switch entry.format {
+        case .gguf:
+            return bytes(entry.path) + (entry.projectorPath.map(bytes) ?? 0)
+        default:
+            let files = (try? FileManager.default.contentsOfDirectory(atPath: entry.path)) ?? []
+            return files.filter { $0.hasSuffix(".safetensors") }.reduce(0) { $0 + bytes(entry.path + "/" + $1) }
+        }
     }
 
     public func generate(_ request: GenerationRequest) async throws(BackendError)

@@ -26,7 +26,7 @@ final class EmbeddingServingTests: XCTestCase {
 
     /// A server whose models folder holds the chat model and a copy of the embedding model (a folder is served only
     /// from inside the models root).
-    func startServer(_ environment: [String: String] = ["MODELHOST_API_KEYS": key],
+    static func startServer(_ environment: [String: String] = ["MODELHOST_API_KEYS": key],
                      more: (URL) throws -> Void = { _ in }) throws -> ServerProcess {
         let source = try Self.embeddingModel()
         return try ServerProcess(environment: environment) { models in
@@ -39,7 +39,7 @@ final class EmbeddingServingTests: XCTestCase {
     }
 
     func testOfficialOpenAIClientAgainstTheFloat64Reference() throws {
-        let server = try startServer()
+        let server = try Self.startServer()
         defer { server.stop() }
         let script = ServerProcess.root.appendingPathComponent("Tests/ServingTests/openai_embeddings_checks.py").path
         let reference = ServerProcess.root.appendingPathComponent("Tests/ServingTests/Fixtures/minilm_reference.json")
@@ -53,7 +53,7 @@ final class EmbeddingServingTests: XCTestCase {
     /// Malformed bodies get 400s naming the field; the route takes auth, counts in the metrics, and reports the
     /// model in /v1/models before and after it loads.
     func testRawHTTPErrorsAuthAndMetrics() throws {
-        let server = try startServer()
+        let server = try Self.startServer()
         defer { server.stop() }
         let url = server.baseURL + "/v1/embeddings"
         var r = HTTP.post(url, ["model": Self.modelID, "input": "hi"])
@@ -114,7 +114,7 @@ final class EmbeddingServingTests: XCTestCase {
     /// A client that hangs up cancels its work in the worker: a request for 2,048 long inputs (minutes of encoding),
     /// abandoned after a second, does not hold up the next request for more than one encoder call.
     func testAnAbandonedRequestStopsInTheWorker() throws {
-        let server = try startServer([:])
+        let server = try Self.startServer([:])
         defer { server.stop() }
         let url = server.baseURL + "/v1/embeddings"
         XCTAssertEqual(HTTP.post(url, ["model": Self.modelID, "input": "warm up"]).status, 200)
@@ -151,7 +151,7 @@ final class EmbeddingServingTests: XCTestCase {
             let (status, output) = try TestPython.run([script, variants.path, "--model-dir", try Self.embeddingModel().path])
             XCTAssertEqual(status, 0, output)
         }
-        let server = try startServer([:]) { models in
+        let server = try Self.startServer([:]) { models in
             for name in ["minilm-f32.gguf", "minilm-f16.gguf"] {
                 try FileManager.default.createSymbolicLink(at: models.appendingPathComponent(name),
                                                            withDestinationURL: variants.appendingPathComponent(name))
