@@ -127,7 +127,9 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
-            path: "Sources/HTTPServer"
+            path: "Sources/HTTPServer",
+            // The browser chat page, compiled into the binary (an installed server has no resource folder to lose).
+            resources: [.embedInCode("Resources/chat.html")]
         ),
         // The InferenceBackend of `modelhost serve`: HTTP-level requests run in supervised worker processes.
         .target(

@@ -107,7 +107,8 @@ struct OpenAIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 /// orchestrators can check the process without holding a key.
 struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
     let keys: Set<String>
-    static var openPaths: Set<String> { ["/health", "/ready", "/admin/health", "/openapi.json"] }
+    /// The chat page itself is open: it holds no data, and asks for the key the API calls it makes need.
+    static var openPaths: Set<String> { ["/", "/health", "/ready", "/admin/health", "/openapi.json"] }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
         async throws -> Response

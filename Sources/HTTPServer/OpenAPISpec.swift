@@ -286,6 +286,11 @@ enum OpenAPISpec {
               "required": ["version"], "properties": {"version": {"type": "string"}}}}}},
             "401": {"$ref": "#/components/responses/OllamaError"}}}
         },
+        "/": {
+          "get": {"operationId": "chatPage", "description": "The browser chat page (off with --no-chat-page)", "responses": {
+            "200": {"description": "The page", "content": {"text/html": {"schema": {"type": "string"}}}},
+            "404": {"$ref": "#/components/responses/Error"}}}
+        },
         "/health": {
           "get": {"operationId": "health", "responses": {"200": {"description": "The process runs",
             "content": {"application/json": {"schema": {"type": "object", "required": ["status"],

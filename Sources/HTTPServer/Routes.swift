@@ -8,7 +8,7 @@ import struct Sampling.SamplingDefaults
 /// method. Kept beside the registrations below; `OpenAPISpecTests` checks the API port's against the document.
 public enum RouteMethods {
     public static let api: [String: [String]] = [
-        "/v1/chat/completions": ["POST"], "/v1/completions": ["POST"], "/v1/models": ["GET"],
+        "/": ["GET"], "/v1/chat/completions": ["POST"], "/v1/completions": ["POST"], "/v1/models": ["GET"],
         "/v1/models/*": ["GET"], "/openapi.json": ["GET"], "/health": ["GET"], "/ready": ["GET"],
         "/tokenize": ["POST"], "/detokenize": ["POST"], "/v1/embeddings": ["POST"], "/v1/messages": ["POST"],
         "/v1/messages/count_tokens": ["POST"], "/v1/responses": ["POST"], "/v1/responses/*": ["GET", "DELETE"],
@@ -58,6 +58,12 @@ enum OpenAIRoutes {
             let id = context.parameters.get("id") ?? ""
             guard await state.responses.delete(id) else { throw APIError.responseNotFound(id) }
             return Response.json(["id": .string(id), "object": "response", "deleted": true])
+        }
+        router.get("/") { _, _ in
+            guard state.options.chatPage else {
+                throw APIError.notFound("the chat page is turned off on this server (--no-chat-page)")
+            }
+            return ChatPage.response
         }
         TokenizerRoutes.register(on: router, state: state)
         OllamaRoutes.register(on: router, state: state)

@@ -26,6 +26,8 @@ public struct ServerOptions: Sendable {
     public var sampling: SamplingDefaults
     /// Origins allowed to call the API port from a browser (CORS): empty = none, `*` = any. Never the admin port.
     public var corsOrigins: [String]
+    /// `GET /` serves the chat page.
+    public var chatPage = true
 
     public static let version = "0.1.0"
 
@@ -86,7 +88,9 @@ public struct ServerOptions: Sendable {
                 "sampling_defaults": config.sampling.json,
                 "cors_origins": .array(config.corsOrigins.map(JSONValue.string)),
                 "shutdown_grace_seconds": .number(config.shutdownGraceSeconds),
+                "chat_page": .bool(config.chatPage),
             ], sampling: config.sampling, corsOrigins: config.corsOrigins)
+        chatPage = config.chatPage
     }
 
     var queueTimeouts: [Priority: Duration] {

@@ -15,13 +15,16 @@ public struct ConfigFlags: Sendable, Equatable {
     /// Browser origins allowed to call the API port (`--cors-origins`); nil = not set here.
     public var corsOrigins: [String]?
     public var shutdownGraceSeconds: Double?
+    /// `--no-chat-page` sets false; nil = not set here.
+    public var chatPage: Bool?
 
     public init(
         host: String? = nil, port: Int? = nil, adminHost: String? = nil, adminPort: Int? = nil,
         modelsDir: String? = nil, stateDir: String? = nil, pluginPath: String? = nil,
         sampling: SamplingDefaults = SamplingDefaults(), corsOrigins: [String]? = nil,
-        shutdownGraceSeconds: Double? = nil
+        shutdownGraceSeconds: Double? = nil, chatPage: Bool? = nil
     ) {
+        self.chatPage = chatPage
         self.host = host
         self.port = port
         self.adminHost = adminHost
@@ -97,6 +100,8 @@ public struct ServerConfig: Sendable, Equatable {
     public var corsOrigins: [String]
     /// How long requests in flight at SIGTERM/SIGINT may still run before they are ended (`--shutdown-grace`).
     public var shutdownGraceSeconds: Double
+    /// Whether `GET /` on the API port serves the browser chat page (`--no-chat-page`, `MODELHOST_CHAT_PAGE=false`).
+    public var chatPage = true
 
     public static let defaultHost = "127.0.0.1"
     public static let defaultPort = 11440
@@ -161,6 +166,8 @@ public struct ServerConfig: Sendable, Equatable {
             corsOrigins: flags.corsOrigins ?? CORSOriginList.parse(env.string("MODELHOST_CORS_ORIGINS")),
             shutdownGraceSeconds: flags.shutdownGraceSeconds ?? envGrace ?? 30
         )
+        let envChatPage = try env.bool(["MODELHOST_CHAT_PAGE"])
+        config.chatPage = flags.chatPage ?? envChatPage ?? true
         config.apiKeys = try APIKeySource.keys(
             inline: env.string("MODELHOST_API_KEYS"), file: env.string("MODELHOST_API_KEY_FILE"))
         try config.validate()

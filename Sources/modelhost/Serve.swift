@@ -52,6 +52,10 @@ struct Serve: ParsableCommand {
             + "MODELHOST_SHUTDOWN_GRACE). A second signal ends them at once.", valueName: "seconds"))
     var shutdownGrace: Double?
 
+    @Flag(name: .customLong("no-chat-page"),
+          help: "Do not serve the browser chat page at / on the API port (env MODELHOST_CHAT_PAGE=false).")
+    var noChatPage = false
+
     func run() throws {
         // Signals first, before any thread starts, so that every thread leaves them to the signal sources.
         let shutdown = ShutdownHook()
@@ -60,7 +64,7 @@ struct Serve: ParsableCommand {
         let flags = ConfigFlags(host: host, port: port, adminHost: adminHost, adminPort: adminPort,
                                 modelsDir: modelsDir, stateDir: stateDir, pluginPath: pluginPath,
                                 sampling: defaults.values, corsOrigins: corsOrigins.map(CORSOriginList.parse),
-                                shutdownGraceSeconds: shutdownGrace)
+                                shutdownGraceSeconds: shutdownGrace, chatPage: noChatPage ? false : nil)
         let config: ServerConfig
         do {
             config = try ServerConfig.resolve(flags: flags, environment: ProcessInfo.processInfo.environment,

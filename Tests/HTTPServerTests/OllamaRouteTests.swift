@@ -112,3 +112,27 @@ final class OllamaRouteTests: XCTestCase {
         }
     }
 }
+
+/// `GET /`: the chat page from the binary, open without a key, with a strict content security policy; turned off, a
+/// 404 that says so.
+final class ChatPageRouteTests: XCTestCase {
+    func testThePageIsServedOpenAndCanBeTurnedOff() async throws {
+        try await withServer(ScriptedBackend(), options: ServerOptions(apiKeys: ["k"])) { server in
+            let page = try await HTTP.get(port: server.apiPort, "/")
+            XCTAssertEqual(page.status, 200)
+            XCTAssertEqual(page.headers["content-type"], "text/html; charset=utf-8")
+            XCTAssertTrue(page.headers["content-security-policy"]?.contains("connect-src 'self'") == true)
+            XCTAssertTrue(page.body.contains("<title>ModelHost chat</title>"))
+            XCTAssertFalse(page.body.contains("http://") || page.body.contains("https://"), "nothing from elsewhere")
+            let models = try await HTTP.get(port: server.apiPort, "/v1/models")
+            XCTAssertEqual(models.status, 401, "the API behind it still needs the key")
+        }
+        var off = ServerOptions()
+        off.chatPage = false
+        try await withServer(ScriptedBackend(), options: off) { server in
+            let page = try await HTTP.get(port: server.apiPort, "/")
+            XCTAssertEqual(page.status, 404)
+            XCTAssertTrue(page.body.contains("--no-chat-page"), page.body)
+        }
+    }
+}

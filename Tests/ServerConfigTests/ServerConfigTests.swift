@@ -112,6 +112,13 @@ final class ServerConfigTests: XCTestCase {
         XCTAssertEqual(plain.sampling, .server)
         XCTAssertEqual(plain.corsOrigins, [])
         XCTAssertEqual(plain.shutdownGraceSeconds, 30)
+        XCTAssertTrue(plain.chatPage)
+        let noPage = try ServerConfig.resolve(flags: ConfigFlags(), environment: ["MODELHOST_CHAT_PAGE": "false"],
+                                              memory: memory(8))
+        XCTAssertFalse(noPage.chatPage)
+        let flagWins = try ServerConfig.resolve(flags: ConfigFlags(chatPage: false), environment: ["MODELHOST_CHAT_PAGE": "true"],
+                                                memory: memory(8))
+        XCTAssertFalse(flagWins.chatPage)
 
         let environment = ["MODELHOST_TEMPERATURE": "0.3", "MODELHOST_TOP_K": "10", "MODELHOST_MAX_TOKENS": "512",
                            "MODELHOST_CORS_ORIGINS": "http://localhost:3000, https://a.example"]
