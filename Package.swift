@@ -52,6 +52,7 @@ let package = Package(
         // Hummingbird's own transport, for the one channel handler that answers unparseable HTTP with JSON.
         .package(url: "https://github.com/apple/swift-nio", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.0.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
     ],
     targets: [
         // MARK: Host side.
@@ -94,7 +95,7 @@ let package = Package(
             dependencies: [
                 "CommandLineSupport", "PluginHost", "ModelFormats", "Tokenizer", "ChatTemplate",
                 "Supervisor", "WorkerProtocol", "IPC", "ProcessRegistry",
-                "HTTPServer", "ServerConfig", "ModelCatalog", "EngineCore", "WorkerBackend", "Sampling",
+                "HTTPServer", "ServerConfig", "ModelCatalog", "EngineCore", "WorkerBackend", "Sampling", "Presets",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/modelhost"
@@ -114,6 +115,9 @@ let package = Package(
         .target(name: "ImageFetchC", path: "Sources/ImageFetchC", linkerSettings: [.linkedLibrary("curl")]),
         .target(name: "ImageFetch", dependencies: ["ImageFetchC"], path: "Sources/ImageFetch"),
         .target(name: "ModelCatalog", dependencies: ["ModelFormats", "Sampling"], path: "Sources/ModelCatalog"),
+        // Model presets: names, aliases and per-model settings from one YAML file.
+        .target(name: "Presets", dependencies: ["Sampling", .product(name: "Yams", package: "Yams")],
+                path: "Sources/Presets"),
         .target(
             name: "HTTPServer",
             dependencies: [
@@ -134,7 +138,7 @@ let package = Package(
         // The InferenceBackend of `modelhost serve`: HTTP-level requests run in supervised worker processes.
         .target(
             name: "WorkerBackend",
-            dependencies: ["HTTPServer", "ModelCatalog", "Supervisor", "WorkerProtocol", "Sampling"],
+            dependencies: ["HTTPServer", "ModelCatalog", "Supervisor", "WorkerProtocol", "Sampling", "Presets"],
             path: "Sources/WorkerBackend"
         ),
 
@@ -268,11 +272,12 @@ let package = Package(
         // need python3 with `openai` and `jsonschema`, which scripts/setup installs into .venv).
         .testTarget(name: "ServingTests", dependencies: ["modelhost", "TestScratch", "ModelFormats"], path: "Tests/ServingTests",
                     exclude: ["openai_client_checks.py", "openai_tools_checks.py", "openai_embeddings_checks.py", "chat_pty.py",
-                             "anthropic_checks.py", "openai_responses_checks.py",
-                             "Fixtures"]),
+                             "anthropic_checks.py", "openai_responses_checks.py", "ollama_checks.py",
+                             "chat_page_checks.py", "Fixtures"]),
         .testTarget(name: "EngineCoreTests", dependencies: ["EngineCore", "ModelFormats", "Tokenizer", "WorkerProtocol"],
                     path: "Tests/EngineCoreTests"),
         .testTarget(name: "ServerConfigTests", dependencies: ["ServerConfig", "Sampling"], path: "Tests/ServerConfigTests"),
+        .testTarget(name: "PresetsTests", dependencies: ["Presets", "Sampling"], path: "Tests/PresetsTests"),
         .testTarget(name: "SamplingTests", dependencies: ["Sampling"], path: "Tests/SamplingTests"),
         .testTarget(
             name: "ModelCatalogTests", dependencies: ["ModelCatalog", "ModelFormats", "Sampling"], path: "Tests/ModelCatalogTests"

@@ -43,6 +43,19 @@ public final class ShutdownHook: @unchecked Sendable {
     }
 }
 
+/// SIGHUP's action (reload the presets): a signal before the action is installed finds nothing loaded yet to reload,
+/// and is dropped.
+public final class ReloadHook: @unchecked Sendable {
+    private let lock = NSLock()
+    private var action: (() -> Void)?
+
+    public init() {}
+
+    public func fire() { lock.withLock { action }?() }
+
+    public func install(_ action: @escaping () -> Void) { lock.withLock { self.action = action } }
+}
+
 /// Lines from standard input with `read(2)`, retrying a read that a signal interrupts, so that nothing but a real end
 /// of input (Ctrl-D) ends a chat. It holds no stdio lock while it waits: a thread blocked in Swift's `readLine` holds
 /// stdin's, which exit() takes on newer glibc (Debian 13), so a process reading input on a thread could not exit.

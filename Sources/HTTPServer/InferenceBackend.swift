@@ -35,9 +35,16 @@ public protocol InferenceBackend: Sendable {
     /// Throws `badRequest` for a generation model, an input over the context (unless the request truncates) or an id
     /// outside the vocabulary. When the caller stops waiting (its task is cancelled), the work is cancelled.
     func embed(model: String, _ request: EmbedRequest, timeout: Double?) async throws(BackendError) -> [Embedding]
+    /// Reads the presets file again (`POST /admin/reload`, SIGHUP); returns the preset names now in force. A file
+    /// with an error changes nothing and is a `badRequest` naming file and line.
+    func reloadPresets() async throws(BackendError) -> [String]
 }
 
 extension InferenceBackend {
+    public func reloadPresets() async throws(BackendError) -> [String] {
+        throw .badRequest(param: nil, message: "this server has no presets file")
+    }
+
     public func model(_ id: String) async -> ModelInfo? {
         await listModels().first { $0.id == id }
     }

@@ -18,6 +18,7 @@ public enum RouteMethods {
     ]
     public static let admin: [String: [String]] = [
         "/admin/status": ["GET"], "/admin/load": ["POST"], "/admin/unload": ["POST"], "/admin/health": ["GET"],
+        "/admin/reload": ["POST"],
         "/admin/queue": ["GET"], "/admin/capabilities": ["GET"], "/metrics": ["GET"],
     ]
 
@@ -157,6 +158,15 @@ enum AdminRoutes {
             return Response.json(["status": "success", "model": .string(model),
                                   "load_seconds": .number(Double(elapsed.components.seconds)
                                       + Double(elapsed.components.attoseconds) * 1e-18)])
+        }
+        router.post("/admin/reload") { _, _ in
+            do throws(BackendError) {
+                let names = try await state.backend.reloadPresets()
+                state.logger.notice("presets reloaded: \(names.count) preset(s)")
+                return Response.json(["status": "reloaded", "presets": .array(names.map(JSONValue.string))])
+            } catch {
+                throw APIError(error)
+            }
         }
         router.post("/admin/unload") { request, _ in
             let model = try await modelParameter(request, state: state)

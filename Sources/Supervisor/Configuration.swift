@@ -20,6 +20,10 @@ public struct ModelSpec: Sendable, Equatable {
     /// The vision projector (see `LoadRequest.projectorPath`); empty for a text-only model.
     public var projectorPath: String
     public var vision: VisionSettings
+    /// The context to serve (see `LoadRequest.contextLength`); 0 for the model's own.
+    public var contextLength = 0
+    /// Unload this model after this many idle seconds instead of the server's setting; 0 keeps it loaded.
+    public var idleUnloadAfter: Double?
 
     public init(id: String, path: String, family: String = "", pluginPin: String = "", pluginPaths: [String] = [],
                 threads: Int = ProcessInfo.processInfo.activeProcessorCount, maxSequences: Int = 16,

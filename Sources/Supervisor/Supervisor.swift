@@ -347,7 +347,8 @@ public actor Supervisor {
                 modelPath: spec.path, family: spec.family, threads: UInt32(clamping: max(1, spec.threads)),
                 pluginPin: spec.pluginPin, pluginPaths: spec.pluginPaths,
                 maxSequences: UInt32(clamping: max(1, spec.maxSequences)), projectorPath: spec.projectorPath,
-                vision: spec.vision), timeout: configuration.loadTimeout
+                vision: spec.vision, contextLength: UInt32(clamping: max(0, spec.contextLength))),
+                timeout: configuration.loadTimeout
             ) { [weak self] fraction in
                 announce.progress(fraction)
                 Task { await self?.recordLoadProgress(spec.id, Double(fraction)) }
@@ -535,8 +536,10 @@ public actor Supervisor {
     }
 
     private func scheduleIdleUnload(_ model: String) {
-        guard let after = configuration.idleUnloadAfter, var slot = slots[model], slot.state == .ready,
-              let connection = slot.connection else { return }
+        guard var slot = slots[model], slot.state == .ready, let connection = slot.connection else { return }
+        // A model's own setting wins (0: never), else the server's.
+        let own = slot.spec.idleUnloadAfter.map { $0 > 0 ? $0 : nil }
+        guard let after = own ?? (slot.spec.idleUnloadAfter == nil ? configuration.idleUnloadAfter : nil) else { return }
         slot.idleTimer?.cancel()
         slot.idleTimer = Task { [weak self] in
             try? await Task.sleep(nanoseconds: UInt64(max(0, after) * 1e9))

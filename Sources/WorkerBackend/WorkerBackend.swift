@@ -1,6 +1,7 @@
 import Foundation
 import HTTPServer
 import ModelCatalog
+import Presets
 import Supervisor
 import WorkerProtocol
 
@@ -13,6 +14,16 @@ public final class WorkerBackend: InferenceBackend, @unchecked Sendable {
     public let catalog: ModelCatalog
     private let template: ModelSpec
     private let isEncoderFamily: @Sendable (String) -> Bool
+    private let presetLock = NSLock()
+    private var presetCatalog = PresetCatalog()
+
+    /// A model as served: the id clients and the supervisor use (a preset's name, else the catalog id), its weights,
+    /// and its preset.
+    private struct Served {
+        let id: String
+        let entry: CatalogEntry
+        let preset: ModelPreset?
+    }
 
     /// `template` supplies what every model's spec shares (threads, batch size, plugin paths and pin); id, path
     /// and memory estimate come from the catalog. `isEncoderFamily` tells embedding models from generation models
@@ -25,29 +36,71 @@ public final class WorkerBackend: InferenceBackend, @unchecked Sendable {
         self.isEncoderFamily = isEncoderFamily
     }
 
+    /// The presets in force.
+    public var presets: PresetCatalog { presetLock.withLock { presetCatalog } }
+
+    /// Replaces the presets after checking that each names a model the catalog has. Models already running keep
+    /// their settings until their worker next starts (their requests are not disturbed); names, aliases and
+    /// sampling defaults apply to the next request.
+    public func setPresets(_ presets: PresetCatalog) throws(PresetError) {
+        for preset in presets.presets {
+            do throws(BackendError) {
+                _ = try catalog.entry(forBackend: preset.model)
+            } catch {
+                throw PresetError("\(presets.path ?? "presets"): preset '\(preset.name)' names model '\(preset.model)', "
+                                  + "which the catalog cannot serve (\(error))")
+            }
+        }
+        presetLock.withLock { presetCatalog = presets }
+    }
+
+    public func reloadPresets() async throws(BackendError) -> [String] {
+        guard let path = presets.path else {
+            throw .badRequest(param: nil, message: "no presets file is configured (serve --presets FILE)")
+        }
+        do throws(PresetError) {
+            let fresh = try PresetCatalog.load(path: path)
+            try setPresets(fresh)
+            return fresh.presets.map(\.name)
+        } catch {
+            throw .badRequest(param: nil, message: error.message)
+        }
+    }
+
     public func listModels() async -> [ModelInfo] {
         let running = await supervisor.status().filter { $0.workerPID != nil }
-        return catalog.entries().map { entry in
-            let worker = running.first { $0.id == entry.id }
-            return info(entry, running: worker != nil, loaded: worker?.info)
+        var served = catalog.entries().map { Served(id: $0.id, entry: $0, preset: nil) }
+        for preset in presets.presets {
+            if let entry = try? catalog.entry(forBackend: preset.model) {
+                served.append(Served(id: preset.name, entry: entry, preset: preset))
+            }
+        }
+        return served.map { model in
+            let worker = running.first { $0.id == model.id }
+            return info(model, running: worker != nil, loaded: worker?.info)
         }
     }
 
     /// Resolves just `id` (the `default` alias included) instead of listing the models directory and the Hugging
     /// Face cache; nil for an id that does not resolve (`generate` then reports why).
     public func model(_ id: String) async -> ModelInfo? {
-        guard let entry = try? resolve(id) else { return nil }
-        let worker = await supervisor.status().first { $0.id == entry.id && $0.workerPID != nil }
-        return info(entry, running: worker != nil, loaded: worker?.info)
+        guard let served = try? resolve(id) else { return nil }
+        let worker = await supervisor.status().first { $0.id == served.id && $0.workerPID != nil }
+        return info(served, running: worker != nil, loaded: worker?.info)
     }
 
     /// What a loaded model's worker reported wins over what the catalog read from its files.
-    private func info(_ entry: CatalogEntry, running: Bool, loaded: LoadedInfo?) -> ModelInfo {
+    private func info(_ served: Served, running: Bool, loaded: LoadedInfo?) -> ModelInfo {
+        let entry = served.entry
         let embedding = loaded.map { $0.embeddingLength > 0 } ?? isEncoderFamily(entry.architecture ?? "")
         let dimension = loaded.flatMap { $0.embeddingLength > 0 ? Int($0.embeddingLength) : nil } ?? entry.hiddenSize
-        var info = ModelInfo(id: entry.id, contextLength: loaded.map { Int($0.contextLength) } ?? entry.contextLength,
+        var context = loaded.map { Int($0.contextLength) } ?? entry.contextLength
+        if let limit = served.preset?.contextLength { context = min(context ?? limit, limit) }
+        // A preset's sampling values come before the model files' recommendations.
+        let sampling = (served.preset?.sampling ?? .init()).filled(from: entry.recommendedSampling)
+        var info = ModelInfo(id: served.id, contextLength: context,
                              inputModalities: entry.inputModalities, loaded: running, created: entry.created,
-                             recommendedSampling: entry.recommendedSampling, kind: embedding ? .embedding : .generation,
+                             recommendedSampling: sampling, kind: embedding ? .embedding : .generation,
                              embeddingDimension: embedding ? dimension : nil)
         info.format = entry.format.rawValue
         info.architecture = entry.architecture
@@ -72,7 +125,7 @@ public final class WorkerBackend: InferenceBackend, @unchecked Sendable {
     public func generate(_ request: GenerationRequest) async throws(BackendError)
         -> AsyncThrowingStream<GenerationEvent, any Error>
     {
-        let entry = try await register(request.model)
+        let served = try await register(request.model)
         let workerRequests = try WorkerRequestBuilder.build(request)
         var timeout: Double?
         if let deadline = request.deadline {
@@ -81,7 +134,7 @@ public final class WorkerBackend: InferenceBackend, @unchecked Sendable {
         }
         var choices: [ChoiceStream] = []
         for workerRequest in workerRequests {
-            choices.append(ChoiceStream(supervisor.generate(model: entry.id, request: workerRequest,
+            choices.append(ChoiceStream(supervisor.generate(model: served.id, request: workerRequest,
                                                             options: GenerateOptions(timeout: timeout))))
         }
         // Wait until every choice is accepted by the worker, so that a request the worker refuses (prompt too long,
@@ -91,37 +144,37 @@ public final class WorkerBackend: InferenceBackend, @unchecked Sendable {
                 try await choice.awaitAccepted()
             } catch {
                 // Dropping the streams ends them, which cancels the other choices in the worker.
-                throw Self.backendError(error, model: entry.id)
+                throw Self.backendError(error, model: served.id)
             }
         }
-        return Self.merge(choices, model: entry.id)
+        return Self.merge(choices, model: served.id)
     }
 
     public func load(model: String) async throws(BackendError) {
-        let entry = try await register(model)
+        let served = try await register(model)
         do {
-            try await supervisor.load(model: entry.id)
+            try await supervisor.load(model: served.id)
         } catch {
-            throw Self.backendError(error, model: entry.id)
+            throw Self.backendError(error, model: served.id)
         }
     }
 
     public func unload(model: String) async throws(BackendError) {
-        let entry = try resolve(model)
-        await supervisor.unload(model: entry.id)
+        let served = try resolve(model)
+        await supervisor.unload(model: served.id)
     }
 
     public func tokenizer(model: String, _ request: TokenizerRequest, timeout: Double?) async throws(BackendError)
         -> TokenizerReply
     {
-        let entry = try await register(model)
+        let served = try await register(model)
         do {
-            for try await event in supervisor.submit(model: entry.id, request: .tokenizer(request),
+            for try await event in supervisor.submit(model: served.id, request: .tokenizer(request),
                                                      options: GenerateOptions(timeout: timeout)) {
                 if case .tokenizerReply(let reply) = event { return reply }
             }
         } catch {
-            throw Self.backendError(error, model: entry.id)
+            throw Self.backendError(error, model: served.id)
         }
         throw BackendError.internal("the worker ended a tokenizer request without a reply")
     }
@@ -129,10 +182,10 @@ public final class WorkerBackend: InferenceBackend, @unchecked Sendable {
     public func embed(model: String, _ request: EmbedRequest, timeout: Double?) async throws(BackendError)
         -> [Embedding]
     {
-        let entry = try await register(model)
+        let served = try await register(model)
         var vectors: [Embedding?] = Array(repeating: nil, count: request.inputs.count)
         do {
-            for try await event in supervisor.submit(model: entry.id, request: .embed(request),
+            for try await event in supervisor.submit(model: served.id, request: .embed(request),
                                                      options: GenerateOptions(timeout: timeout)) {
                 switch event {
                 case .embedding(let embedding):
@@ -155,7 +208,7 @@ public final class WorkerBackend: InferenceBackend, @unchecked Sendable {
         } catch let error as BackendError {
             throw error
         } catch {
-            let mapped = Self.backendError(error, model: entry.id)
+            let mapped = Self.backendError(error, model: served.id)
             if case .badRequest(nil, let message) = mapped { throw .badRequest(param: "input", message: message) }
             throw mapped
         }
@@ -174,24 +227,36 @@ public final class WorkerBackend: InferenceBackend, @unchecked Sendable {
 
     // MARK: Models
 
-    private func resolve(_ id: String) throws(BackendError) -> CatalogEntry {
-        try catalog.entry(forBackend: id)
+    /// A preset's name or alias first, else the catalog (the `default` alias included).
+    private func resolve(_ id: String) throws(BackendError) -> Served {
+        if let preset = presets.preset(named: id) {
+            return Served(id: preset.name, entry: try catalog.entry(forBackend: preset.model), preset: preset)
+        }
+        let entry = try catalog.entry(forBackend: id)
+        return Served(id: entry.id, entry: entry, preset: nil)
     }
 
-    /// Resolves `id` in the catalog and makes sure the supervisor knows the model (models may be added to the
-    /// models directory while the server runs).
-    private func register(_ id: String) async throws(BackendError) -> CatalogEntry {
-        let entry = try resolve(id)
+    /// Resolves `id` and makes sure the supervisor knows the model (models may be added to the models directory
+    /// while the server runs), with its preset's load settings.
+    private func register(_ id: String) async throws(BackendError) -> Served {
+        let served = try resolve(id)
+        let entry = served.entry
         var spec = template
-        spec.id = entry.id
+        spec.id = served.id
         spec.path = entry.path
         spec.estimatedBytes = ProcessMemory.estimatedWorkerBytes(modelPath: entry.path)
         spec.projectorPath = entry.projectorPath ?? ""
         if let projector = entry.projectorPath, projector != entry.path {
             spec.estimatedBytes += ProcessMemory.estimatedWorkerBytes(modelPath: projector)
         }
+        if let preset = served.preset {
+            if let threads = preset.threads { spec.threads = threads }
+            if let plugin = preset.plugin { spec.pluginPin = plugin }
+            spec.contextLength = preset.contextLength ?? 0
+            spec.idleUnloadAfter = preset.idleTimeout
+        }
         await supervisor.register(spec)
-        return entry
+        return served
     }
 
     static func stateName(_ state: ModelState) -> String {

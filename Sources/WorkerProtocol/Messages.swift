@@ -45,10 +45,13 @@ public struct LoadRequest: Equatable, Sendable {
     /// folder. Empty for a text-only model, whose worker then never loads a vision plugin.
     public var projectorPath: String
     public var vision: VisionSettings
+    /// The context the worker serves, at most the model's own; 0 for the model's own (a preset's `context_length`).
+    public var contextLength: UInt32
 
     public init(modelPath: String, family: String = "", threads: UInt32 = 1, pluginPin: String = "",
                 pluginPaths: [String] = [], maxSequences: UInt32 = 16, projectorPath: String = "",
-                vision: VisionSettings = VisionSettings()) {
+                vision: VisionSettings = VisionSettings(), contextLength: UInt32 = 0) {
+        self.contextLength = contextLength
         self.modelPath = modelPath
         self.family = family
         self.threads = threads
@@ -600,6 +603,7 @@ extension WorkerRequest {
             w.u64(r.vision.maxPixels)
             w.u32(r.vision.cacheEntries)
             w.u32(r.vision.cacheTTLSeconds)
+            w.u32(r.contextLength)
             return (MessageType.load.rawValue, w.bytes)
         case .generate(let r):
             switch r.input {
@@ -695,7 +699,8 @@ extension WorkerRequest {
                 vision: VisionSettings(maxDimension: try r.u32("vision max dimension"),
                                        maxPixels: try r.u64("vision max pixels"),
                                        cacheEntries: try r.u32("vision cache entries"),
-                                       cacheTTLSeconds: try r.u32("vision cache ttl")))
+                                       cacheTTLSeconds: try r.u32("vision cache ttl")),
+                contextLength: try r.u32("context length"))
             try r.finish()
             return .load(request)
         case .generate:

@@ -117,11 +117,14 @@ enum ModelLoader {
                 vision = try VisionStack.load(request, host: host, plugins: plugins, runtimeTag: plugin.runtimeTag,
                                               tokenizer: prompts?.tokenizer, decoderEmbedding: model.embeddingLength)
             }
+            // A preset may serve less context than the model has (less KV memory per sequence), never more.
+            let servedContext = request.contextLength > 0 ? min(model.contextLength, Int(request.contextLength))
+                : model.contextLength
             let engine = ModelEngine(prompts: prompts, vocabularySize: model.vocabularySize,
-                                     contextLength: model.contextLength, eosToken: eos, vision: vision)
+                                     contextLength: servedContext, eosToken: eos, vision: vision)
             let info = LoadedInfo(pluginID: plugin.id, pluginVersion: plugin.version,
                                   vocabularySize: UInt32(clamping: model.vocabularySize),
-                                  contextLength: UInt32(clamping: model.contextLength), eosTokenID: eos ?? -1,
+                                  contextLength: UInt32(clamping: servedContext), eosTokenID: eos ?? -1,
                                   hasTokenizer: prompts != nil, acceptsImages: vision != nil)
             return .decoder(LoadedModel(host: host, context: context, weights: service, model: model, engine: engine,
                                         info: info, vision: vision))

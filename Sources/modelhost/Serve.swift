@@ -1,9 +1,10 @@
 import ArgumentParser
 import CommandLineSupport
 import Foundation
-import PluginHost
 import HTTPServer
 import ModelCatalog
+import PluginHost
+import Presets
 import ServerConfig
 import struct Sampling.SamplingDefaults
 import Supervisor
@@ -38,6 +39,12 @@ struct Serve: ParsableCommand {
     @Option(help: "Extra plugin directory (env MODELHOST_PLUGIN_PATH).")
     var pluginPath: String?
 
+    @Option(help: ArgumentHelp(
+        "Model presets file (YAML: names, aliases and per-model settings; env MODELHOST_PRESETS; default "
+            + "presets.yaml in the models directory when it exists). Reloaded on SIGHUP and POST /admin/reload.",
+        valueName: "file"))
+    var presets: String?
+
     @OptionGroup(title: "Defaults for requests that leave a value out (a model's own recommendations come first)")
     var defaults: SamplingDefaultOptions
 
@@ -59,7 +66,10 @@ struct Serve: ParsableCommand {
     func run() throws {
         // Signals first, before any thread starts, so that every thread leaves them to the signal sources.
         let shutdown = ShutdownHook()
-        let signals = SignalHandling { signal in shutdown.fire(reason: signal == SIGINT ? "SIGINT" : "SIGTERM") }
+        let reload = ReloadHook()
+        let signals = SignalHandling(signals: [SIGTERM, SIGINT, SIGHUP]) { signal in
+            if signal == SIGHUP { reload.fire() } else { shutdown.fire(reason: signal == SIGINT ? "SIGINT" : "SIGTERM") }
+        }
         defer { signals.cancel() }
         let flags = ConfigFlags(host: host, port: port, adminHost: adminHost, adminPort: adminPort,
                                 modelsDir: modelsDir, stateDir: stateDir, pluginPath: pluginPath,
@@ -95,6 +105,26 @@ struct Serve: ParsableCommand {
         let plugins = PluginDiscovery.discover(in: .standard(extra: template.pluginPaths))
         let backend = WorkerBackend(catalog: catalog, supervisor: supervisor, template: template,
                                     isEncoderFamily: { PluginSelector.isEncoderFamily($0, among: plugins) })
+        let presetsPath = presets ?? ProcessInfo.processInfo.environment["MODELHOST_PRESETS"]
+            ?? { let p = config.modelsDir + "/presets.yaml"; return FileManager.default.fileExists(atPath: p) ? p : nil }()
+        if let presetsPath {
+            do throws(PresetError) {
+                try backend.setPresets(try PresetCatalog.load(path: presetsPath))
+            } catch {
+                throw RuntimeFailure(error.message)
+            }
+            Self.log("presets from \(presetsPath): \(backend.presets.presets.map(\.name).joined(separator: ", "))")
+        }
+        reload.install {
+            Task {
+                do throws(BackendError) {
+                    let names = try await backend.reloadPresets()
+                    Self.log("SIGHUP: presets reloaded (\(names.joined(separator: ", ")))")
+                } catch {
+                    Self.log("SIGHUP: presets not reloaded, the ones in force stay: \(error)")
+                }
+            }
+        }
         let server = ModelHostServer(backend: backend, options: ServerOptions(config: config))
         let grace = Duration.milliseconds(Int64(config.shutdownGraceSeconds * 1000))
         try BlockingRunner.run {
@@ -104,6 +134,16 @@ struct Serve: ParsableCommand {
                     Self.log("\(signal): shutting down (grace \(config.shutdownGraceSeconds) s; a second signal ends "
                              + "the requests still running at once)")
                     server.beginShutdown(running, grace: grace)
+                }
+                for preset in backend.presets.presets where preset.loadAtStart {
+                    Task {
+                        do throws(BackendError) {
+                            try await backend.load(model: preset.name)
+                            Self.log("loaded \(preset.name) at start (load_at_start)")
+                        } catch {
+                            Self.log("could not load \(preset.name) at start: \(error)")
+                        }
+                    }
                 }
                 print("modelhost: API on http://\(config.host):\(running.apiPort), admin on "
                       + "http://\(config.adminHost):\(running.adminPort) (\(config.tier.rawValue), "
