@@ -53,6 +53,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.0.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.20.0"),
     ],
     targets: [
         // MARK: Host side.
@@ -96,6 +97,7 @@ let package = Package(
                 "CommandLineSupport", "PluginHost", "ModelFormats", "Tokenizer", "ChatTemplate",
                 "Supervisor", "WorkerProtocol", "IPC", "ProcessRegistry",
                 "HTTPServer", "ServerConfig", "ModelCatalog", "EngineCore", "WorkerBackend", "Sampling", "Presets",
+                "ModelPull",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/modelhost"
@@ -115,6 +117,10 @@ let package = Package(
         .target(name: "ImageFetchC", path: "Sources/ImageFetchC", linkerSettings: [.linkedLibrary("curl")]),
         .target(name: "ImageFetch", dependencies: ["ImageFetchC"], path: "Sources/ImageFetch"),
         .target(name: "ModelCatalog", dependencies: ["ModelFormats", "Sampling"], path: "Sources/ModelCatalog"),
+        // `modelhost pull`: models from a Hugging Face-compatible hub into the cache the catalog reads.
+        .target(name: "ModelPull", dependencies: [
+            "ModelCatalog", "CSupport", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        ], path: "Sources/ModelPull"),
         // Model presets: names, aliases and per-model settings from one YAML file.
         .target(name: "Presets", dependencies: ["Sampling", .product(name: "Yams", package: "Yams")],
                 path: "Sources/Presets"),
@@ -122,6 +128,7 @@ let package = Package(
             name: "HTTPServer",
             dependencies: [
                 "ServerConfig", "ModelCatalog", "ImageFetch", "Sampling", "WorkerProtocol", "StructuredOutput",
+                "ModelPull",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -138,7 +145,7 @@ let package = Package(
         // The InferenceBackend of `modelhost serve`: HTTP-level requests run in supervised worker processes.
         .target(
             name: "WorkerBackend",
-            dependencies: ["HTTPServer", "ModelCatalog", "Supervisor", "WorkerProtocol", "Sampling", "Presets"],
+            dependencies: ["HTTPServer", "ModelCatalog", "Supervisor", "WorkerProtocol", "Sampling", "Presets", "ModelPull"],
             path: "Sources/WorkerBackend"
         ),
 
@@ -273,7 +280,7 @@ let package = Package(
         .testTarget(name: "ServingTests", dependencies: ["modelhost", "TestScratch", "ModelFormats"], path: "Tests/ServingTests",
                     exclude: ["openai_client_checks.py", "openai_tools_checks.py", "openai_embeddings_checks.py", "chat_pty.py",
                              "anthropic_checks.py", "openai_responses_checks.py", "ollama_checks.py",
-                             "chat_page_checks.py", "Fixtures"]),
+                             "chat_page_checks.py", "hub_server.py", "Fixtures"]),
         .testTarget(name: "EngineCoreTests", dependencies: ["EngineCore", "ModelFormats", "Tokenizer", "WorkerProtocol"],
                     path: "Tests/EngineCoreTests"),
         .testTarget(name: "ServerConfigTests", dependencies: ["ServerConfig", "Sampling"], path: "Tests/ServerConfigTests"),

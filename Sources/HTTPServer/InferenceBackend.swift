@@ -7,6 +7,7 @@ import struct WorkerProtocol.Embedding
 import struct WorkerProtocol.ToolRequest
 import struct WorkerProtocol.ToolCallDelta
 import struct WorkerProtocol.WorkerLoad
+import struct ModelPull.HubPull
 
 /// The seam between the HTTP layer and whatever produces tokens (`WorkerBackend`, the worker supervisor, in
 /// production; a scripted double in tests). The HTTP layer owns validation, admission, streaming and error mapping; a backend owns models.
@@ -38,11 +39,20 @@ public protocol InferenceBackend: Sendable {
     /// Reads the presets file again (`POST /admin/reload`, SIGHUP); returns the preset names now in force. A file
     /// with an error changes nothing and is a `badRequest` naming file and line.
     func reloadPresets() async throws(BackendError) -> [String]
+    /// `POST /admin/pull`: downloads a model from the hub into the cache the catalog serves from (see `HubPull`).
+    func pull(_ spec: String, progress: @escaping @Sendable (HubPull.Progress) -> Void) async throws(BackendError)
+        -> HubPull.Result
 }
 
 extension InferenceBackend {
     public func reloadPresets() async throws(BackendError) -> [String] {
         throw .badRequest(param: nil, message: "this server has no presets file")
+    }
+
+    public func pull(_ spec: String, progress: @escaping @Sendable (HubPull.Progress) -> Void) async throws(BackendError)
+        -> HubPull.Result
+    {
+        throw .unavailable("this server cannot pull models")
     }
 
     public func model(_ id: String) async -> ModelInfo? {

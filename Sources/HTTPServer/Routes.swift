@@ -18,7 +18,7 @@ public enum RouteMethods {
     ]
     public static let admin: [String: [String]] = [
         "/admin/status": ["GET"], "/admin/load": ["POST"], "/admin/unload": ["POST"], "/admin/health": ["GET"],
-        "/admin/reload": ["POST"],
+        "/admin/reload": ["POST"], "/admin/pull": ["POST"],
         "/admin/queue": ["GET"], "/admin/capabilities": ["GET"], "/metrics": ["GET"],
     ]
 
@@ -158,6 +158,16 @@ enum AdminRoutes {
             return Response.json(["status": "success", "model": .string(model),
                                   "load_seconds": .number(Double(elapsed.components.seconds)
                                       + Double(elapsed.components.attoseconds) * 1e-18)])
+        }
+        router.post("/admin/pull") { request, _ in
+            var fields = try RequestFields(try await request.jsonBody(limit: 64 * 1024))
+            guard let spec = try fields.string("model"), !spec.isEmpty else {
+                throw APIError.invalid("'model' is required: ORG/NAME or ORG/NAME:FILE-OR-QUANT", param: "model",
+                                       code: "missing_required_parameter")
+            }
+            let stream = try fields.bool("stream") ?? true
+            try fields.finish()
+            return try await PullRoute.respond(spec, stream: stream, backend: state.backend, logger: state.logger)
         }
         router.post("/admin/reload") { _, _ in
             do throws(BackendError) {

@@ -41,7 +41,15 @@ public struct ModelCatalog: Sendable {
         if let hub = huggingFaceHub {
             for name in list(hub) where name.hasPrefix("models--") {
                 let parts = name.dropFirst("models--".count).components(separatedBy: "--")
-                if parts.count == 2 { ids.insert("\(parts[0])/\(parts[1])") }
+                guard parts.count == 2 else { continue }
+                // A repository of GGUF files lists each (org/name:STEM); a safetensors folder is org/name.
+                let files = snapshotDirectory(hub: hub, org: parts[0], name: parts[1])
+                    .map { Self.ggufFiles(in: list("\(hub)/\($0)")) } ?? []
+                if files.isEmpty {
+                    ids.insert("\(parts[0])/\(parts[1])")
+                } else {
+                    for file in files { ids.insert("\(parts[0])/\(parts[1]):\(file.dropLast(5))") }
+                }
             }
         }
         return ids.sorted().compactMap { id in
@@ -58,6 +66,9 @@ public struct ModelCatalog: Sendable {
         try ModelID.validate(id)
         if !id.contains("/") {
             return try resolveGGUF(id)
+        }
+        if let colon = id.firstIndex(of: ":") {
+            return try resolveHubGGUF(id: id, repo: String(id[..<colon]), selector: String(id[id.index(after: colon)...]))
         }
         let parts = id.split(separator: "/").map(String.init)
         if let entry = try resolveDirectory(id: id, root: modelsDir, relative: "\(parts[0])/\(parts[1])") {
@@ -96,6 +107,45 @@ public struct ModelCatalog: Sendable {
             id: id, format: .gguf, path: real, contextLength: context, architecture: architecture,
             inputModalities: projectorPath == nil ? ["text"] : ["text", "image"], created: modificationDate(real),
             projectorPath: projectorPath, recommendedSampling: sampling, hiddenSize: width)
+    }
+
+    /// The model GGUF files of a folder listing (vision projectors, `mmproj-*`, go with their model).
+    public static func ggufFiles(in names: [String]) -> [String] {
+        names.filter { $0.hasSuffix(".gguf") && !$0.hasPrefix("mmproj") }.sorted()
+    }
+
+    /// Which of `files` a selector names: the file itself, its name without `.gguf`, or a quantization (`Q4_K_M`),
+    /// matched without case as a name part (`Model.Q4_K_M.gguf`, `model-q4_k_m.gguf`). nil when none or several match.
+    public static func select(_ selector: String, in files: [String]) -> String? {
+        if let exact = files.first(where: { $0 == selector || $0.dropLast(5) == selector }) { return exact }
+        let wanted = selector.lowercased()
+        let matches = files.filter { file in
+            file.dropLast(5).lowercased().split(whereSeparator: { $0 == "." || $0 == "-" }).contains { $0 == wanted }
+        }
+        return matches.count == 1 ? matches[0] : nil
+    }
+
+    /// `org/name:SELECTOR`: one GGUF file of a repository in the Hugging Face cache.
+    private func resolveHubGGUF(id: String, repo: String, selector: String) throws(CatalogError) -> CatalogEntry {
+        let parts = repo.split(separator: "/").map(String.init)
+        guard let hub = huggingFaceHub, let snapshot = snapshotDirectory(hub: hub, org: parts[0], name: parts[1]),
+              let confinement = RootConfinement(root: hub) else { throw .notFound(id: id) }
+        let directory = "\(hub)/\(snapshot)"
+        let files = Self.ggufFiles(in: list(directory))
+        guard let file = Self.select(selector, in: files) else {
+            throw .notFound(id: id)
+        }
+        // Snapshot files are links into the repository's blobs: the target must stay inside the hub.
+        guard let real = confinement.confined("\(directory)/\(file)"), isRegularFile(real) else {
+            throw .outsideRoots(id: id)
+        }
+        guard let (architecture, context, sampling, width) = GGUFFacts.shared.facts(of: real) else {
+            throw .unreadable(id: id, reason: "its GGUF header is invalid")
+        }
+        return CatalogEntry(
+            id: id, format: .gguf, path: real, contextLength: context, architecture: architecture,
+            inputModalities: ["text"], created: modificationDate(real), recommendedSampling: sampling,
+            hiddenSize: width)
     }
 
     // MARK: - Hugging Face directories

@@ -4,8 +4,21 @@ public enum ModelID {
     public static let maxLength = 200
 
     /// Throws `invalidID` unless `id` is 1–200 ASCII characters from `[A-Za-z0-9._-]`, with at most one `/`
-    /// separating two non-empty components, none of which is `.`/`..` or starts with `.` or `-`.
+    /// separating two non-empty components, none of which is `.`/`..` or starts with `.` or `-`; `org/name` may end
+    /// with `:SELECTOR` (same characters), which picks one GGUF file of a Hugging Face repository (`:Q4_K_M`).
     public static func validate(_ id: String) throws(CatalogError) {
+        if let colon = id.firstIndex(of: ":") {
+            let repo = String(id[..<colon]), selector = String(id[id.index(after: colon)...])
+            guard repo.contains("/") else {
+                throw .invalidID(id: id, reason: "':SELECTOR' follows an org/name repository id")
+            }
+            try validate(repo)
+            guard !selector.isEmpty, !selector.contains("/"), !selector.contains(":") else {
+                throw .invalidID(id: id, reason: "':' is followed by a file name or quantization, like ':Q4_K_M'")
+            }
+            try validate(selector)
+            return
+        }
         guard !id.isEmpty else { throw .invalidID(id: id, reason: "it is empty") }
         guard id.utf8.count <= maxLength else {
             throw .invalidID(id: id, reason: "it is longer than \(maxLength) characters")

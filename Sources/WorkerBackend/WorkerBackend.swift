@@ -1,6 +1,7 @@
 import Foundation
 import HTTPServer
 import ModelCatalog
+import ModelPull
 import Presets
 import Supervisor
 import WorkerProtocol
@@ -64,6 +65,20 @@ public final class WorkerBackend: InferenceBackend, @unchecked Sendable {
             return fresh.presets.map(\.name)
         } catch {
             throw .badRequest(param: nil, message: error.message)
+        }
+    }
+
+    public func pull(_ spec: String, progress: @escaping @Sendable (HubPull.Progress) -> Void) async throws(BackendError)
+        -> HubPull.Result
+    {
+        guard let hub = catalog.huggingFaceHub else { throw .unavailable("no Hugging Face cache is configured") }
+        let puller = HubPull(options: .init(environment: ProcessInfo.processInfo.environment, hubDirectory: hub))
+        do {
+            return try await puller.pull(spec, progress: progress)
+        } catch let failure as HubPull.Failure {
+            throw .badRequest(param: "model", message: failure.message)
+        } catch {
+            throw .unavailable("pull \(spec): \(error)")
         }
     }
 

@@ -7,7 +7,8 @@ struct ModelHostCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "modelhost",
         abstract: "An OpenAI-compatible LLM server whose model backends are plugins.",
-        subcommands: [Serve.self, Chat.self, Run.self, Plugins.self, Tokenize.self, Detokenize.self, Template.self, Bench.self]
+        subcommands: [Serve.self, Chat.self, Run.self, Pull.self, ListModels.self, RemoveModel.self, Plugins.self,
+                      Tokenize.self, Detokenize.self, Template.self, Bench.self]
     )
 }
 
