@@ -24,14 +24,7 @@ public enum EmbeddingRoutes {
     static func register(on router: Router<APIRequestContext>, state: ServerState) {
         router.post("/v1/embeddings") { request, context in
             let arrival = ContinuousClock.now
-            if let limiter = state.rateLimiter {
-                do {
-                    try limiter.take()
-                } catch {
-                    state.metrics.rejection(reason: "rate_limited")
-                    throw error
-                }
-            }
+            try state.takeRateToken()
             let parsed = try parse(try await request.jsonBody(limit: state.options.maxBodyBytes))
             let (vectors, info, promptTokens) = try await run(parsed, request: request, context: context, state: state,
                                                               arrival: arrival, endpoint: "/v1/embeddings")

@@ -35,6 +35,17 @@ final class ServerState: Sendable {
     }
 
     var uptimeSeconds: Int { Int((ContinuousClock.now - started).components.seconds) }
+
+    /// Takes a rate-limit token (when the limit is on), or throws its 429 and counts the rejection.
+    func takeRateToken() throws {
+        guard let rateLimiter else { return }
+        do {
+            try rateLimiter.take()
+        } catch {
+            metrics.rejection(reason: "rate_limited")
+            throw error
+        }
+    }
 }
 
 /// The two HTTP servers (OpenAI API and admin API) over one backend.

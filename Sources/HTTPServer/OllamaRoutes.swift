@@ -17,14 +17,7 @@ enum OllamaRoutes {
         }
         router.post("/api/embed") { request, context in
             let arrival = ContinuousClock.now
-            if let limiter = state.rateLimiter {
-                do {
-                    try limiter.take()
-                } catch {
-                    state.metrics.rejection(reason: "rate_limited")
-                    throw error
-                }
-            }
+            try state.takeRateToken()
             let (parsed, name, ignored) = try embedRequest(try await request.jsonBody(limit: state.options.maxBodyBytes))
             let (vectors, _, promptTokens) = try await EmbeddingRoutes.run(
                 parsed, request: request, context: context, state: state, arrival: arrival, endpoint: "/api/embed")

@@ -37,11 +37,13 @@ final class ModelCatalogTests: XCTestCase {
     }
 
     func testIDValidation() {
-        for good in ["tiny", "SmolLM2-135M-Instruct.Q4_1", "org/name", "mlx-community/Qwen2.5-0.5B-4bit"] {
+        for good in ["tiny", "SmolLM2-135M-Instruct.Q4_1", "org/name", "mlx-community/Qwen2.5-0.5B-4bit",
+                     "org/name:Q4_K_M", "bartowski/Model-GGUF:Model-Q4_K_M"] {
             XCTAssertNoThrow(try ModelID.validate(good), good)
         }
         for bad in ["", "../etc", "a/../b", "/abs", "a//b", "a/b/c", ".hidden", "-flag", "a b", "ｏｒｇ/name", "a\\b",
-                    String(repeating: "x", count: 201), "org/..", "%2e%2e"] {
+                    String(repeating: "x", count: 201), "org/..", "%2e%2e", "name:tag", "org/name:", "org/name:a/b",
+                    "org/name:a:b", "org/name:-x", "org/name:..", ":Q4_0"] {
             XCTAssertThrowsError(try ModelID.validate(bad), bad) { error in
                 guard case .invalidID = error as? CatalogError else { return XCTFail("\(bad): \(error)") }
             }
@@ -149,6 +151,37 @@ final class ModelCatalogTests: XCTestCase {
         XCTAssertEqual(vision.inputModalities, ["text", "image"])
         XCTAssertEqual(vision.architecture, "qwen2_vl")
         XCTAssertEqual(catalog.entries().map(\.id), ["acme/small", "org/vision"])
+    }
+
+    /// GGUF files of the Hugging Face cache (what `modelhost pull` leaves): each is `org/name:STEM`, also named by a
+    /// quantization; a link out of the hub is refused.
+    func testHubGGUFFilesAreServedByFileOrQuant() throws {
+        let repo = "\(hfHome)/hub/models--org--Model-GGUF"
+        try FileManager.default.createDirectory(atPath: "\(repo)/blobs", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: "\(repo)/snapshots/abc123", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: "\(repo)/refs", withIntermediateDirectories: true)
+        try "abc123".write(toFile: "\(repo)/refs/main", atomically: true, encoding: .utf8)
+        for (blob, file, context) in [("b1", "Model-Q4_K_M.gguf", 4096), ("b2", "Model-Q8_0.gguf", 2048)] {
+            try writeGGUF("\(repo)/blobs/\(blob)", context: context)
+            try FileManager.default.createSymbolicLink(atPath: "\(repo)/snapshots/abc123/\(file)",
+                                                       withDestinationPath: "../../blobs/\(blob)")
+        }
+        let catalog = ModelCatalog(modelsDir: models, hfHome: hfHome)
+        XCTAssertEqual(catalog.entries().map(\.id), ["org/Model-GGUF:Model-Q4_K_M", "org/Model-GGUF:Model-Q8_0"])
+        let byQuant = try catalog.resolve("org/Model-GGUF:q8_0")
+        XCTAssertEqual(byQuant.contextLength, 2048)
+        XCTAssertEqual(byQuant.format, .gguf)
+        XCTAssertEqual(try catalog.resolve("org/Model-GGUF:Model-Q4_K_M").contextLength, 4096)
+        XCTAssertThrowsError(try catalog.resolve("org/Model-GGUF:Q5_K_M"))
+        XCTAssertThrowsError(try catalog.resolve("org/Model-GGUF"), "two GGUF files: name one")
+        try writeGGUF("\(root!)/outside/evil.gguf")
+        try FileManager.default.createSymbolicLink(atPath: "\(repo)/snapshots/abc123/Model-IQ4_NL.gguf",
+                                                   withDestinationPath: "\(root!)/outside/evil.gguf")
+        XCTAssertThrowsError(try catalog.resolve("org/Model-GGUF:IQ4_NL")) { error in
+            guard case .outsideRoots = error as? CatalogError else { return XCTFail("\(error)") }
+        }
+        XCTAssertEqual(ModelCatalog.select("Q4_K_M", in: ["a-Q4_K_M.gguf", "b.Q4_K_M.gguf"]), nil, "ambiguous")
+        XCTAssertEqual(ModelCatalog.select("b.Q4_K_M", in: ["a-Q4_K_M.gguf", "b.Q4_K_M.gguf"]), "b.Q4_K_M.gguf")
     }
 
     func testSymlinkEscapesAreRefused() throws {
