@@ -30,7 +30,9 @@ struct CORSPolicyMiddleware<Context: RequestContext>: RouterMiddleware {
     /// The headers a preflight is granted when it names none.
     static var defaultHeaders: String { "Authorization, Content-Type, X-Priority" }
     /// Response headers a page's script may read beyond the CORS-safelisted ones.
-    static var exposedHeaders: String { "Retry-After" }
+    static var exposedHeaders: String {
+        "Retry-After, \(ToolFields.ignoredHeader), \(OllamaAPI.ignoredHeader)"
+    }
 
     init(origins: [String]) {
         self.origins = Set(origins)

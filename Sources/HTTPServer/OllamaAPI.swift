@@ -144,7 +144,6 @@ enum OllamaAPI {
         }
         var sampling = SamplingParameters()
         var explicit = SamplingDefaults()
-        sampling.temperature = 1.0
         var stop: [String] = []
         if let options = fields.take("options"), options != .null {
             var o = try RequestFields(options, name: "options")

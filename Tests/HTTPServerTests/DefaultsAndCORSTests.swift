@@ -119,6 +119,8 @@ final class DefaultsAndCORSTests: XCTestCase {
             XCTAssertEqual(ok.status, 200, ok.body)
             XCTAssertEqual(ok.headers["access-control-allow-origin"], "http://localhost:3000")
             XCTAssertTrue(ok.headers["access-control-expose-headers"]?.contains("Retry-After") ?? false)
+            XCTAssertTrue(ok.headers["access-control-expose-headers"]?.contains("X-ModelHost-Ignored-Options") ?? false,
+                          "a page may read which options had no effect")
             let unauthorized = try await HTTP.post(port: server.apiPort, "/v1/chat/completions", json: bare,
                                                    headers: ["Origin": "http://localhost:3000"])
             XCTAssertEqual(unauthorized.status, 401)
