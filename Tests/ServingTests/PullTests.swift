@@ -138,5 +138,28 @@ final class PullTests: XCTestCase {
         XCTAssertEqual(s9, 0, o9)
         XCTAssertFalse(fm.fileExists(atPath: cache.path), "the repository had nothing else")
         XCTAssertFalse(try modelhost(["list"]).1.contains("SmolLM2-GGUF"))
+
+        // On a terminal, a progress bar redrawn in place (a pseudo-terminal, as a person's shell gives).
+        let script = """
+            import os, pty, sys
+            out = b""
+            pid, fd = pty.fork()
+            if pid == 0:
+                os.execv(sys.argv[1], [sys.argv[1], "pull", "test-org/SmolLM2-GGUF:Q4_1"])
+            while True:
+                try:
+                    chunk = os.read(fd, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            _, status = os.waitpid(pid, 0)
+            sys.stdout.write(out.decode(errors="replace"))
+            sys.exit(os.waitstatus_to_exitcode(status))
+            """
+        let (s10, o10) = try TestProcess.run("python3", ["-c", script, ServerProcess.modelhost], environment: env)
+        XCTAssertEqual(s10, 0, o10)
+        XCTAssertTrue(o10.contains("\r\u{1B}[K") && o10.contains("[##############################] 100%"), o10)
     }
 }
