@@ -541,9 +541,8 @@ final class GenerationTiming: @unchecked Sendable {
 
     /// Nanoseconds since arrival, and from arrival to the first output (nil before it).
     func elapsed() -> (total: Int64, toFirst: Int64?) {
-        func ns(_ d: Duration) -> Int64 { d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000 }
         let first = lock.withLock { firstAt }
-        return (ns(ContinuousClock.now - arrival), first.map { ns($0 - arrival) })
+        return ((ContinuousClock.now - arrival).nanoseconds, first.map { ($0 - arrival).nanoseconds })
     }
 
     func finish(_ usage: UsageTotals) {
@@ -551,4 +550,9 @@ final class GenerationTiming: @unchecked Sendable {
         metrics.tokens(prompt: usage.prompt, generated: usage.completion, cachedPrompt: usage.cachedPrompt)
         metrics.images(tokens: usage.imagePrompt, cacheHits: usage.imageCacheHits, cacheMisses: usage.imageCacheMisses)
     }
+}
+
+extension Duration {
+    /// Whole nanoseconds (Ollama's durations).
+    var nanoseconds: Int64 { components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000 }
 }

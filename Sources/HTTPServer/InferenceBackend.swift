@@ -80,7 +80,8 @@ public struct ModelInfo: Sendable, Equatable {
     /// What the model's own files recommend for sampling (empty when they say nothing); the server's defaults fill
     /// the rest.
     public var recommendedSampling: SamplingDefaults
-    /// Its files: "gguf" or "safetensors"; the architecture they name (`llama`, `bert`, ...); their size in bytes.
+    /// Its files: "gguf" or "safetensors"; the architecture they name (`llama`, `bert`, ...); their size in bytes
+    /// (set by `listModels` only).
     public var format: String?
     public var architecture: String?
     public var sizeBytes: Int64?

@@ -62,13 +62,12 @@ enum OllamaAPI {
             throw APIError.invalid("'messages' is empty: send at least one message", param: "messages")
         }
         let tools = try ToolFields.parse(&fields, raw: raw[...])
-        var parsed = try common(&fields, raw: raw, name: name, id: id, priority: priority, input: .chat(messages),
-                                tools: tools)
+        let parsed = try common(&fields, raw: raw, name: name, id: id, priority: priority, input: .chat(messages),
+                                tools: tools, endpoint: .ollamaChat)
         if tools != nil, parsed.request.requests[0].responseFormat != .text {
             throw APIError.invalid("'format' cannot be combined with 'tools'", param: "format")
         }
         try fields.finish()
-        parsed.request.endpoint = .ollamaChat
         return parsed
     }
 
@@ -97,9 +96,9 @@ enum OllamaAPI {
             messages.append(ChatMessage(role: "user", content: [.text(prompt)] + images))
             input = .chat(messages)
         }
-        var parsed = try common(&fields, raw: raw, name: name, id: id, priority: priority, input: input, tools: nil)
+        var parsed = try common(&fields, raw: raw, name: name, id: id, priority: priority, input: input, tools: nil,
+                                endpoint: .ollamaGenerate)
         try fields.finish()
-        parsed.request.endpoint = .ollamaGenerate
         parsed.loadOnly = prompt.isEmpty && images.isEmpty
         return parsed
     }
@@ -114,8 +113,8 @@ enum OllamaAPI {
 
     /// What `/api/chat` and `/api/generate` share: `format`, `options`, `think`, `stream`, `keep_alive`.
     private static func common(_ fields: inout RequestFields, raw: [UInt8], name: String, id: String,
-                               priority: Priority, input: GenerationInput, tools: ToolRequest?)
-        throws(APIError) -> Parsed
+                               priority: Priority, input: GenerationInput, tools: ToolRequest?,
+                               endpoint: ParsedRequest.Endpoint) throws(APIError) -> Parsed
     {
         var format = ResponseFormat.text
         switch fields.take("format") {
@@ -194,7 +193,7 @@ enum OllamaAPI {
                                         maxTokens: explicit.maxTokens, stop: stop, responseFormat: format,
                                         priority: priority, tools: tools)
         request.templateArgumentsJSON = templateArguments
-        let parsed = ParsedRequest(endpoint: .ollamaChat, requests: [request], stream: stream, includeUsage: true,
+        let parsed = ParsedRequest(endpoint: endpoint, requests: [request], stream: stream, includeUsage: true,
                                    explicitSampling: explicit)
         return Parsed(request: parsed, ignored: ignored, name: name)
     }

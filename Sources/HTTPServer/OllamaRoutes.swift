@@ -21,11 +21,10 @@ enum OllamaRoutes {
             let (parsed, name, ignored) = try embedRequest(try await request.jsonBody(limit: state.options.maxBodyBytes))
             let (vectors, _, promptTokens) = try await EmbeddingRoutes.run(
                 parsed, request: request, context: context, state: state, arrival: arrival, endpoint: "/api/embed")
-            let total = ContinuousClock.now - arrival
             let body: JSONValue = [
                 "model": .string(name),
                 "embeddings": .array(vectors.map { .array($0.vector.map { JSONValue.number(Double($0)) }) }),
-                "total_duration": .integer(total.components.seconds * 1_000_000_000 + total.components.attoseconds / 1_000_000_000),
+                "total_duration": .integer((ContinuousClock.now - arrival).nanoseconds),
                 "load_duration": 0, "prompt_eval_count": JSONValue(promptTokens)]
             var response = Response.json(body)
             if !ignored.isEmpty, let header = HTTPField.Name(OllamaAPI.ignoredHeader) {

@@ -11,34 +11,34 @@ enum PullRoute {
     static func respond(_ spec: String, stream: Bool, backend: any InferenceBackend, logger: Logger) async throws
         -> Response
     {
-        let (events, sink) = AsyncStream<JSONValue>.makeStream()
-        let work = Task {
+        let (progress, sink) = AsyncStream<HubPull.Progress>.makeStream()
+        let work = Task { () -> Result<HubPull.Result, BackendError> in
+            defer { sink.finish() }
             do throws(BackendError) {
-                let result = try await backend.pull(spec) { p in
-                    sink.yield(["status": "downloading", "file": .string(p.file), "completed": .integer(p.done),
-                                "total": .integer(p.total), "file_index": JSONValue(p.fileIndex),
-                                "file_count": JSONValue(p.fileCount)])
-                }
+                let result = try await backend.pull(spec) { sink.yield($0) }
                 logger.notice("pulled \(spec) as \(result.modelID) (\(result.bytesDownloaded) bytes)")
-                sink.yield(success(result))
+                return .success(result)
             } catch {
-                sink.yield(APIError(error).body)
+                return .failure(error)
             }
-            sink.finish()
         }
         guard stream else {
-            var last: JSONValue = .null
-            for await event in events { last = event }
-            _ = await work.value
-            if case .object(let fields) = last, let error = fields["error"], case .object(let e) = error,
-               case .string(let message)? = e["message"] {
-                throw APIError.invalid(message, param: "model", code: "pull_failed")
+            switch await work.value {
+            case .success(let result): return .json(success(result))
+            case .failure(let error): throw APIError(error)
             }
-            return .json(last)
         }
         let body = ResponseBody { writer in
             var sse = SSEWriter(writer: writer)
-            for await event in events { try await sse.data(event) }
+            for await p in progress {
+                try await sse.data(["status": "downloading", "file": .string(p.file), "completed": .integer(p.done),
+                                    "total": .integer(p.total), "file_index": JSONValue(p.fileIndex),
+                                    "file_count": JSONValue(p.fileCount)])
+            }
+            switch await work.value {
+            case .success(let result): try await sse.data(success(result))
+            case .failure(let error): try await sse.data(APIError(error).body)
+            }
             try await sse.finish()
         }
         return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)

@@ -50,3 +50,20 @@ public struct CatalogEntry: Sendable, Equatable {
         self.hiddenSize = hiddenSize
     }
 }
+
+extension CatalogEntry {
+    /// The bytes of its weights on disk: the GGUF file (and its vision projector), or the folder's safetensors files.
+    /// Read from the file system each time (a few stat calls), since files change under a running server.
+    public var weightBytes: Int64 {
+        func bytes(_ path: String) -> Int64 {
+            ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.int64Value ?? 0
+        }
+        switch format {
+        case .gguf:
+            return bytes(path) + (projectorPath.map(bytes) ?? 0)
+        case .safetensors:
+            let files = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+            return files.filter { $0.hasSuffix(".safetensors") }.reduce(0) { $0 + bytes(path + "/" + $1) }
+        }
+    }
+}

@@ -54,7 +54,12 @@ public struct HubPull: Sendable {
 
     public struct Failure: Error, Sendable, CustomStringConvertible {
         public let message: String
-        public init(_ message: String) { self.message = message }
+        /// The bytes arrived but do not match the hub's checksum (the download was deleted).
+        public let corrupt: Bool
+        public init(_ message: String, corrupt: Bool = false) {
+            self.message = message
+            self.corrupt = corrupt
+        }
         public var description: String { message }
     }
 
@@ -99,7 +104,7 @@ public struct HubPull: Sendable {
                 progress(Progress(file: file.name, done: file.size, total: file.size, fileIndex: index, fileCount: files.count))
                 try Self.link(snapshot: snapshot, name: file.name, blob: file.blob)
             }
-        } catch let failure as Failure where failure.message.contains("checksum") {
+        } catch let failure as Failure where failure.corrupt {
             // Nothing of a corrupted download stays; a repository this pull created goes entirely.
             if !existed { try? FileManager.default.removeItem(atPath: repoDirectory) }
             throw failure
@@ -270,7 +275,7 @@ public struct HubPull: Sendable {
             guard got == expected else {
                 try? FileManager.default.removeItem(atPath: partial)
                 throw Failure("\(file.name): checksum mismatch (SHA-256 \(got), the hub lists \(expected)); the "
-                              + "download was deleted")
+                              + "download was deleted", corrupt: true)
             }
         }
         if rename(partial, blob) != 0 { throw Failure("cannot rename \(partial): errno \(errno)") }

@@ -538,8 +538,8 @@ public actor Supervisor {
     private func scheduleIdleUnload(_ model: String) {
         guard var slot = slots[model], slot.state == .ready, let connection = slot.connection else { return }
         // A model's own setting wins (0: never), else the server's.
-        let own = slot.spec.idleUnloadAfter.map { $0 > 0 ? $0 : nil }
-        guard let after = own ?? (slot.spec.idleUnloadAfter == nil ? configuration.idleUnloadAfter : nil) else { return }
+        let setting = slot.spec.idleUnloadAfter ?? configuration.idleUnloadAfter
+        guard let after = setting, after > 0 else { return }
         slot.idleTimer?.cancel()
         slot.idleTimer = Task { [weak self] in
             try? await Task.sleep(nanoseconds: UInt64(max(0, after) * 1e9))

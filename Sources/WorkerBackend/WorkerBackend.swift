@@ -92,7 +92,10 @@ public final class WorkerBackend: InferenceBackend, @unchecked Sendable {
         }
         return served.map { model in
             let worker = running.first { $0.id == model.id }
-            return info(model, running: worker != nil, loaded: worker?.info)
+            var listed = info(model, running: worker != nil, loaded: worker?.info)
+            // Sizes for listings only (stat calls): a request's model check does not need them.
+            listed.sizeBytes = model.entry.weightBytes
+            return listed
         }
     }
 
@@ -119,22 +122,7 @@ public final class WorkerBackend: InferenceBackend, @unchecked Sendable {
                              embeddingDimension: embedding ? dimension : nil)
         info.format = entry.format.rawValue
         info.architecture = entry.architecture
-        info.sizeBytes = Self.size(of: entry)
         return info
-    }
-
-    /// The bytes of a model's weights: its GGUF file (and projector), or its folder's safetensors files.
-    private static func size(of entry: CatalogEntry) -> Int64? {
-        func bytes(_ path: String) -> Int64 {
-            ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.int64Value ?? 0
-        }
-        switch entry.format {
-        case .gguf:
-            return bytes(entry.path) + (entry.projectorPath.map(bytes) ?? 0)
-        default:
-            let files = (try? FileManager.default.contentsOfDirectory(atPath: entry.path)) ?? []
-            return files.filter { $0.hasSuffix(".safetensors") }.reduce(0) { $0 + bytes(entry.path + "/" + $1) }
-        }
     }
 
     public func generate(_ request: GenerationRequest) async throws(BackendError)

@@ -106,20 +106,11 @@ struct ListModels: ParsableCommand {
         }
         let width = min(72, entries.map(\.id.count).max() ?? 10)
         for entry in entries {
-            let size = Self.size(entry)
+            let size = entry.weightBytes
             print(entry.id.padding(toLength: max(width, entry.id.count), withPad: " ", startingAt: 0) + "  "
                   + entry.format.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0)
                   + String(format: "%9.1f MiB", Double(size) / 1_048_576) + "  " + (entry.architecture ?? "?"))
         }
-    }
-
-    static func size(_ entry: CatalogEntry) -> Int64 {
-        func bytes(_ path: String) -> Int64 {
-            ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.int64Value ?? 0
-        }
-        if entry.format == .gguf { return bytes(entry.path) }
-        let files = (try? FileManager.default.contentsOfDirectory(atPath: entry.path)) ?? []
-        return files.filter { $0.hasSuffix(".safetensors") }.reduce(0) { $0 + bytes(entry.path + "/" + $1) }
     }
 }
 
