@@ -196,8 +196,10 @@ let package = Package(
         // The persistent, spinning thread pool every plugin's parallel regions run on (Llama, SigLIP, BERT).
         .target(name: "KernelThreads", path: "Plugins/Shared/KernelThreads", swiftSettings: kernelFlags),
         // The Float32 encoder kernels SigLIP and BERT share (packed GEMM, LayerNorm, GELU, softmax); AVX2+FMA.
-        .target(name: "TransformerKernels", dependencies: ["KernelThreads"], path: "Plugins/Shared/TransformerKernels",
-                swiftSettings: kernelFlags),
+        .target(name: "TransformerKernels", dependencies: ["KernelThreads", "TransformerKernelsC"],
+                path: "Plugins/Shared/TransformerKernels", swiftSettings: kernelFlags),
+        // Its packed product in C: a prefetch of the next weights and AVX-512 code chosen at run time.
+        .target(name: "TransformerKernelsC", path: "Plugins/Shared/TransformerKernelsC"),
 
         // Text encoder (ABI 1.2): BERT-family sentence embeddings (BERT, RoBERTa/XLM-R positions) from Hugging Face
         // folders (sentence-transformers pooling) and llama.cpp's GGUF `bert` files; AVX2+FMA (x86_64-v3).
@@ -307,6 +309,9 @@ let package = Package(
         ),
         // Replays the committed fuzz corpora (every input that once crashed included) through the fuzz targets.
         .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzTargets", "WorkerProtocol", "ModelFormats", "StructuredOutput", "Tokenizer"], path: "Tests/FuzzRegressionTests"),
+        .testTarget(
+            name: "TransformerKernelsTests", dependencies: ["TransformerKernels"], path: "Tests/TransformerKernelsTests"
+        ),
         .testTarget(
             name: "LlamaKernelsTests", dependencies: ["LlamaKernels", "LlamaGGUFSource", "ModelFormats", "PluginHost", "TestScratch"],
             path: "Tests/LlamaKernelsTests",
