@@ -2,22 +2,31 @@
 /// next request sharing a prefix (the next turn of a conversation, the same system prompt) computes only what is
 /// new. Pure bookkeeping, generic over the handle type so it is testable without a model; the owner destroys
 /// whatever this returns as evicted.
+///
+/// Bounded twice: in entries (each idle sequence is one of the worker's sequence slots' worth of bookkeeping) and in
+/// bytes (what the entries' KV memory occupies): a single 8,000-token conversation of a small model holds hundreds of
+/// megabytes, so a count alone does not bound memory. Least recently used entries go first.
 public struct PrefixCache<Handle> {
     public struct Entry {
         public let handle: Handle
         public let tokens: [Int32]
         public let capacity: Int
+        /// The memory this entry's sequence holds (as its owner measured it).
+        public let bytes: Int
         var lastUse: UInt64
     }
 
     /// Reuse below this many tokens is not worth giving up an entry that may serve a longer match later.
     public let minimumReuse: Int
     private let limit: Int
+    /// The most bytes the entries may hold together; an entry larger than this alone is not kept.
+    public let byteBudget: Int
     private var entries: [Entry] = []
     private var clock: UInt64 = 0
 
-    public init(limit: Int, minimumReuse: Int = 1) {
+    public init(limit: Int, byteBudget: Int = .max, minimumReuse: Int = 1) {
         self.limit = max(0, limit)
+        self.byteBudget = max(0, byteBudget)
         self.minimumReuse = max(1, minimumReuse)
     }
 
@@ -25,6 +34,9 @@ public struct PrefixCache<Handle> {
 
     /// The positions the cached sequences hold.
     public var positions: Int { entries.reduce(0) { $0 + $1.tokens.count } }
+
+    /// The bytes the cached sequences hold.
+    public var bytes: Int { entries.reduce(0) { $0 + $1.bytes } }
 
     /// How a request starts from the cache: with an entry handed over (cut back to `reuse` positions), or with
     /// `reuse` positions copied out of an entry that stays cached for other requests.
@@ -57,20 +69,30 @@ public struct PrefixCache<Handle> {
         return .take(entries.remove(at: best.index).handle, reuse: best.reuse)
     }
 
-    /// Keeps `handle` (whose state holds `tokens`); returns the entries evicted to stay within the limit, oldest
-    /// first (the handle itself when the limit is 0).
-    public mutating func put(_ handle: Handle, tokens: [Int32], capacity: Int) -> [Handle] {
+    /// Keeps `handle` (whose state holds `tokens` and occupies `bytes`); returns the entries evicted to stay within
+    /// the limits, least recently used first. The handle itself comes back when the limit is 0 or when it is larger
+    /// than the byte budget alone (keeping it would only evict everything else).
+    public mutating func put(_ handle: Handle, tokens: [Int32], capacity: Int, bytes: Int = 0) -> [Handle] {
+        guard limit > 0, bytes <= byteBudget else { return [handle] }
         clock &+= 1
-        entries.append(Entry(handle: handle, tokens: tokens, capacity: capacity, lastUse: clock))
+        entries.append(Entry(handle: handle, tokens: tokens, capacity: capacity, bytes: max(0, bytes), lastUse: clock))
         var evicted: [Handle] = []
-        while entries.count > limit, let oldest = removeOldest() { evicted.append(oldest) }
+        var held = self.bytes
+        while entries.count > limit || held > byteBudget, let index = oldestIndex() {
+            held -= entries[index].bytes
+            evicted.append(entries.remove(at: index).handle)
+        }
         return evicted
     }
 
     /// The least recently used entry, removed (to free memory for a new sequence).
     public mutating func removeOldest() -> Handle? {
-        guard let index = entries.indices.min(by: { entries[$0].lastUse < entries[$1].lastUse }) else { return nil }
+        guard let index = oldestIndex() else { return nil }
         return entries.remove(at: index).handle
+    }
+
+    private func oldestIndex() -> Int? {
+        entries.indices.min(by: { entries[$0].lastUse < entries[$1].lastUse })
     }
 
     public mutating func removeAll() -> [Handle] {

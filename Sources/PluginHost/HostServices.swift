@@ -103,8 +103,14 @@ public final class HostServices: @unchecked Sendable {
         }
         guard reserved else { return nil }
         var pointer: UnsafeMutableRawPointer?
-        let align = Int(max(alignment, UInt64(MemoryLayout<Int>.size)))
-        guard posix_memalign(&pointer, align, Int(size)) == 0, let pointer else {
+        if size >= Self.mappedAllocationBytes {
+            let mapped = mmap(nil, Int(size), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+            if let mapped, mapped != MAP_FAILED { pointer = mapped }
+        } else {
+            let align = Int(max(alignment, UInt64(MemoryLayout<Int>.size)))
+            if posix_memalign(&pointer, align, Int(size)) != 0 { pointer = nil }
+        }
+        guard let pointer else {
             locked { liveBytes -= size }
             return nil
         }
@@ -112,14 +118,23 @@ public final class HostServices: @unchecked Sendable {
         return pointer
     }
 
+    /// Allocations this large (KV caches, whole-prompt buffers) are mapped pages of their own, unmapped when freed: a
+    /// finished or evicted sequence's memory goes back to the system at once. From malloc, glibc's sliding mmap
+    /// threshold would put a freed size's next allocations on the heap, which keeps its pages after they are freed
+    /// (a worker's RSS then stays at its high-water mark).
+    static let mappedAllocationBytes: UInt64 = 1 << 20
+
+    /// The bytes plugins hold through `alloc` now.
+    public var allocatedBytes: UInt64 { locked { liveBytes } }
+
     func deallocate(_ pointer: UnsafeMutableRawPointer) {
-        let known: Bool = locked {
-            guard let size = allocations.removeValue(forKey: pointer) else { return false }
+        let known: UInt64? = locked {
+            guard let size = allocations.removeValue(forKey: pointer) else { return nil }
             liveBytes -= size
-            return true
+            return size
         }
-        if known {
-            free(pointer)
+        if let size = known {
+            if size >= Self.mappedAllocationBytes { munmap(pointer, Int(size)) } else { free(pointer) }
         } else {
             logSink(0, "a plugin freed a pointer the host did not allocate (\(pointer)); ignored")
         }

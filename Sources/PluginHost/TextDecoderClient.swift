@@ -192,6 +192,9 @@ public final class SequenceHandle: @unchecked Sendable {
     public let model: DecoderModelHandle
     let raw: OpaquePointer
     private var destroyed = false
+    /// The most positions this sequence has held: how far its KV memory has been touched, which a later truncation
+    /// does not give back. Kept by whoever feeds the sequence (the decode loop), for the prefix cache's byte budget.
+    public var reachedPositions = 0
 
     init(model: DecoderModelHandle, raw: OpaquePointer) {
         self.model = model

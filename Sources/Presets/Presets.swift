@@ -16,6 +16,7 @@ import Yams
 ///     kv_cache_type: f32
 ///     threads: 2
 ///     idle_timeout: 300                      # seconds; 0 keeps it loaded
+///     prefix_cache_mib: 512                  # idle conversations' KV memory kept for reuse; 0 none
 ///     plugin: org.modelhost.llama            # pin a plugin for this model
 ///     load_at_start: true
 /// ```
@@ -34,6 +35,8 @@ public struct ModelPreset: Sendable, Equatable {
     public var threads: Int?
     /// Seconds; 0 keeps the model loaded.
     public var idleTimeout: Double?
+    /// This model's prefix-cache budget in MiB, instead of the server's `--prefix-cache-mib`.
+    public var prefixCacheMiB: Int?
     public var plugin: String?
     public var loadAtStart = false
 
@@ -187,11 +190,13 @@ public struct PresetCatalog: Sendable, Equatable {
                     preset.kvCacheType = type
                 case "threads": preset.threads = try int(value, key, 1...1024)
                 case "idle_timeout": preset.idleTimeout = try double(value, key, 0...31_536_000)
+                case "prefix_cache_mib": preset.prefixCacheMiB = try int(value, key, 0...16_777_216)
                 case "plugin": preset.plugin = try string(value, key)
                 case "load_at_start": preset.loadAtStart = try bool(value, key)
                 default:
                     throw error(keyNode, "unknown key '\(key)' in preset '\(name)' (model, aliases, context_length, "
-                                + "max_tokens, sampling, kv_cache_type, threads, idle_timeout, plugin, load_at_start)")
+                                + "max_tokens, sampling, kv_cache_type, threads, idle_timeout, prefix_cache_mib, plugin, "
+                                + "load_at_start)")
                 }
             }
             guard let model else { throw error(body, "preset '\(name)' needs 'model': the catalog id of its weights") }

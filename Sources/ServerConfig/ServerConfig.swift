@@ -17,14 +17,17 @@ public struct ConfigFlags: Sendable, Equatable {
     public var shutdownGraceSeconds: Double?
     /// `--no-chat-page` sets false; nil = not set here.
     public var chatPage: Bool?
+    /// `--prefix-cache-mib`; nil = not set here.
+    public var prefixCacheMiB: Int?
 
     public init(
         host: String? = nil, port: Int? = nil, adminHost: String? = nil, adminPort: Int? = nil,
         modelsDir: String? = nil, stateDir: String? = nil, pluginPath: String? = nil,
         sampling: SamplingDefaults = SamplingDefaults(), corsOrigins: [String]? = nil,
-        shutdownGraceSeconds: Double? = nil, chatPage: Bool? = nil
+        shutdownGraceSeconds: Double? = nil, chatPage: Bool? = nil, prefixCacheMiB: Int? = nil
     ) {
         self.chatPage = chatPage
+        self.prefixCacheMiB = prefixCacheMiB
         self.host = host
         self.port = port
         self.adminHost = adminHost
@@ -102,6 +105,11 @@ public struct ServerConfig: Sendable, Equatable {
     public var shutdownGraceSeconds: Double
     /// Whether `GET /` on the API port serves the browser chat page (`--no-chat-page`, `MODELHOST_CHAT_PAGE=false`).
     public var chatPage = true
+    /// The KV memory, in MiB, each model's worker may keep in idle sequences for prefix reuse (`--prefix-cache-mib`,
+    /// `MODELHOST_PREFIX_CACHE_MIB`; a preset's `prefix_cache_mib` for its model); 0 keeps none. By default an eighth
+    /// of the memory budget: a few long conversations of a small model, or one of a 7-8 B model, stay warm, and a
+    /// worker's memory after a long conversation returns to its loaded size plus at most this.
+    public var prefixCacheMiB = 0
 
     public static let defaultHost = "127.0.0.1"
     public static let defaultPort = 11440
@@ -168,6 +176,8 @@ public struct ServerConfig: Sendable, Equatable {
         )
         let envChatPage = try env.bool(["MODELHOST_CHAT_PAGE"])
         config.chatPage = flags.chatPage ?? envChatPage ?? true
+        let envPrefixCache = try env.int(["MODELHOST_PREFIX_CACHE_MIB"])
+        config.prefixCacheMiB = flags.prefixCacheMiB ?? envPrefixCache ?? config.memoryBudgetGiB * 1024 / 8
         config.apiKeys = try APIKeySource.keys(
             inline: env.string("MODELHOST_API_KEYS"), file: env.string("MODELHOST_API_KEY_FILE"))
         try config.validate()
@@ -219,6 +229,9 @@ public struct ServerConfig: Sendable, Equatable {
                          "the shutdown grace (--shutdown-grace or MODELHOST_SHUTDOWN_GRACE) must be 0–3600 seconds, "
                             + "got \(shutdownGraceSeconds)")
         try Self.require(memoryBudgetGiB > 0, "the memory budget (\(memoryBudgetGiB) GiB) must be > 0")
+        try Self.require((0...16_777_216).contains(prefixCacheMiB),
+                         "the prefix cache (--prefix-cache-mib or MODELHOST_PREFIX_CACHE_MIB) must be 0–16777216 MiB, "
+                            + "got \(prefixCacheMiB)")
     }
 
     private static func require(_ condition: Bool, _ message: @autoclosure () -> String) throws(ConfigError) {

@@ -24,6 +24,8 @@ public struct ModelSpec: Sendable, Equatable {
     public var contextLength = 0
     /// Unload this model after this many idle seconds instead of the server's setting; 0 keeps it loaded.
     public var idleUnloadAfter: Double?
+    /// The worker's prefix-cache budget (see `LoadRequest.prefixCacheBytes`).
+    public var prefixCacheBytes: UInt64 = LoadRequest.defaultPrefixCacheBytes
 
     public init(id: String, path: String, family: String = "", pluginPin: String = "", pluginPaths: [String] = [],
                 threads: Int = ProcessInfo.processInfo.activeProcessorCount, maxSequences: Int = 16,

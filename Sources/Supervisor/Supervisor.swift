@@ -347,7 +347,8 @@ public actor Supervisor {
                 modelPath: spec.path, family: spec.family, threads: UInt32(clamping: max(1, spec.threads)),
                 pluginPin: spec.pluginPin, pluginPaths: spec.pluginPaths,
                 maxSequences: UInt32(clamping: max(1, spec.maxSequences)), projectorPath: spec.projectorPath,
-                vision: spec.vision, contextLength: UInt32(clamping: max(0, spec.contextLength))),
+                vision: spec.vision, contextLength: UInt32(clamping: max(0, spec.contextLength)),
+                prefixCacheBytes: spec.prefixCacheBytes),
                 timeout: configuration.loadTimeout
             ) { [weak self] fraction in
                 announce.progress(fraction)

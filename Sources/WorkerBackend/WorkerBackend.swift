@@ -257,6 +257,7 @@ public final class WorkerBackend: InferenceBackend, @unchecked Sendable {
             if let plugin = preset.plugin { spec.pluginPin = plugin }
             spec.contextLength = preset.contextLength ?? 0
             spec.idleUnloadAfter = preset.idleTimeout
+            if let mib = preset.prefixCacheMiB { spec.prefixCacheBytes = UInt64(mib) << 20 }
         }
         await supervisor.register(spec)
         return served

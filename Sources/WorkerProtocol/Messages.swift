@@ -47,11 +47,19 @@ public struct LoadRequest: Equatable, Sendable {
     public var vision: VisionSettings
     /// The context the worker serves, at most the model's own; 0 for the model's own (a preset's `context_length`).
     public var contextLength: UInt32
+    /// The most KV memory idle sequences kept for prefix reuse may hold together; 0 keeps none.
+    public var prefixCacheBytes: UInt64
+
+    /// What a load request that names no prefix-cache budget gets (tools and tests; `modelhost serve` always sends
+    /// its configured one).
+    public static let defaultPrefixCacheBytes: UInt64 = 1 << 30
 
     public init(modelPath: String, family: String = "", threads: UInt32 = 1, pluginPin: String = "",
                 pluginPaths: [String] = [], maxSequences: UInt32 = 16, projectorPath: String = "",
-                vision: VisionSettings = VisionSettings(), contextLength: UInt32 = 0) {
+                vision: VisionSettings = VisionSettings(), contextLength: UInt32 = 0,
+                prefixCacheBytes: UInt64 = LoadRequest.defaultPrefixCacheBytes) {
         self.contextLength = contextLength
+        self.prefixCacheBytes = prefixCacheBytes
         self.modelPath = modelPath
         self.family = family
         self.threads = threads
@@ -604,6 +612,7 @@ extension WorkerRequest {
             w.u32(r.vision.cacheEntries)
             w.u32(r.vision.cacheTTLSeconds)
             w.u32(r.contextLength)
+            w.u64(r.prefixCacheBytes)
             return (MessageType.load.rawValue, w.bytes)
         case .generate(let r):
             switch r.input {
@@ -700,7 +709,7 @@ extension WorkerRequest {
                                        maxPixels: try r.u64("vision max pixels"),
                                        cacheEntries: try r.u32("vision cache entries"),
                                        cacheTTLSeconds: try r.u32("vision cache ttl")),
-                contextLength: try r.u32("context length"))
+                contextLength: try r.u32("context length"), prefixCacheBytes: try r.u64("prefix cache bytes"))
             try r.finish()
             return .load(request)
         case .generate:

@@ -70,8 +70,13 @@ final class DecodeScheduler: @unchecked Sendable {
     private var stepIDs: Set<UInt64> = []
     private var nextToken: UInt64 = 1
 
+    /// What one cached position's KV memory occupies (measured at start), for the prefix cache's byte budget; 0
+    /// when the plugin keeps its caches outside the host's allocator (the cache is then bounded in entries only).
+    private let bytesPerPosition: Int
+
     init(model: DecoderModelHandle, engine: ModelEngine, host: HostServices, events: EventSink, inbox: Inbox,
-         load: LoadBoard, maxSequences: Int, prefillChunk: Int = 256, flushIntervalNanoseconds: UInt64 = 2_000_000) {
+         load: LoadBoard, maxSequences: Int, prefixCacheBytes: Int, prefillChunk: Int = 256,
+         flushIntervalNanoseconds: UInt64 = 2_000_000) {
         self.model = model
         self.engine = engine
         self.host = host
@@ -81,8 +86,23 @@ final class DecodeScheduler: @unchecked Sendable {
         self.maxSequences = max(1, maxSequences)
         self.prefillChunk = max(1, prefillChunk)
         self.flushIntervalNanoseconds = flushIntervalNanoseconds
-        // A few idle sequences cover the conversations in progress; each holds its KV memory until evicted.
-        cache = PrefixCache(limit: model.canTruncate ? max(1, maxSequences / 4) : 0)
+        bytesPerPosition = Self.measureBytesPerPosition(model, host)
+        // Idle sequences cover the conversations in progress; each holds its KV memory until evicted. The byte
+        // budget bounds their memory (0 turns the cache off); the count only keeps the idle sequences no more
+        // numerous than the active ones may be.
+        cache = PrefixCache(limit: model.canTruncate && prefixCacheBytes > 0 ? maxSequences : 0,
+                            byteBudget: prefixCacheBytes)
+    }
+
+    /// The host-allocated bytes of a 256-position sequence, per position. Measured before any request (nothing
+    /// else allocates through the host meanwhile); a sequence's KV memory grows linearly with its capacity.
+    private static func measureBytesPerPosition(_ model: DecoderModelHandle, _ host: HostServices) -> Int {
+        let probe = 256
+        let before = host.allocatedBytes
+        guard let sequence = try? model.makeSequence(capacity: probe) else { return 0 }
+        let bytes = Int(host.allocatedBytes &- before)
+        sequence.destroy()
+        return max(0, bytes / probe)
     }
 
     /// Called on the reader thread: interrupts the current forward call if it advances `requestID`.
@@ -549,7 +569,9 @@ final class DecodeScheduler: @unchecked Sendable {
         let item = active.remove(at: index)
         let g = item.generation
         if g.request.reusePrefix && item.images == nil {
-            for evicted in cache.put(item.sequence, tokens: g.fed, capacity: item.capacity) { evicted.destroy() }
+            item.sequence.reachedPositions = max(item.sequence.reachedPositions, g.fed.count)
+            for evicted in cache.put(item.sequence, tokens: g.fed, capacity: item.capacity,
+                                     bytes: item.sequence.reachedPositions * bytesPerPosition) { evicted.destroy() }
         } else {
             item.sequence.destroy()
         }

@@ -80,7 +80,8 @@ func serve(segmentName: String, parentPID: pid_t) -> Never {
         case .decoder(let loaded):
             let scheduler = DecodeScheduler(model: loaded.model, engine: loaded.engine, host: loaded.host,
                                             events: events, inbox: inbox, load: load,
-                                            maxSequences: Int(request.maxSequences))
+                                            maxSequences: Int(request.maxSequences),
+                                            prefixCacheBytes: Int(clamping: request.prefixCacheBytes))
             RequestReader(channel: channel, inbox: inbox, events: events, tokenizer: loaded.engine.tokenizer,
                           load: load) {
                 scheduler.interrupt(requestID: $0)

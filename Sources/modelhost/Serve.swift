@@ -59,6 +59,12 @@ struct Serve: ParsableCommand {
             + "MODELHOST_SHUTDOWN_GRACE). A second signal ends them at once.", valueName: "seconds"))
     var shutdownGrace: Double?
 
+    @Option(name: .customLong("prefix-cache-mib"), help: ArgumentHelp(
+        "The most memory, in MiB, each model's idle conversations may keep for prefix reuse (their KV caches, so "
+            + "the next turn computes only what is new); least recently used go first, 0 keeps none (default: an "
+            + "eighth of the memory budget; env MODELHOST_PREFIX_CACHE_MIB).", valueName: "MiB"))
+    var prefixCacheMiB: Int?
+
     @Flag(name: .customLong("no-chat-page"),
           help: "Do not serve the browser chat page at / on the API port (env MODELHOST_CHAT_PAGE=false).")
     var noChatPage = false
@@ -74,7 +80,8 @@ struct Serve: ParsableCommand {
         let flags = ConfigFlags(host: host, port: port, adminHost: adminHost, adminPort: adminPort,
                                 modelsDir: modelsDir, stateDir: stateDir, pluginPath: pluginPath,
                                 sampling: defaults.values, corsOrigins: corsOrigins.map(CORSOriginList.parse),
-                                shutdownGraceSeconds: shutdownGrace, chatPage: noChatPage ? false : nil)
+                                shutdownGraceSeconds: shutdownGrace, chatPage: noChatPage ? false : nil,
+                                prefixCacheMiB: prefixCacheMiB)
         let config: ServerConfig
         do {
             config = try ServerConfig.resolve(flags: flags, environment: ProcessInfo.processInfo.environment,
@@ -97,6 +104,7 @@ struct Serve: ParsableCommand {
         var template = ModelSpec(id: "", path: "", pluginPaths: config.pluginPath.map { [$0] } ?? [])
         template.pluginPin = ProcessInfo.processInfo.environment["MODELHOST_PLUGIN_PIN"] ?? ""
         template.maxSequences = min(16, config.maxConcurrentRequests)
+        template.prefixCacheBytes = UInt64(config.prefixCacheMiB) << 20
         template.vision = VisionSettings(
             maxDimension: UInt32(config.vision.effectiveMaxDimension), maxPixels: UInt64(config.vision.maxPixels),
             cacheEntries: UInt32(config.vision.effectiveCacheEntries),

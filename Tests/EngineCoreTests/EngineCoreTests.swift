@@ -64,6 +64,28 @@ final class PrefixCacheTests: XCTestCase {
         var none = PrefixCache<String>(limit: 0)
         XCTAssertEqual(none.put("x", tokens: [1], capacity: 8), ["x"], "a zero-size cache keeps nothing")
     }
+
+    /// The byte budget evicts least recently used entries until the held bytes fit; an entry larger than the whole
+    /// budget is handed straight back and evicts nothing.
+    func testStaysWithinItsByteBudget() {
+        var cache = PrefixCache<String>(limit: 8, byteBudget: 1_000)
+        XCTAssertEqual(cache.put("a", tokens: [1, 2, 3], capacity: 8, bytes: 400), [])
+        XCTAssertEqual(cache.put("b", tokens: [2], capacity: 8, bytes: 400), [])
+        XCTAssertEqual(cache.bytes, 800)
+        // Using "a" (a copy of its first two positions) makes "b" the least recently used.
+        guard case .copy(let source, _)? = cache.match([1, 2, 9, 9], capacity: 8, canCopy: true) else {
+            return XCTFail("expected a copy")
+        }
+        XCTAssertEqual(source, "a")
+        XCTAssertEqual(cache.put("c", tokens: [3], capacity: 8, bytes: 300), ["b"])
+        XCTAssertEqual(cache.bytes, 700)
+        XCTAssertEqual(cache.put("huge", tokens: [4], capacity: 8, bytes: 1_001), ["huge"], "larger than the budget")
+        XCTAssertEqual(cache.count, 2, "a refused entry evicts nothing")
+        XCTAssertEqual(cache.put("d", tokens: [5], capacity: 8, bytes: 1_000), ["a", "c"])
+        XCTAssertEqual(cache.bytes, 1_000)
+        XCTAssertEqual(cache.positions, 1)
+        XCTAssertEqual(PrefixCache<String>(limit: 8).byteBudget, .max, "unbounded in bytes unless told")
+    }
 }
 
 /// Prompt building and streamed text on the real default model's tokenizer and chat template.

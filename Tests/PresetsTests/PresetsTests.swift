@@ -17,6 +17,7 @@ final class PresetsTests: XCTestCase {
                 kv_cache_type: f32
                 threads: 2
                 idle_timeout: 300
+                prefix_cache_mib: 256
                 plugin: org.modelhost.llama
                 load_at_start: true
               minilm:
@@ -33,6 +34,7 @@ final class PresetsTests: XCTestCase {
         XCTAssertEqual(p.kvCacheType, "f32")
         XCTAssertEqual(p.threads, 2)
         XCTAssertEqual(p.idleTimeout, 300)
+        XCTAssertEqual(p.prefixCacheMiB, 256)
         XCTAssertEqual(p.plugin, "org.modelhost.llama")
         XCTAssertTrue(p.loadAtStart)
         XCTAssertEqual(catalog.preset(named: "default")?.name, "smollm2:135m")
@@ -57,6 +59,7 @@ final class PresetsTests: XCTestCase {
             ("models:\n  a:\n    model: m\n    sampling: {temperature: 3}\n", "'temperature' must be a number in 0.0...2.0"),
             ("models:\n  a:\n    model: m\n    sampling: {top_p: high}\n", "'top_p' must be a number"),
             ("models:\n  a:\n    model: m\n    idle_timeout: -5\n", "p.yaml:4:19: 'idle_timeout' must be a number"),
+            ("models:\n  a:\n    model: m\n    prefix_cache_mib: -1\n", "p.yaml:4:23: 'prefix_cache_mib' must be"),
             ("models:\n  a:\n    model: m\n    load_at_start: maybe\n", "p.yaml:4:20: 'load_at_start' must be true or false"),
             ("models:\n  a:\n    model: m\n    kv_cache_type: f16\n", "p.yaml:4:20: kv_cache_type 'f16' is not available"),
             ("models:\n  a:\n    model: m\n    aliases: b\n", "p.yaml:4:14: 'aliases' must be a list"),

@@ -78,6 +78,17 @@ final class ServerConfigTests: XCTestCase {
         XCTAssertEqual(config.stateDir, "/home/u/.local/state/modelhost")
         XCTAssertEqual(config.apiKeys, [])
         XCTAssertFalse(config.rateLimit.enabled)
+        XCTAssertEqual(config.prefixCacheMiB, 24 * 1024 / 8, "an eighth of the memory budget")
+    }
+
+    func testPrefixCacheBudget() throws {
+        let fromEnvironment = try ServerConfig.resolve(flags: ConfigFlags(),
+                                                       environment: ["MODELHOST_PREFIX_CACHE_MIB": "64"],
+                                                       memory: memory(32))
+        XCTAssertEqual(fromEnvironment.prefixCacheMiB, 64)
+        let fromFlag = try ServerConfig.resolve(flags: ConfigFlags(prefixCacheMiB: 0),
+                                                environment: ["MODELHOST_PREFIX_CACHE_MIB": "64"], memory: memory(32))
+        XCTAssertEqual(fromFlag.prefixCacheMiB, 0, "the flag wins, and 0 (no prefix cache) is allowed")
     }
 
     func testFlagsBeatEnvironmentBeatsAliasesBeatTier() throws {
@@ -172,6 +183,8 @@ final class ServerConfigTests: XCTestCase {
             (["MODELHOST_QUEUE_TIMEOUT_HIGH": "1", "MODELHOST_QUEUE_TIMEOUT_NORMAL": "2"], ConfigFlags(),
              "high ≥ normal ≥ low"),
             (["MODELHOST_API_KEYS": "has space"], ConfigFlags(), "whitespace"),
+            ([:], ConfigFlags(prefixCacheMiB: -1), "the prefix cache (--prefix-cache-mib or MODELHOST_PREFIX_CACHE_MIB)"),
+            (["MODELHOST_PREFIX_CACHE_MIB": "lots"], ConfigFlags(), "MODELHOST_PREFIX_CACHE_MIB=lots is not an integer"),
         ]
         for (environment, flags, expected) in cases {
             XCTAssertThrowsError(try ServerConfig.resolve(flags: flags, environment: environment, memory: memory(8))) {
