@@ -112,7 +112,7 @@ let package = Package(
         ),
 
         // MARK: Serving: configuration, model catalog, and the OpenAI/admin HTTP layer (behind InferenceBackend).
-        .target(name: "ServerConfig", dependencies: ["Sampling"], path: "Sources/ServerConfig"),
+        .target(name: "ServerConfig", dependencies: ["Sampling", "WorkerProtocol"], path: "Sources/ServerConfig"),
         // Remote image URLs (off by default): address checks in Swift, the HTTP(S) GET through Debian's libcurl.
         .target(name: "ImageFetchC", path: "Sources/ImageFetchC", linkerSettings: [.linkedLibrary("curl")]),
         .target(name: "ImageFetch", dependencies: ["ImageFetchC"], path: "Sources/ImageFetch"),
@@ -122,7 +122,7 @@ let package = Package(
             "ModelCatalog", "CSupport", .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ], path: "Sources/ModelPull"),
         // Model presets: names, aliases and per-model settings from one YAML file.
-        .target(name: "Presets", dependencies: ["Sampling", .product(name: "Yams", package: "Yams")],
+        .target(name: "Presets", dependencies: ["Sampling", "WorkerProtocol", .product(name: "Yams", package: "Yams")],
                 path: "Sources/Presets"),
         .target(
             name: "HTTPServer",

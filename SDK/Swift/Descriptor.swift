@@ -18,6 +18,10 @@ public struct Capabilities: OptionSet, Sendable {
     public static let concurrentObjects = Capabilities(rawValue: UInt64(MH_CAP_CONCURRENT_OBJECTS.rawValue))
     /// ABI 1.1: `DecoderSequence.copy(from:count:)` is implemented (prefix sharing across concurrent requests).
     public static let sequenceCopy = Capabilities(rawValue: UInt64(MH_CAP_SEQ_COPY.rawValue))
+    /// ABI 1.3: the decoder stores keys and values as IEEE half precision when `ModelSource.kvCacheType` asks.
+    public static let kvCacheF16 = Capabilities(rawValue: UInt64(MH_CAP_KV_F16.rawValue))
+    /// ABI 1.3: the same for bfloat16.
+    public static let kvCacheBF16 = Capabilities(rawValue: UInt64(MH_CAP_KV_BF16.rawValue))
 }
 
 /// What the plugin says about itself. `id` and `version` must equal the manifest's; the host checks.
@@ -71,6 +75,14 @@ public struct ModelSource: @unchecked Sendable {
     /// 0 means the model's trained context.
     public let maxContext: Int
     public let cancellation: CancellationToken
+    /// How the decoder is asked to store keys and values (ABI 1.3; `.f32` from an older host). The host asks only for
+    /// types the plugin declares (`Capabilities.kvCacheF16`, `.kvCacheBF16`).
+    public let kvCacheType: KVCacheStorage
+}
+
+/// `enum mh_kv_cache_type`.
+public enum KVCacheStorage: UInt32, Sendable {
+    case f32 = 0, f16 = 1, bf16 = 2
 }
 
 extension ModelSource {
@@ -87,5 +99,15 @@ extension ModelSource {
         maxSequences = Int(d.pointee.max_sequences)
         maxContext = Int(d.pointee.max_context)
         cancellation = CancellationToken(d.pointee.cancel_token)
+        let kvField = MemoryLayout<mh_model_desc>.offset(of: \mh_model_desc.kv_cache_type)!
+        if Int(d.pointee.struct_size) >= kvField + MemoryLayout<UInt32>.size {
+            guard let type = KVCacheStorage(rawValue: d.pointee.kv_cache_type) else {
+                throw PluginError.unsupported("KV cache type \(d.pointee.kv_cache_type) (this plugin's SDK knows f32, "
+                    + "f16 and bf16)")
+            }
+            kvCacheType = type
+        } else {
+            kvCacheType = .f32
+        }
     }
 }

@@ -4,6 +4,7 @@ import enum WorkerProtocol.TokenizerRequest
 import struct WorkerProtocol.TokenizerReply
 import struct WorkerProtocol.EmbedRequest
 import struct WorkerProtocol.Embedding
+import enum WorkerProtocol.KVCacheType
 import struct WorkerProtocol.ToolRequest
 import struct WorkerProtocol.ToolCallDelta
 import struct WorkerProtocol.WorkerLoad
@@ -344,12 +345,15 @@ public struct ModelStatus: Sendable, Equatable {
     public var loadProgress: Double?
     /// What its worker holds and owes (requests waiting for a sequence, KV cache positions); nil without a worker.
     public var load: WorkerLoad?
+    /// How its loaded decoder stores keys and values; nil without a worker.
+    public var kvCacheType: KVCacheType?
 
     public init(
         id: String, state: String, pid: Int32? = nil, rssBytes: UInt64? = nil, inFlight: Int = 0,
-        loadedSince: Date? = nil, loadProgress: Double? = nil, load: WorkerLoad? = nil
+        loadedSince: Date? = nil, loadProgress: Double? = nil, load: WorkerLoad? = nil, kvCacheType: KVCacheType? = nil
     ) {
         self.load = load
+        self.kvCacheType = kvCacheType
         self.id = id
         self.state = state
         self.pid = pid

@@ -242,6 +242,7 @@ enum AdminRoutes {
          "load_progress": model.loadProgress.map { JSONValue.number(($0 * 1000).rounded() / 1000) } ?? .null,
          "loaded_since": model.loadedSince.map { .string(ISO8601DateFormatter().string(from: $0)) } ?? .null,
          "queued_in_worker": model.load.map { JSONValue(Int($0.waiting)) } ?? .null,
+         "kv_cache_type": model.kvCacheType.map { .string($0.rawValue) } ?? .null,
          "kv_positions": model.load.map { load in
              ["used": .integer(Int64(clamping: load.kvPositionsUsed)), "free": .integer(Int64(clamping: load.kvPositionsFree)),
               "capacity": .integer(Int64(clamping: load.kvPositionsCapacity)),

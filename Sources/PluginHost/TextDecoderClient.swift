@@ -27,6 +27,23 @@ public final class TextDecoderClient: @unchecked Sendable {
             && context.plugin.capabilities & UInt64(MH_CAP_SEQ_COPY.rawValue) != 0 ? t.pointee.seq_copy : nil
     }
 
+    /// The KV cache types a decoder plugin with `capabilities` implements: f32 always, the others by their bits.
+    public static func cacheTypes(capabilities: UInt64) -> [(type: mh_kv_cache_type, name: String)] {
+        var types: [(mh_kv_cache_type, String)] = [(MH_KV_F32, "f32")]
+        if capabilities & UInt64(MH_CAP_KV_F16.rawValue) != 0 { types.append((MH_KV_F16, "f16")) }
+        if capabilities & UInt64(MH_CAP_KV_BF16.rawValue) != 0 { types.append((MH_KV_BF16, "bf16")) }
+        return types
+    }
+
+    static func cacheTypeName(_ type: mh_kv_cache_type) -> String {
+        switch type {
+        case MH_KV_F32: "f32"
+        case MH_KV_F16: "f16"
+        case MH_KV_BF16: "bf16"
+        default: "type \(type.rawValue)"
+        }
+    }
+
     /// Whether sequences of this plugin's models can copy a prefix from one another (ABI 1.1 `seq_copy`).
     public var canCopySequences: Bool { copySequence != nil }
 
@@ -34,8 +51,18 @@ public final class TextDecoderClient: @unchecked Sendable {
     let copySequence: (@convention(c) (OpaquePointer?, OpaquePointer?, UInt32, UnsafeMutablePointer<mh_status>?) -> Int32)?
 
     /// Opens a model. `weights` must outlive the returned model; the handle keeps a reference.
+    /// `kvCacheType` other than `MH_KV_F32` needs the plugin's capability for it (ABI 1.3); without it the model is
+    /// refused here, naming the types the plugin has.
     public func openModel(weights: WeightsService, path: String, maxSequences: Int = 16, maxContext: Int = 0,
+                          kvCacheType: mh_kv_cache_type = MH_KV_F32,
                           cancelToken: UInt64 = 0) throws(PluginCallError) -> DecoderModelHandle {
+        let offered = Self.cacheTypes(capabilities: context.plugin.capabilities)
+        guard offered.contains(where: { $0.type == kvCacheType }) else {
+            throw PluginCallError(function: "model_open", code: MH_ERR_UNSUPPORTED.rawValue,
+                                  message: "plugin \(context.plugin.id) cannot store the KV cache as "
+                                    + "\(Self.cacheTypeName(kvCacheType)); it offers "
+                                    + offered.map(\.name).joined(separator: ", "))
+        }
         var status = mh_status()
         mh_status_init(&status)
         var model: OpaquePointer?
@@ -43,7 +70,8 @@ public final class TextDecoderClient: @unchecked Sendable {
             var desc = mh_model_desc(struct_size: UInt32(MemoryLayout<mh_model_desc>.size), reserved: 0,
                                      weights: UnsafePointer(weights.table), path: p,
                                      max_sequences: UInt32(clamping: maxSequences),
-                                     max_context: UInt32(clamping: maxContext), cancel_token: cancelToken)
+                                     max_context: UInt32(clamping: maxContext), cancel_token: cancelToken,
+                                     kv_cache_type: kvCacheType.rawValue, reserved2: 0)
             return table.pointee.model_open(context.raw, &desc, &model, &status)
         }
         guard rc == 0, let model else {

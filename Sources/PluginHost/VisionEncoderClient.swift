@@ -30,7 +30,8 @@ public final class VisionEncoderClient: @unchecked Sendable {
         let rc = path.withCString { p in
             var desc = mh_model_desc(struct_size: UInt32(MemoryLayout<mh_model_desc>.size), reserved: 0,
                                      weights: UnsafePointer(weights.table), path: p, max_sequences: 0,
-                                     max_context: 0, cancel_token: cancelToken)
+                                     max_context: 0, cancel_token: cancelToken,
+                                     kv_cache_type: MH_KV_F32.rawValue, reserved2: 0)
             return table.pointee.model_open(context.raw, &desc, &model, &status)
         }
         guard rc == 0, let model else {

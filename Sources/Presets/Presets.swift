@@ -1,5 +1,6 @@
 import Foundation
 import struct Sampling.SamplingDefaults
+import WorkerProtocol
 import Yams
 
 /// Model presets: the names clients use (`smollm2:135m`, aliases), each naming a model of the catalog and the
@@ -13,7 +14,7 @@ import Yams
 ///     context_length: 4096                   # at most the model's own
 ///     max_tokens: 512                        # answer cap when a request names none
 ///     sampling: {temperature: 0.7, top_k: 40, top_p: 0.9, min_p: 0.05, repetition_penalty: 1.1}
-///     kv_cache_type: f32
+///     kv_cache_type: f16                     # f32 (default), f16 or bf16
 ///     threads: 2
 ///     idle_timeout: 300                      # seconds; 0 keeps it loaded
 ///     prefix_cache_mib: 512                  # idle conversations' KV memory kept for reuse; 0 none
@@ -31,7 +32,7 @@ public struct ModelPreset: Sendable, Equatable {
     public var contextLength: Int?
     /// Sampling defaults and `max_tokens`: above the model files' own recommendations, below a request's values.
     public var sampling = SamplingDefaults()
-    public var kvCacheType: String?
+    public var kvCacheType: KVCacheType?
     public var threads: Int?
     /// Seconds; 0 keeps the model loaded.
     public var idleTimeout: Double?
@@ -61,10 +62,6 @@ public struct PresetCatalog: Sendable, Equatable {
     public func preset(named name: String) -> ModelPreset? {
         presets.first { $0.name == name } ?? presets.first { $0.aliases.contains(name) }
     }
-
-    /// KV cache types a preset may name. Only float32 exists so far; the 16-bit and q8_0 caches are future work,
-    /// refused by name until then rather than silently served as float32.
-    public static let kvCacheTypes: Set<String> = ["f32"]
 
     /// Reads and checks `path`.
     public static func load(path: String) throws(PresetError) -> PresetCatalog {
@@ -182,10 +179,10 @@ public struct PresetCatalog: Sendable, Equatable {
                         }
                     }
                 case "kv_cache_type":
-                    let type = try string(value, key)
-                    guard PresetCatalog.kvCacheTypes.contains(type) else {
-                        throw error(value, "kv_cache_type '\(type)' is not available: the KV cache is float32 "
-                                    + "('f32'); 16-bit and q8_0 caches are not implemented yet")
+                    let name = try string(value, key)
+                    guard let type = KVCacheType(rawValue: name) else {
+                        throw error(value, "kv_cache_type '\(name)' is not available (\(KVCacheType.names)"
+                                    + (name == "q8_0" ? "; an 8-bit cache is not implemented yet)" : ")"))
                     }
                     preset.kvCacheType = type
                 case "threads": preset.threads = try int(value, key, 1...1024)

@@ -26,6 +26,8 @@ public struct ModelSpec: Sendable, Equatable {
     public var idleUnloadAfter: Double?
     /// The worker's prefix-cache budget (see `LoadRequest.prefixCacheBytes`).
     public var prefixCacheBytes: UInt64 = LoadRequest.defaultPrefixCacheBytes
+    /// How the worker's decoder stores keys and values (see `LoadRequest.kvCacheType`).
+    public var kvCacheType: KVCacheType = .f32
 
     public init(id: String, path: String, family: String = "", pluginPin: String = "", pluginPaths: [String] = [],
                 threads: Int = ProcessInfo.processInfo.activeProcessorCount, maxSequences: Int = 16,

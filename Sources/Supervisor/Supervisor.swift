@@ -348,7 +348,7 @@ public actor Supervisor {
                 pluginPin: spec.pluginPin, pluginPaths: spec.pluginPaths,
                 maxSequences: UInt32(clamping: max(1, spec.maxSequences)), projectorPath: spec.projectorPath,
                 vision: spec.vision, contextLength: UInt32(clamping: max(0, spec.contextLength)),
-                prefixCacheBytes: spec.prefixCacheBytes),
+                prefixCacheBytes: spec.prefixCacheBytes, kvCacheType: spec.kvCacheType),
                 timeout: configuration.loadTimeout
             ) { [weak self] fraction in
                 announce.progress(fraction)

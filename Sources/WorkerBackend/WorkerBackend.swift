@@ -223,7 +223,8 @@ public final class WorkerBackend: InferenceBackend, @unchecked Sendable {
             HTTPServer.ModelStatus(id: s.id, state: Self.stateName(s.state), pid: s.workerPID,
                                    rssBytes: s.workerPID.flatMap(ProcessMemory.residentBytes(pid:)),
                                    inFlight: s.state.inFlight, loadedSince: s.loadedSince,
-                                   loadProgress: s.loadProgress, load: s.load)
+                                   loadProgress: s.loadProgress, load: s.load,
+                                   kvCacheType: s.workerPID == nil ? nil : s.info?.kvCacheType)
         }
         return BackendStatus(models: models, workerRestarts: await supervisor.workerRestarts, ready: true)
     }
@@ -258,6 +259,7 @@ public final class WorkerBackend: InferenceBackend, @unchecked Sendable {
             spec.contextLength = preset.contextLength ?? 0
             spec.idleUnloadAfter = preset.idleTimeout
             if let mib = preset.prefixCacheMiB { spec.prefixCacheBytes = UInt64(mib) << 20 }
+            if let type = preset.kvCacheType { spec.kvCacheType = type }
         }
         await supervisor.register(spec)
         return served

@@ -27,6 +27,15 @@ public enum MessageType: UInt32, Sendable {
     case embedding = 109
 }
 
+/// How a decoder stores its sequences' keys and values: `f32` as computed (the default); `f16` and `bf16` in half
+/// the memory, each value rounded (the plugin must declare the type; see `mh_kv_cache_type` in the SDK).
+public enum KVCacheType: String, Sendable, CaseIterable {
+    case f32, f16, bf16
+
+    /// The names, for messages: "f32, f16, bf16".
+    public static let names = allCases.map(\.rawValue).joined(separator: ", ")
+}
+
 /// What the worker should load: the model file, how to choose its decoder plugin, and its resource budget.
 public struct LoadRequest: Equatable, Sendable {
     /// Absolute path of the model file (GGUF).
@@ -49,6 +58,8 @@ public struct LoadRequest: Equatable, Sendable {
     public var contextLength: UInt32
     /// The most KV memory idle sequences kept for prefix reuse may hold together; 0 keeps none.
     public var prefixCacheBytes: UInt64
+    /// How the decoder stores keys and values.
+    public var kvCacheType: KVCacheType
 
     /// What a load request that names no prefix-cache budget gets (tools and tests; `modelhost serve` always sends
     /// its configured one).
@@ -57,9 +68,10 @@ public struct LoadRequest: Equatable, Sendable {
     public init(modelPath: String, family: String = "", threads: UInt32 = 1, pluginPin: String = "",
                 pluginPaths: [String] = [], maxSequences: UInt32 = 16, projectorPath: String = "",
                 vision: VisionSettings = VisionSettings(), contextLength: UInt32 = 0,
-                prefixCacheBytes: UInt64 = LoadRequest.defaultPrefixCacheBytes) {
+                prefixCacheBytes: UInt64 = LoadRequest.defaultPrefixCacheBytes, kvCacheType: KVCacheType = .f32) {
         self.contextLength = contextLength
         self.prefixCacheBytes = prefixCacheBytes
+        self.kvCacheType = kvCacheType
         self.modelPath = modelPath
         self.family = family
         self.threads = threads
@@ -317,9 +329,13 @@ public struct LoadedInfo: Equatable, Sendable {
     public var acceptsImages: Bool
     /// For a text encoder (embedding) model, the length of its vectors; 0 for a generation model.
     public var embeddingLength: UInt32
+    /// How the decoder stores keys and values (`f32` for an encoder, which keeps none).
+    public var kvCacheType: KVCacheType
 
     public init(pluginID: String, pluginVersion: String, vocabularySize: UInt32, contextLength: UInt32,
-                eosTokenID: Int32, hasTokenizer: Bool = false, acceptsImages: Bool = false, embeddingLength: UInt32 = 0) {
+                eosTokenID: Int32, hasTokenizer: Bool = false, acceptsImages: Bool = false, embeddingLength: UInt32 = 0,
+                kvCacheType: KVCacheType = .f32) {
+        self.kvCacheType = kvCacheType
         self.pluginID = pluginID
         self.pluginVersion = pluginVersion
         self.vocabularySize = vocabularySize
@@ -613,6 +629,7 @@ extension WorkerRequest {
             w.u32(r.vision.cacheTTLSeconds)
             w.u32(r.contextLength)
             w.u64(r.prefixCacheBytes)
+            w.string(r.kvCacheType.rawValue)
             return (MessageType.load.rawValue, w.bytes)
         case .generate(let r):
             switch r.input {
@@ -709,7 +726,8 @@ extension WorkerRequest {
                                        maxPixels: try r.u64("vision max pixels"),
                                        cacheEntries: try r.u32("vision cache entries"),
                                        cacheTTLSeconds: try r.u32("vision cache ttl")),
-                contextLength: try r.u32("context length"), prefixCacheBytes: try r.u64("prefix cache bytes"))
+                contextLength: try r.u32("context length"), prefixCacheBytes: try r.u64("prefix cache bytes"),
+                kvCacheType: try r.kvCacheType())
             try r.finish()
             return .load(request)
         case .generate:
@@ -814,6 +832,7 @@ extension WorkerEvent {
             w.bool(info.hasTokenizer)
             w.bool(info.acceptsImages)
             w.u32(info.embeddingLength)
+            w.string(info.kvCacheType.rawValue)
             return (MessageType.loaded.rawValue, w.bytes)
         case .accepted(let promptTokens):
             w.u32(promptTokens)
@@ -885,7 +904,8 @@ extension WorkerEvent {
                 pluginID: try r.string("plugin id"), pluginVersion: try r.string("plugin version"),
                 vocabularySize: try r.u32("vocabulary size"), contextLength: try r.u32("context length"),
                 eosTokenID: try r.i32("eos token"), hasTokenizer: try r.bool("has tokenizer"),
-                acceptsImages: try r.bool("accepts images"), embeddingLength: try r.u32("embedding length"))
+                acceptsImages: try r.bool("accepts images"), embeddingLength: try r.u32("embedding length"),
+                kvCacheType: try r.kvCacheType())
             try r.finish()
             return .loaded(info)
         case .pong:
@@ -1013,5 +1033,16 @@ extension WorkerEvent {
             }
         }
         return try result.get()
+    }
+}
+
+extension WireReader {
+    /// A `KVCacheType` written as its name.
+    mutating func kvCacheType() throws(WireError) -> KVCacheType {
+        let name = try string("kv cache type")
+        guard let type = KVCacheType(rawValue: name) else {
+            throw WireError("unknown KV cache type '\(name)' (expected \(KVCacheType.names))")
+        }
+        return type
     }
 }

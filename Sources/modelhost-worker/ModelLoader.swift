@@ -1,6 +1,7 @@
 import EngineCore
 import Foundation
 import ModelFormats
+import ModelHostABI
 import PluginHost
 import Tokenizer
 import WorkerProtocol
@@ -109,7 +110,8 @@ enum ModelLoader {
             service.reportProgress(to: progress.map { report in { report(Float($0)) } })
             defer { service.reportProgress(to: nil) }
             let model = try decoder.openModel(weights: service, path: request.modelPath,
-                                              maxSequences: Int(max(1, request.maxSequences)))
+                                              maxSequences: Int(max(1, request.maxSequences)),
+                                              kvCacheType: request.kvCacheType.abiValue)
             let eos = (gguf?.metadata["tokenizer.ggml.eos_token_id"] ?? weights.metadata("eos_token_id"))?.intValue
                 .map { Int32(clamping: $0) }
             var vision: VisionStack?
@@ -125,7 +127,8 @@ enum ModelLoader {
             let info = LoadedInfo(pluginID: plugin.id, pluginVersion: plugin.version,
                                   vocabularySize: UInt32(clamping: model.vocabularySize),
                                   contextLength: UInt32(clamping: servedContext), eosTokenID: eos ?? -1,
-                                  hasTokenizer: prompts != nil, acceptsImages: vision != nil)
+                                  hasTokenizer: prompts != nil, acceptsImages: vision != nil,
+                                  kvCacheType: request.kvCacheType)
             return .decoder(LoadedModel(host: host, context: context, weights: service, model: model, engine: engine,
                                         info: info, vision: vision))
         } catch let failure as WorkerFailure {
@@ -186,6 +189,17 @@ enum ModelLoader {
             throw failure
         } catch {
             throw WorkerFailure(.workerFailure, "plugin \(plugin.id) cannot open \(request.modelPath): \(error)")
+        }
+    }
+}
+
+extension KVCacheType {
+    /// The ABI's name for this type (`enum mh_kv_cache_type`).
+    var abiValue: mh_kv_cache_type {
+        switch self {
+        case .f32: MH_KV_F32
+        case .f16: MH_KV_F16
+        case .bf16: MH_KV_BF16
         }
     }
 }

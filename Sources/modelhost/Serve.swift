@@ -65,6 +65,12 @@ struct Serve: ParsableCommand {
             + "eighth of the memory budget; env MODELHOST_PREFIX_CACHE_MIB).", valueName: "MiB"))
     var prefixCacheMiB: Int?
 
+    @Option(name: .customLong("kv-cache-type"), help: ArgumentHelp(
+        "How models store their KV caches: f32 (default: float32-class accuracy), f16 or bf16 (half the memory, "
+            + "faster decoding at long contexts, slightly less accurate; env MODELHOST_KV_CACHE_TYPE; a preset's "
+            + "kv_cache_type wins for its model).", valueName: "type"))
+    var kvCacheType: String?
+
     @Flag(name: .customLong("no-chat-page"),
           help: "Do not serve the browser chat page at / on the API port (env MODELHOST_CHAT_PAGE=false).")
     var noChatPage = false
@@ -81,7 +87,7 @@ struct Serve: ParsableCommand {
                                 modelsDir: modelsDir, stateDir: stateDir, pluginPath: pluginPath,
                                 sampling: defaults.values, corsOrigins: corsOrigins.map(CORSOriginList.parse),
                                 shutdownGraceSeconds: shutdownGrace, chatPage: noChatPage ? false : nil,
-                                prefixCacheMiB: prefixCacheMiB)
+                                prefixCacheMiB: prefixCacheMiB, kvCacheType: kvCacheType)
         let config: ServerConfig
         do {
             config = try ServerConfig.resolve(flags: flags, environment: ProcessInfo.processInfo.environment,
@@ -105,6 +111,7 @@ struct Serve: ParsableCommand {
         template.pluginPin = ProcessInfo.processInfo.environment["MODELHOST_PLUGIN_PIN"] ?? ""
         template.maxSequences = min(16, config.maxConcurrentRequests)
         template.prefixCacheBytes = UInt64(config.prefixCacheMiB) << 20
+        template.kvCacheType = config.kvCacheType
         template.vision = VisionSettings(
             maxDimension: UInt32(config.vision.effectiveMaxDimension), maxPixels: UInt64(config.vision.maxPixels),
             cacheEntries: UInt32(config.vision.effectiveCacheEntries),

@@ -10,15 +10,17 @@ enum GoldChecks {
     static func ints(_ any: Any?) throws -> [Int] { try XCTUnwrap(any as? [NSNumber]).map(\.intValue) }
 
     /// ≥ 2,000 teacher-forced tokens: top-1 agreement with gold ≥ 99.5% and perplexity within 0.1% of gold's.
+    @discardableResult
     static func teacherForced(_ model: LlamaModel, label: String, fixture name: String = "llama_gold.json",
-                              file: StaticString = #filePath, line: UInt = #line) throws {
+                              cacheType: KVCacheType = .f32, minimumAgreement: Double = 0.995,
+                              file: StaticString = #filePath, line: UInt = #line) throws -> (agreement: Double, perplexity: Double) {
         let fixture = try gold(name)
         let tokens = try ints(fixture["tokens"]).map(Int32.init)
         let goldTop1 = try ints(fixture["top1"])
         let goldNLL = try XCTUnwrap(fixture["nll"] as? [NSNumber]).map(\.doubleValue)
         XCTAssertGreaterThanOrEqual(tokens.count, 2000, file: file, line: line)
         let vocab = model.config.vocabulary
-        let sequence = try model.makeSequence(capacity: tokens.count)
+        let sequence = try model.makeSequence(capacity: tokens.count, cacheType: cacheType)
         var agree = 0, nll = 0.0
         var start = 0
         while start < tokens.count {
@@ -37,13 +39,15 @@ enum GoldChecks {
         let perplexity = exp(nll / Double(positions))
         let goldPerplexity = exp(goldNLL[0..<positions].reduce(0, +) / Double(positions))
         print("gold check (\(label)): top-1 agreement \(agreement) over \(tokens.count) tokens, perplexity \(perplexity) vs gold \(goldPerplexity)")
-        XCTAssertGreaterThanOrEqual(agreement, 0.995, "\(label): top-1 agreement with the float64 reference", file: file, line: line)
+        XCTAssertGreaterThanOrEqual(agreement, minimumAgreement, "\(label): top-1 agreement with the float64 reference", file: file, line: line)
         XCTAssertEqual(perplexity, goldPerplexity, accuracy: goldPerplexity * 0.001, "\(label): perplexity within 0.1% of gold",
                        file: file, line: line)
+        return (agreement, perplexity)
     }
 
     /// Greedy 32-token continuations of 8 prompts: at least 7 identical to gold's.
     static func greedyContinuations(_ model: LlamaModel, label: String, fixture name: String = "llama_gold.json",
+                                    cacheType: KVCacheType = .f32, atLeast: Int = 7,
                                     file: StaticString = #filePath, line: UInt = #line) throws {
         let fixture = try gold(name)
         let prompts = try XCTUnwrap(fixture["prompts"] as? [[String: Any]])
@@ -52,9 +56,9 @@ enum GoldChecks {
         for (index, prompt) in prompts.enumerated() {
             let ids = try ints(prompt["prompt"]).map(Int32.init)
             let expected = try ints(prompt["continuation"])
-            let sequence = try model.makeSequence(capacity: ids.count + expected.count + 1)
+            let sequence = try model.makeSequence(capacity: ids.count + expected.count + 1, cacheType: cacheType)
             var logits = try model.forward([LlamaBatchEntry(sequence: sequence, input: .tokens(ids), logits: .last)])[0]
-            if index == 0, let first = fixture["logits0"] as? [NSNumber] {
+            if index == 0, cacheType == .f32, let first = fixture["logits0"] as? [NSNumber] {
                 for (i, v) in first.enumerated() {
                     XCTAssertEqual(logits[i], v.floatValue, accuracy: 0.02, "\(label): logit \(i)", file: file, line: line)
                 }
@@ -68,6 +72,6 @@ enum GoldChecks {
             if produced == expected { identical += 1 } else { print("\(label): prompt \(index) diverges: \(produced) vs gold \(expected)") }
         }
         print("gold check (\(label)): \(identical) of \(prompts.count) greedy continuations identical")
-        XCTAssertGreaterThanOrEqual(identical, 7, "\(label): greedy continuations identical to gold", file: file, line: line)
+        XCTAssertGreaterThanOrEqual(identical, atLeast, "\(label): greedy continuations identical to gold", file: file, line: line)
     }
 }

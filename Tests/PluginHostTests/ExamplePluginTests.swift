@@ -1,5 +1,6 @@
 import Foundation
 import ModelFormats
+import ModelHostABI
 import PluginHost
 import XCTest
 
@@ -40,6 +41,20 @@ final class ExamplePluginTests: XCTestCase {
 
     func row(_ token: Int) -> [Float] {
         Array(TestSupport.bigramTable(vocab: Self.vocab)[token * Self.vocab..<(token + 1) * Self.vocab])
+    }
+
+    /// The example declares no KV cache type beyond f32 (ABI 1.3 capabilities), so the host refuses to ask it for
+    /// one, naming what the plugin offers, before the plugin sees the request.
+    func testAKVCacheTypeThePluginDoesNotDeclareIsRefusedByName() throws {
+        let decoder = try TextDecoderClient(context)
+        let modelPath = dir.appendingPathComponent("bigram.gguf")
+        let weights = WeightsService(GGUFWeights(try GGUFFile(path: modelPath.path)))
+        XCTAssertThrowsError(try decoder.openModel(weights: weights, path: modelPath.path, kvCacheType: MH_KV_F16)) {
+            let message = "\($0)"
+            XCTAssertTrue(message.contains("cannot store the KV cache as f16; it offers f32"), message)
+        }
+        XCTAssertEqual(TextDecoderClient.cacheTypes(capabilities: UInt64(MH_CAP_KV_F16.rawValue | MH_CAP_KV_BF16.rawValue))
+                        .map(\.name), ["f32", "f16", "bf16"])
     }
 
     func testInfoComesFromTheModelMetadata() {

@@ -14,7 +14,7 @@ final class PresetsTests: XCTestCase {
                 context_length: 4096
                 max_tokens: 512
                 sampling: {temperature: 0.7, top_k: 40, top_p: 0.9, min_p: 0.05, repetition_penalty: 1.1}
-                kv_cache_type: f32
+                kv_cache_type: f16
                 threads: 2
                 idle_timeout: 300
                 prefix_cache_mib: 256
@@ -31,7 +31,7 @@ final class PresetsTests: XCTestCase {
         XCTAssertEqual(p.contextLength, 4096)
         XCTAssertEqual(p.sampling, SamplingDefaults(temperature: 0.7, topK: 40, topP: 0.9, minP: 0.05,
                                                     repetitionPenalty: 1.1, maxTokens: 512))
-        XCTAssertEqual(p.kvCacheType, "f32")
+        XCTAssertEqual(p.kvCacheType, .f16)
         XCTAssertEqual(p.threads, 2)
         XCTAssertEqual(p.idleTimeout, 300)
         XCTAssertEqual(p.prefixCacheMiB, 256)
@@ -61,7 +61,7 @@ final class PresetsTests: XCTestCase {
             ("models:\n  a:\n    model: m\n    idle_timeout: -5\n", "p.yaml:4:19: 'idle_timeout' must be a number"),
             ("models:\n  a:\n    model: m\n    prefix_cache_mib: -1\n", "p.yaml:4:23: 'prefix_cache_mib' must be"),
             ("models:\n  a:\n    model: m\n    load_at_start: maybe\n", "p.yaml:4:20: 'load_at_start' must be true or false"),
-            ("models:\n  a:\n    model: m\n    kv_cache_type: f16\n", "p.yaml:4:20: kv_cache_type 'f16' is not available"),
+            ("models:\n  a:\n    model: m\n    kv_cache_type: q8_0\n", "p.yaml:4:20: kv_cache_type 'q8_0' is not available"),
             ("models:\n  a:\n    model: m\n    aliases: b\n", "p.yaml:4:14: 'aliases' must be a list"),
             ("models:\n  a:\n    model: m\n    plugin: ''\n", "'plugin' must be a non-empty string"),
             ("models:\n  a: {model: m, aliases: [b]}\n  b: {model: n}\n", "'b' names both preset 'a' and preset 'b'"),

@@ -31,6 +31,10 @@ final class PresetServingTests: XCTestCase {
           wrong-plugin:
             model: SmolLM2-135M-Instruct.Q4_1
             plugin: org.example.nothing
+          half-cache:
+            model: SmolLM2-135M-Instruct.Q4_1
+            kv_cache_type: f16
+            sampling: {temperature: 0}
 
         """
 
@@ -104,6 +108,15 @@ final class PresetServingTests: XCTestCase {
         let pinned = chat(server, "wrong-plugin")
         XCTAssertEqual(pinned.status, 503, pinned.text)
         XCTAssertTrue(pinned.text.contains("org.example.nothing"), pinned.text)
+
+        // kv_cache_type: the worker stores its cache in half precision, says so, and answers as the f32 cache does
+        // (greedy, a short answer).
+        let half = chat(server, "half-cache", ["max_tokens": 8])
+        XCTAssertEqual(half.status, 200, half.text)
+        XCTAssertEqual(status(server, "half-cache")?["kv_cache_type"] as? String, "f16")
+        XCTAssertEqual(status(server, "smollm2:135m")?["kv_cache_type"] as? String, "f32")
+        let full = chat(server, "SmolLM2-135M-Instruct.Q4_1", ["max_tokens": 8, "temperature": 0])
+        XCTAssertEqual(text(half), text(full))
     }
 
     func testReloadUnderLoadAndABadFile() throws {

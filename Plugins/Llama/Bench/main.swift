@@ -1,5 +1,6 @@
 // llama-bench: load time, prefill and decode speed and peak RSS of the Llama kernels on a GGUF model, in-process.
 // Usage: llama-bench [--model PATH] [--threads 1,2] [--prompt-tokens 500] [--gen-tokens 128] [--repeat 3] [--json]
+//                    [--kv-cache-type f32|f16|bf16]
 //        llama-bench --kernels   (matrix-vector kernel timings on single matrices)
 //        llama-bench --batch 8 [--prompt-tokens 50] [--gen-tokens 64]
 //                                (N sequences as concurrent requests: their prompts in one step, then N-row decode
@@ -22,6 +23,7 @@ struct Options {
     var json = false
     /// Sequences decoded together (0: the single-sequence benchmark).
     var batch = 0
+    var cacheType = KVCacheType.f32
 
     init(_ args: [String]) throws {
         var i = 0
@@ -40,6 +42,10 @@ struct Options {
             case "--kernels": kernelsOnly = true
             case "--json": json = true
             case "--batch": batch = try Self.positive(try value())
+            case "--kv-cache-type":
+                let name = try value()
+                guard let type = KVCacheType(rawValue: name) else { throw BenchError("unknown KV cache type '\(name)'") }
+                cacheType = type
             default: throw BenchError("unknown option \(args[i])")
             }
             i += 1
@@ -167,7 +173,8 @@ func batchBench(_ options: Options) throws {
             var prefill: [Double] = [], decode: [Double] = []
             for _ in 0..<options.repeats {
                 let sequences = try (0..<n).map { _ in
-                    try model.makeSequence(capacity: options.promptTokens + options.genTokens + 1)
+                    try model.makeSequence(capacity: options.promptTokens + options.genTokens + 1,
+                                           cacheType: options.cacheType)
                 }
                 let prompts: [[Int32]] = (0..<n).map { s in
                     (0..<options.promptTokens).map { Int32(256 + (s * 7919 + $0 * 104_729) % (config.vocabulary - 256)) }
@@ -220,7 +227,8 @@ do {
                 state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
                 return Int32(truncatingIfNeeded: (state >> 33) % UInt64(config.vocabulary - 256)) + 256
             }
-            let sequence = try model.makeSequence(capacity: options.promptTokens + options.genTokens + 1)
+            let sequence = try model.makeSequence(capacity: options.promptTokens + options.genTokens + 1,
+                                                  cacheType: options.cacheType)
             let t2 = now()
             var logits = try model.forward([LlamaBatchEntry(sequence: sequence, input: .tokens(prompt), logits: .last)])[0]
             let t3 = now(), c3 = cpuTime()

@@ -9,7 +9,8 @@ final class LlamaDecoder: TextDecoderPlugin {
         id: "org.modelhost.llama",
         version: "0.1.0",
         buildInfo: "Swift SIMD kernels for x86-64-v3 (AVX2+FMA), float32 activations",
-        capabilities: [.batchedDecode, .embeddingInput, .sequenceTruncate, .sequenceCopy, .logitsAll]
+        capabilities: [.batchedDecode, .embeddingInput, .sequenceTruncate, .sequenceCopy, .logitsAll, .kvCacheF16,
+                       .kvCacheBF16]
     )
 
     static func probe(_ query: ProbeQuery, host: Host) -> Int32 {
@@ -39,8 +40,15 @@ final class LlamaDecoder: TextDecoderPlugin {
                 host.log(.warning, "llama: \(name) has MLX scales or biases that are not float16 values; expanded to float32")
             }
             let context = source.maxContext > 0 ? min(source.maxContext, config.contextLength) : config.contextLength
-            host.log(.info, "llama: \(config.layers) layers, d_model \(config.embedding), vocab \(config.vocabulary), \(host.threads) threads")
-            return LlamaDecoderModel(model: model, host: host, contextLength: context)
+            let cacheType: KVCacheType
+            switch source.kvCacheType {
+            case .f32: cacheType = .f32
+            case .f16: cacheType = .f16
+            case .bf16: cacheType = .bf16
+            }
+            host.log(.info, "llama: \(config.layers) layers, d_model \(config.embedding), vocab \(config.vocabulary), "
+                     + "\(host.threads) threads, \(cacheType.rawValue) KV cache")
+            return LlamaDecoderModel(model: model, host: host, contextLength: context, cacheType: cacheType)
         } catch let error as PluginError {
             throw error
         } catch {
@@ -53,10 +61,12 @@ final class LlamaDecoderModel: DecoderModel {
     let model: LlamaModel
     let host: Host
     let info: DecoderInfo
+    let cacheType: KVCacheType
 
-    init(model: LlamaModel, host: Host, contextLength: Int) {
+    init(model: LlamaModel, host: Host, contextLength: Int, cacheType: KVCacheType) {
         self.model = model
         self.host = host
+        self.cacheType = cacheType
         info = DecoderInfo(vocabularySize: model.config.vocabulary, embeddingLength: model.config.embedding,
                            contextLength: contextLength)
     }
@@ -68,7 +78,7 @@ final class LlamaDecoderModel: DecoderModel {
         let allocator = KVAllocator(allocate: { host.allocate(byteCount: $0, alignment: 64) },
                                     release: { host.deallocate($0) })
         do {
-            return LlamaSequenceBox(try model.makeSequence(capacity: capacity, allocator: allocator))
+            return LlamaSequenceBox(try model.makeSequence(capacity: capacity, cacheType: cacheType, allocator: allocator))
         } catch LlamaModelError.outOfMemory(let bytes) {
             throw PluginError.outOfMemory("a sequence of \(capacity) positions needs \(bytes) bytes of KV cache beyond the worker's memory budget")
         } catch {

@@ -86,7 +86,7 @@ extern "C" {
 #endif
 
 #define MH_ABI_MAJOR 1
-#define MH_ABI_MINOR 2
+#define MH_ABI_MINOR 3
 
 #if defined(__GNUC__) || defined(__clang__)
 #define MH_EXPORT __attribute__((visibility("default")))
@@ -410,7 +410,9 @@ enum mh_capability {
     MH_CAP_SEQ_TRUNCATE = 1u << 2,       /* decoder: sequence state can be cut back (prefix reuse) */
     MH_CAP_LOGITS_ALL = 1u << 3,         /* decoder: returns logits for every input position */
     MH_CAP_CONCURRENT_OBJECTS = 1u << 4, /* calls on different objects may overlap */
-    MH_CAP_SEQ_COPY = 1u << 5            /* decoder (ABI 1.1): seq_copy copies a prefix between sequences */
+    MH_CAP_SEQ_COPY = 1u << 5,           /* decoder (ABI 1.1): seq_copy copies a prefix between sequences */
+    MH_CAP_KV_F16 = 1u << 6,             /* decoder (ABI 1.3): model_open takes kv_cache_type MH_KV_F16 */
+    MH_CAP_KV_BF16 = 1u << 7             /* decoder (ABI 1.3): model_open takes kv_cache_type MH_KV_BF16 */
 };
 
 /* What the host asks a plugin to run, for probe(). Strings are NUL-terminated and borrowed; empty when unknown. */
@@ -470,6 +472,16 @@ typedef int32_t (*mh_plugin_entry_v1_fn)(const mh_host_v1 *host, const mh_plugin
 #define MH_IID_IMAGE_PREPROCESSOR_V1 "mh.image_preprocessor.v1"
 #define MH_IID_TEXT_ENCODER_V1 "mh.text_encoder.v1"           /* ABI 1.2 */
 
+/* How a decoder stores its sequences' keys and values (ABI 1.3). F32 keeps them as computed; the others halve the
+ * cache's memory and the bytes attention reads per position, rounding each stored value to nearest (ties to even).
+ * A plugin declares each type beyond F32 it implements with its capability bit (MH_CAP_KV_F16, MH_CAP_KV_BF16); the
+ * host never asks for one the plugin did not declare. */
+enum mh_kv_cache_type {
+    MH_KV_F32 = 0,                 /* the default, and what a desc without the field means */
+    MH_KV_F16 = 1,                 /* IEEE binary16 */
+    MH_KV_BF16 = 2                 /* bfloat16: the upper half of a float */
+};
+
 /* What a model object is opened from. */
 typedef struct mh_model_desc {
     uint32_t struct_size;
@@ -479,6 +491,10 @@ typedef struct mh_model_desc {
     uint32_t max_sequences;        /* upper bound on live sequences the host will create */
     uint32_t max_context;          /* upper bound on tokens per sequence (0 = the model's trained context) */
     uint64_t cancel_token;         /* for long loads */
+    /* ---- ABI 1.3: read only when MH_HAS_FIELD(desc, mh_model_desc, kv_cache_type); absent means MH_KV_F32. ---- */
+    uint32_t kv_cache_type;        /* enum mh_kv_cache_type (decoders; other kinds ignore it). A decoder refuses a
+                                    * type it does not implement with MH_ERR_UNSUPPORTED, naming the type. */
+    uint32_t reserved2;
 } mh_model_desc;
 
 /* ===============================================================================================================

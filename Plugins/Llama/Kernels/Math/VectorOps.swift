@@ -74,9 +74,19 @@ public enum VectorOps {
     /// where the `count` rows of `width` floats (a multiple of 8) lie one after another, and out_h starts at
     /// `out + h * width`. Heads go three at a time through 32-column bands of the rows, so each band of a row is
     /// loaded once for three heads (the query heads that share one key/value head read the same values).
-    @inlinable
     public static func valueSums(_ weights: UnsafePointer<Float>, weightStride: Int, heads: Int, count: Int,
                                  _ rows: UnsafePointer<Float>, width: Int, into out: UnsafeMutablePointer<Float>) {
+        valueSums(F32Element.self, weights, weightStride: weightStride, heads: heads, count: count,
+                  UnsafeRawPointer(rows), width: width, into: out)
+    }
+
+    /// The same over rows stored as `E` (a KV cache type), widened to Float32 as they are read.
+    @inline(__always)
+    static func valueSums<E: KVElement>(_: E.Type, _ weights: UnsafePointer<Float>, weightStride: Int, heads: Int,
+                                         count: Int, _ rows: UnsafeRawPointer, width: Int,
+                                         into out: UnsafeMutablePointer<Float>) {
+        @inline(__always) func load8(_ p: UnsafeRawPointer) -> SIMD8<Float> { E.load8(p) }
+        let size = E.size
         var h0 = 0
         while h0 < heads {
             let k = min(3, heads - h0)
@@ -89,16 +99,16 @@ public enum VectorOps {
                 var a10 = SIMD8<Float>(), a11 = SIMD8<Float>(), a12 = SIMD8<Float>(), a13 = SIMD8<Float>()
                 var a20 = SIMD8<Float>(), a21 = SIMD8<Float>(), a22 = SIMD8<Float>(), a23 = SIMD8<Float>()
                 for j in 0..<count {
-                    let r = rows + j * width + d0
+                    let r = rows + (j * width + d0) * size
                     let s0 = SIMD8<Float>(repeating: w0[j]), s1 = SIMD8<Float>(repeating: w1[j])
                     let s2 = SIMD8<Float>(repeating: w2[j])
                     let v0 = load8(r)
                     a00 = a00.addingProduct(s0, v0); a10 = a10.addingProduct(s1, v0); a20 = a20.addingProduct(s2, v0)
-                    let v1 = load8(r + 8)
+                    let v1 = load8(r + 8 * size)
                     a01 = a01.addingProduct(s0, v1); a11 = a11.addingProduct(s1, v1); a21 = a21.addingProduct(s2, v1)
-                    let v2 = load8(r + 16)
+                    let v2 = load8(r + 16 * size)
                     a02 = a02.addingProduct(s0, v2); a12 = a12.addingProduct(s1, v2); a22 = a22.addingProduct(s2, v2)
-                    let v3 = load8(r + 24)
+                    let v3 = load8(r + 24 * size)
                     a03 = a03.addingProduct(s0, v3); a13 = a13.addingProduct(s1, v3); a23 = a23.addingProduct(s2, v3)
                 }
                 let o = o0 + d0
@@ -116,7 +126,7 @@ public enum VectorOps {
             while d0 < width {
                 var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>()
                 for j in 0..<count {
-                    let v = load8(rows + j * width + d0)
+                    let v = load8(rows + (j * width + d0) * size)
                     a0 = a0.addingProduct(SIMD8(repeating: w0[j]), v)
                     a1 = a1.addingProduct(SIMD8(repeating: w1[j]), v)
                     a2 = a2.addingProduct(SIMD8(repeating: w2[j]), v)

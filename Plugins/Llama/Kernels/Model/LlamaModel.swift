@@ -71,12 +71,13 @@ public final class LlamaModel {
     }
 
     /// A new, empty sequence whose cache holds up to `capacity` positions (at most the model's context length).
-    public func makeSequence(capacity: Int, allocator: KVAllocator = .system) throws -> LlamaSequence {
+    public func makeSequence(capacity: Int, cacheType: KVCacheType = .f32,
+                             allocator: KVAllocator = .system) throws -> LlamaSequence {
         guard capacity > 0, capacity <= config.contextLength else {
             throw LlamaModelError.contextFull(capacity: config.contextLength, requested: capacity)
         }
         return try LlamaSequence(layers: config.layers, kvHeads: config.kvHeads, headDimension: config.headDimension,
-                                 capacity: capacity, allocator: allocator)
+                                 capacity: capacity, cacheType: cacheType, allocator: allocator)
     }
 
     /// One entry's rows inside the batch.
@@ -384,10 +385,10 @@ public final class LlamaModel {
                 pool.run(chunks: list.count) { chunk, thread in
                     let job = list[chunk], span = spans[job.span]
                     let row = span.start + job.row
-                    attendBlock(layer: layer, sequence: span.sequence, kvHead: job.kvHead,
-                                query: q + row * qw + job.kvHead * group * hd,
-                                positions: blockRange(job.block, visible: span.position + job.row + 1),
-                                scores: scores + thread * scoreFloats, into: partials + chunk * partialStride)
+                    attendBlockOfType(layer: layer, sequence: span.sequence, kvHead: job.kvHead,
+                                      query: q + row * qw + job.kvHead * group * hd,
+                                      positions: blockRange(job.block, visible: span.position + job.row + 1),
+                                      scores: scores + thread * scoreFloats, into: partials + chunk * partialStride)
                 }
             }
             var slot = 0
@@ -425,10 +426,10 @@ public final class LlamaModel {
                     let row = span.start + r, visible = span.position + r + 1
                     let blocks = blockCount(visible: visible)
                     for b in 0..<blocks {
-                        attendBlock(layer: layer, sequence: span.sequence, kvHead: job.kvHead,
-                                    query: q + row * qw + job.kvHead * group * hd,
-                                    positions: blockRange(b, visible: visible), scores: scores,
-                                    into: partials + b * partialStride)
+                        attendBlockOfType(layer: layer, sequence: span.sequence, kvHead: job.kvHead,
+                                          query: q + row * qw + job.kvHead * group * hd,
+                                          positions: blockRange(b, visible: visible), scores: scores,
+                                          into: partials + b * partialStride)
                     }
                     combine(partials, blocks: blocks, into: out + row * qw + job.kvHead * group * hd)
                 }
@@ -441,12 +442,31 @@ public final class LlamaModel {
     /// head][per head, the values summed with weights exp(score - maximum)]`. `scores` holds `group` ×
     /// `attentionBlock` floats.
     @inline(__always)
-    private func attendBlock(layer: Int, sequence seq: LlamaSequence, kvHead: Int, query: UnsafePointer<Float>,
-                             positions: Range<Int>, scores: UnsafeMutablePointer<Float>,
-                             into partial: UnsafeMutablePointer<Float>) {
+    private func attendBlockOfType(layer: Int, sequence seq: LlamaSequence, kvHead: Int, query: UnsafePointer<Float>,
+                                   positions: Range<Int>, scores: UnsafeMutablePointer<Float>,
+                                   into partial: UnsafeMutablePointer<Float>) {
+        switch seq.cacheType {
+        case .f32:
+            attendBlock(F32Element.self, layer: layer, sequence: seq, kvHead: kvHead, query: query,
+                        positions: positions, scores: scores, into: partial)
+        case .f16:
+            attendBlock(F16Element.self, layer: layer, sequence: seq, kvHead: kvHead, query: query,
+                        positions: positions, scores: scores, into: partial)
+        case .bf16:
+            attendBlock(BF16Element.self, layer: layer, sequence: seq, kvHead: kvHead, query: query,
+                        positions: positions, scores: scores, into: partial)
+        }
+    }
+
+    /// The block of `attendBlockOfType` for one cache type `E` (keys and values widened to Float32 as they are read).
+    @inline(__always)
+    private func attendBlock<E: KVElement>(_: E.Type, layer: Int, sequence seq: LlamaSequence, kvHead: Int,
+                                           query: UnsafePointer<Float>, positions: Range<Int>,
+                                           scores: UnsafeMutablePointer<Float>,
+                                           into partial: UnsafeMutablePointer<Float>) {
         let hd = config.headDimension, group = config.heads / config.kvHeads, block = Self.attentionBlock
         let scale = 1 / Float(hd).squareRoot()
-        let keys = seq.keyTiles(layer, kvHead), values = seq.valueRows(layer, kvHead)
+        let keys = seq.keyTiles(layer, kvHead), values = seq.valueRows(layer, kvHead), size = E.size
         let first = positions.lowerBound, count = positions.count
         // Scores of 8 positions at a time (lanes past the block's end are computed and ignored), for up to four
         // query heads per pass so that each key load serves all of them.
@@ -458,17 +478,21 @@ public final class LlamaModel {
                 let q0 = query + g0 * hd
                 let q1 = n > 1 ? q0 + hd : q0, q2 = n > 2 ? q0 + 2 * hd : q0, q3 = n > 3 ? q0 + 3 * hd : q0
                 var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
-                let tile = keys + (first + j) * hd
+                let tile = keys + (first + j) * hd * size
                 // The cache streams from memory (it is rewritten every step and the weights evict it), and the
                 // hardware prefetcher alone left this loop latency-bound: one line is requested every other
                 // dimension, alternately of the key tile two tiles on and of these 8 positions' values, which the
                 // value sums read after the block's scores (+7% decode at 1 thread, +10-16% at 2, 500 positions).
-                let keysAhead = tile + 16 * hd, valuesHere = values + (first + j) * hd
+                let keysAhead = tile + 16 * hd * size, valuesHere = values + (first + j) * hd * size
                 for d in 0..<hd {
                     if g0 == 0 {
-                        if d & 1 == 0 { llama_c_prefetch(keysAhead + 8 * d) } else { llama_c_prefetch(valuesHere + 8 * (d - 1)) }
+                        if d & 1 == 0 {
+                            llama_c_prefetch(keysAhead + 8 * d * size)
+                        } else {
+                            llama_c_prefetch(valuesHere + 8 * (d - 1) * size)
+                        }
                     }
-                    let k8 = UnsafeRawPointer(tile + 8 * d).loadUnaligned(as: SIMD8<Float>.self)
+                    let k8 = E.load8(tile + 8 * d * size)
                     a0 = a0.addingProduct(SIMD8(repeating: q0[d]), k8)
                     a1 = a1.addingProduct(SIMD8(repeating: q1[d]), k8)
                     a2 = a2.addingProduct(SIMD8(repeating: q2[d]), k8)
@@ -488,8 +512,8 @@ public final class LlamaModel {
             partial[g] = maximum
             partial[group + g] = sum
         }
-        VectorOps.valueSums(scores, weightStride: block, heads: group, count: count,
-                            values + first * hd, width: hd, into: partial + 2 * group)
+        VectorOps.valueSums(E.self, scores, weightStride: block, heads: group, count: count,
+                            values + first * hd * size, width: hd, into: partial + 2 * group)
     }
 
     /// Combines a row's `blocks` partial results (from `attendBlock`, one after another) into the attention output

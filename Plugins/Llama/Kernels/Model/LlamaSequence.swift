@@ -17,63 +17,71 @@ public struct KVAllocator: @unchecked Sendable {
 
 /// One sequence's state: the key/value cache of every layer for the positions processed so far.
 ///
-/// The cache is allocated once at creation for `capacity` positions (Float32), so decode never reallocates. Keys are
-/// stored in tiles of 8 positions, `[layer][kvHead][position / 8][dimension][position % 8]`, so that attention
-/// computes the scores of 8 positions with 8-wide multiply-adds over one contiguous 2 KB tile (no horizontal sums,
-/// no strided reads); values are stored `[layer][kvHead][position][dimension]`, so that one key/value head's values
-/// are one contiguous stream, read in position order as attention accumulates them. A sequence belongs to the model
-/// that made it and must be used by one `forward` call at a time.
+/// The cache is allocated once at creation for `capacity` positions (in `cacheType`), so decode never reallocates.
+/// Keys are stored in tiles of 8 positions, `[layer][kvHead][position / 8][dimension][position % 8]`, so that
+/// attention computes the scores of 8 positions with 8-wide multiply-adds over one contiguous tile (no horizontal
+/// sums, no strided reads); values are stored `[layer][kvHead][position][dimension]`, so that one key/value head's
+/// values are one contiguous stream, read in position order as attention accumulates them. A sequence belongs to the
+/// model that made it and must be used by one `forward` call at a time.
 public final class LlamaSequence {
     public let capacity: Int
     /// Positions held in the cache (the next token's position).
     public internal(set) var count: Int = 0
+    public let cacheType: KVCacheType
     let layers: Int
     let kvHeads: Int
     let headDimension: Int
     let kvWidth: Int
     /// `capacity` rounded up to a whole number of 8-position key tiles.
     let keyStride: Int
-    let keys: UnsafeMutablePointer<Float>
-    let values: UnsafeMutablePointer<Float>
+    /// Bytes per stored value.
+    let elementSize: Int
+    let keys: UnsafeMutableRawPointer
+    let values: UnsafeMutableRawPointer
     let allocator: KVAllocator
 
-    init(layers: Int, kvHeads: Int, headDimension: Int, capacity: Int, allocator: KVAllocator) throws {
+    init(layers: Int, kvHeads: Int, headDimension: Int, capacity: Int, cacheType: KVCacheType,
+         allocator: KVAllocator) throws {
         self.capacity = capacity
+        self.cacheType = cacheType
         self.layers = layers
         self.kvHeads = kvHeads
         self.headDimension = headDimension
         self.allocator = allocator
         kvWidth = kvHeads * headDimension
         keyStride = (capacity + 7) & ~7
-        let keyCount = layers * kvWidth * keyStride
-        let valueCount = layers * kvHeads * capacity * headDimension
-        guard let k = allocator.allocate(keyCount * MemoryLayout<Float>.stride) else {
-            throw LlamaModelError.outOfMemory(bytes: (keyCount + valueCount) * MemoryLayout<Float>.stride)
+        elementSize = cacheType.elementSize
+        let keyBytes = layers * kvWidth * keyStride * elementSize
+        let valueBytes = layers * kvHeads * capacity * headDimension * elementSize
+        guard let k = allocator.allocate(keyBytes) else {
+            throw LlamaModelError.outOfMemory(bytes: keyBytes + valueBytes)
         }
-        guard let v = allocator.allocate(valueCount * MemoryLayout<Float>.stride) else {
+        guard let v = allocator.allocate(valueBytes) else {
             allocator.release(k)
-            throw LlamaModelError.outOfMemory(bytes: (keyCount + valueCount) * MemoryLayout<Float>.stride)
+            throw LlamaModelError.outOfMemory(bytes: keyBytes + valueBytes)
         }
-        keys = k.bindMemory(to: Float.self, capacity: keyCount)
-        values = v.bindMemory(to: Float.self, capacity: valueCount)
+        keys = k
+        values = v
     }
 
     deinit {
-        allocator.release(UnsafeMutableRawPointer(keys))
-        allocator.release(UnsafeMutableRawPointer(values))
+        allocator.release(keys)
+        allocator.release(values)
     }
 
     /// Zeroes the key tiles that positions `count ..< count + n` open. The 8-wide score loop reads a whole tile, so
-    /// the positions of a tile not yet written must hold finite numbers; zeroing tiles as the sequence reaches them
-    /// (instead of the whole cache at creation) keeps a sequence sized for the full context cheap to create and its
-    /// untouched pages out of memory. Tiles opened earlier keep finite values after a truncation.
+    /// the positions of a tile not yet written must hold finite numbers (zero bits are zero in every cache type);
+    /// zeroing tiles as the sequence reaches them (instead of the whole cache at creation) keeps a sequence sized for
+    /// the full context cheap to create and its untouched pages out of memory. Tiles opened earlier keep finite
+    /// values after a truncation.
     func prepareKeyTiles(adding n: Int) {
         let firstNew = (count + 7) / 8, end = (count + n + 7) / 8
         guard firstNew < end else { return }
-        let tileFloats = 8 * headDimension
+        let tileBytes = 8 * headDimension * elementSize
         for layer in 0..<layers {
             for head in 0..<kvHeads {
-                (keyTiles(layer, head) + firstNew * tileFloats).update(repeating: 0, count: (end - firstNew) * tileFloats)
+                (keyTiles(layer, head) + firstNew * tileBytes).initializeMemory(as: UInt8.self, repeating: 0,
+                                                                               count: (end - firstNew) * tileBytes)
             }
         }
     }
@@ -86,58 +94,82 @@ public final class LlamaSequence {
         count = length
     }
 
-    /// Makes this sequence hold exactly the first `length` positions of `source` (a sequence of the same model), so
-    /// that requests sharing a prompt prefix each start from one computed copy of it. Whole key tiles are copied
-    /// (the positions past `length` in the last one are finite values the score loop ignores, as after a
-    /// truncation). Costs `length` × 2 × layers × kvWidth floats of copying: ~46 KB per position for SmolLM2-135M.
+    /// Makes this sequence hold exactly the first `length` positions of `source` (a sequence of the same model and
+    /// cache type), so that requests sharing a prompt prefix each start from one computed copy of it. Whole key
+    /// tiles are copied (the positions past `length` in the last one are finite values the score loop ignores, as
+    /// after a truncation). Costs `length` × 2 × layers × kvWidth values of copying: ~46 KB per position for
+    /// SmolLM2-135M in float32.
     public func copy(from source: LlamaSequence, count length: Int) throws {
         guard source !== self, source.layers == layers, source.kvHeads == kvHeads,
-              source.headDimension == headDimension else {
+              source.headDimension == headDimension, source.cacheType == cacheType else {
             throw LlamaModelError.badCopy("the source is the sequence itself or belongs to another model")
         }
         guard length >= 0, length <= source.count, length <= capacity else {
             throw LlamaModelError.badCopy("\(length) positions requested; the source holds \(source.count), this sequence \(capacity)")
         }
         count = 0
-        let tileFloats = ((length + 7) / 8) * 8 * headDimension
+        let tileBytes = ((length + 7) / 8) * 8 * headDimension * elementSize
         for layer in 0..<layers {
             for head in 0..<kvHeads {
-                keyTiles(layer, head).update(from: source.keyTiles(layer, head), count: tileFloats)
-                valueRows(layer, head).update(from: source.valueRows(layer, head), count: length * headDimension)
+                keyTiles(layer, head).copyMemory(from: source.keyTiles(layer, head), byteCount: tileBytes)
+                valueRows(layer, head).copyMemory(from: source.valueRows(layer, head),
+                                                  byteCount: length * headDimension * elementSize)
             }
         }
         count = length
     }
 
-    /// The key tiles of `layer` and `kvHead`: tile t (positions 8t ..< 8t + 8) starts at `8 * headDimension * t`,
-    /// and holds dimension d of its 8 positions at `8 * d`.
+    /// The key tiles of `layer` and `kvHead`: tile t (positions 8t ..< 8t + 8) starts `8 * headDimension * t` values
+    /// on, and holds dimension d of its 8 positions at value `8 * d` of the tile.
     @inline(__always)
-    func keyTiles(_ layer: Int, _ kvHead: Int) -> UnsafeMutablePointer<Float> {
-        keys + (layer * kvHeads + kvHead) * headDimension * keyStride
+    func keyTiles(_ layer: Int, _ kvHead: Int) -> UnsafeMutableRawPointer {
+        keys + (layer * kvHeads + kvHead) * headDimension * keyStride * elementSize
     }
 
     /// Stores the keys (`kvWidth` floats, heads one after another) of `layer` at `position`.
     @inline(__always)
     func storeKey(_ layer: Int, _ position: Int, _ key: UnsafePointer<Float>) {
-        let tileOffset = (position / 8) * 8 * headDimension + position % 8
-        for head in 0..<kvHeads {
-            let base = keyTiles(layer, head) + tileOffset, k = key + head * headDimension
-            for d in 0..<headDimension { base[8 * d] = k[d] }
+        switch cacheType {
+        case .f32: storeKey(F32Element.self, layer, position, key)
+        case .f16: storeKey(F16Element.self, layer, position, key)
+        case .bf16: storeKey(BF16Element.self, layer, position, key)
         }
     }
 
-    /// The values of `layer` and `kvHead`: position p's `headDimension` floats start at `headDimension * p`.
     @inline(__always)
-    func valueRows(_ layer: Int, _ kvHead: Int) -> UnsafeMutablePointer<Float> {
-        values + (layer * kvHeads + kvHead) * capacity * headDimension
+    private func storeKey<E: KVElement>(_: E.Type, _ layer: Int, _ position: Int, _ key: UnsafePointer<Float>) {
+        let tileOffset = (position / 8) * 8 * headDimension + position % 8
+        for head in 0..<kvHeads {
+            let base = keyTiles(layer, head) + tileOffset * E.size, k = key + head * headDimension
+            for d in 0..<headDimension { E.store(k[d], base + 8 * d * E.size) }
+        }
+    }
+
+    /// The values of `layer` and `kvHead`: position p's `headDimension` values start `headDimension * p` values on.
+    @inline(__always)
+    func valueRows(_ layer: Int, _ kvHead: Int) -> UnsafeMutableRawPointer {
+        values + (layer * kvHeads + kvHead) * capacity * headDimension * elementSize
     }
 
     /// Stores the values (`kvWidth` floats, heads one after another) of `layer` at `position`.
     @inline(__always)
     func storeValue(_ layer: Int, _ position: Int, _ value: UnsafePointer<Float>) {
+        switch cacheType {
+        case .f32:
+            for head in 0..<kvHeads {
+                (valueRows(layer, head) + position * headDimension * 4)
+                    .copyMemory(from: value + head * headDimension, byteCount: headDimension * 4)
+            }
+        case .f16: storeValue(F16Element.self, layer, position, value)
+        case .bf16: storeValue(BF16Element.self, layer, position, value)
+        }
+    }
+
+    @inline(__always)
+    private func storeValue<E: KVElement>(_: E.Type, _ layer: Int, _ position: Int, _ value: UnsafePointer<Float>) {
         for head in 0..<kvHeads {
-            (valueRows(layer, head) + position * headDimension)
-                .update(from: value + head * headDimension, count: headDimension)
+            let row = valueRows(layer, head) + position * headDimension * E.size, v = value + head * headDimension
+            for d in 0..<headDimension { E.store(v[d], row + d * E.size) }
         }
     }
 }
