@@ -22,6 +22,8 @@ public struct Capabilities: OptionSet, Sendable {
     public static let kvCacheF16 = Capabilities(rawValue: UInt64(MH_CAP_KV_F16.rawValue))
     /// ABI 1.3: the same for bfloat16.
     public static let kvCacheBF16 = Capabilities(rawValue: UInt64(MH_CAP_KV_BF16.rawValue))
+    /// ABI 1.3: the same for Q8_0 blocks.
+    public static let kvCacheQ8_0 = Capabilities(rawValue: UInt64(MH_CAP_KV_Q8_0.rawValue))
 }
 
 /// What the plugin says about itself. `id` and `version` must equal the manifest's; the host checks.
@@ -82,7 +84,7 @@ public struct ModelSource: @unchecked Sendable {
 
 /// `enum mh_kv_cache_type`.
 public enum KVCacheStorage: UInt32, Sendable {
-    case f32 = 0, f16 = 1, bf16 = 2
+    case f32 = 0, f16 = 1, bf16 = 2, q8_0 = 3
 }
 
 extension ModelSource {
@@ -103,7 +105,7 @@ extension ModelSource {
         if Int(d.pointee.struct_size) >= kvField + MemoryLayout<UInt32>.size {
             guard let type = KVCacheStorage(rawValue: d.pointee.kv_cache_type) else {
                 throw PluginError.unsupported("KV cache type \(d.pointee.kv_cache_type) (this plugin's SDK knows f32, "
-                    + "f16 and bf16)")
+                    + "f16, bf16 and q8_0)")
             }
             kvCacheType = type
         } else {

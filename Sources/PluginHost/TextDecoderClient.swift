@@ -32,6 +32,7 @@ public final class TextDecoderClient: @unchecked Sendable {
         var types: [(mh_kv_cache_type, String)] = [(MH_KV_F32, "f32")]
         if capabilities & UInt64(MH_CAP_KV_F16.rawValue) != 0 { types.append((MH_KV_F16, "f16")) }
         if capabilities & UInt64(MH_CAP_KV_BF16.rawValue) != 0 { types.append((MH_KV_BF16, "bf16")) }
+        if capabilities & UInt64(MH_CAP_KV_Q8_0.rawValue) != 0 { types.append((MH_KV_Q8_0, "q8_0")) }
         return types
     }
 
@@ -40,6 +41,7 @@ public final class TextDecoderClient: @unchecked Sendable {
         case MH_KV_F32: "f32"
         case MH_KV_F16: "f16"
         case MH_KV_BF16: "bf16"
+        case MH_KV_Q8_0: "q8_0"
         default: "type \(type.rawValue)"
         }
     }

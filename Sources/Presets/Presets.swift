@@ -14,7 +14,7 @@ import Yams
 ///     context_length: 4096                   # at most the model's own
 ///     max_tokens: 512                        # answer cap when a request names none
 ///     sampling: {temperature: 0.7, top_k: 40, top_p: 0.9, min_p: 0.05, repetition_penalty: 1.1}
-///     kv_cache_type: f16                     # f32 (default), f16 or bf16
+///     kv_cache_type: f16                     # f32 (default), f16, bf16 or q8_0
 ///     threads: 2
 ///     idle_timeout: 300                      # seconds; 0 keeps it loaded
 ///     prefix_cache_mib: 512                  # idle conversations' KV memory kept for reuse; 0 none
@@ -181,8 +181,7 @@ public struct PresetCatalog: Sendable, Equatable {
                 case "kv_cache_type":
                     let name = try string(value, key)
                     guard let type = KVCacheType(rawValue: name) else {
-                        throw error(value, "kv_cache_type '\(name)' is not available (\(KVCacheType.names)"
-                                    + (name == "q8_0" ? "; an 8-bit cache is not implemented yet)" : ")"))
+                        throw error(value, "kv_cache_type '\(name)' is not available (\(KVCacheType.names))")
                     }
                     preset.kvCacheType = type
                 case "threads": preset.threads = try int(value, key, 1...1024)

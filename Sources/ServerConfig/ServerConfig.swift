@@ -116,8 +116,8 @@ public struct ServerConfig: Sendable, Equatable {
     /// worker's memory after a long conversation returns to its loaded size plus at most this.
     public var prefixCacheMiB = 0
     /// How models' decoders store keys and values (`--kv-cache-type`, `MODELHOST_KV_CACHE_TYPE`; a preset's
-    /// `kv_cache_type` for its model): `f32` by default (float32-class accuracy); `f16` or `bf16` halve the KV memory
-    /// and speed up decoding at long contexts, at a measured cost in accuracy (README).
+    /// `kv_cache_type` for its model): `f32` by default (float32-class accuracy); `f16`, `bf16` (half the KV memory) or
+    /// `q8_0` (about a quarter) speed up decoding at long contexts, at a measured cost in accuracy (README).
     public var kvCacheType = KVCacheType.f32
 
     public static let defaultHost = "127.0.0.1"

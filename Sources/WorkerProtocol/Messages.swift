@@ -28,9 +28,10 @@ public enum MessageType: UInt32, Sendable {
 }
 
 /// How a decoder stores its sequences' keys and values: `f32` as computed (the default); `f16` and `bf16` in half
-/// the memory, each value rounded (the plugin must declare the type; see `mh_kv_cache_type` in the SDK).
+/// the memory, each value rounded; `q8_0` in blocks of 32 bytes with a scale (the plugin must declare the type; see
+/// `mh_kv_cache_type` in the SDK).
 public enum KVCacheType: String, Sendable, CaseIterable {
-    case f32, f16, bf16
+    case f32, f16, bf16, q8_0
 
     /// The names, for messages: "f32, f16, bf16".
     public static let names = allCases.map(\.rawValue).joined(separator: ", ")

@@ -200,6 +200,7 @@ extension KVCacheType {
         case .f32: MH_KV_F32
         case .f16: MH_KV_F16
         case .bf16: MH_KV_BF16
+        case .q8_0: MH_KV_Q8_0
         }
     }
 }

@@ -61,7 +61,7 @@ final class PresetsTests: XCTestCase {
             ("models:\n  a:\n    model: m\n    idle_timeout: -5\n", "p.yaml:4:19: 'idle_timeout' must be a number"),
             ("models:\n  a:\n    model: m\n    prefix_cache_mib: -1\n", "p.yaml:4:23: 'prefix_cache_mib' must be"),
             ("models:\n  a:\n    model: m\n    load_at_start: maybe\n", "p.yaml:4:20: 'load_at_start' must be true or false"),
-            ("models:\n  a:\n    model: m\n    kv_cache_type: q8_0\n", "p.yaml:4:20: kv_cache_type 'q8_0' is not available"),
+            ("models:\n  a:\n    model: m\n    kv_cache_type: q4_0\n", "p.yaml:4:20: kv_cache_type 'q4_0' is not available (f32, f16, bf16, q8_0)"),
             ("models:\n  a:\n    model: m\n    aliases: b\n", "p.yaml:4:14: 'aliases' must be a list"),
             ("models:\n  a:\n    model: m\n    plugin: ''\n", "'plugin' must be a non-empty string"),
             ("models:\n  a: {model: m, aliases: [b]}\n  b: {model: n}\n", "'b' names both preset 'a' and preset 'b'"),

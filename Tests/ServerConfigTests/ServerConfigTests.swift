@@ -91,6 +91,15 @@ final class ServerConfigTests: XCTestCase {
         XCTAssertEqual(fromFlag.prefixCacheMiB, 0, "the flag wins, and 0 (no prefix cache) is allowed")
     }
 
+    func testKVCacheType() throws {
+        XCTAssertEqual(try ServerConfig.resolve(flags: ConfigFlags(), environment: [:], memory: memory(32)).kvCacheType, .f32)
+        XCTAssertEqual(try ServerConfig.resolve(flags: ConfigFlags(), environment: ["MODELHOST_KV_CACHE_TYPE": "bf16"],
+                                                memory: memory(32)).kvCacheType, .bf16)
+        XCTAssertEqual(try ServerConfig.resolve(flags: ConfigFlags(kvCacheType: "q8_0"),
+                                                environment: ["MODELHOST_KV_CACHE_TYPE": "bf16"],
+                                                memory: memory(32)).kvCacheType, .q8_0, "the flag wins")
+    }
+
     func testFlagsBeatEnvironmentBeatsAliasesBeatTier() throws {
         let environment = [
             "MODELHOST_PORT": "9000", "MODELHOST_ADMIN_PORT": "9001", "MLX_ADMIN_PORT": "9999",
@@ -184,6 +193,8 @@ final class ServerConfigTests: XCTestCase {
              "high ≥ normal ≥ low"),
             (["MODELHOST_API_KEYS": "has space"], ConfigFlags(), "whitespace"),
             ([:], ConfigFlags(prefixCacheMiB: -1), "the prefix cache (--prefix-cache-mib or MODELHOST_PREFIX_CACHE_MIB)"),
+            (["MODELHOST_KV_CACHE_TYPE": "q4"], ConfigFlags(),
+             "the KV cache type (--kv-cache-type or MODELHOST_KV_CACHE_TYPE) must be one of f32, f16, bf16, q8_0, got 'q4'"),
             (["MODELHOST_PREFIX_CACHE_MIB": "lots"], ConfigFlags(), "MODELHOST_PREFIX_CACHE_MIB=lots is not an integer"),
         ]
         for (environment, flags, expected) in cases {

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Decode speed and memory of the KV cache types (f32, f16, bf16) side by side, at a long context.
+"""Decode speed and memory of the KV cache types (f32, f16, bf16, q8_0) side by side, at a long context.
 
 Runs `llama-bench` (the Llama kernels in-process, no server) on one GGUF with each `--kv-cache-type`, interleaved
 round by round (f32, f16, bf16, f32, ...) so that load from other processes falls on every type alike, and prints the
@@ -18,7 +18,7 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TYPES = ["f32", "f16", "bf16"]
+TYPES = ["f32", "f16", "bf16", "q8_0"]
 
 
 def default_bench():

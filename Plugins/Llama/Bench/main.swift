@@ -1,6 +1,6 @@
 // llama-bench: load time, prefill and decode speed and peak RSS of the Llama kernels on a GGUF model, in-process.
 // Usage: llama-bench [--model PATH] [--threads 1,2] [--prompt-tokens 500] [--gen-tokens 128] [--repeat 3] [--json]
-//                    [--kv-cache-type f32|f16|bf16]
+//                    [--kv-cache-type f32|f16|bf16|q8_0]
 //        llama-bench --kernels   (matrix-vector kernel timings on single matrices)
 //        llama-bench --batch 8 [--prompt-tokens 50] [--gen-tokens 64]
 //                                (N sequences as concurrent requests: their prompts in one step, then N-row decode

@@ -10,7 +10,7 @@ final class LlamaDecoder: TextDecoderPlugin {
         version: "0.1.0",
         buildInfo: "Swift SIMD kernels for x86-64-v3 (AVX2+FMA), float32 activations",
         capabilities: [.batchedDecode, .embeddingInput, .sequenceTruncate, .sequenceCopy, .logitsAll, .kvCacheF16,
-                       .kvCacheBF16]
+                       .kvCacheBF16, .kvCacheQ8_0]
     )
 
     static func probe(_ query: ProbeQuery, host: Host) -> Int32 {
@@ -45,6 +45,12 @@ final class LlamaDecoder: TextDecoderPlugin {
             case .f32: cacheType = .f32
             case .f16: cacheType = .f16
             case .bf16: cacheType = .bf16
+            case .q8_0:
+                guard config.headDimension % KVCacheType.blockLength == 0 else {
+                    throw PluginError.unsupported("\(source.path): a q8_0 KV cache needs a head dimension that is a "
+                        + "multiple of 32; this model's is \(config.headDimension) (use f16 or bf16)")
+                }
+                cacheType = .q8_0
             }
             host.log(.info, "llama: \(config.layers) layers, d_model \(config.embedding), vocab \(config.vocabulary), "
                      + "\(host.threads) threads, \(cacheType.rawValue) KV cache")

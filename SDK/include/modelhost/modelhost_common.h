@@ -412,7 +412,8 @@ enum mh_capability {
     MH_CAP_CONCURRENT_OBJECTS = 1u << 4, /* calls on different objects may overlap */
     MH_CAP_SEQ_COPY = 1u << 5,           /* decoder (ABI 1.1): seq_copy copies a prefix between sequences */
     MH_CAP_KV_F16 = 1u << 6,             /* decoder (ABI 1.3): model_open takes kv_cache_type MH_KV_F16 */
-    MH_CAP_KV_BF16 = 1u << 7             /* decoder (ABI 1.3): model_open takes kv_cache_type MH_KV_BF16 */
+    MH_CAP_KV_BF16 = 1u << 7,            /* decoder (ABI 1.3): model_open takes kv_cache_type MH_KV_BF16 */
+    MH_CAP_KV_Q8_0 = 1u << 8             /* decoder (ABI 1.3): model_open takes kv_cache_type MH_KV_Q8_0 */
 };
 
 /* What the host asks a plugin to run, for probe(). Strings are NUL-terminated and borrowed; empty when unknown. */
@@ -472,14 +473,16 @@ typedef int32_t (*mh_plugin_entry_v1_fn)(const mh_host_v1 *host, const mh_plugin
 #define MH_IID_IMAGE_PREPROCESSOR_V1 "mh.image_preprocessor.v1"
 #define MH_IID_TEXT_ENCODER_V1 "mh.text_encoder.v1"           /* ABI 1.2 */
 
-/* How a decoder stores its sequences' keys and values (ABI 1.3). F32 keeps them as computed; the others halve the
- * cache's memory and the bytes attention reads per position, rounding each stored value to nearest (ties to even).
+/* How a decoder stores its sequences' keys and values (ABI 1.3). F32 keeps them as computed; F16 and BF16 halve the
+ * cache's memory and the bytes attention reads per position, rounding each stored value to nearest (ties to even);
+ * Q8_0 quantizes each block of 32 values as llama.cpp's Q8_0 does (scale = max |x| / 127).
  * A plugin declares each type beyond F32 it implements with its capability bit (MH_CAP_KV_F16, MH_CAP_KV_BF16); the
  * host never asks for one the plugin did not declare. */
 enum mh_kv_cache_type {
     MH_KV_F32 = 0,                 /* the default, and what a desc without the field means */
     MH_KV_F16 = 1,                 /* IEEE binary16 */
-    MH_KV_BF16 = 2                 /* bfloat16: the upper half of a float */
+    MH_KV_BF16 = 2,                /* bfloat16: the upper half of a float */
+    MH_KV_Q8_0 = 3                 /* blocks of 32 values of one head and position: signed bytes and one scale */
 };
 
 /* What a model object is opened from. */

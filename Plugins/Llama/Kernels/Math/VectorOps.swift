@@ -77,16 +77,18 @@ public enum VectorOps {
     public static func valueSums(_ weights: UnsafePointer<Float>, weightStride: Int, heads: Int, count: Int,
                                  _ rows: UnsafePointer<Float>, width: Int, into out: UnsafeMutablePointer<Float>) {
         valueSums(F32Element.self, weights, weightStride: weightStride, heads: heads, count: count,
-                  UnsafeRawPointer(rows), width: width, into: out)
+                  UnsafeRawPointer(rows), scales: nil, width: width, into: out)
     }
 
-    /// The same over rows stored as `E` (a KV cache type), widened to Float32 as they are read.
+    /// The same over rows stored as `E` (a KV cache type), widened to Float32 as they are read. For a block-scaled
+    /// type (q8_0) `scales` holds each row's `width / 32` block scales, and each row's weight is multiplied by its
+    /// block's scale before the band's multiply-adds (the bands are the blocks; `width` is a multiple of 32).
     @inline(__always)
     static func valueSums<E: KVElement>(_: E.Type, _ weights: UnsafePointer<Float>, weightStride: Int, heads: Int,
-                                         count: Int, _ rows: UnsafeRawPointer, width: Int,
-                                         into out: UnsafeMutablePointer<Float>) {
+                                         count: Int, _ rows: UnsafeRawPointer, scales: UnsafePointer<Float>?,
+                                         width: Int, into out: UnsafeMutablePointer<Float>) {
         @inline(__always) func load8(_ p: UnsafeRawPointer) -> SIMD8<Float> { E.load8(p) }
-        let size = E.size
+        let size = E.size, blocks = width / 32
         var h0 = 0
         while h0 < heads {
             let k = min(3, heads - h0)
@@ -100,8 +102,14 @@ public enum VectorOps {
                 var a20 = SIMD8<Float>(), a21 = SIMD8<Float>(), a22 = SIMD8<Float>(), a23 = SIMD8<Float>()
                 for j in 0..<count {
                     let r = rows + (j * width + d0) * size
-                    let s0 = SIMD8<Float>(repeating: w0[j]), s1 = SIMD8<Float>(repeating: w1[j])
-                    let s2 = SIMD8<Float>(repeating: w2[j])
+                    var s0 = SIMD8<Float>(repeating: w0[j]), s1 = SIMD8<Float>(repeating: w1[j])
+                    var s2 = SIMD8<Float>(repeating: w2[j])
+                    if E.blockScaled {
+                        let scale = SIMD8<Float>(repeating: scales![j * blocks + d0 / 32])
+                        s0 *= scale
+                        s1 *= scale
+                        s2 *= scale
+                    }
                     let v0 = load8(r)
                     a00 = a00.addingProduct(s0, v0); a10 = a10.addingProduct(s1, v0); a20 = a20.addingProduct(s2, v0)
                     let v1 = load8(r + 8 * size)

@@ -38,6 +38,13 @@ public final class LlamaSequence {
     let elementSize: Int
     let keys: UnsafeMutableRawPointer
     let values: UnsafeMutableRawPointer
+    /// q8_0 only: blocks of 32 values per head and position (`headDimension / 32` of them).
+    let blocks: Int
+    /// q8_0 only: the keys' block scales, `[layer][kvHead][position / 8][block][position % 8]`, so that the score loop
+    /// loads a tile's 8 positions' scales of one block at once.
+    let keyScales: UnsafeMutablePointer<Float>?
+    /// q8_0 only: the values' block scales, `[layer][kvHead][position][block]`.
+    let valueScales: UnsafeMutablePointer<Float>?
     let allocator: KVAllocator
 
     init(layers: Int, kvHeads: Int, headDimension: Int, capacity: Int, cacheType: KVCacheType,
@@ -51,22 +58,41 @@ public final class LlamaSequence {
         kvWidth = kvHeads * headDimension
         keyStride = (capacity + 7) & ~7
         elementSize = cacheType.elementSize
+        blocks = cacheType == .q8_0 ? headDimension / KVCacheType.blockLength : 0
+        if cacheType == .q8_0 && headDimension % KVCacheType.blockLength != 0 {
+            throw LlamaModelError.unsupportedCacheType("a q8_0 KV cache needs a head dimension that is a multiple of 32; "
+                                                       + "this model's is \(headDimension)")
+        }
         let keyBytes = layers * kvWidth * keyStride * elementSize
         let valueBytes = layers * kvHeads * capacity * headDimension * elementSize
-        guard let k = allocator.allocate(keyBytes) else {
-            throw LlamaModelError.outOfMemory(bytes: keyBytes + valueBytes)
+        let keyScaleBytes = layers * kvHeads * keyStride * blocks * 4
+        let valueScaleBytes = layers * kvHeads * capacity * blocks * 4
+        let total = keyBytes + valueBytes + keyScaleBytes + valueScaleBytes
+        var taken: [UnsafeMutableRawPointer] = []
+        func take(_ bytes: Int) throws -> UnsafeMutableRawPointer {
+            guard let p = allocator.allocate(bytes) else {
+                taken.forEach(allocator.release)
+                throw LlamaModelError.outOfMemory(bytes: total)
+            }
+            taken.append(p)
+            return p
         }
-        guard let v = allocator.allocate(valueBytes) else {
-            allocator.release(k)
-            throw LlamaModelError.outOfMemory(bytes: keyBytes + valueBytes)
+        keys = try take(keyBytes)
+        values = try take(valueBytes)
+        if blocks > 0 {
+            keyScales = try take(keyScaleBytes).bindMemory(to: Float.self, capacity: keyScaleBytes / 4)
+            valueScales = try take(valueScaleBytes).bindMemory(to: Float.self, capacity: valueScaleBytes / 4)
+        } else {
+            keyScales = nil
+            valueScales = nil
         }
-        keys = k
-        values = v
     }
 
     deinit {
         allocator.release(keys)
         allocator.release(values)
+        if let keyScales { allocator.release(UnsafeMutableRawPointer(keyScales)) }
+        if let valueScales { allocator.release(UnsafeMutableRawPointer(valueScales)) }
     }
 
     /// Zeroes the key tiles that positions `count ..< count + n` open. The 8-wide score loop reads a whole tile, so
@@ -82,6 +108,10 @@ public final class LlamaSequence {
             for head in 0..<kvHeads {
                 (keyTiles(layer, head) + firstNew * tileBytes).initializeMemory(as: UInt8.self, repeating: 0,
                                                                                count: (end - firstNew) * tileBytes)
+                if blocks > 0 {
+                    (keyScaleTiles(layer, head) + firstNew * 8 * blocks).update(repeating: 0,
+                                                                               count: (end - firstNew) * 8 * blocks)
+                }
             }
         }
     }
@@ -108,15 +138,32 @@ public final class LlamaSequence {
             throw LlamaModelError.badCopy("\(length) positions requested; the source holds \(source.count), this sequence \(capacity)")
         }
         count = 0
-        let tileBytes = ((length + 7) / 8) * 8 * headDimension * elementSize
+        let tiles = (length + 7) / 8, tileBytes = tiles * 8 * headDimension * elementSize
         for layer in 0..<layers {
             for head in 0..<kvHeads {
                 keyTiles(layer, head).copyMemory(from: source.keyTiles(layer, head), byteCount: tileBytes)
                 valueRows(layer, head).copyMemory(from: source.valueRows(layer, head),
                                                   byteCount: length * headDimension * elementSize)
+                if blocks > 0 {
+                    keyScaleTiles(layer, head).update(from: source.keyScaleTiles(layer, head), count: tiles * 8 * blocks)
+                    valueScaleRows(layer, head).update(from: source.valueScaleRows(layer, head), count: length * blocks)
+                }
             }
         }
         count = length
+    }
+
+    /// q8_0: the key scales of `layer` and `kvHead`; tile t's start `8 * blocks * t` floats on, block b's 8 positions
+    /// `8 * b` floats into the tile.
+    @inline(__always)
+    func keyScaleTiles(_ layer: Int, _ kvHead: Int) -> UnsafeMutablePointer<Float> {
+        keyScales! + (layer * kvHeads + kvHead) * keyStride * blocks
+    }
+
+    /// q8_0: the value scales of `layer` and `kvHead`; position p's `blocks` scales start `blocks * p` floats on.
+    @inline(__always)
+    func valueScaleRows(_ layer: Int, _ kvHead: Int) -> UnsafeMutablePointer<Float> {
+        valueScales! + (layer * kvHeads + kvHead) * capacity * blocks
     }
 
     /// The key tiles of `layer` and `kvHead`: tile t (positions 8t ..< 8t + 8) starts `8 * headDimension * t` values
@@ -133,11 +180,24 @@ public final class LlamaSequence {
         case .f32: storeKey(F32Element.self, layer, position, key)
         case .f16: storeKey(F16Element.self, layer, position, key)
         case .bf16: storeKey(BF16Element.self, layer, position, key)
+        case .q8_0:
+            let tileOffset = (position / 8) * 8 * headDimension + position % 8
+            let scaleOffset = (position / 8) * 8 * blocks + position % 8
+            for head in 0..<kvHeads {
+                let base = keyTiles(layer, head) + tileOffset, scales = keyScaleTiles(layer, head) + scaleOffset
+                for b in 0..<blocks {
+                    let first = b * KVCacheType.blockLength
+                    scales[8 * b] = KVCacheType.quantizeQ8(key + head * headDimension + first,
+                                                           count: KVCacheType.blockLength) { i, q in
+                        base.storeBytes(of: q, toByteOffset: 8 * (first + i), as: Int8.self)
+                    }
+                }
+            }
         }
     }
 
     @inline(__always)
-    private func storeKey<E: KVElement>(_: E.Type, _ layer: Int, _ position: Int, _ key: UnsafePointer<Float>) {
+    private func storeKey<E: KVRoundedElement>(_: E.Type, _ layer: Int, _ position: Int, _ key: UnsafePointer<Float>) {
         let tileOffset = (position / 8) * 8 * headDimension + position % 8
         for head in 0..<kvHeads {
             let base = keyTiles(layer, head) + tileOffset * E.size, k = key + head * headDimension
@@ -162,11 +222,23 @@ public final class LlamaSequence {
             }
         case .f16: storeValue(F16Element.self, layer, position, value)
         case .bf16: storeValue(BF16Element.self, layer, position, value)
+        case .q8_0:
+            for head in 0..<kvHeads {
+                let row = valueRows(layer, head) + position * headDimension
+                let scales = valueScaleRows(layer, head) + position * blocks
+                for b in 0..<blocks {
+                    let first = b * KVCacheType.blockLength
+                    scales[b] = KVCacheType.quantizeQ8(value + head * headDimension + first,
+                                                       count: KVCacheType.blockLength) { i, q in
+                        row.storeBytes(of: q, toByteOffset: first + i, as: Int8.self)
+                    }
+                }
+            }
         }
     }
 
     @inline(__always)
-    private func storeValue<E: KVElement>(_: E.Type, _ layer: Int, _ position: Int, _ value: UnsafePointer<Float>) {
+    private func storeValue<E: KVRoundedElement>(_: E.Type, _ layer: Int, _ position: Int, _ value: UnsafePointer<Float>) {
         for head in 0..<kvHeads {
             let row = valueRows(layer, head) + position * headDimension * E.size, v = value + head * headDimension
             for d in 0..<headDimension { E.store(v[d], row + d * E.size) }

@@ -151,6 +151,8 @@ public enum LlamaModelError: Error, Equatable, CustomStringConvertible {
     case badEmbedding(expected: Int, found: Int)
     case emptyInput
     case outOfMemory(bytes: Int)
+    /// The model's shape does not fit the KV cache type asked for.
+    case unsupportedCacheType(String)
 
     public var description: String {
         switch self {
@@ -171,6 +173,7 @@ public enum LlamaModelError: Error, Equatable, CustomStringConvertible {
         case .badEmbedding(let e, let f): return "input embeddings have \(f) values, expected a multiple of \(e)"
         case .emptyInput: return "a batch entry has no tokens or embeddings"
         case .outOfMemory(let b): return "the key/value cache needs \(b) bytes, which the allocator refused (memory budget)"
+        case .unsupportedCacheType(let why): return why
         }
     }
 }

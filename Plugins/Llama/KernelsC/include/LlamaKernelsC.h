@@ -53,7 +53,8 @@ void llama_c_q8_0_interleaved_gemm(const void *weights, size_t group_bytes, size
 /// the Swift loops that stream the key/value cache, which Swift cannot hint by itself. Any thread.
 static inline void llama_c_prefetch(const void *address) { __builtin_prefetch(address, 0, 3); }
 
-/// Eight 16-bit KV cache values at `src` widened to float at `dst`: IEEE half precision (f16) and bfloat16 (bf16).
+/// Eight 16-bit KV cache values at `src` widened to float at `dst`: IEEE half precision (f16) and bfloat16 (bf16);
+/// and eight signed bytes (q8_0).
 /// Swift's generic SIMD conversions are not inlined into the attention loop (a call per eight values); these are one
 /// or two instructions (vcvtph2ps; vpmovzxwd and a shift) once inlined. Any thread.
 #if defined(__F16C__) && defined(__AVX2__)
@@ -64,6 +65,10 @@ static inline void llama_c_f16x8(const void *src, float *dst) {
 static inline void llama_c_bf16x8(const void *src, float *dst) {
     const __m256i wide = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)src)), 16);
     _mm256_storeu_si256((__m256i *)dst, wide);
+}
+/// Eight signed bytes (the q8_0 KV cache) as floats.
+static inline void llama_c_i8x8(const void *src, float *dst) {
+    _mm256_storeu_ps(dst, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)src))));
 }
 #else
 #include <string.h>
@@ -77,6 +82,10 @@ static inline void llama_c_bf16x8(const void *src, float *dst) {
         const unsigned int bits = (unsigned int)h[i] << 16;
         memcpy(dst + i, &bits, 4);
     }
+}
+static inline void llama_c_i8x8(const void *src, float *dst) {
+    const signed char *b = (const signed char *)src;
+    for (int i = 0; i < 8; i++) dst[i] = (float)b[i];
 }
 #endif
 
