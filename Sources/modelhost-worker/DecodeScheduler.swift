@@ -86,7 +86,7 @@ final class DecodeScheduler: @unchecked Sendable {
         self.maxSequences = max(1, maxSequences)
         self.prefillChunk = max(1, prefillChunk)
         self.flushIntervalNanoseconds = flushIntervalNanoseconds
-        bytesPerPosition = Self.measureBytesPerPosition(model, host)
+        bytesPerPosition = Self.measureBytesPerPosition(model, host, context: engine.contextLength)
         // Idle sequences cover the conversations in progress; each holds its KV memory until evicted. The byte
         // budget bounds their memory (0 turns the cache off); the count only keeps the idle sequences no more
         // numerous than the active ones may be.
@@ -94,10 +94,11 @@ final class DecodeScheduler: @unchecked Sendable {
                             byteBudget: prefixCacheBytes)
     }
 
-    /// The host-allocated bytes of a 256-position sequence, per position. Measured before any request (nothing
-    /// else allocates through the host meanwhile); a sequence's KV memory grows linearly with its capacity.
-    private static func measureBytesPerPosition(_ model: DecoderModelHandle, _ host: HostServices) -> Int {
-        let probe = 256
+    /// The host-allocated bytes of a sequence of up to 256 positions, per position. Measured before any request
+    /// (nothing else allocates through the host meanwhile); a sequence's KV memory grows linearly with its capacity.
+    private static func measureBytesPerPosition(_ model: DecoderModelHandle, _ host: HostServices,
+                                                context: Int) -> Int {
+        let probe = max(1, min(256, context))
         let before = host.allocatedBytes
         guard let sequence = try? model.makeSequence(capacity: probe) else { return 0 }
         let bytes = Int(host.allocatedBytes &- before)
