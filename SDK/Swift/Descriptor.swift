@@ -77,8 +77,9 @@ public struct ModelSource: @unchecked Sendable {
     /// 0 means the model's trained context.
     public let maxContext: Int
     public let cancellation: CancellationToken
-    /// How the decoder is asked to store keys and values (ABI 1.3; `.f32` from an older host). The host asks only for
-    /// types the plugin declares (`Capabilities.kvCacheF16`, `.kvCacheBF16`).
+    /// How the decoder is asked to store keys and values (ABI 1.3; `.f32` from an older host, and always `.f32` for
+    /// the other kinds, which ignore the field). The host asks only for types the plugin declares
+    /// (`Capabilities.kvCacheF16`, `.kvCacheBF16`, `.kvCacheQ8_0`).
     public let kvCacheType: KVCacheStorage
 }
 
@@ -88,7 +89,8 @@ public enum KVCacheStorage: UInt32, Sendable {
 }
 
 extension ModelSource {
-    init(_ d: UnsafePointer<mh_model_desc>) throws {
+    /// `decoder`: whether the desc's `kv_cache_type` is read (decoders) or ignored (every other kind).
+    init(_ d: UnsafePointer<mh_model_desc>, decoder: Bool = false) throws {
         guard d.pointee.struct_size >= UInt32(MH_MODEL_DESC_SIZE_1_0) else {
             throw PluginError.invalidArgument("mh_model_desc.struct_size \(d.pointee.struct_size) is too small")
         }
@@ -102,7 +104,7 @@ extension ModelSource {
         maxContext = Int(d.pointee.max_context)
         cancellation = CancellationToken(d.pointee.cancel_token)
         let kvField = MemoryLayout<mh_model_desc>.offset(of: \mh_model_desc.kv_cache_type)!
-        if Int(d.pointee.struct_size) >= kvField + MemoryLayout<UInt32>.size {
+        if decoder && Int(d.pointee.struct_size) >= kvField + MemoryLayout<UInt32>.size {
             guard let type = KVCacheStorage(rawValue: d.pointee.kv_cache_type) else {
                 throw PluginError.unsupported("KV cache type \(d.pointee.kv_cache_type) (this plugin's SDK knows f32, "
                     + "f16, bf16 and q8_0)")

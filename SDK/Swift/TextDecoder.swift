@@ -195,7 +195,7 @@ let decoderTable: UnsafeMutablePointer<mh_text_decoder_v1> = {
             guard let decoder = plugin as? DecoderPluginBox else {
                 throw PluginError.invalidArgument("model_open: the context is not a text decoder's")
             }
-            let box = try decoder.open(try ModelSource(desc))
+            let box = try decoder.open(try ModelSource(desc, decoder: true))
             out.pointee = OpaquePointer(Unmanaged.passRetained(box).toOpaque())
         }
     }

@@ -19,8 +19,13 @@ public final class HostServices: @unchecked Sendable {
     /// 0 = no budget.
     public let memoryBudgetBytes: UInt64
 
-    public private(set) var liveBytes: UInt64 = 0
-    public private(set) var peakBytes: UInt64 = 0
+    /// Guarded by `lock`: the bytes plugins hold through `alloc`, and the most they have held.
+    private var live: UInt64 = 0
+    private var peak: UInt64 = 0
+    /// The bytes plugins hold through `alloc` now (any thread).
+    public var liveBytes: UInt64 { locked { live } }
+    /// The most they have held at once.
+    public var peakBytes: UInt64 { locked { peak } }
     public var liveAllocationCount: Int { locked { allocations.count } }
 
     /// - Parameters:
@@ -96,9 +101,9 @@ public final class HostServices: @unchecked Sendable {
         guard size > 0, size < UInt64(Int.max), alignment <= 4096,
               alignment == 0 || alignment & (alignment - 1) == 0 else { return nil }
         let reserved: Bool = locked {
-            if memoryBudgetBytes > 0 && liveBytes + size > memoryBudgetBytes { return false }
-            liveBytes += size
-            peakBytes = max(peakBytes, liveBytes)
+            if memoryBudgetBytes > 0 && live + size > memoryBudgetBytes { return false }
+            live += size
+            peak = max(peak, live)
             return true
         }
         guard reserved else { return nil }
@@ -111,7 +116,7 @@ public final class HostServices: @unchecked Sendable {
             if posix_memalign(&pointer, align, Int(size)) != 0 { pointer = nil }
         }
         guard let pointer else {
-            locked { liveBytes -= size }
+            locked { live -= size }
             return nil
         }
         locked { allocations[pointer] = size }
@@ -124,13 +129,10 @@ public final class HostServices: @unchecked Sendable {
     /// (a worker's RSS then stays at its high-water mark).
     static let mappedAllocationBytes: UInt64 = 1 << 20
 
-    /// The bytes plugins hold through `alloc` now.
-    public var allocatedBytes: UInt64 { locked { liveBytes } }
-
     func deallocate(_ pointer: UnsafeMutableRawPointer) {
         let known: UInt64? = locked {
             guard let size = allocations.removeValue(forKey: pointer) else { return nil }
-            liveBytes -= size
+            live -= size
             return size
         }
         if let size = known {

@@ -27,23 +27,15 @@ public final class TextDecoderClient: @unchecked Sendable {
             && context.plugin.capabilities & UInt64(MH_CAP_SEQ_COPY.rawValue) != 0 ? t.pointee.seq_copy : nil
     }
 
+    /// Every KV cache type the ABI names, with its name and the capability a plugin declares it with (none: f32).
+    static let allCacheTypes: [(type: mh_kv_cache_type, name: String, capability: UInt32)] = [
+        (MH_KV_F32, "f32", 0), (MH_KV_F16, "f16", MH_CAP_KV_F16.rawValue), (MH_KV_BF16, "bf16", MH_CAP_KV_BF16.rawValue),
+        (MH_KV_Q8_0, "q8_0", MH_CAP_KV_Q8_0.rawValue),
+    ]
+
     /// The KV cache types a decoder plugin with `capabilities` implements: f32 always, the others by their bits.
     public static func cacheTypes(capabilities: UInt64) -> [(type: mh_kv_cache_type, name: String)] {
-        var types: [(mh_kv_cache_type, String)] = [(MH_KV_F32, "f32")]
-        if capabilities & UInt64(MH_CAP_KV_F16.rawValue) != 0 { types.append((MH_KV_F16, "f16")) }
-        if capabilities & UInt64(MH_CAP_KV_BF16.rawValue) != 0 { types.append((MH_KV_BF16, "bf16")) }
-        if capabilities & UInt64(MH_CAP_KV_Q8_0.rawValue) != 0 { types.append((MH_KV_Q8_0, "q8_0")) }
-        return types
-    }
-
-    static func cacheTypeName(_ type: mh_kv_cache_type) -> String {
-        switch type {
-        case MH_KV_F32: "f32"
-        case MH_KV_F16: "f16"
-        case MH_KV_BF16: "bf16"
-        case MH_KV_Q8_0: "q8_0"
-        default: "type \(type.rawValue)"
-        }
+        allCacheTypes.filter { capabilities & UInt64($0.capability) == UInt64($0.capability) }.map { ($0.type, $0.name) }
     }
 
     /// Whether sequences of this plugin's models can copy a prefix from one another (ABI 1.1 `seq_copy`).
@@ -62,7 +54,8 @@ public final class TextDecoderClient: @unchecked Sendable {
         guard offered.contains(where: { $0.type == kvCacheType }) else {
             throw PluginCallError(function: "model_open", code: MH_ERR_UNSUPPORTED.rawValue,
                                   message: "plugin \(context.plugin.id) cannot store the KV cache as "
-                                    + "\(Self.cacheTypeName(kvCacheType)); it offers "
+                                    + (Self.allCacheTypes.first { $0.type == kvCacheType }?.name
+                                        ?? "type \(kvCacheType.rawValue)") + "; it offers "
                                     + offered.map(\.name).joined(separator: ", "))
         }
         var status = mh_status()

@@ -99,9 +99,9 @@ final class DecodeScheduler: @unchecked Sendable {
     private static func measureBytesPerPosition(_ model: DecoderModelHandle, _ host: HostServices,
                                                 context: Int) -> Int {
         let probe = max(1, min(256, context))
-        let before = host.allocatedBytes
+        let before = host.liveBytes
         guard let sequence = try? model.makeSequence(capacity: probe) else { return 0 }
-        let bytes = Int(host.allocatedBytes &- before)
+        let bytes = Int(host.liveBytes &- before)
         sequence.destroy()
         return max(0, bytes / probe)
     }

@@ -1,3 +1,4 @@
+import Foundation
 import ModelHostABI
 import PluginHost
 import XCTest
@@ -16,6 +17,26 @@ final class HostServicesTests: XCTestCase {
         XCTAssertEqual(host.liveBytes, 0)
         XCTAssertEqual(host.peakBytes, 3000)
         XCTAssertNotNil(t.alloc(t.host_ctx, 2000, 16))
+    }
+
+    /// A freed KV-sized allocation goes back to the system at once, also when the same size was allocated and freed
+    /// before (from malloc, glibc would then serve it from the heap, which keeps freed pages resident).
+    func testFreedLargeAllocationsLeaveTheResidentSet() throws {
+        let host = HostServices(threads: 1)
+        let t = host.table.pointee
+        let size = 24 << 20
+        func residentBytes() throws -> Int {
+            let statm = try String(contentsOfFile: "/proc/self/statm", encoding: .utf8).split(separator: " ")
+            return Int(statm[1])! * Int(sysconf(Int32(_SC_PAGESIZE)))
+        }
+        for round in 0..<3 {
+            let before = try residentBytes()
+            let p = try XCTUnwrap(t.alloc(t.host_ctx, UInt64(size), 64))
+            memset(p, 1, size)
+            XCTAssertGreaterThan(try residentBytes() - before, size / 2, "round \(round): the pages were touched")
+            t.free(t.host_ctx, p)
+            XCTAssertLessThan(try residentBytes() - before, size / 8, "round \(round): the pages went back")
+        }
     }
 
     func testCancellationTokens() {

@@ -1,5 +1,6 @@
 import Foundation
 import ModelFormats
+import ModelHostABI
 import PluginHost
 import XCTest
 
@@ -73,5 +74,19 @@ final class RepositoryPluginsTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("memory budget"), "\(error)")
         }
         XCTAssertEqual(host.liveBytes, before, "a refused sequence leaves nothing allocated")
+
+        // The KV cache type asked for at open (ABI 1.3) is what the plugin stores: 2 bytes per value for f16 and
+        // bf16; for q8_0 one byte per value and a 4-byte scale per 32 values.
+        for (type, bytesPerHeadPosition) in [(MH_KV_F16, 64 * 2), (MH_KV_BF16, 64 * 2), (MH_KV_Q8_0, 64 + 2 * 4)] {
+            let typed = try TextDecoderClient(context).openModel(
+                weights: WeightsService(GGUFWeights(try GGUFFile(path: try TestSupport.defaultModelPath()))),
+                path: "default", kvCacheType: type)
+            defer { typed.close() }
+            let start = host.liveBytes
+            let seq = try typed.makeSequence(capacity: 256)
+            XCTAssertEqual(host.liveBytes - start, UInt64(30 * 3 * 256 * bytesPerHeadPosition * 2), "type \(type.rawValue)")
+            _ = try typed.forward([.init(sequence: seq, input: .tokens([1, 2, 3]))])
+            seq.destroy()
+        }
     }
 }

@@ -35,6 +35,9 @@ final class PresetServingTests: XCTestCase {
             model: SmolLM2-135M-Instruct.Q4_1
             kv_cache_type: f16
             sampling: {temperature: 0}
+          no-reuse:
+            model: SmolLM2-135M-Instruct.Q4_1
+            prefix_cache_mib: 0
 
         """
 
@@ -117,6 +120,12 @@ final class PresetServingTests: XCTestCase {
         XCTAssertEqual(status(server, "smollm2:135m")?["kv_cache_type"] as? String, "f32")
         let full = chat(server, "SmolLM2-135M-Instruct.Q4_1", ["max_tokens": 8, "temperature": 0])
         XCTAssertEqual(text(half), text(full))
+
+        // prefix_cache_mib: 0 keeps no finished conversation in this model's worker (the half-cache one keeps its).
+        XCTAssertEqual(chat(server, "no-reuse", ["max_tokens": 4]).status, 200)
+        XCTAssertTrue(poll(5) { ((status(server, "half-cache")?["kv_positions"] as? [String: Int])?["cached"] ?? 0) > 0 })
+        Thread.sleep(forTimeInterval: 1.5)  // the worker's load arrives with its once-a-second ping
+        XCTAssertEqual((status(server, "no-reuse")?["kv_positions"] as? [String: Int])?["cached"], 0)
     }
 
     func testReloadUnderLoadAndABadFile() throws {

@@ -21,14 +21,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 TYPES = ["f32", "f16", "bf16", "q8_0"]
 
 
-def default_bench():
-    for config in ("release",):
-        path = os.path.join(ROOT, ".build", config, "llama-bench")
-        if os.path.exists(path):
-            return path
-    return os.path.join(ROOT, ".build", "release", "llama-bench")
-
-
 def run(bench, model, threads, context, gen, cache_type):
     out = subprocess.run([bench, "--model", model, "--threads", str(threads), "--prompt-tokens", str(context),
                           "--gen-tokens", str(gen), "--repeat", "1", "--json", "--kv-cache-type", cache_type],
@@ -39,7 +31,7 @@ def run(bench, model, threads, context, gen, cache_type):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=os.path.join(ROOT, "models", "SmolLM2-135M-Instruct.Q4_1.gguf"))
-    parser.add_argument("--bench", default=default_bench())
+    parser.add_argument("--bench", default=os.path.join(ROOT, ".build", "release", "llama-bench"))
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--context", type=int, default=2000, help="prompt tokens before the timed decode")
     parser.add_argument("--gen", type=int, default=128, help="decode steps timed")

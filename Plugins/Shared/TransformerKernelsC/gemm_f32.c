@@ -105,25 +105,29 @@ TK_AVX2 static void block_avx2_n(const float *x, size_t r0, size_t count, size_t
     }
 }
 
-TK_AVX2 static void gemm_avx2(const float *x, size_t rows, size_t inputs, const float *panels, size_t outputs,
-                              const float *bias, float *y, size_t first_panel, size_t end_panel) {
-    // Rows in as few blocks as the registers allow, of nearly equal size (17 rows: 6 + 6 + 5, or 9 + 8).
-    const size_t panel_floats = inputs * PANEL, passes = (rows + ROWS_AVX2 - 1) / ROWS_AVX2;
-    for (size_t p = first_panel; p < end_panel; p++) {
-        const float *panel = panels + p * panel_floats;
-        // One pass streams the panel once, and the hardware prefetcher follows it; several passes re-read it from
-        // cache, which the prefetcher does not see as a stream: fetch the next panel meanwhile.
-        const int fetch = passes > 1 && p + 1 < end_panel;
-        struct ahead a = {fetch ? (const char *)(panel + panel_floats) : NULL,
-                          fetch ? (panel_floats * sizeof(float) + 63) / 64 + 1 : 0, 0};
-        const size_t share = (a.lines + passes - 1) / passes;
-        for (size_t block = 0; block < passes; block++) {
-            const size_t r0 = rows * block / passes, r1 = rows * (block + 1) / passes;
-            block_avx2_n(x, r0, r1 - r0, inputs, panel, outputs, p * PANEL, bias, y, &a, share);
-        }
-        ahead_some(&a, a.lines);
+// One path's product over panels [first_panel, end_panel): rows in as few blocks as the path's registers allow, of
+// nearly equal size (17 rows: 6 + 6 + 5 on AVX2, 9 + 8 on AVX-512), each block by `block_n` (a block function for a
+// run-time row count). One pass streams a panel once, and the hardware prefetcher follows it; several passes
+// re-read it from cache, which the prefetcher does not see as a stream: the next panel is fetched meanwhile.
+#define TK_DEFINE_GEMM(name, attributes, block_n, max_rows)                                                       \
+    attributes static void name(const float *x, size_t rows, size_t inputs, const float *panels, size_t outputs, \
+                                const float *bias, float *y, size_t first_panel, size_t end_panel) {             \
+        const size_t panel_floats = inputs * PANEL, passes = (rows + (max_rows) - 1) / (max_rows);               \
+        for (size_t p = first_panel; p < end_panel; p++) {                                                       \
+            const float *panel = panels + p * panel_floats;                                                      \
+            const int fetch = passes > 1 && p + 1 < end_panel;                                                   \
+            struct ahead a = {fetch ? (const char *)(panel + panel_floats) : NULL,                               \
+                              fetch ? (panel_floats * sizeof(float) + 63) / 64 + 1 : 0, 0};                      \
+            const size_t share = (a.lines + passes - 1) / passes;                                                \
+            for (size_t block = 0; block < passes; block++) {                                                    \
+                const size_t r0 = rows * block / passes, r1 = rows * (block + 1) / passes;                       \
+                block_n(x, r0, r1 - r0, inputs, panel, outputs, p * PANEL, bias, y, &a, share);                  \
+            }                                                                                                    \
+            ahead_some(&a, a.lines);                                                                             \
+        }                                                                                                        \
     }
-}
+
+TK_DEFINE_GEMM(gemm_avx2, TK_AVX2, block_avx2_n, ROWS_AVX2)
 
 TK_AVX512 TK_INLINE void store_512(float *out, size_t lanes, __m512 c, const float *bias) {
     if (lanes == PANEL) {
@@ -189,25 +193,7 @@ TK_AVX512 static void block_512_n(const float *x, size_t r0, size_t count, size_
     }
 }
 
-TK_AVX512 static void gemm_512(const float *x, size_t rows, size_t inputs, const float *panels, size_t outputs,
-                               const float *bias, float *y, size_t first_panel, size_t end_panel) {
-    // Rows in as few blocks as the registers allow, of nearly equal size (17 rows: 6 + 6 + 5, or 9 + 8).
-    const size_t panel_floats = inputs * PANEL, passes = (rows + ROWS_AVX512 - 1) / ROWS_AVX512;
-    for (size_t p = first_panel; p < end_panel; p++) {
-        const float *panel = panels + p * panel_floats;
-        // One pass streams the panel once, and the hardware prefetcher follows it; several passes re-read it from
-        // cache, which the prefetcher does not see as a stream: fetch the next panel meanwhile.
-        const int fetch = passes > 1 && p + 1 < end_panel;
-        struct ahead a = {fetch ? (const char *)(panel + panel_floats) : NULL,
-                          fetch ? (panel_floats * sizeof(float) + 63) / 64 + 1 : 0, 0};
-        const size_t share = (a.lines + passes - 1) / passes;
-        for (size_t block = 0; block < passes; block++) {
-            const size_t r0 = rows * block / passes, r1 = rows * (block + 1) / passes;
-            block_512_n(x, r0, r1 - r0, inputs, panel, outputs, p * PANEL, bias, y, &a, share);
-        }
-        ahead_some(&a, a.lines);
-    }
-}
+TK_DEFINE_GEMM(gemm_512, TK_AVX512, block_512_n, ROWS_AVX512)
 
 static int avx512_enabled = -1;  // -1: not decided yet
 

@@ -6,7 +6,7 @@ import XCTest
 /// is exact, so these tests compare bit patterns, not tolerances. Every output must be the chain
 /// `acc = fma(x[k], w[k], acc)` over k in order from zero, plus the bias: the same whatever rows share the call, however
 /// the panels are split between threads, and on the AVX2 and AVX-512 paths alike.
-final class MatMulTests: XCTestCase {
+final class PackedProductTests: XCTestCase {
     /// A deterministic generator (SplitMix64) of values in [-1, 1).
     struct Values {
         var state: UInt64
