@@ -7,7 +7,7 @@ median decode and prefill tokens/s, the peak RSS, and each type's decode speed a
 positions of context the cache is about half of what one decode step reads for the default model (46 KB per
 position in float32 against ~90 MB of weights), so a 16-bit cache should decode markedly faster there.
 
-Usage: swift build -c release --product llama-bench
+Usage: scripts/build   (builds llama-bench with everything else)
        python3 scripts/bench/kv_cache.py [--model PATH] [--threads 1,2] [--context 2000] [--gen 128] [--rounds 5]
 """
 import argparse
@@ -38,7 +38,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     if not os.path.exists(args.bench):
-        sys.exit(f"{args.bench} not found: swift build -c release --product llama-bench")
+        sys.exit(f"{args.bench} not found: run scripts/build")
     print(f"{os.path.basename(args.model)}: {args.context}-token context, {args.gen} decode steps, "
           f"{args.rounds} rounds interleaved; medians")
     print(f"{'threads':>7} {'cache':>5} {'decode tok/s':>13} {'range':>13} {'prefill tok/s':>14} {'peak RSS':>9} "
