@@ -5,6 +5,7 @@ public enum DType: UInt32, Sendable, CaseIterable {
     case f32 = 1, f16 = 2, bf16 = 3, f64 = 4, i8 = 5, i16 = 6, i32 = 7, i64 = 8, u8 = 9, u32 = 10
     case q4_0 = 32, q4_1 = 33, q5_0 = 34, q5_1 = 35, q8_0 = 36
     case q2_K = 40, q3_K = 41, q4_K = 42, q5_K = 43, q6_K = 44, q8_K = 45
+    case iq4_nl = 50
 
     /// Values per block (1 for plain types).
     public var blockElements: Int { Int(mh_dtype_block_elements(rawValue)) }

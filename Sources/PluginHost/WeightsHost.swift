@@ -35,7 +35,7 @@ public final class GGUFWeights: ModelWeights, @unchecked Sendable {
 
     public init(_ file: GGUFFile) { self.file = file }
 
-    /// GGML's storage types as ABI dtypes; nil for the types the ABI v1 does not name (the i-quants).
+    /// GGML's storage types as ABI dtypes; nil for the types the ABI does not name (the i-quants but IQ4_NL).
     public static func dtype(_ t: GGMLType) -> UInt32? {
         let d: mh_dtype
         switch t {
@@ -58,6 +58,7 @@ public final class GGUFWeights: ModelWeights, @unchecked Sendable {
         case .q5_K: d = MH_DTYPE_Q5_K
         case .q6_K: d = MH_DTYPE_Q6_K
         case .q8_K: d = MH_DTYPE_Q8_K
+        case .iq4_nl: d = MH_DTYPE_IQ4_NL
         default: return nil
         }
         return UInt32(d.rawValue)

@@ -7,8 +7,8 @@ final class DequantizeTests: XCTestCase {
     func testMatchesGGUFPyBitForBit() throws {
         let fixture = try Fixture.json("llama_dequant.json")
         let types: [(String, WeightType)] = [("Q4_0", .q4_0), ("Q4_1", .q4_1), ("Q5_0", .q5_0), ("Q5_1", .q5_1),
-                                             ("Q8_0", .q8_0), ("Q4_K", .q4_K), ("Q6_K", .q6_K), ("F16", .f16),
-                                             ("BF16", .bf16)]
+                                             ("Q8_0", .q8_0), ("Q4_K", .q4_K), ("Q5_K", .q5_K), ("Q6_K", .q6_K),
+                                             ("IQ4_NL", .iq4_nl), ("F16", .f16), ("BF16", .bf16)]
         for (name, type) in types {
             let entry = try XCTUnwrap(fixture[name] as? [String: Any], "fixture lacks \(name)")
             let bytes = try XCTUnwrap(Data(base64Encoded: try XCTUnwrap(entry["bytes"] as? String)))

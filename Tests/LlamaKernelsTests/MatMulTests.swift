@@ -12,7 +12,12 @@ final class MatMulTests: XCTestCase {
         }
         let blocks = rows * columns / type.blockElements
         var bytes = (0..<(blocks * type.blockBytes)).map { _ in UInt8(truncatingIfNeeded: next()) }
-        let scaleOffsets: [Int] = type == .q4_1 || type == .q5_1 ? [0, 2] : [0]
+        let scaleOffsets: [Int]
+        switch type {
+        case .q4_1, .q5_1, .q4_K, .q5_K: scaleOffsets = [0, 2]
+        case .q6_K: scaleOffsets = [208]
+        default: scaleOffsets = [0]
+        }
         for b in 0..<blocks {
             for o in scaleOffsets {
                 let v = Float16(Float(Int(next() % 2001) - 1000) / 40_000)
@@ -38,6 +43,7 @@ final class MatMulTests: XCTestCase {
             if packed && type == .q4_0 { XCTAssertEqual(w.type, .q4_1, "Q4_0 runs as Q4_1 with m = -8d") }
             if packed && type == .q5_0 { XCTAssertEqual(w.type, .q8_0, "Q5_0 runs as Q8_0") }
             if packed && type == .q5_1 { XCTAssertEqual(w.type, .affine8, "Q5_1 runs as affine8") }
+            if packed && type == .iq4_nl { XCTAssertEqual(w.type, .q8_0, "IQ4_NL runs as Q8_0") }
             var dense = [Float](repeating: 0, count: rows * columns)
             dense.withUnsafeMutableBufferPointer { d in for r in 0..<rows { w.dequantizeRow(r, into: d.baseAddress! + r * columns) } }
             var y = [Float](repeating: .nan, count: n * rows)
@@ -93,8 +99,9 @@ final class MatMulTests: XCTestCase {
 
     /// Q5_0 and Q5_1 are widened to Q8_0 and affine8 (same values) and run those kernels; unpacked (a row count
     /// that does not fill 8-row groups) they run from the file layout.
-    func testQ5_0AndQ5_1() throws {
-        for type in [WeightType.q5_0, .q5_1] {
+    /// IQ4_NL is widened to Q8_0 (same values) the same way.
+    func testQ5_0Q5_1AndIQ4_NL() throws {
+        for type in [WeightType.q5_0, .q5_1, .iq4_nl] {
             for n in [1, 3, 9, 70] { try check(type, rows: 48, columns: 96, n: n, packed: true, ranges: [0..<16, 16..<48]) }
             try check(type, rows: 10, columns: 64, n: 1)
             try check(type, rows: 10, columns: 64, n: 4)
@@ -128,7 +135,7 @@ final class MatMulTests: XCTestCase {
     func testSmallBatchRowsAreBitwiseTheirSingleRowResults() throws {
         let rows = 48, columns = 128
         for (type, packed) in [(WeightType.q4_1, true), (.q8_0, true), (.q4_0, true), (.q5_0, true), (.q5_1, true),
-                               (.q4_1, false), (.q8_0, false)] {
+                               (.iq4_nl, true), (.q4_1, false), (.q8_0, false)] {
             let bytes = randomMatrix(type, rows: rows, columns: columns, seed: 7)
             try bytes.withUnsafeBytes { raw in
                 let view = WeightView(name: "w", type: type, dimensions: [columns, rows], data: raw.baseAddress!, byteCount: raw.count)
@@ -256,7 +263,7 @@ final class MatMulTests: XCTestCase {
     /// Repacking reorders bytes only (and Q4_0's widening to Q4_1 keeps every value): every row expands to exactly
     /// the same floats.
     func testInterleavedRowsDequantizeIdentically() throws {
-        for type in [WeightType.q4_1, .q8_0, .q4_0, .q5_0, .q5_1] {
+        for type in [WeightType.q4_1, .q8_0, .q4_0, .q5_0, .q5_1, .iq4_nl] {
             let rows = 16, columns = 64
             let bytes = randomMatrix(type, rows: rows, columns: columns, seed: 5)
             try bytes.withUnsafeBytes { raw in

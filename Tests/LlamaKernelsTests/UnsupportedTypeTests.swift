@@ -5,8 +5,8 @@ import ModelFormats
 import TestScratch
 import XCTest
 
-/// A model with one tensor in a type the kernels do not run (Q5_K, and IQ4_NL as llama.cpp's Q4_K_M writes for rows
-/// that are not a multiple of 256) is refused with one line naming the tensor, its type and the types the plugin
+/// A model with one tensor in a type the kernels do not run (Q3_K, and IQ4_XS, which the ABI cannot describe) is
+/// refused with one line naming the tensor, its type and the types the plugin
 /// runs; it used to be reported as a missing tensor.
 final class UnsupportedTypeTests: XCTestCase {
     /// The default model with `tensor` rewritten as `type` (zero blocks of the right size: loading fails first).
@@ -32,18 +32,18 @@ final class UnsupportedTypeTests: XCTestCase {
     func testAnUnsupportedTensorTypeIsNamedNotReportedMissing() throws {
         let directory = try TestScratch.directory("unsupported-type")
         // ffn_down's rows (1,536) are whole Q5_K super-blocks of 256.
-        let path = try Self.rewrite("blk.0.ffn_down.weight", as: .q5_K, into: directory)
+        let path = try Self.rewrite("blk.0.ffn_down.weight", as: .q3_K, into: directory)
         let source = try GGUFWeightSource(path: path)
         XCTAssertThrowsError(try LlamaModel(source: source, config: LlamaConfig(from: source), threads: 1)) { error in
             XCTAssertEqual(error as? LlamaModelError,
-                           .unusableTensor(tensor: "blk.0.ffn_down.weight", reason: "it is stored as Q5_K"))
-            XCTAssertEqual("\(error)", "tensor 'blk.0.ffn_down.weight' cannot be used: it is stored as Q5_K; this plugin "
-                           + "runs F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q6_K")
+                           .unusableTensor(tensor: "blk.0.ffn_down.weight", reason: "it is stored as Q3_K"))
+            XCTAssertEqual("\(error)", "tensor 'blk.0.ffn_down.weight' cannot be used: it is stored as Q3_K; this plugin "
+                           + "runs F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K, IQ4_NL")
         }
     }
 
     /// Through the real plugin in a worker (`modelhost-worker --model`, the load check): one line, naming the
-    /// tensor and its type, for a type the ABI describes (Q5_K) and for one it cannot (IQ4_NL).
+    /// tensor and its type, for a type the ABI describes (Q3_K) and for one it cannot (IQ4_XS).
     func testTheWorkersLoadCheckSaysSoInOneLine() throws {
         let directory = try TestScratch.directory("unsupported-type-worker")
         var bin = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
@@ -51,7 +51,7 @@ final class UnsupportedTypeTests: XCTestCase {
         while !FileManager.default.fileExists(atPath: bin.appendingPathComponent("modelhost-worker").path), bin.path != "/" {
             bin = bin.deletingLastPathComponent()
         }
-        for (type, expected) in [(GGMLType.q5_K, "it is stored as Q5_K"), (.iq4_nl, "IQ4_NL")] {
+        for (type, expected) in [(GGMLType.q3_K, "it is stored as Q3_K"), (.iq4_xs, "IQ4_XS")] {
             let path = try Self.rewrite("blk.0.ffn_down.weight", as: type, into: directory)
             let (status, text) = try TestProcess.run(bin.appendingPathComponent("modelhost-worker").path, ["--model", path])
             XCTAssertNotEqual(status, 0, text)

@@ -36,7 +36,9 @@ public final class GGUFWeightSource: WeightSource {
         case .q5_1: return .q5_1
         case .q8_0: return .q8_0
         case .q4_K: return .q4_K
+        case .q5_K: return .q5_K
         case .q6_K: return .q6_K
+        case .iq4_nl: return .iq4_nl
         default: return nil
         }
     }

@@ -217,7 +217,12 @@ enum mh_dtype {
     MH_DTYPE_Q4_K = 42,
     MH_DTYPE_Q5_K = 43,
     MH_DTYPE_Q6_K = 44,
-    MH_DTYPE_Q8_K = 45
+    MH_DTYPE_Q8_K = 45,
+    /* Non-linear 4-bit blocks of 32 (GGML IQ4_NL): d (f16), 16 bytes of nibbles; a nibble q stands for d times
+     * entry q of the fixed table {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113}; element
+     * i < 16 is the low nibble of byte i, element 16 + i its high nibble. Named since header 1.3: a plugin built
+     * against an older header sees a dtype it does not know (block sizes 0) and refuses the tensor. */
+    MH_DTYPE_IQ4_NL = 50
 };
 
 /* Values per block (1 for plain types, 0 for an unknown dtype). [any-thread] */
@@ -225,7 +230,8 @@ static inline uint32_t mh_dtype_block_elements(uint32_t dtype) {
     switch (dtype) {
     case MH_DTYPE_F32: case MH_DTYPE_F16: case MH_DTYPE_BF16: case MH_DTYPE_F64: case MH_DTYPE_I8:
     case MH_DTYPE_I16: case MH_DTYPE_I32: case MH_DTYPE_I64: case MH_DTYPE_U8: case MH_DTYPE_U32: return 1;
-    case MH_DTYPE_Q4_0: case MH_DTYPE_Q4_1: case MH_DTYPE_Q5_0: case MH_DTYPE_Q5_1: case MH_DTYPE_Q8_0: return 32;
+    case MH_DTYPE_Q4_0: case MH_DTYPE_Q4_1: case MH_DTYPE_Q5_0: case MH_DTYPE_Q5_1: case MH_DTYPE_Q8_0:
+    case MH_DTYPE_IQ4_NL: return 32;
     case MH_DTYPE_Q2_K: case MH_DTYPE_Q3_K: case MH_DTYPE_Q4_K: case MH_DTYPE_Q5_K: case MH_DTYPE_Q6_K:
     case MH_DTYPE_Q8_K: return 256;
     default: return 0;
@@ -239,7 +245,7 @@ static inline uint32_t mh_dtype_block_bytes(uint32_t dtype) {
     case MH_DTYPE_F16: case MH_DTYPE_BF16: case MH_DTYPE_I16: return 2;
     case MH_DTYPE_F64: case MH_DTYPE_I64: return 8;
     case MH_DTYPE_I8: case MH_DTYPE_U8: return 1;
-    case MH_DTYPE_Q4_0: return 18;
+    case MH_DTYPE_Q4_0: case MH_DTYPE_IQ4_NL: return 18;
     case MH_DTYPE_Q4_1: return 20;
     case MH_DTYPE_Q5_0: return 22;
     case MH_DTYPE_Q5_1: return 24;

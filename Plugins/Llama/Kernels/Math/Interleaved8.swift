@@ -42,7 +42,8 @@ public enum Interleaved8 {
     /// Whether `matrix` can be repacked (type and row count). Q4_0 is repacked as Q4_1 (see `widenQ4_0`).
     public static func supports(_ matrix: WeightMatrix) -> Bool {
         (matrix.type == .q4_1 || matrix.type == .q8_0 || matrix.type == .affine8 || matrix.type == .q4_0
-            || matrix.type == .q5_0 || matrix.type == .q5_1) && matrix.rows % 8 == 0 && matrix.layout == .rows
+            || matrix.type == .q5_0 || matrix.type == .q5_1 || matrix.type == .iq4_nl) && matrix.rows % 8 == 0
+            && matrix.layout == .rows
     }
 
     /// A Q4_0 matrix rewritten as Q4_1 with the same values, so that it runs the Q4_1 kernels: a Q4_0 block holds
@@ -120,11 +121,42 @@ public enum Interleaved8 {
         return WeightMatrix(widened: matrix, type: target, rowBytes: rowBytes, storage: storage)
     }
 
+    /// An IQ4_NL matrix rewritten as Q8_0 with the same values bit for bit: an IQ4_NL block holds d and 32 nibbles
+    /// q with value d·table[q] (`Dequantize.iq4nlValues`, signed bytes); the Q8_0 block gets the same d and the
+    /// signed byte table[q], whose value d·table[q] is the same single Float32 product. Costs 16 bytes per 32
+    /// weights (34 instead of 18): llama.cpp writes IQ4_NL for the matrices whose rows are not a multiple of 256 in
+    /// some K-quant files and for all of them in IQ4_NL files; the Q8_0 kernels then run them at Q8_0's speed.
+    static func widenIQ4_NL(_ matrix: WeightMatrix, pool: ThreadPool) -> WeightMatrix? {
+        guard matrix.type == .iq4_nl, matrix.layout == .rows else { return nil }
+        let blocks = matrix.columns / 32
+        let rowBytes = blocks * WeightType.q8_0.blockBytes
+        let storage = PackedStorage(count: matrix.rows * rowBytes)
+        let source = matrix.data, destination = storage.bytes, sourceRowBytes = matrix.rowBytes
+        let table = Dequantize.iq4nlValues
+        pool.run(chunks: (matrix.rows + 63) / 64) { chunk, _ in
+            table.withUnsafeBufferPointer { levels in
+                for row in (chunk * 64)..<min(matrix.rows, chunk * 64 + 64) {
+                    for b in 0..<blocks {
+                        let from = source + row * sourceRowBytes + b * 18, to = destination + row * rowBytes + b * 34
+                        to.copyMemory(from: from, byteCount: 2)   // d
+                        for i in 0..<16 {
+                            let byte = from.load(fromByteOffset: 2 + i, as: UInt8.self)
+                            to.storeBytes(of: levels[Int(byte & 0x0F)], toByteOffset: 2 + i, as: Int8.self)
+                            to.storeBytes(of: levels[Int(byte >> 4)], toByteOffset: 18 + i, as: Int8.self)
+                        }
+                    }
+                }
+            }
+        }
+        return WeightMatrix(widened: matrix, type: .q8_0, rowBytes: rowBytes, storage: storage)
+    }
+
     /// A repacked copy of `matrix` (or `matrix` itself when unsupported), built in parallel on `pool`.
     public static func pack(_ matrix: WeightMatrix, pool: ThreadPool) -> WeightMatrix {
         guard supports(matrix) else { return matrix }
-        if matrix.type == .q4_0 || matrix.type == .q5_0 || matrix.type == .q5_1 {
-            let widened = matrix.type == .q4_0 ? widenQ4_0(matrix, pool: pool) : widenQ5(matrix, pool: pool)
+        if matrix.type == .q4_0 || matrix.type == .q5_0 || matrix.type == .q5_1 || matrix.type == .iq4_nl {
+            let widened = matrix.type == .q4_0 ? widenQ4_0(matrix, pool: pool)
+                : matrix.type == .iq4_nl ? widenIQ4_NL(matrix, pool: pool) : widenQ5(matrix, pool: pool)
             guard let widened else { return matrix }
             releaseResidentPages(matrix.data, byteCount: matrix.rows * matrix.rowBytes)
             return pack(widened, pool: pool)

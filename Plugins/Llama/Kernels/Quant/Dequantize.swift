@@ -30,8 +30,12 @@ public enum Dequantize {
             for b in 0..<blocks { affine8Block(source + b * 36, destination + b * 32) }
         case .q4_K:
             for b in 0..<blocks { q4_KBlock(source + b * 144, destination + b * 256) }
+        case .q5_K:
+            for b in 0..<blocks { q5_KBlock(source + b * 176, destination + b * 256) }
         case .q6_K:
             for b in 0..<blocks { q6_KBlock(source + b * 210, destination + b * 256) }
+        case .iq4_nl:
+            for b in 0..<blocks { iq4_nlBlock(source + b * 18, destination + b * 32) }
         case .q5_0:
             for b in 0..<blocks { q5Block(source + b * 22, destination + b * 32, hasMin: false) }
         case .q5_1:
@@ -118,22 +122,26 @@ public enum Dequantize {
         store(d * SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: b)) + m, out + 16)
     }
 
+    /// Sub-block `j`'s 6-bit scale and minimum from a Q4_K/Q5_K super-block's 12 packed bytes at `s`: bytes 0-3 hold
+    /// the scales of sub-blocks 0-3 (low 6 bits) and bytes 4-7 their minimums; sub-blocks 4-7 take their low 4 bits
+    /// from the nibbles of bytes 8-11 and their top 2 bits from the spare top bits of bytes 0-7.
+    @inlinable @inline(__always)
+    public static func kScaleMin(_ s: UnsafeRawPointer, _ j: Int) -> (scale: UInt8, minimum: UInt8) {
+        if j < 4 {
+            return (s.load(fromByteOffset: j, as: UInt8.self) & 0x3F, s.load(fromByteOffset: j + 4, as: UInt8.self) & 0x3F)
+        }
+        let md = s.load(fromByteOffset: j + 4, as: UInt8.self)
+        return ((md & 0x0F) | ((s.load(fromByteOffset: j - 4, as: UInt8.self) >> 2) & 0x30),
+                (md >> 4) | ((s.load(fromByteOffset: j, as: UInt8.self) >> 2) & 0x30))
+    }
+
     /// Q4_K super-block: d, dmin (f16), 12 bytes of packed 6-bit scales and mins for 8 sub-blocks of 32, then 128
     /// bytes of nibbles (each 32-byte run holds sub-block 2j in its low and 2j + 1 in its high nibbles).
     @inlinable
     static func q4_KBlock(_ p: UnsafeRawPointer, _ out: UnsafeMutablePointer<Float>) {
         let d = half(p, 0), dmin = half(p, 2)
-        let s = p + 4
         for j in 0..<8 {
-            let sc: UInt8, mn: UInt8
-            if j < 4 {
-                sc = s.load(fromByteOffset: j, as: UInt8.self) & 0x3F
-                mn = s.load(fromByteOffset: j + 4, as: UInt8.self) & 0x3F
-            } else {
-                let md = s.load(fromByteOffset: j + 4, as: UInt8.self)
-                sc = (md & 0x0F) | ((s.load(fromByteOffset: j - 4, as: UInt8.self) >> 2) & 0x30)
-                mn = (md >> 4) | ((s.load(fromByteOffset: j, as: UInt8.self) >> 2) & 0x30)
-            }
+            let (sc, mn) = kScaleMin(p + 4, j)
             let scale = d * Float(sc), minimum = dmin * Float(mn)
             let q = p + 16 + (j / 2) * 32
             let shift: UInt8 = j % 2 == 0 ? 0 : 4
@@ -141,6 +149,41 @@ public enum Dequantize {
                 let v = (q.load(fromByteOffset: i, as: UInt8.self) >> shift) & 0x0F
                 out[j * 32 + i] = scale * Float(v) - minimum
             }
+        }
+    }
+
+    /// Q5_K super-block: d, dmin (f16), 12 bytes of scales and mins packed as in Q4_K, 32 bytes `qh` of fifth bits,
+    /// 128 bytes of nibbles laid out as in Q4_K. Element i of sub-block j takes its fifth bit from bit j of qh[i];
+    /// value = (d * scale) * q - dmin * min, as gguf-py computes it.
+    @inlinable
+    static func q5_KBlock(_ p: UnsafeRawPointer, _ out: UnsafeMutablePointer<Float>) {
+        let d = half(p, 0), dmin = half(p, 2)
+        let qh = p + 16
+        for j in 0..<8 {
+            let (sc, mn) = kScaleMin(p + 4, j)
+            let scale = d * Float(sc), minimum = dmin * Float(mn)
+            let q = p + 48 + (j / 2) * 32
+            let shift: UInt8 = j % 2 == 0 ? 0 : 4
+            for i in 0..<32 {
+                let low = (q.load(fromByteOffset: i, as: UInt8.self) >> shift) & 0x0F
+                let high = (qh.load(fromByteOffset: i, as: UInt8.self) >> UInt8(j)) & 1
+                out[j * 32 + i] = scale * Float(low | high << 4) - minimum
+            }
+        }
+    }
+
+    /// IQ4_NL's 16 levels (llama.cpp's `kvalues_iq4nl`): a nibble q stands for `iq4nlValues[q]`.
+    public static let iq4nlValues: [Int8] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113]
+
+    /// IQ4_NL: d (f16), 16 bytes of nibbles (element i < 16 the low nibble of byte i, 16 + i the high one);
+    /// value = d * iq4nlValues[q].
+    @inlinable
+    static func iq4_nlBlock(_ p: UnsafeRawPointer, _ out: UnsafeMutablePointer<Float>) {
+        let d = half(p, 0)
+        for i in 0..<16 {
+            let byte = p.load(fromByteOffset: 2 + i, as: UInt8.self)
+            out[i] = d * Float(iq4nlValues[Int(byte & 0x0F)])
+            out[i + 16] = d * Float(iq4nlValues[Int(byte >> 4)])
         }
     }
 

@@ -5,7 +5,10 @@
 /// groups become `q4_1` blocks exactly (d = scale, m = bias, the same d·q + m in Float32), and 8-bit groups become
 /// `affine8` blocks. Groups of 64 or 128 split into blocks of 32 that repeat the group's scale and bias.
 public enum WeightType: Equatable, Sendable, CustomStringConvertible {
-    case f32, f16, bf16, q4_0, q4_1, q8_0, q4_K, q6_K
+    case f32, f16, bf16, q4_0, q4_1, q8_0, q4_K, q5_K, q6_K
+    /// 4-bit non-linear blocks of 32: d (f16) and 16 bytes of nibbles indexing a fixed table of 16 signed values.
+    /// They run as Q8_0, widened exactly at load (`Interleaved8.widenIQ4_NL`).
+    case iq4_nl
     /// 5-bit blocks of 32 (Q4_K_M files hold them where a row is not a multiple of 256). They run as Q8_0 and
     /// `affine8`, widened exactly at load (`Interleaved8.widenQ5`).
     case q5_0, q5_1
@@ -16,8 +19,8 @@ public enum WeightType: Equatable, Sendable, CustomStringConvertible {
     public var blockElements: Int {
         switch self {
         case .f32, .f16, .bf16: return 1
-        case .q4_0, .q4_1, .q8_0, .affine8, .q5_0, .q5_1: return 32
-        case .q4_K, .q6_K: return 256
+        case .q4_0, .q4_1, .q8_0, .affine8, .q5_0, .q5_1, .iq4_nl: return 32
+        case .q4_K, .q5_K, .q6_K: return 256
         }
     }
 
@@ -26,13 +29,14 @@ public enum WeightType: Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .f32: return 4
         case .f16, .bf16: return 2
-        case .q4_0: return 18
+        case .q4_0, .iq4_nl: return 18
         case .q4_1: return 20
         case .q5_0: return 22
         case .q5_1: return 24
         case .q8_0: return 34
         case .affine8: return 36
         case .q4_K: return 144
+        case .q5_K: return 176
         case .q6_K: return 210
         }
     }
@@ -53,7 +57,9 @@ public enum WeightType: Equatable, Sendable, CustomStringConvertible {
         case .q4_1: return "Q4_1"
         case .q8_0: return "Q8_0"
         case .q4_K: return "Q4_K"
+        case .q5_K: return "Q5_K"
         case .q6_K: return "Q6_K"
+        case .iq4_nl: return "IQ4_NL"
         case .q5_0: return "Q5_0"
         case .q5_1: return "Q5_1"
         case .affine8: return "AFFINE8"
@@ -61,7 +67,8 @@ public enum WeightType: Equatable, Sendable, CustomStringConvertible {
     }
 
     /// The GGML storage types the kernels run (MLX's affine 8-bit is not a file type of its own).
-    public static let fileTypes: [WeightType] = [.f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q6_K]
+    public static let fileTypes: [WeightType] = [.f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K,
+                                                  .q6_K, .iq4_nl]
 }
 
 /// One tensor as the host hands it over: a read-only view into the mapped model file. The kernels read weights in
