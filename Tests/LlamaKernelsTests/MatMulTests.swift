@@ -108,6 +108,16 @@ final class MatMulTests: XCTestCase {
         }
     }
 
+    /// Q4_K is repacked with its scales unpacked and its nibbles regrouped as Q4_1's, and runs the Q4_1 kernels
+    /// with per-sub-block scales; unpacked (a row count that does not fill 8-row groups) it runs from the file.
+    func testQ4_K() throws {
+        for n in [1, 2, 3, 4, 9, 70] {
+            try check(.q4_K, rows: 48, columns: 512, n: n, packed: true, ranges: [0..<16, 16..<24, 24..<48])
+        }
+        try check(.q4_K, rows: 10, columns: 256, n: 1)
+        try check(.q4_K, rows: 10, columns: 256, n: 5)
+    }
+
     func testInterleavedQ8_0() throws {
         for n in [1, 2, 5, 9, 70] { try check(.q8_0, rows: 40, columns: 64, n: n, packed: true, ranges: [0..<8, 8..<40]) }
     }
@@ -133,9 +143,10 @@ final class MatMulTests: XCTestCase {
     /// A small batch (a decode step of several sequences) gives every row bitwise the result it gets alone, on
     /// every layout and type the decoder streams: batching must not change a sequence's tokens.
     func testSmallBatchRowsAreBitwiseTheirSingleRowResults() throws {
-        let rows = 48, columns = 128
+        let rows = 48
         for (type, packed) in [(WeightType.q4_1, true), (.q8_0, true), (.q4_0, true), (.q5_0, true), (.q5_1, true),
-                               (.iq4_nl, true), (.q4_1, false), (.q8_0, false)] {
+                               (.iq4_nl, true), (.q4_K, true), (.q4_1, false), (.q8_0, false)] {
+            let columns = type.blockElements == 256 ? 512 : 128
             let bytes = randomMatrix(type, rows: rows, columns: columns, seed: 7)
             try bytes.withUnsafeBytes { raw in
                 let view = WeightView(name: "w", type: type, dimensions: [columns, rows], data: raw.baseAddress!, byteCount: raw.count)
@@ -186,8 +197,9 @@ final class MatMulTests: XCTestCase {
     /// the batch: a row gets bitwise the same result among any other rows, in any position, in any number.
     func testExpandedProductRowsDoNotDependOnTheirBatch() throws {
         try XCTSkipUnless(MatMul.hasAVX2, "the expand-and-multiply kernels need AVX2")
-        let rows = 48, columns = 192
-        for type in [WeightType.q4_1, .q8_0, .q4_0, .q5_0] {
+        let rows = 48
+        for type in [WeightType.q4_1, .q8_0, .q4_0, .q5_0, .q4_K] {
+            let columns = type.blockElements == 256 ? 512 : 192
             let w = try randomInterleaved(type, rows: rows, columns: columns, seed: 11)
             do {
                 let total = 70
@@ -236,8 +248,9 @@ final class MatMulTests: XCTestCase {
         try XCTSkipUnless(MatMul.hasAVX2, "the expand-and-multiply kernels need AVX2")
         guard MatMul.useAVX512(true) else { throw XCTSkip("this CPU has no AVX-512") }
         defer { MatMul.useAVX512(true) }
-        let rows = 56, columns = 160
-        for type in [WeightType.q4_1, .q8_0, .q4_0, .q5_0] {
+        let rows = 56
+        for type in [WeightType.q4_1, .q8_0, .q4_0, .q5_0, .q4_K] {
+            let columns = type.blockElements == 256 ? 256 : 160
             let w = try randomInterleaved(type, rows: rows, columns: columns, seed: 17)
             do {
                 var scratch = [Float](repeating: 0, count: MatMul.scratchCount(columns: columns))
@@ -263,20 +276,24 @@ final class MatMulTests: XCTestCase {
     /// Repacking reorders bytes only (and Q4_0's widening to Q4_1 keeps every value): every row expands to exactly
     /// the same floats.
     func testInterleavedRowsDequantizeIdentically() throws {
-        for type in [WeightType.q4_1, .q8_0, .q4_0, .q5_0, .q5_1, .iq4_nl] {
-            let rows = 16, columns = 64
+        for type in [WeightType.q4_1, .q8_0, .q4_0, .q5_0, .q5_1, .iq4_nl, .q4_K] {
+            let rows = 16, columns = type.blockElements == 256 ? 512 : 64
             let bytes = randomMatrix(type, rows: rows, columns: columns, seed: 5)
             try bytes.withUnsafeBytes { raw in
                 let view = WeightView(name: "w", type: type, dimensions: [columns, rows], data: raw.baseAddress!, byteCount: raw.count)
                 let file = try WeightMatrix(view, rows: rows, columns: columns)
+                // The file's rows first: packing releases the pages it copied, which the kernel zeroes in memory
+                // that is not a file mapping (this test's).
+                var fileRows = [[Float]](repeating: [Float](repeating: 0, count: columns), count: rows)
+                for r in 0..<rows { file.dequantizeRow(r, into: &fileRows[r]) }
                 let packed = Interleaved8.pack(file, pool: ThreadPool(threads: 1))
-                var a = [Float](repeating: 0, count: columns), b = [Float](repeating: 1, count: columns)
+                var b = [Float](repeating: 1, count: columns)
                 var group = [Float](repeating: 2, count: 8 * columns)
                 // Q4_0 widened to Q4_1 computes d·q − 8d, which gives +0 where gguf-py's d·(q − 8) gives −0 (d < 0,
                 // q = 8): the same value, and no product changes; every other weight is bit for bit the same.
                 func bits(_ v: [Float]) -> [UInt32] { v.map { (type == .q4_0 ? $0 + 0 : $0).bitPattern } }
                 for r in 0..<rows {
-                    file.dequantizeRow(r, into: &a)
+                    let a = fileRows[r]
                     packed.dequantizeRow(r, into: &b)
                     XCTAssertEqual(bits(a), bits(b), "\(type) row \(r)")
                     if r % 8 == 0 {

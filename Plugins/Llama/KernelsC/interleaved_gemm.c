@@ -1,4 +1,4 @@
-// AVX2/FMA matrix products of interleaved-8 Q4_1 and Q8_0 weights with several activation rows (see
+// AVX2/FMA matrix products of interleaved-8 Q4_1, Q4_K and Q8_0 weights with several activation rows (see
 // include/LlamaKernelsC.h). Groups of 8 weight rows are expanded, two at a time, exactly to Float32 as gguf-py
 // dequantizes, into a scratch tile laid out column by column (8 floats = a group's 8 rows of one column); then every
 // activation row is multiplied against both with one vector lane per weight row, so no horizontal sums are needed.
@@ -24,6 +24,10 @@
 
 #define LLAMA_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define LLAMA_INLINE __attribute__((always_inline)) static inline
+#include "interleaved_blocks.h"
+
+// What a matrix's group blocks hold: the kernels below are written once and specialised per kind.
+enum kind { KIND_Q4_1 = 0, KIND_Q8_0 = 1, KIND_Q4_K = 2 };
 
 // Most rows per register block: one accumulator per row and group, 12 of the 16 vector registers.
 #define BLOCK_ROWS 6
@@ -72,16 +76,16 @@ LLAMA_INLINE struct ahead groups_ahead(const unsigned char *w, size_t group_byte
     return ahead_of(w + next * group_bytes, count * group_bytes, columns);
 }
 
-// Group `g` of a Q4_1 matrix expanded to tile[col * 8 + lane] = d[lane] * q + m[lane].
-LLAMA_AVX2 LLAMA_INLINE void expand_q4_1(const unsigned char *group, size_t blocks, float *tile) {
+// Group `g` of a Q4_1 or Q4_K matrix (k = 0 or 1, see block_of) expanded to tile[col * 8 + lane] = d[lane] * q +
+// m[lane]: one rounding, as gguf-py's two (d·q is exact: at most 17 + 4 significant bits).
+LLAMA_AVX2 LLAMA_INLINE void expand_q4(const unsigned char *group, size_t blocks, float *tile, const int k) {
     const __m256i low4 = _mm256_set1_epi32(0x0F);
     for (size_t b = 0; b < blocks; b++) {
-        const unsigned char *block = group + b * 160;
-        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)block));
-        const __m256 m = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(block + 16)));
+        __m256 d, m;
+        const unsigned char *nib = block_of(group, b, k, &d, &m);
         float *out = tile + 8 * 32 * b;
         for (int c = 0; c < 4; c++) {
-            const __m256i v = _mm256_loadu_si256((const __m256i *)(block + 32 + 32 * c));
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(nib + 32 * c));
             for (int t = 0; t < 4; t++) {
                 const __m256i lo = _mm256_and_si256(_mm256_srli_epi32(v, 8 * t), low4);
                 const __m256i hi = _mm256_and_si256(_mm256_srli_epi32(v, 8 * t + 4), low4);
@@ -178,19 +182,24 @@ static int use_avx512(void) {
     return enabled;
 }
 
-// Groups g0 and g1 of a Q4_1 matrix expanded to tile[col * 16 + lane]: lanes 0-7 from g0, 8-15 from g1.
-LLAMA_AVX512 LLAMA_INLINE void expand2_q4_1(const unsigned char *g0, const unsigned char *g1, size_t blocks,
-                                            float *tile) {
+// Two 8-lane halves as one 16-lane vector (lo in lanes 0-7).
+LLAMA_AVX512 LLAMA_INLINE __m512 join(__m256 lo, __m256 hi) {
+    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(lo)), _mm256_castps_pd(hi), 1));
+}
+
+// Groups g0 and g1 of a Q4_1 or Q4_K matrix expanded to tile[col * 16 + lane]: lanes 0-7 from g0, 8-15 from g1.
+LLAMA_AVX512 LLAMA_INLINE void expand2_q4(const unsigned char *g0, const unsigned char *g1, size_t blocks,
+                                          float *tile, const int k) {
     const __m512i low4 = _mm512_set1_epi32(0x0F);
     for (size_t b = 0; b < blocks; b++) {
-        const unsigned char *b0 = g0 + b * 160, *b1 = g1 + b * 160;
-        const __m512 d = _mm512_cvtph_ps(_mm256_loadu2_m128i((const __m128i *)b1, (const __m128i *)b0));
-        const __m512 m = _mm512_cvtph_ps(_mm256_loadu2_m128i((const __m128i *)(b1 + 16), (const __m128i *)(b0 + 16)));
+        __m256 d0, m0, d1, m1;
+        const unsigned char *n0 = block_of(g0, b, k, &d0, &m0), *n1 = block_of(g1, b, k, &d1, &m1);
+        const __m512 d = join(d0, d1), m = join(m0, m1);
         float *out = tile + 16 * 32 * b;
         for (int c = 0; c < 4; c++) {
             const __m512i v = _mm512_inserti64x4(
-                _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(b0 + 32 + 32 * c))),
-                _mm256_loadu_si256((const __m256i *)(b1 + 32 + 32 * c)), 1);
+                _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(n0 + 32 * c))),
+                _mm256_loadu_si256((const __m256i *)(n1 + 32 * c)), 1);
             for (int t = 0; t < 4; t++) {
                 const __m512i lo = _mm512_and_si512(_mm512_srli_epi32(v, 8 * t), low4);
                 const __m512i hi = _mm512_and_si512(_mm512_srli_epi32(v, 8 * t + 4), low4);
@@ -258,17 +267,17 @@ LLAMA_AVX512 static void multiply_rows_512(const float *tile, size_t columns, co
 // Pairs of groups on AVX-512; a range's last group, when alone, on the AVX2 path (same order, same results).
 LLAMA_AVX512 static void gemm_512(const unsigned char *w, size_t group_bytes, size_t blocks, const float *x, size_t n,
                                   float *y, size_t ldy, float *tile, size_t first_group, size_t end_group,
-                                  size_t group_count, size_t ahead, int q8) {
+                                  size_t group_count, size_t ahead, const int kind) {
     const size_t columns = 32 * blocks;
     size_t g = first_group;
     for (; g + 1 < end_group; g += 2) {
-        if (q8) expand2_q8_0(w + g * group_bytes, w + (g + 1) * group_bytes, blocks, tile);
-        else expand2_q4_1(w + g * group_bytes, w + (g + 1) * group_bytes, blocks, tile);
+        if (kind == KIND_Q8_0) expand2_q8_0(w + g * group_bytes, w + (g + 1) * group_bytes, blocks, tile);
+        else expand2_q4(w + g * group_bytes, w + (g + 1) * group_bytes, blocks, tile, kind == KIND_Q4_K);
         multiply_rows_512(tile, columns, x, n, y + 8 * g, ldy, groups_ahead(w, group_bytes, g, ahead, group_count, columns));
     }
     if (g < end_group) {
-        if (q8) expand_q8_0(w + g * group_bytes, blocks, tile);
-        else expand_q4_1(w + g * group_bytes, blocks, tile);
+        if (kind == KIND_Q8_0) expand_q8_0(w + g * group_bytes, blocks, tile);
+        else expand_q4(w + g * group_bytes, blocks, tile, kind == KIND_Q4_K);
         multiply_rows(tile, columns, x, n, y + 8 * g, ldy, 1, groups_ahead(w, group_bytes, g, ahead, group_count, columns));
     }
 }
@@ -276,13 +285,13 @@ LLAMA_AVX512 static void gemm_512(const unsigned char *w, size_t group_bytes, si
 // Pairs of groups on AVX2 (two 8-lane tiles); a range's last group, when alone, by itself.
 LLAMA_AVX2 static void gemm_avx2(const unsigned char *w, size_t group_bytes, size_t blocks, const float *x, size_t n,
                                  float *y, size_t ldy, float *tile, size_t first_group, size_t end_group,
-                                 size_t group_count, size_t ahead, int q8) {
+                                 size_t group_count, size_t ahead, const int kind) {
     const size_t columns = 32 * blocks;
     for (size_t g = first_group; g < end_group; g += 2) {
         const int G = g + 1 < end_group ? 2 : 1;
         for (int i = 0; i < G; i++) {
-            if (q8) expand_q8_0(w + (g + i) * group_bytes, blocks, tile + 8 * columns * i);
-            else expand_q4_1(w + (g + i) * group_bytes, blocks, tile + 8 * columns * i);
+            if (kind == KIND_Q8_0) expand_q8_0(w + (g + i) * group_bytes, blocks, tile + 8 * columns * i);
+            else expand_q4(w + (g + i) * group_bytes, blocks, tile + 8 * columns * i, kind == KIND_Q4_K);
         }
         multiply_rows(tile, columns, x, n, y + 8 * g, ldy, G, groups_ahead(w, group_bytes, g, ahead, group_count, columns));
     }
@@ -292,19 +301,33 @@ void llama_c_q4_1_interleaved_gemm(const void *weights, size_t group_bytes, size
                                    float *y, size_t ldy, float *tile, size_t first_group, size_t end_group,
                                    size_t group_count, size_t ahead) {
     (use_avx512() ? gemm_512 : gemm_avx2)(weights, group_bytes, blocks, x, n, y, ldy, tile, first_group, end_group,
-                                          group_count, ahead, 0);
+                                          group_count, ahead, KIND_Q4_1);
+}
+
+void llama_c_q4_k_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
+                                   float *y, size_t ldy, float *tile, size_t first_group, size_t end_group,
+                                   size_t group_count, size_t ahead) {
+    (use_avx512() ? gemm_512 : gemm_avx2)(weights, group_bytes, blocks, x, n, y, ldy, tile, first_group, end_group,
+                                          group_count, ahead, KIND_Q4_K);
 }
 
 void llama_c_q8_0_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
                                    float *y, size_t ldy, float *tile, size_t first_group, size_t end_group,
                                    size_t group_count, size_t ahead) {
     (use_avx512() ? gemm_512 : gemm_avx2)(weights, group_bytes, blocks, x, n, y, ldy, tile, first_group, end_group,
-                                          group_count, ahead, 1);
+                                          group_count, ahead, KIND_Q8_0);
 }
 
 #else
 
 int llama_c_use_avx512(int enable) { (void)enable; return 0; }
+
+void llama_c_q4_k_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
+                                   float *y, size_t ldy, float *tile, size_t first_group, size_t end_group,
+                                   size_t group_count, size_t ahead) {
+    (void)weights; (void)group_bytes; (void)blocks; (void)x; (void)n; (void)y; (void)ldy; (void)tile;
+    (void)first_group; (void)end_group; (void)group_count; (void)ahead;
+}
 
 void llama_c_q4_1_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
                                    float *y, size_t ldy, float *tile, size_t first_group, size_t end_group,

@@ -38,11 +38,16 @@ final class PackedStorage: @unchecked Sendable {
 ///   kernel extracts a column for 8 rows with one shift and one mask on 32-bit lanes.
 /// - Q8_0 (272 bytes): d[8] (f16), then 32 chunks of 8 bytes; byte r of chunk i is row r's value at column 32b + i.
 /// - AFFINE8 (288 bytes): d[8], m[8] (f16), then 32 chunks of 8 unsigned bytes laid out as for Q8_0.
+/// - Q4_K, per super-block of 256 columns (1184 bytes, 148 per row against the file's 144): d[8] and −dmin[8] (f16),
+///   the 8 sub-blocks' 6-bit scales unpacked to bytes, `scale[j][r]` (64 bytes), then their mins likewise (64),
+///   then per sub-block of 32 columns the 128 bytes of a Q4_1 block's nibble chunks. So the Q4_1 kernels run it,
+///   with sub-block j's d·q + m formed from d·scale[j] and −dmin·min[j] (`packQ4_K`).
 public enum Interleaved8 {
     /// Whether `matrix` can be repacked (type and row count). Q4_0 is repacked as Q4_1 (see `widenQ4_0`).
     public static func supports(_ matrix: WeightMatrix) -> Bool {
         (matrix.type == .q4_1 || matrix.type == .q8_0 || matrix.type == .affine8 || matrix.type == .q4_0
-            || matrix.type == .q5_0 || matrix.type == .q5_1 || matrix.type == .iq4_nl) && matrix.rows % 8 == 0
+            || matrix.type == .q5_0 || matrix.type == .q5_1 || matrix.type == .iq4_nl || matrix.type == .q4_K)
+            && matrix.rows % 8 == 0
             && matrix.layout == .rows
     }
 
@@ -151,14 +156,59 @@ public enum Interleaved8 {
         return WeightMatrix(widened: matrix, type: .q8_0, rowBytes: rowBytes, storage: storage)
     }
 
+    /// Bytes of one Q4_K super-block's 8 rows in the interleaved layout.
+    public static let q4_KGroupBytes = 1184
+
+    /// A Q4_K matrix in the interleaved layout above. Values stay gguf-py's bit for bit: the file's block holds d,
+    /// dmin (f16), eight 6-bit scales and mins packed in 12 bytes, and 4-bit q with value (d·scale)·q − dmin·min;
+    /// here d·scale and (−dmin)·min are formed at run time as the same single Float32 products (negating an f16 is
+    /// exact), and (d·scale)·q is exact (at most 21 significant bits), so d·q + m rounds once where gguf-py rounds
+    /// (d·scale)·q exactly and the subtraction once: the same value. The nibbles of sub-block j (the low or high
+    /// halves of a 32-byte run in the file) are regrouped as a Q4_1 block's: byte t of the block's 16 holds columns
+    /// t and t + 16. Why not Q4_1 with Float32 scales: 24 bytes per 32 weights instead of 18.5.
+    static func packQ4_K(_ matrix: WeightMatrix, pool: ThreadPool) -> WeightMatrix {
+        let supers = matrix.columns / 256, groups = matrix.rows / 8
+        let rowBytes = supers * (q4_KGroupBytes / 8), sourceRowBytes = matrix.rowBytes
+        let storage = PackedStorage(count: matrix.rows * rowBytes)
+        let source = matrix.data, destination = storage.bytes
+        pool.run(chunks: (groups + 15) / 16) { chunk, _ in
+            for g in (chunk * 16)..<min(groups, chunk * 16 + 16) {
+                for s in 0..<supers {
+                    let out = destination + g * 8 * rowBytes + s * q4_KGroupBytes
+                    for r in 0..<8 {
+                        let block = source + (8 * g + r) * sourceRowBytes + s * 144
+                        out.storeBytes(of: block.loadUnaligned(as: UInt16.self), toByteOffset: 2 * r, as: UInt16.self)
+                        out.storeBytes(of: block.loadUnaligned(fromByteOffset: 2, as: UInt16.self) ^ 0x8000,
+                                       toByteOffset: 16 + 2 * r, as: UInt16.self)
+                        for j in 0..<8 {
+                            let (scale, minimum) = Dequantize.kScaleMin(block + 4, j)
+                            out.storeBytes(of: scale, toByteOffset: 32 + 8 * j + r, as: UInt8.self)
+                            out.storeBytes(of: minimum, toByteOffset: 96 + 8 * j + r, as: UInt8.self)
+                            let q = block + 16 + (j / 2) * 32, shift: UInt8 = j % 2 == 0 ? 0 : 4
+                            for t in 0..<16 {
+                                let low = (q.load(fromByteOffset: t, as: UInt8.self) >> shift) & 0x0F
+                                let high = (q.load(fromByteOffset: t + 16, as: UInt8.self) >> shift) & 0x0F
+                                out.storeBytes(of: low | high << 4, toByteOffset: 160 + 128 * j + 32 * (t / 4) + 4 * r + t % 4,
+                                               as: UInt8.self)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        releaseFilePages(of: matrix)
+        return WeightMatrix(matrix, layout: .interleaved8, storage: storage, rowBytes: rowBytes)
+    }
+
     /// A repacked copy of `matrix` (or `matrix` itself when unsupported), built in parallel on `pool`.
     public static func pack(_ matrix: WeightMatrix, pool: ThreadPool) -> WeightMatrix {
         guard supports(matrix) else { return matrix }
+        if matrix.type == .q4_K { return packQ4_K(matrix, pool: pool) }
         if matrix.type == .q4_0 || matrix.type == .q5_0 || matrix.type == .q5_1 || matrix.type == .iq4_nl {
             let widened = matrix.type == .q4_0 ? widenQ4_0(matrix, pool: pool)
                 : matrix.type == .iq4_nl ? widenIQ4_NL(matrix, pool: pool) : widenQ5(matrix, pool: pool)
             guard let widened else { return matrix }
-            releaseResidentPages(matrix.data, byteCount: matrix.rows * matrix.rowBytes)
+            releaseFilePages(of: matrix)
             return pack(widened, pool: pool)
         }
         let storage = PackedStorage(count: matrix.rows * matrix.rowBytes)
@@ -202,8 +252,15 @@ public enum Interleaved8 {
                 }
             }
         }
-        releaseResidentPages(matrix.data, byteCount: matrix.rows * rowBytes)
+        releaseFilePages(of: matrix)
         return WeightMatrix(matrix, layout: .interleaved8, storage: storage)
+    }
+
+    /// `releaseResidentPages` for a matrix read in place from the model file; nothing for bytes a source or a
+    /// widening built in memory (dropping those pages would zero them, not return them to the page cache).
+    static func releaseFilePages(of matrix: WeightMatrix) {
+        guard matrix.storage == nil, matrix.owner == nil, matrix.layout == .rows else { return }
+        releaseResidentPages(matrix.data, byteCount: matrix.rows * matrix.rowBytes)
     }
 
     /// Tells the kernel that this process no longer needs the file pages it just copied, so the repacked copy does
@@ -239,6 +296,22 @@ public enum Interleaved8 {
     @inlinable
     static func dequantizeRow(_ w: WeightMatrix, _ row: Int, into out: UnsafeMutablePointer<Float>) {
         let lane = row % 8, group = w.data + (row / 8) * 8 * w.rowBytes
+        if w.type == .q4_K {
+            for b in 0..<(w.columns / 32) {
+                let s = group + (b / 8) * q4_KGroupBytes, j = b % 8
+                let d = Float(s.loadUnaligned(fromByteOffset: 2 * lane, as: Float16.self))
+                    * Float(s.load(fromByteOffset: 32 + 8 * j + lane, as: UInt8.self))
+                let m = Float(s.loadUnaligned(fromByteOffset: 16 + 2 * lane, as: Float16.self))
+                    * Float(s.load(fromByteOffset: 96 + 8 * j + lane, as: UInt8.self))
+                let o = out + 32 * b
+                for t in 0..<16 {
+                    let byte = s.load(fromByteOffset: 160 + 128 * j + 32 * (t / 4) + 4 * lane + t % 4, as: UInt8.self)
+                    o[t] = d * Float(byte & 0x0F) + m
+                    o[t + 16] = d * Float(byte >> 4) + m
+                }
+            }
+            return
+        }
         let type = w.type, blockBytes = type.blockBytes
         for b in 0..<(w.columns / 32) {
             let p = group + b * 8 * blockBytes
@@ -267,6 +340,10 @@ public enum Interleaved8 {
     /// The 8 rows of `group` expanded exactly into `out` (`[8][columns]`), for the matrix-matrix path.
     @inlinable
     public static func dequantizeGroup(_ w: WeightMatrix, _ group: Int, into out: UnsafeMutablePointer<Float>) {
+        if w.type == .q4_K {   // only where the C kernels cannot run: row by row
+            for r in 0..<8 { dequantizeRow(w, 8 * group + r, into: out + r * w.columns) }
+            return
+        }
         let base = w.data + group * 8 * w.rowBytes, columns = w.columns
         let blockBytes = w.type.blockBytes
         for b in 0..<(columns / 32) {

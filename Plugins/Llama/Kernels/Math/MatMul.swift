@@ -92,19 +92,21 @@ public enum MatMul {
                                 _ y: UnsafeMutablePointer<Float>, ldy: Int, rowRange: Range<Int>,
                                 scratch: UnsafeMutablePointer<Float>, sums: UnsafePointer<Float>?,
                                 aheadGroups: Int = 2) {
-        if n >= gemmRows && hasAVX2 && w.layout == .interleaved8 && (w.type == .q4_1 || w.type == .q8_0)
+        if n >= gemmRows && hasAVX2 && w.layout == .interleaved8 && (w.type == .q4_1 || w.type == .q8_0 || w.type == .q4_K)
             && rowRange.lowerBound % 8 == 0 && rowRange.upperBound % 8 == 0 {
-            let product = w.type == .q4_1 ? llama_c_q4_1_interleaved_gemm : llama_c_q8_0_interleaved_gemm
+            let product = w.type == .q4_1 ? llama_c_q4_1_interleaved_gemm
+                : w.type == .q4_K ? llama_c_q4_k_interleaved_gemm : llama_c_q8_0_interleaved_gemm
             return product(w.data, 8 * w.rowBytes, w.columns / 32, x, n, y, ldy, scratch,
                            rowRange.lowerBound / 8, rowRange.upperBound / 8, w.rows / 8, aheadGroups)
         }
         if n > 1 && n <= smallBatch, let sums {
             let stride = preparedInputCount(columns: w.columns), columns = w.columns
             var t = 0
-            if hasAVX2 && w.layout == .interleaved8 && w.type == .q4_1
+            if hasAVX2 && w.layout == .interleaved8 && (w.type == .q4_1 || w.type == .q4_K)
                 && rowRange.lowerBound % 8 == 0 && rowRange.upperBound % 8 == 0 {
+                let product = w.type == .q4_1 ? llama_c_q4_1_interleaved_matvec2 : llama_c_q4_k_interleaved_matvec2
                 while t + 1 < n {
-                    llama_c_q4_1_interleaved_matvec2(
+                    product(
                         w.data, 8 * w.rowBytes, columns / 32,
                         x + t * columns, sums + t * stride, y + t * ldy,
                         x + (t + 1) * columns, sums + (t + 1) * stride, y + (t + 1) * ldy,
@@ -131,6 +133,10 @@ public enum MatMul {
             let groups = (rowRange.lowerBound / 8)..<(rowRange.upperBound / 8)
             if n == 1 && w.type == .q8_0 { return Interleaved8.q8_0Vector(w, x, y, groups: groups) }
             if n == 1 && w.type == .affine8, let sums { return Interleaved8.affine8Vector(w, x, sums, y, groups: groups) }
+            if n == 1 && w.type == .q4_K && hasAVX2, let sums {
+                return llama_c_q4_k_interleaved_matvec(w.data, 8 * w.rowBytes, w.columns / 32, x, sums, y,
+                                                       groups.lowerBound, groups.upperBound)
+            }
             if n == 1 && w.type == .q4_1, let sums {
                 if hasAVX2 {
                     return llama_c_q4_1_interleaved_matvec(w.data, 8 * w.rowBytes, w.columns / 32, x, sums, y,

@@ -51,12 +51,14 @@ public struct WeightMatrix: @unchecked Sendable {
         owner = nil
     }
 
-    init(_ other: WeightMatrix, layout: WeightLayout, storage: PackedStorage) {
+    /// `other` repacked into `storage`; `rowBytes` is the new layout's bytes per row where it differs (Q4_K's
+    /// interleaved super-blocks carry unpacked scales).
+    init(_ other: WeightMatrix, layout: WeightLayout, storage: PackedStorage, rowBytes: Int? = nil) {
         name = other.name
         type = other.type
         rows = other.rows
         columns = other.columns
-        rowBytes = other.rowBytes
+        self.rowBytes = rowBytes ?? other.rowBytes
         data = UnsafeRawPointer(storage.bytes)
         self.layout = layout
         self.storage = storage

@@ -39,6 +39,19 @@ void llama_c_q4_1_interleaved_gemm(const void *weights, size_t group_bytes, size
                                    float *y, size_t ldy, float *tile, size_t first_group, size_t end_group,
                                    size_t group_count, size_t ahead);
 
+/// The Q4_1 products above for an interleaved-8 Q4_K matrix (1184-byte group super-blocks of 256 columns: d[8] f16,
+/// −dmin[8] f16, scale[8 sub-blocks][8 rows] u8, min[8][8] u8, then per sub-block of 32 columns 128 bytes of
+/// nibbles laid out as a Q4_1 group block's; sub-block j's d·q + m has d = d·scale[j] and m = −dmin·min[j]).
+/// `blocks` counts sub-blocks of 32 columns; `sums` is the same prepared input. Requires llama_c_has_avx2().
+void llama_c_q4_k_interleaved_matvec(const void *weights, size_t group_bytes, size_t blocks, const float *x,
+                                     const float *sums, float *y, size_t first_group, size_t end_group);
+void llama_c_q4_k_interleaved_matvec2(const void *weights, size_t group_bytes, size_t blocks, const float *x0,
+                                      const float *sums0, float *y0, const float *x1, const float *sums1, float *y1,
+                                      size_t first_group, size_t end_group);
+void llama_c_q4_k_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
+                                   float *y, size_t ldy, float *tile, size_t first_group, size_t end_group,
+                                   size_t group_count, size_t ahead);
+
 /// Whether the two functions here use their AVX-512 code (on a CPU with AVX-512F; the default) or only AVX2:
 /// `enable` 0 or 1; returns whether AVX-512 is in use afterwards. Both give bitwise identical results, so this exists
 /// for the test that proves it and for measuring one against the other. Any thread, between products.
