@@ -110,12 +110,15 @@ final class MatMulTests: XCTestCase {
 
     /// Q4_K is repacked with its scales unpacked and its nibbles regrouped as Q4_1's, and runs the Q4_1 kernels
     /// with per-sub-block scales; unpacked (a row count that does not fill 8-row groups) it runs from the file.
-    func testQ4_K() throws {
-        for n in [1, 2, 3, 4, 9, 70] {
-            try check(.q4_K, rows: 48, columns: 512, n: n, packed: true, ranges: [0..<16, 16..<24, 24..<48])
+    /// Q6_K and Q5_K are repacked with a byte per weight and run kernels of their own.
+    func testKQuants() throws {
+        for type in [WeightType.q4_K, .q5_K, .q6_K] {
+            for n in [1, 2, 3, 4, 9, 70] {
+                try check(type, rows: 48, columns: 512, n: n, packed: true, ranges: [0..<16, 16..<24, 24..<48])
+            }
+            try check(type, rows: 10, columns: 256, n: 1)
+            try check(type, rows: 10, columns: 256, n: 5)
         }
-        try check(.q4_K, rows: 10, columns: 256, n: 1)
-        try check(.q4_K, rows: 10, columns: 256, n: 5)
     }
 
     func testInterleavedQ8_0() throws {
@@ -145,7 +148,8 @@ final class MatMulTests: XCTestCase {
     func testSmallBatchRowsAreBitwiseTheirSingleRowResults() throws {
         let rows = 48
         for (type, packed) in [(WeightType.q4_1, true), (.q8_0, true), (.q4_0, true), (.q5_0, true), (.q5_1, true),
-                               (.iq4_nl, true), (.q4_K, true), (.q4_1, false), (.q8_0, false)] {
+                               (.iq4_nl, true), (.q4_K, true), (.q5_K, true), (.q6_K, true), (.q4_1, false),
+                               (.q8_0, false)] {
             let columns = type.blockElements == 256 ? 512 : 128
             let bytes = randomMatrix(type, rows: rows, columns: columns, seed: 7)
             try bytes.withUnsafeBytes { raw in
@@ -198,7 +202,7 @@ final class MatMulTests: XCTestCase {
     func testExpandedProductRowsDoNotDependOnTheirBatch() throws {
         try XCTSkipUnless(MatMul.hasAVX2, "the expand-and-multiply kernels need AVX2")
         let rows = 48
-        for type in [WeightType.q4_1, .q8_0, .q4_0, .q5_0, .q4_K] {
+        for type in [WeightType.q4_1, .q8_0, .q4_0, .q5_0, .q4_K, .q5_K, .q6_K] {
             let columns = type.blockElements == 256 ? 512 : 192
             let w = try randomInterleaved(type, rows: rows, columns: columns, seed: 11)
             do {
@@ -249,7 +253,7 @@ final class MatMulTests: XCTestCase {
         guard MatMul.useAVX512(true) else { throw XCTSkip("this CPU has no AVX-512") }
         defer { MatMul.useAVX512(true) }
         let rows = 56
-        for type in [WeightType.q4_1, .q8_0, .q4_0, .q5_0, .q4_K] {
+        for type in [WeightType.q4_1, .q8_0, .q4_0, .q5_0, .q4_K, .q5_K, .q6_K] {
             let columns = type.blockElements == 256 ? 256 : 160
             let w = try randomInterleaved(type, rows: rows, columns: columns, seed: 17)
             do {
@@ -276,7 +280,7 @@ final class MatMulTests: XCTestCase {
     /// Repacking reorders bytes only (and Q4_0's widening to Q4_1 keeps every value): every row expands to exactly
     /// the same floats.
     func testInterleavedRowsDequantizeIdentically() throws {
-        for type in [WeightType.q4_1, .q8_0, .q4_0, .q5_0, .q5_1, .iq4_nl, .q4_K] {
+        for type in [WeightType.q4_1, .q8_0, .q4_0, .q5_0, .q5_1, .iq4_nl, .q4_K, .q5_K, .q6_K] {
             let rows = 16, columns = type.blockElements == 256 ? 512 : 64
             let bytes = randomMatrix(type, rows: rows, columns: columns, seed: 5)
             try bytes.withUnsafeBytes { raw in

@@ -34,4 +34,17 @@ LLAMA_AVX2 LLAMA_INLINE const unsigned char *block_of(const unsigned char *base,
     return super + 160 + 128 * j;
 }
 
+// Q6_K and Q5_K, widened to one byte per weight (see Interleaved8.swift), per group and super-block of 256 columns:
+// - Q6_K (2192 bytes): d[8] f16, scale[16 sub-blocks of 16][8 rows] i8, then 256 chunks of 8 signed bytes (chunk c:
+//   the 8 rows' q − 32 at column c); value = (d·scale)·q.
+// - Q5_K (2208 bytes): d[8] f16, −dmin[8] f16, scale[8 sub-blocks of 32][8] u8, min[8][8] u8, then 256 chunks of 8
+//   unsigned bytes; value = (d·scale)·q + (−dmin)·min.
+#define Q6K_SUPER 2192
+#define Q5K_SUPER 2208
+
+// Eight signed bytes as eight floats.
+LLAMA_AVX2 LLAMA_INLINE __m256 i8x8(const unsigned char *p) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)));
+}
+
 #endif

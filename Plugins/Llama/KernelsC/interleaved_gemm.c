@@ -1,4 +1,4 @@
-// AVX2/FMA matrix products of interleaved-8 Q4_1, Q4_K and Q8_0 weights with several activation rows (see
+// AVX2/FMA matrix products of interleaved-8 Q4_1, Q4_K, Q5_K, Q6_K and Q8_0 weights with several activation rows (see
 // include/LlamaKernelsC.h). Groups of 8 weight rows are expanded, two at a time, exactly to Float32 as gguf-py
 // dequantizes, into a scratch tile laid out column by column (8 floats = a group's 8 rows of one column); then every
 // activation row is multiplied against both with one vector lane per weight row, so no horizontal sums are needed.
@@ -27,7 +27,7 @@
 #include "interleaved_blocks.h"
 
 // What a matrix's group blocks hold: the kernels below are written once and specialised per kind.
-enum kind { KIND_Q4_1 = 0, KIND_Q8_0 = 1, KIND_Q4_K = 2 };
+enum kind { KIND_Q4_1 = 0, KIND_Q8_0 = 1, KIND_Q4_K = 2, KIND_Q6_K = 3, KIND_Q5_K = 4 };
 
 // Most rows per register block: one accumulator per row and group, 12 of the 16 vector registers.
 #define BLOCK_ROWS 6
@@ -106,6 +106,46 @@ LLAMA_AVX2 LLAMA_INLINE void expand_q8_0(const unsigned char *group, size_t bloc
             const __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(block + 16 + 8 * i)));
             _mm256_storeu_ps(out + 8 * i, _mm256_mul_ps(_mm256_cvtepi32_ps(q), d));
         }
+    }
+}
+
+// Group `g` of a Q6_K or Q5_K matrix (q5 = 0 or 1, see interleaved_blocks.h) expanded to tile[col * 8 + lane]:
+// (d·scale)·q for Q6_K, one rounding as gguf-py's; (d·scale)·q + (−dmin·min) for Q5_K, one rounding where gguf-py
+// rounds twice, the same value since (d·scale)·q is exact (at most 17 + 5 significant bits).
+LLAMA_AVX2 LLAMA_INLINE void expand_k8(const unsigned char *group, size_t blocks, float *tile, const int q5) {
+    for (size_t s = 0; s < blocks / 8; s++) {
+        const unsigned char *super = group + s * (q5 ? Q5K_SUPER : Q6K_SUPER);
+        const unsigned char *q = super + (q5 ? 160 : 144);
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)super));
+        float *out = tile + 8 * 256 * s;
+        if (q5) {
+            const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(super + 16)));
+            for (int j = 0; j < 8; j++) {
+                const __m256 scale = _mm256_mul_ps(d, u8x8(super + 32 + 8 * j));
+                const __m256 m = _mm256_mul_ps(dmin, u8x8(super + 96 + 8 * j));
+                for (int i = 0; i < 32; i++) {
+                    _mm256_storeu_ps(out + 8 * (32 * j + i), _mm256_fmadd_ps(u8x8(q + 8 * (32 * j + i)), scale, m));
+                }
+            }
+        } else {
+            for (int j = 0; j < 16; j++) {
+                const __m256 scale = _mm256_mul_ps(d, i8x8(super + 16 + 8 * j));
+                for (int i = 0; i < 16; i++) {
+                    _mm256_storeu_ps(out + 8 * (16 * j + i), _mm256_mul_ps(i8x8(q + 8 * (16 * j + i)), scale));
+                }
+            }
+        }
+    }
+}
+
+// Any kind's group expanded (AVX2).
+LLAMA_AVX2 LLAMA_INLINE void expand_group(const unsigned char *group, size_t blocks, float *tile, const int kind) {
+    switch (kind) {
+    case KIND_Q8_0: expand_q8_0(group, blocks, tile); break;
+    case KIND_Q4_1: expand_q4(group, blocks, tile, 0); break;
+    case KIND_Q4_K: expand_q4(group, blocks, tile, 1); break;
+    case KIND_Q6_K: expand_k8(group, blocks, tile, 0); break;
+    default: expand_k8(group, blocks, tile, 1); break;
     }
 }
 
@@ -225,6 +265,52 @@ LLAMA_AVX512 LLAMA_INLINE void expand2_q8_0(const unsigned char *g0, const unsig
     }
 }
 
+// Groups g0 and g1 of a Q6_K or Q5_K matrix expanded to tile[col * 16 + lane], as expand_k8 does each.
+LLAMA_AVX512 LLAMA_INLINE void expand2_k8(const unsigned char *g0, const unsigned char *g1, size_t blocks,
+                                          float *tile, const int q5) {
+    const size_t bytes = q5 ? Q5K_SUPER : Q6K_SUPER, payload = q5 ? 160 : 144;
+    for (size_t s = 0; s < blocks / 8; s++) {
+        const unsigned char *s0 = g0 + s * bytes, *s1 = g1 + s * bytes;
+        const __m512 d = join(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)s0)),
+                              _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)s1)));
+        float *out = tile + 16 * 256 * s;
+        const int subs = q5 ? 8 : 16, width = q5 ? 32 : 16;
+        __m512 dmin = _mm512_setzero_ps();
+        if (q5) dmin = join(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s0 + 16))),
+                            _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s1 + 16))));
+        for (int j = 0; j < subs; j++) {
+            const __m512 scale = q5 ? _mm512_mul_ps(d, join(u8x8(s0 + 32 + 8 * j), u8x8(s1 + 32 + 8 * j)))
+                                    : _mm512_mul_ps(d, join(i8x8(s0 + 16 + 8 * j), i8x8(s1 + 16 + 8 * j)));
+            const __m512 m = q5 ? _mm512_mul_ps(dmin, join(u8x8(s0 + 96 + 8 * j), u8x8(s1 + 96 + 8 * j)))
+                                : _mm512_setzero_ps();
+            for (int i = 0; i < width; i++) {
+                const size_t col = (size_t)(width * j + i);
+                const __m128i bytes16 = _mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)(s0 + payload + 8 * col)),
+                                                           _mm_loadl_epi64((const __m128i *)(s1 + payload + 8 * col)));
+                if (q5) {
+                    const __m512 w = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes16));
+                    _mm512_storeu_ps(out + 16 * col, _mm512_fmadd_ps(w, scale, m));
+                } else {
+                    const __m512 w = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(bytes16));
+                    _mm512_storeu_ps(out + 16 * col, _mm512_mul_ps(w, scale));
+                }
+            }
+        }
+    }
+}
+
+// Any kind's pair of groups expanded (AVX-512).
+LLAMA_AVX512 LLAMA_INLINE void expand2_group(const unsigned char *g0, const unsigned char *g1, size_t blocks,
+                                             float *tile, const int kind) {
+    switch (kind) {
+    case KIND_Q8_0: expand2_q8_0(g0, g1, blocks, tile); break;
+    case KIND_Q4_1: expand2_q4(g0, g1, blocks, tile, 0); break;
+    case KIND_Q4_K: expand2_q4(g0, g1, blocks, tile, 1); break;
+    case KIND_Q6_K: expand2_k8(g0, g1, blocks, tile, 0); break;
+    default: expand2_k8(g0, g1, blocks, tile, 1); break;
+    }
+}
+
 // y[t * ldy + lane] = Σ_col tile[col][lane] · x[t * ldx + col] for t < R and 16 lanes (two groups' outputs, which
 // are adjacent in y).
 LLAMA_AVX512 LLAMA_INLINE void multiply_block_512(const float *tile, size_t columns, const float *x, size_t ldx,
@@ -271,13 +357,11 @@ LLAMA_AVX512 static void gemm_512(const unsigned char *w, size_t group_bytes, si
     const size_t columns = 32 * blocks;
     size_t g = first_group;
     for (; g + 1 < end_group; g += 2) {
-        if (kind == KIND_Q8_0) expand2_q8_0(w + g * group_bytes, w + (g + 1) * group_bytes, blocks, tile);
-        else expand2_q4(w + g * group_bytes, w + (g + 1) * group_bytes, blocks, tile, kind == KIND_Q4_K);
+        expand2_group(w + g * group_bytes, w + (g + 1) * group_bytes, blocks, tile, kind);
         multiply_rows_512(tile, columns, x, n, y + 8 * g, ldy, groups_ahead(w, group_bytes, g, ahead, group_count, columns));
     }
     if (g < end_group) {
-        if (kind == KIND_Q8_0) expand_q8_0(w + g * group_bytes, blocks, tile);
-        else expand_q4(w + g * group_bytes, blocks, tile, kind == KIND_Q4_K);
+        expand_group(w + g * group_bytes, blocks, tile, kind);
         multiply_rows(tile, columns, x, n, y + 8 * g, ldy, 1, groups_ahead(w, group_bytes, g, ahead, group_count, columns));
     }
 }
@@ -290,8 +374,7 @@ LLAMA_AVX2 static void gemm_avx2(const unsigned char *w, size_t group_bytes, siz
     for (size_t g = first_group; g < end_group; g += 2) {
         const int G = g + 1 < end_group ? 2 : 1;
         for (int i = 0; i < G; i++) {
-            if (kind == KIND_Q8_0) expand_q8_0(w + (g + i) * group_bytes, blocks, tile + 8 * columns * i);
-            else expand_q4(w + (g + i) * group_bytes, blocks, tile + 8 * columns * i, kind == KIND_Q4_K);
+            expand_group(w + (g + i) * group_bytes, blocks, tile + 8 * columns * i, kind);
         }
         multiply_rows(tile, columns, x, n, y + 8 * g, ldy, G, groups_ahead(w, group_bytes, g, ahead, group_count, columns));
     }
@@ -311,6 +394,13 @@ void llama_c_q4_k_interleaved_gemm(const void *weights, size_t group_bytes, size
                                           group_count, ahead, KIND_Q4_K);
 }
 
+void llama_c_k8_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
+                                 float *y, size_t ldy, float *tile, size_t first_group, size_t end_group,
+                                 size_t group_count, size_t ahead, int q5) {
+    (use_avx512() ? gemm_512 : gemm_avx2)(weights, group_bytes, blocks, x, n, y, ldy, tile, first_group, end_group,
+                                          group_count, ahead, q5 ? KIND_Q5_K : KIND_Q6_K);
+}
+
 void llama_c_q8_0_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
                                    float *y, size_t ldy, float *tile, size_t first_group, size_t end_group,
                                    size_t group_count, size_t ahead) {
@@ -321,6 +411,13 @@ void llama_c_q8_0_interleaved_gemm(const void *weights, size_t group_bytes, size
 #else
 
 int llama_c_use_avx512(int enable) { (void)enable; return 0; }
+
+void llama_c_k8_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
+                                 float *y, size_t ldy, float *tile, size_t first_group, size_t end_group,
+                                 size_t group_count, size_t ahead, int q5) {
+    (void)weights; (void)group_bytes; (void)blocks; (void)x; (void)n; (void)y; (void)ldy; (void)tile;
+    (void)first_group; (void)end_group; (void)group_count; (void)ahead; (void)q5;
+}
 
 void llama_c_q4_k_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
                                    float *y, size_t ldy, float *tile, size_t first_group, size_t end_group,

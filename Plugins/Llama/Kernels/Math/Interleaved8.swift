@@ -42,11 +42,16 @@ final class PackedStorage: @unchecked Sendable {
 ///   the 8 sub-blocks' 6-bit scales unpacked to bytes, `scale[j][r]` (64 bytes), then their mins likewise (64),
 ///   then per sub-block of 32 columns the 128 bytes of a Q4_1 block's nibble chunks. So the Q4_1 kernels run it,
 ///   with sub-block j's d·q + m formed from d·scale[j] and −dmin·min[j] (`packQ4_K`).
+/// - Q6_K, per super-block (2192 bytes, 274 per row against 210): d[8] (f16), the 16 sub-blocks' scales
+///   `scale[j][r]` (signed bytes, 128), then 256 chunks of 8 signed bytes q − 32, laid out as Q8_0's (`packK8`).
+/// - Q5_K, per super-block (2208 bytes, 276 per row against 176): d[8] and −dmin[8] (f16), scale[8][8] and
+///   min[8][8] unpacked as for Q4_K, then 256 chunks of 8 unsigned bytes q (`packK8`).
 public enum Interleaved8 {
     /// Whether `matrix` can be repacked (type and row count). Q4_0 is repacked as Q4_1 (see `widenQ4_0`).
     public static func supports(_ matrix: WeightMatrix) -> Bool {
         (matrix.type == .q4_1 || matrix.type == .q8_0 || matrix.type == .affine8 || matrix.type == .q4_0
-            || matrix.type == .q5_0 || matrix.type == .q5_1 || matrix.type == .iq4_nl || matrix.type == .q4_K)
+            || matrix.type == .q5_0 || matrix.type == .q5_1 || matrix.type == .iq4_nl || matrix.type == .q4_K
+            || matrix.type == .q5_K || matrix.type == .q6_K)
             && matrix.rows % 8 == 0
             && matrix.layout == .rows
     }
@@ -200,10 +205,74 @@ public enum Interleaved8 {
         return WeightMatrix(matrix, layout: .interleaved8, storage: storage, rowBytes: rowBytes)
     }
 
+    /// Bytes of one Q6_K and one Q5_K super-block's 8 rows in the interleaved layout.
+    public static let q6_KGroupBytes = 2192, q5_KGroupBytes = 2208
+
+    /// A Q6_K or Q5_K matrix in the interleaved layout above, one byte per weight. Values stay gguf-py's bit for
+    /// bit: Q6_K's (d·scale)·q is formed from the same d, scale and q (q − 32 as a signed byte); Q5_K's as Q4_K's
+    /// (`packQ4_K`), with the fifth bit joined to the nibble. Why bytes: the file spreads a weight over two or three
+    /// bit planes, which cost more to take apart in every product than the extra bytes cost to read (Q6_K 34.25
+    /// bytes per 32 weights here against 26.25, Q5_K 34.5 against 22); llama.cpp writes Q6_K for a few matrices of
+    /// a Q4_K_M or Q5_K_M file and Q5_K for most of a Q5_K_M one.
+    static func packK8(_ matrix: WeightMatrix, pool: ThreadPool) -> WeightMatrix {
+        let q5 = matrix.type == .q5_K
+        let groupBytes = q5 ? q5_KGroupBytes : q6_KGroupBytes, payload = q5 ? 160 : 144
+        let supers = matrix.columns / 256, groups = matrix.rows / 8
+        let rowBytes = supers * (groupBytes / 8), sourceRowBytes = matrix.rowBytes, blockBytes = matrix.type.blockBytes
+        let storage = PackedStorage(count: matrix.rows * rowBytes)
+        let source = matrix.data, destination = storage.bytes
+        pool.run(chunks: (groups + 15) / 16) { chunk, _ in
+            for g in (chunk * 16)..<min(groups, chunk * 16 + 16) {
+                for s in 0..<supers {
+                    let out = destination + g * 8 * rowBytes + s * groupBytes
+                    for r in 0..<8 {
+                        let p = source + (8 * g + r) * sourceRowBytes + s * blockBytes
+                        if q5 {
+                            out.storeBytes(of: p.loadUnaligned(as: UInt16.self), toByteOffset: 2 * r, as: UInt16.self)
+                            out.storeBytes(of: p.loadUnaligned(fromByteOffset: 2, as: UInt16.self) ^ 0x8000,
+                                           toByteOffset: 16 + 2 * r, as: UInt16.self)
+                            for j in 0..<8 {
+                                let (scale, minimum) = Dequantize.kScaleMin(p + 4, j)
+                                out.storeBytes(of: scale, toByteOffset: 32 + 8 * j + r, as: UInt8.self)
+                                out.storeBytes(of: minimum, toByteOffset: 96 + 8 * j + r, as: UInt8.self)
+                                let shift: UInt8 = j % 2 == 0 ? 0 : 4
+                                for i in 0..<32 {
+                                    let low = (p.load(fromByteOffset: 48 + (j / 2) * 32 + i, as: UInt8.self) >> shift) & 0x0F
+                                    let high = (p.load(fromByteOffset: 16 + i, as: UInt8.self) >> UInt8(j)) & 1
+                                    out.storeBytes(of: low | high << 4, toByteOffset: payload + 8 * (32 * j + i) + r,
+                                                   as: UInt8.self)
+                                }
+                            }
+                        } else {
+                            out.storeBytes(of: p.loadUnaligned(fromByteOffset: 208, as: UInt16.self),
+                                           toByteOffset: 2 * r, as: UInt16.self)
+                            for j in 0..<16 {
+                                out.storeBytes(of: p.load(fromByteOffset: 192 + j, as: UInt8.self),
+                                               toByteOffset: 16 + 8 * j + r, as: UInt8.self)
+                            }
+                            for e in 0..<256 {
+                                let h = e / 128, k = e % 128
+                                let lowByte = p.load(fromByteOffset: 64 * h + k % 64, as: UInt8.self)
+                                let low = (k >= 64 ? lowByte >> 4 : lowByte) & 0x0F
+                                let high = (p.load(fromByteOffset: 128 + 32 * h + k % 32, as: UInt8.self)
+                                            >> UInt8(2 * (k / 32))) & 0x03
+                                out.storeBytes(of: Int8(Int(low | high << 4) - 32), toByteOffset: payload + 8 * e + r,
+                                               as: Int8.self)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        releaseFilePages(of: matrix)
+        return WeightMatrix(matrix, layout: .interleaved8, storage: storage, rowBytes: rowBytes)
+    }
+
     /// A repacked copy of `matrix` (or `matrix` itself when unsupported), built in parallel on `pool`.
     public static func pack(_ matrix: WeightMatrix, pool: ThreadPool) -> WeightMatrix {
         guard supports(matrix) else { return matrix }
         if matrix.type == .q4_K { return packQ4_K(matrix, pool: pool) }
+        if matrix.type == .q5_K || matrix.type == .q6_K { return packK8(matrix, pool: pool) }
         if matrix.type == .q4_0 || matrix.type == .q5_0 || matrix.type == .q5_1 || matrix.type == .iq4_nl {
             let widened = matrix.type == .q4_0 ? widenQ4_0(matrix, pool: pool)
                 : matrix.type == .iq4_nl ? widenIQ4_NL(matrix, pool: pool) : widenQ5(matrix, pool: pool)
@@ -312,6 +381,30 @@ public enum Interleaved8 {
             }
             return
         }
+        if w.type == .q6_K || w.type == .q5_K {
+            let q5 = w.type == .q5_K, groupBytes = q5 ? q5_KGroupBytes : q6_KGroupBytes, payload = q5 ? 160 : 144
+            for s in 0..<(w.columns / 256) {
+                let p = group + s * groupBytes, o = out + 256 * s
+                let d = Float(p.loadUnaligned(fromByteOffset: 2 * lane, as: Float16.self))
+                if q5 {
+                    let dmin = Float(p.loadUnaligned(fromByteOffset: 16 + 2 * lane, as: Float16.self))
+                    for j in 0..<8 {
+                        let scale = d * Float(p.load(fromByteOffset: 32 + 8 * j + lane, as: UInt8.self))
+                        let m = dmin * Float(p.load(fromByteOffset: 96 + 8 * j + lane, as: UInt8.self))
+                        for i in 0..<32 {
+                            let q = p.load(fromByteOffset: payload + 8 * (32 * j + i) + lane, as: UInt8.self)
+                            o[32 * j + i] = scale * Float(q) + m
+                        }
+                    }
+                } else {
+                    for e in 0..<256 {
+                        let scale = d * Float(p.load(fromByteOffset: 16 + 8 * (e / 16) + lane, as: Int8.self))
+                        o[e] = scale * Float(p.load(fromByteOffset: payload + 8 * e + lane, as: Int8.self))
+                    }
+                }
+            }
+            return
+        }
         let type = w.type, blockBytes = type.blockBytes
         for b in 0..<(w.columns / 32) {
             let p = group + b * 8 * blockBytes
@@ -340,7 +433,7 @@ public enum Interleaved8 {
     /// The 8 rows of `group` expanded exactly into `out` (`[8][columns]`), for the matrix-matrix path.
     @inlinable
     public static func dequantizeGroup(_ w: WeightMatrix, _ group: Int, into out: UnsafeMutablePointer<Float>) {
-        if w.type == .q4_K {   // only where the C kernels cannot run: row by row
+        if w.type == .q4_K || w.type == .q5_K || w.type == .q6_K {   // only where the C kernels cannot run: by rows
             for r in 0..<8 { dequantizeRow(w, 8 * group + r, into: out + r * w.columns) }
             return
         }

@@ -92,6 +92,13 @@ public enum MatMul {
                                 _ y: UnsafeMutablePointer<Float>, ldy: Int, rowRange: Range<Int>,
                                 scratch: UnsafeMutablePointer<Float>, sums: UnsafePointer<Float>?,
                                 aheadGroups: Int = 2) {
+        let k8 = w.type == .q6_K || w.type == .q5_K, q5: Int32 = w.type == .q5_K ? 1 : 0
+        if n >= gemmRows && hasAVX2 && w.layout == .interleaved8 && k8
+            && rowRange.lowerBound % 8 == 0 && rowRange.upperBound % 8 == 0 {
+            return llama_c_k8_interleaved_gemm(w.data, 8 * w.rowBytes, w.columns / 32, x, n, y, ldy, scratch,
+                                               rowRange.lowerBound / 8, rowRange.upperBound / 8, w.rows / 8, aheadGroups,
+                                               q5)
+        }
         if n >= gemmRows && hasAVX2 && w.layout == .interleaved8 && (w.type == .q4_1 || w.type == .q8_0 || w.type == .q4_K)
             && rowRange.lowerBound % 8 == 0 && rowRange.upperBound % 8 == 0 {
             let product = w.type == .q4_1 ? llama_c_q4_1_interleaved_gemm
@@ -111,6 +118,16 @@ public enum MatMul {
                         x + t * columns, sums + t * stride, y + t * ldy,
                         x + (t + 1) * columns, sums + (t + 1) * stride, y + (t + 1) * ldy,
                         rowRange.lowerBound / 8, rowRange.upperBound / 8)
+                    t += 2
+                }
+            } else if hasAVX2 && w.layout == .interleaved8 && k8
+                        && rowRange.lowerBound % 8 == 0 && rowRange.upperBound % 8 == 0 {
+                while t + 1 < n {
+                    llama_c_k8_interleaved_matvec2(
+                        w.data, 8 * w.rowBytes, columns / 32,
+                        x + t * columns, sums + t * stride, y + t * ldy,
+                        x + (t + 1) * columns, sums + (t + 1) * stride, y + (t + 1) * ldy,
+                        rowRange.lowerBound / 8, rowRange.upperBound / 8, q5)
                     t += 2
                 }
             } else if w.layout == .interleaved8 && w.type == .q8_0
@@ -133,6 +150,10 @@ public enum MatMul {
             let groups = (rowRange.lowerBound / 8)..<(rowRange.upperBound / 8)
             if n == 1 && w.type == .q8_0 { return Interleaved8.q8_0Vector(w, x, y, groups: groups) }
             if n == 1 && w.type == .affine8, let sums { return Interleaved8.affine8Vector(w, x, sums, y, groups: groups) }
+            if n == 1 && k8 && hasAVX2, let sums {
+                return llama_c_k8_interleaved_matvec(w.data, 8 * w.rowBytes, w.columns / 32, x, sums, y,
+                                                     groups.lowerBound, groups.upperBound, q5)
+            }
             if n == 1 && w.type == .q4_K && hasAVX2, let sums {
                 return llama_c_q4_k_interleaved_matvec(w.data, 8 * w.rowBytes, w.columns / 32, x, sums, y,
                                                        groups.lowerBound, groups.upperBound)

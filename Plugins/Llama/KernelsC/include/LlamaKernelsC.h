@@ -52,6 +52,18 @@ void llama_c_q4_k_interleaved_gemm(const void *weights, size_t group_bytes, size
                                    float *y, size_t ldy, float *tile, size_t first_group, size_t end_group,
                                    size_t group_count, size_t ahead);
 
+/// The same three products for an interleaved-8 Q6_K (`q5` 0) or Q5_K (`q5` 1) matrix widened to a byte per weight
+/// (per group and super-block of 256 columns, 2192 or 2208 bytes: see interleaved_blocks.h). `blocks` counts
+/// columns / 32; `sums` is the prepared input (Q5_K reads its block sums). Requires llama_c_has_avx2().
+void llama_c_k8_interleaved_matvec(const void *weights, size_t group_bytes, size_t blocks, const float *x,
+                                   const float *sums, float *y, size_t first_group, size_t end_group, int q5);
+void llama_c_k8_interleaved_matvec2(const void *weights, size_t group_bytes, size_t blocks, const float *x0,
+                                    const float *sums0, float *y0, const float *x1, const float *sums1, float *y1,
+                                    size_t first_group, size_t end_group, int q5);
+void llama_c_k8_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
+                                 float *y, size_t ldy, float *tile, size_t first_group, size_t end_group,
+                                 size_t group_count, size_t ahead, int q5);
+
 /// Whether the two functions here use their AVX-512 code (on a CPU with AVX-512F; the default) or only AVX2:
 /// `enable` 0 or 1; returns whether AVX-512 is in use afterwards. Both give bitwise identical results, so this exists
 /// for the test that proves it and for measuring one against the other. Any thread, between products.
