@@ -121,6 +121,13 @@ final class MatMulTests: XCTestCase {
         }
     }
 
+    /// F16 and BF16 weights stay in the file's layout; one activation row takes the half-precision C kernel.
+    func testHalfPrecisionRows() throws {
+        for type in [WeightType.f16, .bf16] {
+            for n in [1, 3] { try check(type, rows: 13, columns: 72, n: n) }
+        }
+    }
+
     func testInterleavedQ8_0() throws {
         for n in [1, 2, 5, 9, 70] { try check(.q8_0, rows: 40, columns: 64, n: n, packed: true, ranges: [0..<8, 8..<40]) }
     }
@@ -149,7 +156,7 @@ final class MatMulTests: XCTestCase {
         let rows = 48
         for (type, packed) in [(WeightType.q4_1, true), (.q8_0, true), (.q4_0, true), (.q5_0, true), (.q5_1, true),
                                (.iq4_nl, true), (.q4_K, true), (.q5_K, true), (.q6_K, true), (.q4_1, false),
-                               (.q8_0, false)] {
+                               (.q8_0, false), (.f16, false), (.bf16, false)] {
             let columns = type.blockElements == 256 ? 512 : 128
             let bytes = randomMatrix(type, rows: rows, columns: columns, seed: 7)
             try bytes.withUnsafeBytes { raw in

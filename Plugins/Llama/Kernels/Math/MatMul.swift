@@ -173,6 +173,11 @@ public enum MatMul {
         }
         if n == 1 && w.layout == .rows {
             switch w.type {
+            case .f16, .bf16:
+                if hasAVX2 {
+                    return llama_c_half_rows_matvec(w.data, w.rowBytes, w.columns, x, y, rowRange.lowerBound,
+                                                    rowRange.upperBound, w.type == .bf16 ? 1 : 0)
+                }
             case .q4_1:
                 if let sums { return q4_1Vector(w, x, sums, y, rowRange) }
             case .q8_0:
