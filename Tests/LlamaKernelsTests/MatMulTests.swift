@@ -18,6 +18,13 @@ final class MatMulTests: XCTestCase {
         case .q6_K: scaleOffsets = [208]
         default: scaleOffsets = [0]
         }
+        if type == .f32 {
+            for i in 0..<blocks {
+                let v = Float(Int(next() % 2001) - 1000) / 40_000
+                withUnsafeBytes(of: v.bitPattern.littleEndian) { for j in 0..<4 { bytes[4 * i + j] = $0[j] } }
+            }
+            return bytes
+        }
         for b in 0..<blocks {
             for o in scaleOffsets {
                 let v = Float16(Float(Int(next() % 2001) - 1000) / 40_000)
@@ -121,9 +128,9 @@ final class MatMulTests: XCTestCase {
         }
     }
 
-    /// F16 and BF16 weights stay in the file's layout; one activation row takes the half-precision C kernel.
-    func testHalfPrecisionRows() throws {
-        for type in [WeightType.f16, .bf16] {
+    /// F16, BF16 and F32 weights stay in the file's layout; one activation row takes the C kernel for them.
+    func testFloatRows() throws {
+        for type in [WeightType.f16, .bf16, .f32] {
             for n in [1, 3] { try check(type, rows: 13, columns: 72, n: n) }
         }
     }
@@ -156,7 +163,7 @@ final class MatMulTests: XCTestCase {
         let rows = 48
         for (type, packed) in [(WeightType.q4_1, true), (.q8_0, true), (.q4_0, true), (.q5_0, true), (.q5_1, true),
                                (.iq4_nl, true), (.q4_K, true), (.q5_K, true), (.q6_K, true), (.q4_1, false),
-                               (.q8_0, false), (.f16, false), (.bf16, false)] {
+                               (.q8_0, false), (.f16, false), (.bf16, false), (.f32, false)] {
             let columns = type.blockElements == 256 ? 512 : 128
             let bytes = randomMatrix(type, rows: rows, columns: columns, seed: 7)
             try bytes.withUnsafeBytes { raw in

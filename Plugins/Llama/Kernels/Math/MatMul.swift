@@ -3,8 +3,9 @@ import LlamaKernelsC
 /// Matrix products of a weight matrix with Float32 activations: `y[t][r] = Σ_k W[r][k] · x[t][k]`.
 ///
 /// Two strategies, chosen by the number of activation rows `n`:
-/// - `n == 1` (decode): memory bound, so Q4_1 and Q8_0 weights are expanded in registers inside the dot product and
-///   never written out. For Q4_1 (value = d·q + m) the sum per 32-block is d·Σq·x + m·Σx, with Σx computed once per
+/// - `n == 1` (decode): memory bound, so weights are expanded in registers inside the dot product and never written
+///   out: Q4_1 and Q8_0 (and the formats repacked into their kernels or kernels of their own at load: Q4_0, Q5_0,
+///   Q5_1, IQ4_NL, Q4_K, Q5_K, Q6_K, see `Interleaved8`), F16, BF16 and F32 in the file's rows. For Q4_1 (value = d·q + m) the sum per 32-block is d·Σq·x + m·Σx, with Σx computed once per
 ///   input vector and shared by every row. Repacked matrices (`Interleaved8`) use 8-rows-per-vector kernels; file
 ///   layout matrices use a row-pair kernel.
 /// - `n > 1` (prefill, batched decode): compute bound, so a tile of rows is expanded exactly to Float32 once and
@@ -173,10 +174,10 @@ public enum MatMul {
         }
         if n == 1 && w.layout == .rows {
             switch w.type {
-            case .f16, .bf16:
+            case .f16, .bf16, .f32:
                 if hasAVX2 {
                     return llama_c_half_rows_matvec(w.data, w.rowBytes, w.columns, x, y, rowRange.lowerBound,
-                                                    rowRange.upperBound, w.type == .bf16 ? 1 : 0)
+                                                    rowRange.upperBound, w.type == .f16 ? 0 : w.type == .bf16 ? 1 : 2)
                 }
             case .q4_1:
                 if let sums { return q4_1Vector(w, x, sums, y, rowRange) }

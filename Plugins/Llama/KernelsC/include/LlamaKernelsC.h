@@ -64,11 +64,11 @@ void llama_c_k8_interleaved_gemm(const void *weights, size_t group_bytes, size_t
                                  float *y, size_t ldy, float *tile, size_t first_group, size_t end_group,
                                  size_t group_count, size_t ahead, int q5);
 
-/// y[r] = Σ_k W[r][k] · x[k] for rows [first_row, end_row) of an F16 (`bf16` 0) or BF16 (`bf16` 1) matrix in the
-/// file's row layout (`row_bytes` apart; `columns` a multiple of 8). Each row's sum is formed in one order whatever
-/// the range. Requires llama_c_has_avx2().
+/// y[r] = Σ_k W[r][k] · x[k] for rows [first_row, end_row) of an F16 (`format` 0), BF16 (1) or F32 (2) matrix in
+/// the file's row layout (`row_bytes` apart; `columns` a multiple of 8). Each row's sum is formed in one order
+/// whatever the range. Requires llama_c_has_avx2().
 void llama_c_half_rows_matvec(const void *weights, size_t row_bytes, size_t columns, const float *x, float *y,
-                              size_t first_row, size_t end_row, int bf16);
+                              size_t first_row, size_t end_row, int format);
 
 /// Whether the two functions here use their AVX-512 code (on a CPU with AVX-512F; the default) or only AVX2:
 /// `enable` 0 or 1; returns whether AVX-512 is in use afterwards. Both give bitwise identical results, so this exists
