@@ -216,7 +216,7 @@ final class MatMulTests: XCTestCase {
     func testExpandedProductRowsDoNotDependOnTheirBatch() throws {
         try XCTSkipUnless(MatMul.hasAVX2, "the expand-and-multiply kernels need AVX2")
         let rows = 48
-        for type in [WeightType.q4_1, .q8_0, .q4_0, .q5_0, .q4_K, .q5_K, .q6_K] {
+        for type in [WeightType.q4_1, .q8_0, .q4_0, .q5_0, .q5_1, .q4_K, .q5_K, .q6_K] {
             let columns = type.blockElements == 256 ? 512 : 192
             let w = try randomInterleaved(type, rows: rows, columns: columns, seed: 11)
             do {
@@ -267,7 +267,7 @@ final class MatMulTests: XCTestCase {
         guard MatMul.useAVX512(true) else { throw XCTSkip("this CPU has no AVX-512") }
         defer { MatMul.useAVX512(true) }
         let rows = 56
-        for type in [WeightType.q4_1, .q8_0, .q4_0, .q5_0, .q4_K, .q5_K, .q6_K] {
+        for type in [WeightType.q4_1, .q8_0, .q4_0, .q5_0, .q5_1, .q4_K, .q5_K, .q6_K] {
             let columns = type.blockElements == 256 ? 256 : 160
             let w = try randomInterleaved(type, rows: rows, columns: columns, seed: 17)
             do {

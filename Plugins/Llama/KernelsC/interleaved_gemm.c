@@ -27,7 +27,7 @@
 #include "interleaved_blocks.h"
 
 // What a matrix's group blocks hold: the kernels below are written once and specialised per kind.
-enum kind { KIND_Q4_1 = 0, KIND_Q8_0 = 1, KIND_Q4_K = 2, KIND_Q6_K = 3, KIND_Q5_K = 4 };
+enum kind { KIND_Q4_1 = 0, KIND_Q8_0 = 1, KIND_Q4_K = 2, KIND_Q6_K = 3, KIND_Q5_K = 4, KIND_AFFINE8 = 5 };
 
 // Most rows per register block: one accumulator per row and group, 12 of the 16 vector registers.
 #define BLOCK_ROWS 6
@@ -109,6 +109,18 @@ LLAMA_AVX2 LLAMA_INLINE void expand_q8_0(const unsigned char *group, size_t bloc
     }
 }
 
+// Group `g` of an AFFINE8 matrix (Q5_1 and MLX 8-bit; 288-byte blocks: d[8], m[8] f16, then 32 chunks of 8 unsigned
+// bytes) expanded to tile[col * 8 + lane] = d * q + m: one rounding, as the reference's two (d·q is exact).
+LLAMA_AVX2 LLAMA_INLINE void expand_affine8(const unsigned char *group, size_t blocks, float *tile) {
+    for (size_t b = 0; b < blocks; b++) {
+        const unsigned char *block = group + b * 288;
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)block));
+        const __m256 m = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(block + 16)));
+        float *out = tile + 8 * 32 * b;
+        for (int i = 0; i < 32; i++) _mm256_storeu_ps(out + 8 * i, _mm256_fmadd_ps(u8x8(block + 32 + 8 * i), d, m));
+    }
+}
+
 // Group `g` of a Q6_K or Q5_K matrix (q5 = 0 or 1, see interleaved_blocks.h) expanded to tile[col * 8 + lane]:
 // (d·scale)·q for Q6_K, one rounding as gguf-py's; (d·scale)·q + (−dmin·min) for Q5_K, one rounding where gguf-py
 // rounds twice, the same value since (d·scale)·q is exact (at most 17 + 5 significant bits).
@@ -145,6 +157,7 @@ LLAMA_AVX2 LLAMA_INLINE void expand_group(const unsigned char *group, size_t blo
     case KIND_Q4_1: expand_q4(group, blocks, tile, 0); break;
     case KIND_Q4_K: expand_q4(group, blocks, tile, 1); break;
     case KIND_Q6_K: expand_k8(group, blocks, tile, 0); break;
+    case KIND_AFFINE8: expand_affine8(group, blocks, tile); break;
     default: expand_k8(group, blocks, tile, 1); break;
     }
 }
@@ -299,6 +312,22 @@ LLAMA_AVX512 LLAMA_INLINE void expand2_k8(const unsigned char *g0, const unsigne
     }
 }
 
+// Groups g0 and g1 of an AFFINE8 matrix expanded to tile[col * 16 + lane].
+LLAMA_AVX512 LLAMA_INLINE void expand2_affine8(const unsigned char *g0, const unsigned char *g1, size_t blocks,
+                                               float *tile) {
+    for (size_t b = 0; b < blocks; b++) {
+        const unsigned char *b0 = g0 + b * 288, *b1 = g1 + b * 288;
+        const __m512 d = _mm512_cvtph_ps(_mm256_loadu2_m128i((const __m128i *)b1, (const __m128i *)b0));
+        const __m512 m = _mm512_cvtph_ps(_mm256_loadu2_m128i((const __m128i *)(b1 + 16), (const __m128i *)(b0 + 16)));
+        float *out = tile + 16 * 32 * b;
+        for (int i = 0; i < 32; i++) {
+            const __m128i q = _mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)(b0 + 32 + 8 * i)),
+                                                 _mm_loadl_epi64((const __m128i *)(b1 + 32 + 8 * i)));
+            _mm512_storeu_ps(out + 16 * i, _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(q)), d, m));
+        }
+    }
+}
+
 // Any kind's pair of groups expanded (AVX-512).
 LLAMA_AVX512 LLAMA_INLINE void expand2_group(const unsigned char *g0, const unsigned char *g1, size_t blocks,
                                              float *tile, const int kind) {
@@ -307,6 +336,7 @@ LLAMA_AVX512 LLAMA_INLINE void expand2_group(const unsigned char *g0, const unsi
     case KIND_Q4_1: expand2_q4(g0, g1, blocks, tile, 0); break;
     case KIND_Q4_K: expand2_q4(g0, g1, blocks, tile, 1); break;
     case KIND_Q6_K: expand2_k8(g0, g1, blocks, tile, 0); break;
+    case KIND_AFFINE8: expand2_affine8(g0, g1, blocks, tile); break;
     default: expand2_k8(g0, g1, blocks, tile, 1); break;
     }
 }
@@ -394,6 +424,13 @@ void llama_c_q4_k_interleaved_gemm(const void *weights, size_t group_bytes, size
                                           group_count, ahead, KIND_Q4_K);
 }
 
+void llama_c_affine8_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x,
+                                      size_t n, float *y, size_t ldy, float *tile, size_t first_group,
+                                      size_t end_group, size_t group_count, size_t ahead) {
+    (use_avx512() ? gemm_512 : gemm_avx2)(weights, group_bytes, blocks, x, n, y, ldy, tile, first_group, end_group,
+                                          group_count, ahead, KIND_AFFINE8);
+}
+
 void llama_c_k8_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
                                  float *y, size_t ldy, float *tile, size_t first_group, size_t end_group,
                                  size_t group_count, size_t ahead, int q5) {
@@ -411,6 +448,13 @@ void llama_c_q8_0_interleaved_gemm(const void *weights, size_t group_bytes, size
 #else
 
 int llama_c_use_avx512(int enable) { (void)enable; return 0; }
+
+void llama_c_affine8_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x,
+                                      size_t n, float *y, size_t ldy, float *tile, size_t first_group,
+                                      size_t end_group, size_t group_count, size_t ahead) {
+    (void)weights; (void)group_bytes; (void)blocks; (void)x; (void)n; (void)y; (void)ldy; (void)tile;
+    (void)first_group; (void)end_group; (void)group_count; (void)ahead;
+}
 
 void llama_c_k8_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
                                  float *y, size_t ldy, float *tile, size_t first_group, size_t end_group,

@@ -100,10 +100,12 @@ public enum MatMul {
                                                rowRange.lowerBound / 8, rowRange.upperBound / 8, w.rows / 8, aheadGroups,
                                                q5)
         }
-        if n >= gemmRows && hasAVX2 && w.layout == .interleaved8 && (w.type == .q4_1 || w.type == .q8_0 || w.type == .q4_K)
+        if n >= gemmRows && hasAVX2 && w.layout == .interleaved8
+            && (w.type == .q4_1 || w.type == .q8_0 || w.type == .q4_K || w.type == .affine8)
             && rowRange.lowerBound % 8 == 0 && rowRange.upperBound % 8 == 0 {
             let product = w.type == .q4_1 ? llama_c_q4_1_interleaved_gemm
-                : w.type == .q4_K ? llama_c_q4_k_interleaved_gemm : llama_c_q8_0_interleaved_gemm
+                : w.type == .q4_K ? llama_c_q4_k_interleaved_gemm
+                : w.type == .affine8 ? llama_c_affine8_interleaved_gemm : llama_c_q8_0_interleaved_gemm
             return product(w.data, 8 * w.rowBytes, w.columns / 32, x, n, y, ldy, scratch,
                            rowRange.lowerBound / 8, rowRange.upperBound / 8, w.rows / 8, aheadGroups)
         }

@@ -52,6 +52,12 @@ void llama_c_q4_k_interleaved_gemm(const void *weights, size_t group_bytes, size
                                    float *y, size_t ldy, float *tile, size_t first_group, size_t end_group,
                                    size_t group_count, size_t ahead);
 
+/// The expand-and-multiply product for an interleaved-8 AFFINE8 matrix (Q5_1 widened, MLX 8-bit; 288-byte group
+/// blocks: d[8], m[8] f16, then 32 chunks of 8 unsigned bytes).
+void llama_c_affine8_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x,
+                                      size_t n, float *y, size_t ldy, float *tile, size_t first_group,
+                                      size_t end_group, size_t group_count, size_t ahead);
+
 /// The same three products for an interleaved-8 Q6_K (`q5` 0) or Q5_K (`q5` 1) matrix widened to a byte per weight
 /// (per group and super-block of 256 columns, 2192 or 2208 bytes: see interleaved_blocks.h). `blocks` counts
 /// columns / 32; `sums` is the prepared input (Q5_K reads its block sums). Requires llama_c_has_avx2().
