@@ -116,11 +116,12 @@ public struct ModelStatus: Sendable, Equatable {
 /// tokens); a plugin gets what the ABI hands it, and the process what it needs to run.
 public enum WorkerEnvironment {
     /// Variables passed through by name: finding programs and libraries, locale and time zone, temporary files,
-    /// the C library's and sanitizers' tuning, and the plugin search settings the worker itself reads.
+    /// the C library's and sanitizers' tuning, the plugin search settings the worker itself reads, and the kernels'
+    /// switch to their AVX2 code on an AVX-512 host (`MODELHOST_NO_AVX512`, for benchmarks of the AVX2 path).
     public static let names: Set<String> = [
         "PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "LD_LIBRARY_PATH", "GLIBC_TUNABLES",
         "MALLOC_ARENA_MAX", "ASAN_OPTIONS", "LSAN_OPTIONS", "UBSAN_OPTIONS", "TSAN_OPTIONS",
-        "MODELHOST_PLUGIN_PATH", "MODELHOST_PLUGIN_PIN",
+        "MODELHOST_PLUGIN_PATH", "MODELHOST_PLUGIN_PIN", "MODELHOST_NO_AVX512",
     ]
     /// Passed through by prefix: locale categories, and the test hooks (`MODELHOST_TEST_CPU_FEATURES`, …) that let
     /// tests play another CPU or keep a worker alive past its parent.

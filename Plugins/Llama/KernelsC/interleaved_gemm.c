@@ -21,6 +21,7 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include <stdlib.h>
 
 #define LLAMA_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define LLAMA_INLINE __attribute__((always_inline)) static inline
@@ -220,6 +221,13 @@ LLAMA_AVX2 static void multiply_rows(const float *tile, size_t columns, const fl
 // Most rows per AVX-512 register block: one 16-lane accumulator per row.
 #define BLOCK_ROWS_512 8
 
+// Whether AVX-512 is wanted by default: yes, unless the environment sets MODELHOST_NO_AVX512 to anything but "" or
+// "0", so that a benchmark can measure the AVX2 path of a whole server on an AVX-512 host.
+static int avx512_wanted(void) {
+    const char *no = getenv("MODELHOST_NO_AVX512");
+    return !(no && no[0] && !(no[0] == '0' && no[1] == 0));
+}
+
 static int avx512_enabled = -1;  // -1: not decided yet
 
 int llama_c_use_avx512(int enable) {
@@ -231,7 +239,7 @@ int llama_c_use_avx512(int enable) {
 
 static int use_avx512(void) {
     int enabled = __atomic_load_n(&avx512_enabled, __ATOMIC_RELAXED);
-    if (enabled < 0) enabled = llama_c_use_avx512(1);
+    if (enabled < 0) enabled = llama_c_use_avx512(avx512_wanted());
     return enabled;
 }
 

@@ -11,6 +11,7 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include <stdlib.h>
 
 #define TK_AVX2 __attribute__((target("avx2,fma")))
 #define TK_AVX512 __attribute__((target("avx512f,avx2,fma")))
@@ -195,6 +196,13 @@ TK_AVX512 static void block_512_n(const float *x, size_t r0, size_t count, size_
 
 TK_DEFINE_GEMM(gemm_512, TK_AVX512, block_512_n, ROWS_AVX512)
 
+// Whether AVX-512 is wanted by default: yes, unless the environment sets MODELHOST_NO_AVX512 to anything but "" or
+// "0", so that a benchmark can measure the AVX2 path of a whole server on an AVX-512 host.
+static int avx512_wanted(void) {
+    const char *no = getenv("MODELHOST_NO_AVX512");
+    return !(no && no[0] && !(no[0] == '0' && no[1] == 0));
+}
+
 static int avx512_enabled = -1;  // -1: not decided yet
 
 int tk_use_avx512(int enable) {
@@ -209,7 +217,7 @@ void tk_gemm_f32(const float *x, size_t rows, size_t inputs, const float *panels
                  float *y, size_t first_panel, size_t end_panel) {
     if (rows == 0 || first_panel >= end_panel) return;
     int enabled = __atomic_load_n(&avx512_enabled, __ATOMIC_RELAXED);
-    if (enabled < 0) enabled = tk_use_avx512(1);
+    if (enabled < 0) enabled = tk_use_avx512(avx512_wanted());
     (enabled ? gemm_512 : gemm_avx2)(x, rows, inputs, panels, outputs, bias, y, first_panel, end_panel);
 }
 
