@@ -439,11 +439,18 @@ void llama_c_affine8_interleaved_gemm(const void *weights, size_t group_bytes, s
                                           group_count, ahead, KIND_AFFINE8);
 }
 
-void llama_c_k8_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
-                                 float *y, size_t ldy, float *tile, size_t first_group, size_t end_group,
-                                 size_t group_count, size_t ahead, int q5) {
+void llama_c_q6_k_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
+                                   float *y, size_t ldy, float *tile, size_t first_group, size_t end_group,
+                                   size_t group_count, size_t ahead) {
     (use_avx512() ? gemm_512 : gemm_avx2)(weights, group_bytes, blocks, x, n, y, ldy, tile, first_group, end_group,
-                                          group_count, ahead, q5 ? KIND_Q5_K : KIND_Q6_K);
+                                          group_count, ahead, KIND_Q6_K);
+}
+
+void llama_c_q5_k_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
+                                   float *y, size_t ldy, float *tile, size_t first_group, size_t end_group,
+                                   size_t group_count, size_t ahead) {
+    (use_avx512() ? gemm_512 : gemm_avx2)(weights, group_bytes, blocks, x, n, y, ldy, tile, first_group, end_group,
+                                          group_count, ahead, KIND_Q5_K);
 }
 
 void llama_c_q8_0_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
@@ -464,11 +471,18 @@ void llama_c_affine8_interleaved_gemm(const void *weights, size_t group_bytes, s
     (void)first_group; (void)end_group; (void)group_count; (void)ahead;
 }
 
-void llama_c_k8_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
-                                 float *y, size_t ldy, float *tile, size_t first_group, size_t end_group,
-                                 size_t group_count, size_t ahead, int q5) {
+void llama_c_q6_k_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
+                                   float *y, size_t ldy, float *tile, size_t first_group, size_t end_group,
+                                   size_t group_count, size_t ahead) {
     (void)weights; (void)group_bytes; (void)blocks; (void)x; (void)n; (void)y; (void)ldy; (void)tile;
-    (void)first_group; (void)end_group; (void)group_count; (void)ahead; (void)q5;
+    (void)first_group; (void)end_group; (void)group_count; (void)ahead;
+}
+
+void llama_c_q5_k_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
+                                   float *y, size_t ldy, float *tile, size_t first_group, size_t end_group,
+                                   size_t group_count, size_t ahead) {
+    llama_c_q6_k_interleaved_gemm(weights, group_bytes, blocks, x, n, y, ldy, tile, first_group, end_group,
+                                  group_count, ahead);
 }
 
 void llama_c_q4_k_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,

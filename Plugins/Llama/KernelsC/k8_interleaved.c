@@ -67,38 +67,42 @@ LLAMA_AVX2 LLAMA_INLINE void k8_matvec(const void *weights, size_t group_bytes, 
     }
 }
 
-LLAMA_AVX2
-void llama_c_k8_interleaved_matvec(const void *weights, size_t group_bytes, size_t blocks, const float *x,
-                                   const float *sums, float *y, size_t first_group, size_t end_group, int q5) {
-    const float *xs[1] = {x}, *ss[1] = {sums};
-    float *ys[1] = {y};
-    if (q5) k8_matvec(weights, group_bytes, blocks / 8, xs, ss, ys, first_group, end_group, 1, 1);
-    else k8_matvec(weights, group_bytes, blocks / 8, xs, ss, ys, first_group, end_group, 1, 0);
-}
+#define K8_ENTRY(name, Q5)                                                                                  \
+    LLAMA_AVX2 void llama_c_##name##_interleaved_matvec(const void *weights, size_t group_bytes, size_t blocks,    \
+                                                        const float *x, const float *sums, float *y,                \
+                                                        size_t first_group, size_t end_group) {                     \
+        const float *xs[1] = {x}, *ss[1] = {sums};                                                                 \
+        float *ys[1] = {y};                                                                                        \
+        k8_matvec(weights, group_bytes, blocks / 8, xs, ss, ys, first_group, end_group, 1, Q5);                    \
+    }                                                                                                              \
+    LLAMA_AVX2 void llama_c_##name##_interleaved_matvec2(const void *weights, size_t group_bytes, size_t blocks,   \
+                                                         const float *x0, const float *sums0, float *y0,           \
+                                                         const float *x1, const float *sums1, float *y1,           \
+                                                         size_t first_group, size_t end_group) {                   \
+        const float *xs[2] = {x0, x1}, *ss[2] = {sums0, sums1};                                                    \
+        float *ys[2] = {y0, y1};                                                                                   \
+        k8_matvec(weights, group_bytes, blocks / 8, xs, ss, ys, first_group, end_group, 2, Q5);                    \
+    }
 
-LLAMA_AVX2
-void llama_c_k8_interleaved_matvec2(const void *weights, size_t group_bytes, size_t blocks, const float *x0,
-                                    const float *sums0, float *y0, const float *x1, const float *sums1, float *y1,
-                                    size_t first_group, size_t end_group, int q5) {
-    const float *xs[2] = {x0, x1}, *ss[2] = {sums0, sums1};
-    float *ys[2] = {y0, y1};
-    if (q5) k8_matvec(weights, group_bytes, blocks / 8, xs, ss, ys, first_group, end_group, 2, 1);
-    else k8_matvec(weights, group_bytes, blocks / 8, xs, ss, ys, first_group, end_group, 2, 0);
-}
+K8_ENTRY(q6_k, 0)
+K8_ENTRY(q5_k, 1)
 
 #else
 
-void llama_c_k8_interleaved_matvec(const void *weights, size_t group_bytes, size_t blocks, const float *x,
-                                   const float *sums, float *y, size_t first_group, size_t end_group, int q5) {
-    (void)weights; (void)group_bytes; (void)blocks; (void)x; (void)sums; (void)y; (void)first_group;
-    (void)end_group; (void)q5;
-}
+#define K8_STUB(name)                                                                                               \
+    void llama_c_##name##_interleaved_matvec(const void *weights, size_t group_bytes, size_t blocks, const float *x,  \
+                                             const float *sums, float *y, size_t first_group, size_t end_group) {    \
+        (void)weights; (void)group_bytes; (void)blocks; (void)x; (void)sums; (void)y; (void)first_group;            \
+        (void)end_group;                                                                                           \
+    }                                                                                                              \
+    void llama_c_##name##_interleaved_matvec2(const void *weights, size_t group_bytes, size_t blocks,                \
+                                              const float *x0, const float *sums0, float *y0, const float *x1,      \
+                                              const float *sums1, float *y1, size_t first_group, size_t end_group) { \
+        (void)weights; (void)group_bytes; (void)blocks; (void)x0; (void)sums0; (void)y0; (void)x1; (void)sums1;     \
+        (void)y1; (void)first_group; (void)end_group;                                                              \
+    }
 
-void llama_c_k8_interleaved_matvec2(const void *weights, size_t group_bytes, size_t blocks, const float *x0,
-                                    const float *sums0, float *y0, const float *x1, const float *sums1, float *y1,
-                                    size_t first_group, size_t end_group, int q5) {
-    (void)weights; (void)group_bytes; (void)blocks; (void)x0; (void)sums0; (void)y0; (void)x1; (void)sums1;
-    (void)y1; (void)first_group; (void)end_group; (void)q5;
-}
+K8_STUB(q6_k)
+K8_STUB(q5_k)
 
 #endif

@@ -4,9 +4,9 @@ import LlamaKernelsC
 ///
 /// Two strategies, chosen by the number of activation rows `n`:
 /// - `n == 1` (decode): memory bound, so weights are expanded in registers inside the dot product and never written
-///   out: Q4_1 and Q8_0 (and the formats repacked into their kernels or kernels of their own at load: Q4_0, Q5_0,
-///   Q5_1, IQ4_NL, Q4_K, Q5_K, Q6_K, see `Interleaved8`), F16, BF16 and F32 in the file's rows. For Q4_1 (value = d·q + m) the sum per 32-block is d·Σq·x + m·Σx, with Σx computed once per
-///   input vector and shared by every row. Repacked matrices (`Interleaved8`) use 8-rows-per-vector kernels; file
+///   out: Q4_1 and Q8_0 (and the formats repacked at load into their kernels or kernels of their own: Q4_0, Q5_0,
+///   Q5_1, IQ4_NL, Q4_K, Q5_K, Q6_K, see `Interleaved8`), F16, BF16 and F32 in the file's rows. For Q4_1 (value =
+///   d·q + m) the sum per 32-block is d·Σq·x + m·Σx, with Σx computed once per input vector and shared by every row. Repacked matrices (`Interleaved8`) use 8-rows-per-vector kernels; file
 ///   layout matrices use a row-pair kernel.
 /// - `n > 1` (prefill, batched decode): compute bound, so a tile of rows is expanded exactly to Float32 once and
 ///   multiplied against all activation rows: on AVX2 (AVX-512 where present, same bits) for interleaved Q4_1/Q8_0
@@ -93,44 +93,21 @@ public enum MatMul {
                                 _ y: UnsafeMutablePointer<Float>, ldy: Int, rowRange: Range<Int>,
                                 scratch: UnsafeMutablePointer<Float>, sums: UnsafePointer<Float>?,
                                 aheadGroups: Int = 2) {
-        let k8 = w.type == .q6_K || w.type == .q5_K, q5: Int32 = w.type == .q5_K ? 1 : 0
-        if n >= gemmRows && hasAVX2 && w.layout == .interleaved8 && k8
-            && rowRange.lowerBound % 8 == 0 && rowRange.upperBound % 8 == 0 {
-            return llama_c_k8_interleaved_gemm(w.data, 8 * w.rowBytes, w.columns / 32, x, n, y, ldy, scratch,
-                                               rowRange.lowerBound / 8, rowRange.upperBound / 8, w.rows / 8, aheadGroups,
-                                               q5)
-        }
-        if n >= gemmRows && hasAVX2 && w.layout == .interleaved8
-            && (w.type == .q4_1 || w.type == .q8_0 || w.type == .q4_K || w.type == .affine8)
-            && rowRange.lowerBound % 8 == 0 && rowRange.upperBound % 8 == 0 {
-            let product = w.type == .q4_1 ? llama_c_q4_1_interleaved_gemm
-                : w.type == .q4_K ? llama_c_q4_k_interleaved_gemm
-                : w.type == .affine8 ? llama_c_affine8_interleaved_gemm : llama_c_q8_0_interleaved_gemm
+        let groupAligned = w.layout == .interleaved8 && rowRange.lowerBound % 8 == 0 && rowRange.upperBound % 8 == 0
+        if n >= gemmRows && hasAVX2 && groupAligned, let product = CKernels.expandAndMultiply(w.type) {
             return product(w.data, 8 * w.rowBytes, w.columns / 32, x, n, y, ldy, scratch,
                            rowRange.lowerBound / 8, rowRange.upperBound / 8, w.rows / 8, aheadGroups)
         }
         if n > 1 && n <= smallBatch, let sums {
             let stride = preparedInputCount(columns: w.columns), columns = w.columns
             var t = 0
-            if hasAVX2 && w.layout == .interleaved8 && (w.type == .q4_1 || w.type == .q4_K)
-                && rowRange.lowerBound % 8 == 0 && rowRange.upperBound % 8 == 0 {
-                let product = w.type == .q4_1 ? llama_c_q4_1_interleaved_matvec2 : llama_c_q4_k_interleaved_matvec2
+            if hasAVX2 && groupAligned, let product = CKernels.vector2(w.type) {
                 while t + 1 < n {
                     product(
                         w.data, 8 * w.rowBytes, columns / 32,
                         x + t * columns, sums + t * stride, y + t * ldy,
                         x + (t + 1) * columns, sums + (t + 1) * stride, y + (t + 1) * ldy,
                         rowRange.lowerBound / 8, rowRange.upperBound / 8)
-                    t += 2
-                }
-            } else if hasAVX2 && w.layout == .interleaved8 && k8
-                        && rowRange.lowerBound % 8 == 0 && rowRange.upperBound % 8 == 0 {
-                while t + 1 < n {
-                    llama_c_k8_interleaved_matvec2(
-                        w.data, 8 * w.rowBytes, columns / 32,
-                        x + t * columns, sums + t * stride, y + t * ldy,
-                        x + (t + 1) * columns, sums + (t + 1) * stride, y + (t + 1) * ldy,
-                        rowRange.lowerBound / 8, rowRange.upperBound / 8, q5)
                     t += 2
                 }
             } else if w.layout == .interleaved8 && w.type == .q8_0
@@ -153,21 +130,10 @@ public enum MatMul {
             let groups = (rowRange.lowerBound / 8)..<(rowRange.upperBound / 8)
             if n == 1 && w.type == .q8_0 { return Interleaved8.q8_0Vector(w, x, y, groups: groups) }
             if n == 1 && w.type == .affine8, let sums { return Interleaved8.affine8Vector(w, x, sums, y, groups: groups) }
-            if n == 1 && k8 && hasAVX2, let sums {
-                return llama_c_k8_interleaved_matvec(w.data, 8 * w.rowBytes, w.columns / 32, x, sums, y,
-                                                     groups.lowerBound, groups.upperBound, q5)
+            if n == 1 && hasAVX2, let sums, let product = CKernels.vector(w.type) {
+                return product(w.data, 8 * w.rowBytes, w.columns / 32, x, sums, y, groups.lowerBound, groups.upperBound)
             }
-            if n == 1 && w.type == .q4_K && hasAVX2, let sums {
-                return llama_c_q4_k_interleaved_matvec(w.data, 8 * w.rowBytes, w.columns / 32, x, sums, y,
-                                                       groups.lowerBound, groups.upperBound)
-            }
-            if n == 1 && w.type == .q4_1, let sums {
-                if hasAVX2 {
-                    return llama_c_q4_1_interleaved_matvec(w.data, 8 * w.rowBytes, w.columns / 32, x, sums, y,
-                                                           groups.lowerBound, groups.upperBound)
-                }
-                return Interleaved8.q4_1Vector(w, x, sums, y, groups: groups)
-            }
+            if n == 1 && w.type == .q4_1, let sums { return Interleaved8.q4_1Vector(w, x, sums, y, groups: groups) }
             for g in groups {
                 Interleaved8.dequantizeGroup(w, g, into: scratch)
                 tile(scratch, rows: 8, columns: w.columns, x, n: n, y + 8 * g, ldy: ldy)
@@ -195,6 +161,57 @@ public enum MatMul {
             for i in 0..<count { w.dequantizeRow(r0 + i, into: scratch + i * w.columns) }
             tile(scratch, rows: count, columns: w.columns, x, n: n, y + r0, ldy: ldy)
             r0 += count
+        }
+    }
+
+    /// The C kernels for interleaved matrices of each block type (nil: none; the Swift or row-wise paths run).
+    @usableFromInline
+    enum CKernels {
+        @usableFromInline typealias Vector = @convention(c) (UnsafeRawPointer?, Int, Int, UnsafePointer<Float>?, UnsafePointer<Float>?,
+                                           UnsafeMutablePointer<Float>?, Int, Int) -> Void
+        @usableFromInline typealias Vector2 = @convention(c) (UnsafeRawPointer?, Int, Int, UnsafePointer<Float>?, UnsafePointer<Float>?,
+                                            UnsafeMutablePointer<Float>?, UnsafePointer<Float>?, UnsafePointer<Float>?,
+                                            UnsafeMutablePointer<Float>?, Int, Int) -> Void
+        @usableFromInline typealias Product = @convention(c) (UnsafeRawPointer?, Int, Int, UnsafePointer<Float>?, Int,
+                                            UnsafeMutablePointer<Float>?, Int, UnsafeMutablePointer<Float>?, Int, Int,
+                                            Int, Int) -> Void
+
+        /// One activation vector (decode).
+        @usableFromInline
+        static func vector(_ type: WeightType) -> Vector? {
+            switch type {
+            case .q4_1: return llama_c_q4_1_interleaved_matvec
+            case .q4_K: return llama_c_q4_k_interleaved_matvec
+            case .q5_K: return llama_c_q5_k_interleaved_matvec
+            case .q6_K: return llama_c_q6_k_interleaved_matvec
+            default: return nil
+            }
+        }
+
+        /// Two activation vectors reading the weights once (a batched decode step), each bitwise as `vector`'s.
+        @usableFromInline
+        static func vector2(_ type: WeightType) -> Vector2? {
+            switch type {
+            case .q4_1: return llama_c_q4_1_interleaved_matvec2
+            case .q4_K: return llama_c_q4_k_interleaved_matvec2
+            case .q5_K: return llama_c_q5_k_interleaved_matvec2
+            case .q6_K: return llama_c_q6_k_interleaved_matvec2
+            default: return nil
+            }
+        }
+
+        /// Expand-and-multiply for `gemmRows` rows and more (AVX2, AVX-512 where present).
+        @usableFromInline
+        static func expandAndMultiply(_ type: WeightType) -> Product? {
+            switch type {
+            case .q4_1: return llama_c_q4_1_interleaved_gemm
+            case .q8_0: return llama_c_q8_0_interleaved_gemm
+            case .affine8: return llama_c_affine8_interleaved_gemm
+            case .q4_K: return llama_c_q4_k_interleaved_gemm
+            case .q5_K: return llama_c_q5_k_interleaved_gemm
+            case .q6_K: return llama_c_q6_k_interleaved_gemm
+            default: return nil
+            }
         }
     }
 

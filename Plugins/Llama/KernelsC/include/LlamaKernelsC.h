@@ -58,17 +58,25 @@ void llama_c_affine8_interleaved_gemm(const void *weights, size_t group_bytes, s
                                       size_t n, float *y, size_t ldy, float *tile, size_t first_group,
                                       size_t end_group, size_t group_count, size_t ahead);
 
-/// The same three products for an interleaved-8 Q6_K (`q5` 0) or Q5_K (`q5` 1) matrix widened to a byte per weight
-/// (per group and super-block of 256 columns, 2192 or 2208 bytes: see interleaved_blocks.h). `blocks` counts
-/// columns / 32; `sums` is the prepared input (Q5_K reads its block sums). Requires llama_c_has_avx2().
-void llama_c_k8_interleaved_matvec(const void *weights, size_t group_bytes, size_t blocks, const float *x,
-                                   const float *sums, float *y, size_t first_group, size_t end_group, int q5);
-void llama_c_k8_interleaved_matvec2(const void *weights, size_t group_bytes, size_t blocks, const float *x0,
-                                    const float *sums0, float *y0, const float *x1, const float *sums1, float *y1,
-                                    size_t first_group, size_t end_group, int q5);
-void llama_c_k8_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
-                                 float *y, size_t ldy, float *tile, size_t first_group, size_t end_group,
-                                 size_t group_count, size_t ahead, int q5);
+/// The same three products for an interleaved-8 Q6_K or Q5_K matrix widened to a byte per weight (per group and
+/// super-block of 256 columns, 2192 or 2208 bytes: see interleaved_blocks.h). `blocks` counts columns / 32; `sums`
+/// is the prepared input (Q5_K reads its block sums). Requires llama_c_has_avx2().
+void llama_c_q6_k_interleaved_matvec(const void *weights, size_t group_bytes, size_t blocks, const float *x,
+                                     const float *sums, float *y, size_t first_group, size_t end_group);
+void llama_c_q6_k_interleaved_matvec2(const void *weights, size_t group_bytes, size_t blocks, const float *x0,
+                                      const float *sums0, float *y0, const float *x1, const float *sums1, float *y1,
+                                      size_t first_group, size_t end_group);
+void llama_c_q6_k_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
+                                   float *y, size_t ldy, float *tile, size_t first_group, size_t end_group,
+                                   size_t group_count, size_t ahead);
+void llama_c_q5_k_interleaved_matvec(const void *weights, size_t group_bytes, size_t blocks, const float *x,
+                                     const float *sums, float *y, size_t first_group, size_t end_group);
+void llama_c_q5_k_interleaved_matvec2(const void *weights, size_t group_bytes, size_t blocks, const float *x0,
+                                      const float *sums0, float *y0, const float *x1, const float *sums1, float *y1,
+                                      size_t first_group, size_t end_group);
+void llama_c_q5_k_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
+                                   float *y, size_t ldy, float *tile, size_t first_group, size_t end_group,
+                                   size_t group_count, size_t ahead);
 
 /// y[r] = Σ_k W[r][k] · x[k] for rows [first_row, end_row) of an F16 (`format` 0), BF16 (1) or F32 (2) matrix in
 /// the file's row layout (`row_bytes` apart; `columns` a multiple of 8). Each row's sum is formed in one order
@@ -76,12 +84,12 @@ void llama_c_k8_interleaved_gemm(const void *weights, size_t group_bytes, size_t
 void llama_c_half_rows_matvec(const void *weights, size_t row_bytes, size_t columns, const float *x, float *y,
                               size_t first_row, size_t end_row, int format);
 
-/// Whether the two functions here use their AVX-512 code (on a CPU with AVX-512F; the default) or only AVX2:
-/// `enable` 0 or 1; returns whether AVX-512 is in use afterwards. Both give bitwise identical results, so this exists
+/// Whether the expand-and-multiply functions here use their AVX-512 code (on a CPU with AVX-512F; the default unless
+/// the environment sets MODELHOST_NO_AVX512) or only AVX2: `enable` 0 or 1; returns whether AVX-512 is in use afterwards. Both give bitwise identical results, so this exists
 /// for the test that proves it and for measuring one against the other. Any thread, between products.
 int llama_c_use_avx512(int enable);
 
-/// The same for an interleaved-8 Q8_0 matrix (272-byte group blocks: d[8] f16, then 32 chunks of 8 signed bytes).
+/// llama_c_q4_1_interleaved_gemm's product for an interleaved-8 Q8_0 matrix (272-byte group blocks: d[8] f16, then 32 chunks of 8 signed bytes).
 void llama_c_q8_0_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
                                    float *y, size_t ldy, float *tile, size_t first_group, size_t end_group,
                                    size_t group_count, size_t ahead);
