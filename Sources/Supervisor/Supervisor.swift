@@ -49,6 +49,8 @@ public actor Supervisor {
         var loadProgress: Double?
         /// For least-recently-used eviction under the memory budget.
         var lastUsed = ContinuousClock.now
+        /// What this model's worker counts against the memory budget, measured when it last started.
+        var estimatedBytes: UInt64 = 0
     }
 
     private struct ActiveRequest {
@@ -313,9 +315,10 @@ public actor Supervisor {
                                                 retryAfterSeconds: retry, lastTermination: slot.crashes.lastTermination)
             }
             // Unloading others suspends this actor call: re-read the slot, which another request may have started.
-            await makeRoom(for: model)
+            let estimate = await makeRoom(for: model)
             guard let current = slots[model], current.state == .absent else { continue }
             slot = current
+            slot.estimatedBytes = estimate
             slot.state = transition(slot.state, .startLoading, model)
             let spec = slot.spec
             let loading = Task { try await self.spawnAndLoad(spec) }
@@ -519,16 +522,19 @@ public actor Supervisor {
     /// Unloads idle models, least recently used first, until `model` fits the memory budget beside the others. Busy
     /// models are never evicted; when only they remain, the load goes ahead and the budget is exceeded (refusing
     /// would fail the request for memory that the operating system may well have).
-    private func makeRoom(for model: String) async {
-        guard let budget = configuration.memoryBudgetBytes, let needed = slots[model]?.spec.estimatedBytes else { return }
+    /// Returns what `model` was counted at: its estimate is measured here (when its spec gives none), so once per
+    /// worker start.
+    private func makeRoom(for model: String) async -> UInt64 {
+        guard let budget = configuration.memoryBudgetBytes, let spec = slots[model]?.spec else { return 0 }
+        let needed = spec.estimatedBytes > 0 ? spec.estimatedBytes : configuration.estimateWorkerBytes(spec)
         while true {
             let resident = slots.values.filter { $0.spec.id != model && $0.state != .absent }
-            let used = resident.reduce(UInt64(0)) { $0 + $1.spec.estimatedBytes }
-            guard used + needed > budget else { return }
+            let used = resident.reduce(UInt64(0)) { $0 + $1.estimatedBytes }
+            guard used + needed > budget else { return needed }
             guard let victim = resident.filter({ $0.state == .ready }).min(by: { $0.lastUsed < $1.lastUsed }) else {
                 FileHandle.standardError.write(Data(("supervisor: loading \(model) exceeds the memory budget of "
                     + "\(budget) bytes; every other loaded model is busy\n").utf8))
-                return
+                return needed
             }
             FileHandle.standardError.write(Data(
                 "supervisor: unloading idle model \(victim.spec.id) to make room for \(model)\n".utf8))

@@ -241,18 +241,16 @@ public final class WorkerBackend: InferenceBackend, @unchecked Sendable {
     }
 
     /// Resolves `id` and makes sure the supervisor knows the model (models may be added to the models directory
-    /// while the server runs), with its preset's load settings.
+    /// while the server runs), with its preset's load settings. The spec carries no memory estimate: the supervisor
+    /// measures one (`estimatedWorkerBytes`) only when it starts the worker, instead of every request paying a stat
+    /// of every model file.
     private func register(_ id: String) async throws(BackendError) -> Served {
         let served = try resolve(id)
         let entry = served.entry
         var spec = template
         spec.id = served.id
         spec.path = entry.path
-        spec.estimatedBytes = ProcessMemory.estimatedWorkerBytes(modelPath: entry.path)
         spec.projectorPath = entry.projectorPath ?? ""
-        if let projector = entry.projectorPath, projector != entry.path {
-            spec.estimatedBytes += ProcessMemory.estimatedWorkerBytes(modelPath: projector)
-        }
         if let preset = served.preset {
             if let threads = preset.threads { spec.threads = threads }
             if let plugin = preset.plugin { spec.pluginPin = plugin }
@@ -263,6 +261,15 @@ public final class WorkerBackend: InferenceBackend, @unchecked Sendable {
         }
         await supervisor.register(spec)
         return served
+    }
+
+    /// What a worker serving `spec` is expected to occupy: its weights (`CatalogEntry.weightBytes`) plus 30% for the
+    /// KV cache and working buffers. `serve` hands it to the supervisor (`SupervisorConfiguration.estimateWorkerBytes`),
+    /// which calls it when a worker is about to start.
+    public static func estimatedWorkerBytes(_ spec: ModelSpec) -> UInt64 {
+        let weights = CatalogEntry.weightBytes(path: spec.path,
+                                               projectorPath: spec.projectorPath.isEmpty ? nil : spec.projectorPath)
+        return weights + weights * 3 / 10
     }
 
     static func stateName(_ state: ModelState) -> String {
