@@ -35,6 +35,8 @@ public actor Supervisor {
     /// Workers that ended unexpectedly since start-up.
     public private(set) var workerRestarts = 0
     private nonisolated let requestIDs = RequestIDs()
+    /// The models whose slot holds a worker connection, readable without a hop onto this actor.
+    private nonisolated let withWorker = ModelSet()
 
     private struct Slot {
         let spec: ModelSpec
@@ -185,6 +187,11 @@ public actor Supervisor {
     }
 
     public func state(of model: String) -> ModelState? { slots[model]?.state }
+
+    /// Whether `model` has a worker (loaded, busy or unloading), without waiting for this actor: for a caller that
+    /// can skip work which matters only before a worker starts (its spec is kept until the worker ends). A worker
+    /// that died a moment ago may still count until its exit reaches the supervisor.
+    public nonisolated func hasWorker(_ model: String) -> Bool { withWorker.contains(model) }
 
     // MARK: Requests
 
@@ -372,6 +379,7 @@ public actor Supervisor {
         watchLiveness(connection)
         slot.state = transition(slot.state, .loaded, spec.id)
         slot.connection = connection
+        withWorker.insert(spec.id)
         slot.loading = nil
         slot.info = info
         slot.loadProgress = nil
@@ -473,6 +481,7 @@ public actor Supervisor {
         guard var slot = slots[model], slot.connection === connection else { return }
         slot.state = transition(slot.state, .workerGone, model)
         slot.connection = nil
+        withWorker.remove(model)
         slot.info = nil
         slot.loadedSince = nil
         slot.loadProgress = nil
@@ -571,6 +580,16 @@ public actor Supervisor {
             return state
         }
     }
+}
+
+/// A locked set of model ids.
+final class ModelSet: @unchecked Sendable {
+    private let lock = NSLock()
+    private var ids: Set<String> = []
+
+    func insert(_ id: String) { _ = lock.withLock { ids.insert(id) } }
+    func remove(_ id: String) { _ = lock.withLock { ids.remove(id) } }
+    func contains(_ id: String) -> Bool { lock.withLock { ids.contains(id) } }
 }
 
 /// Request ids: unique per supervisor, never 0 (0 addresses the worker itself).

@@ -412,6 +412,29 @@ final class SupervisorTests: XCTestCase {
         try await shutdownAndCheckClean(supervisor, state, pids: [first, second])
     }
 
+    /// `hasWorker`, which the backend asks on every request to skip re-registering a running model, follows the
+    /// worker: not before it loads, from its load on, and no longer once it is unloaded or killed.
+    func testHasWorkerFollowsTheWorkersLife() async throws {
+        let (supervisor, state) = try makeSupervisor()
+        XCTAssertFalse(supervisor.hasWorker("test"))
+        XCTAssertFalse(supervisor.hasWorker("nope"))
+        try await supervisor.load(model: "test")
+        XCTAssertTrue(supervisor.hasWorker("test"))
+        let first = try await requirePID(supervisor)
+        await supervisor.unload(model: "test")
+        XCTAssertFalse(supervisor.hasWorker("test"))
+        try await supervisor.load(model: "test")
+        let second = try await requirePID(supervisor)
+        kill(second, SIGKILL)
+        var polls = 0
+        while supervisor.hasWorker("test"), polls < 300 {
+            try await Task.sleep(nanoseconds: 10_000_000)
+            polls += 1
+        }
+        XCTAssertFalse(supervisor.hasWorker("test"), "a killed worker still counts")
+        try await shutdownAndCheckClean(supervisor, state, pids: [first, second])
+    }
+
     func testASecondSupervisorOnTheSameStateDirectoryIsRefused() async throws {
         let (supervisor, state) = try makeSupervisor()
         XCTAssertThrowsError(try Supervisor(configuration: try S.configuration(stateDirectory: state))) { error in
