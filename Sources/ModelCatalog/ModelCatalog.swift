@@ -64,7 +64,8 @@ public struct ModelCatalog: Sendable {
             return try resolve(defaultModel)
         }
         try ModelID.validate(id)
-        if !id.contains("/") {
+        // Bytes, not `contains("/")`, which Foundation answers through a CFString search (a sixth of a resolution).
+        if !id.utf8.contains(UInt8(ascii: "/")) {
             return try resolveGGUF(id)
         }
         if let colon = id.firstIndex(of: ":") {
