@@ -126,9 +126,9 @@ public final class ThreadPool: @unchecked Sendable {
     }
 
     /// Says that no region follows soon (an encoder between calls: the next one waits for a request), so the workers
-    /// park now instead of spinning out their millisecond: on a small machine that spin takes a core from the
-    /// threads that deliver the answer and bring the next request. The next `run` wakes them as usual (one semaphore
-    /// post each; the calling thread starts on the region meanwhile).
+    /// park now instead of spinning out `spinLimit`: on a small machine that spin takes a core from the threads that
+    /// deliver the answer and bring the next request. The next `run` wakes them as usual (one semaphore post each;
+    /// the calling thread starts on the region meanwhile).
     public func rest() {
         resting.store(true, ordering: .relaxed)
     }
