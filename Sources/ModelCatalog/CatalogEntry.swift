@@ -54,16 +54,25 @@ public struct CatalogEntry: Sendable, Equatable {
 extension CatalogEntry {
     /// The bytes of its weights on disk: the GGUF file (and its vision projector), or the folder's safetensors files.
     /// Read from the file system each time (a few stat calls), since files change under a running server.
-    public var weightBytes: Int64 {
-        func bytes(_ path: String) -> Int64 {
-            ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.int64Value ?? 0
+    public var weightBytes: Int64 { Int64(clamping: Self.weightBytes(path: path, projectorPath: projectorPath)) }
+
+    /// The bytes of the weights at `path`: a file (GGUF) plus its vision projector when that is another file, or the
+    /// `.safetensors` files of a folder (a Hugging Face folder is its own projector). One measure for listings and
+    /// for a worker's memory estimate; plain `stat` calls, since `FileManager`'s attributes also look up the owner's
+    /// and group's names and the extended attributes of every file.
+    public static func weightBytes(path: String, projectorPath: String?) -> UInt64 {
+        func stated(_ path: String) -> stat? {
+            var info = stat()
+            return stat(path, &info) == 0 ? info : nil
         }
-        switch format {
-        case .gguf:
-            return bytes(path) + (projectorPath.map(bytes) ?? 0)
-        case .safetensors:
-            let files = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
-            return files.filter { $0.hasSuffix(".safetensors") }.reduce(0) { $0 + bytes(path + "/" + $1) }
+        guard let model = stated(path) else { return 0 }
+        guard (model.st_mode & mode_t(S_IFMT)) == mode_t(S_IFDIR) else {
+            let projector = projectorPath.flatMap { $0 == path ? nil : stated($0) }
+            return UInt64(max(0, model.st_size)) + UInt64(max(0, projector?.st_size ?? 0))
+        }
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+        return files.filter { $0.hasSuffix(".safetensors") }.reduce(UInt64(0)) {
+            $0 + UInt64(max(0, stated(path + "/" + $1)?.st_size ?? 0))
         }
     }
 }

@@ -64,7 +64,8 @@ public struct ModelCatalog: Sendable {
             return try resolve(defaultModel)
         }
         try ModelID.validate(id)
-        if !id.contains("/") {
+        // Bytes, not `contains("/")`, which Foundation answers through a CFString search (a sixth of a resolution).
+        if !id.utf8.contains(UInt8(ascii: "/")) {
             return try resolveGGUF(id)
         }
         if let colon = id.firstIndex(of: ":") {
@@ -161,9 +162,9 @@ public struct ModelCatalog: Sendable {
             return nil
         }
         for file in files where file == "config.json" || file.hasSuffix(".safetensors") {
-            guard confinement.confined("\(realDirectory)/\(file)") != nil else { throw .outsideRoots(id: id) }
+            guard confinement.confined(file, in: realDirectory) != nil else { throw .outsideRoots(id: id) }
         }
-        guard let realConfig = confinement.confined("\(realDirectory)/config.json") else {
+        guard let realConfig = confinement.confined("config.json", in: realDirectory) else {
             throw .unreadable(id: id, reason: "config.json is not a JSON object")
         }
         let facts = try FolderFacts.shared.facts(of: realDirectory) { () throws(CatalogError) in
@@ -244,8 +245,12 @@ public struct ModelCatalog: Sendable {
         return FileManager.default.fileExists(atPath: path, isDirectory: &directory) && !directory.boolValue
     }
 
+    /// A plain `stat`: every request resolves its model, and `FileManager`'s attributes also look up the owner's and
+    /// group's names (reading /etc/passwd and /etc/group) and the file's extended attributes.
     private func modificationDate(_ path: String) -> Date {
-        ((try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date) ?? Date(timeIntervalSince1970: 0)
+        var info = stat()
+        guard stat(path, &info) == 0 else { return Date(timeIntervalSince1970: 0) }
+        return Date(timeIntervalSince1970: Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) * 1e-9)
     }
 }
 
@@ -258,7 +263,8 @@ final class GGUFFacts: @unchecked Sendable {
     private struct Key: Hashable {
         let path: String
         let size: UInt64
-        let modified: Date
+        let seconds: Int
+        let nanoseconds: Int
     }
 
     private let lock = NSLock()
@@ -267,9 +273,11 @@ final class GGUFFacts: @unchecked Sendable {
 
     /// nil when the file is not a valid GGUF.
     func facts(of path: String) -> Facts? {
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else { return nil }
-        let key = Key(path: path, size: (attributes[.size] as? NSNumber)?.uint64Value ?? 0,
-                      modified: (attributes[.modificationDate] as? Date) ?? Date(timeIntervalSince1970: 0))
+        // A plain stat (see `ModelCatalog.modificationDate`).
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        let key = Key(path: path, size: UInt64(max(0, info.st_size)), seconds: info.st_mtim.tv_sec,
+                      nanoseconds: info.st_mtim.tv_nsec)
         if let cached = lock.withLock({ known[key] }) { return cached }
         guard let gguf = try? GGUFFile(path: path) else { return nil }
         let architecture = gguf.architecture

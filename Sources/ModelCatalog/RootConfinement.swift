@@ -18,6 +18,18 @@ struct RootConfinement {
         return Self.isInside(real, root: realRoot) ? real : nil
     }
 
+    /// The real path of `name` inside `realDirectory`, a real path this confinement already admitted, when it
+    /// exists and stays inside the root. Only a link needs resolving: any other entry of a confined real directory is
+    /// inside it, so one `lstat` replaces a `realpath` that would read the link of every component of the whole path
+    /// again (every request resolves its model, which checks several files of one folder).
+    func confined(_ name: String, in realDirectory: String) -> String? {
+        let path = realDirectory + "/" + name
+        guard !name.isEmpty, name != ".", name != "..", !name.contains("/") else { return confined(path) }
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return nil }
+        return (info.st_mode & mode_t(S_IFMT)) == mode_t(S_IFLNK) ? confined(path) : path
+    }
+
     static func isInside(_ real: String, root: String) -> Bool {
         real == root || real.hasPrefix(root.hasSuffix("/") ? root : root + "/")
     }

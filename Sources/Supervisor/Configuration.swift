@@ -15,7 +15,9 @@ public struct ModelSpec: Sendable, Equatable {
     public var threads: Int
     /// Sequences one worker decodes together.
     public var maxSequences: Int
-    /// What a loaded worker is expected to occupy, for the memory budget (0: unknown, never evicts for it).
+    /// What a loaded worker is expected to occupy, for the memory budget. 0: not given here, so the supervisor asks
+    /// `SupervisorConfiguration.estimateWorkerBytes` when it is about to start the worker (and a 0 from there too
+    /// means unknown: it never evicts for it).
     public var estimatedBytes: UInt64
     /// The vision projector (see `LoadRequest.projectorPath`); empty for a text-only model.
     public var projectorPath: String
@@ -68,6 +70,10 @@ public struct SupervisorConfiguration: Sendable {
     /// The memory all loaded models may occupy together (by their `estimatedBytes`); loading one beyond it first
     /// unloads idle models, least recently used first. nil: no limit.
     public var memoryBudgetBytes: UInt64?
+    /// What a worker for `spec` (one without `estimatedBytes`) will occupy. It is asked only when that worker is
+    /// about to start under a memory budget, never per request: measuring may read the file system (`serve` sums
+    /// the weight files), and a request to a running model must not pay for it. The default knows nothing (0).
+    public var estimateWorkerBytes: @Sendable (ModelSpec) -> UInt64 = { _ in 0 }
     /// Crash-loop policy (see `CrashHistory`).
     public var crashLoopThreshold = 3
     public var crashWindow: Double = 60

@@ -35,6 +35,8 @@ public actor Supervisor {
     /// Workers that ended unexpectedly since start-up.
     public private(set) var workerRestarts = 0
     private nonisolated let requestIDs = RequestIDs()
+    /// The models whose slot holds a worker connection, readable without a hop onto this actor.
+    private nonisolated let withWorker = ModelSet()
 
     private struct Slot {
         let spec: ModelSpec
@@ -49,6 +51,8 @@ public actor Supervisor {
         var loadProgress: Double?
         /// For least-recently-used eviction under the memory budget.
         var lastUsed = ContinuousClock.now
+        /// What this model's worker counts against the memory budget, measured when it last started.
+        var estimatedBytes: UInt64 = 0
     }
 
     private struct ActiveRequest {
@@ -184,6 +188,11 @@ public actor Supervisor {
 
     public func state(of model: String) -> ModelState? { slots[model]?.state }
 
+    /// Whether `model` has a worker (loaded, busy or unloading), without waiting for this actor: for a caller that
+    /// can skip work which matters only before a worker starts (its spec is kept until the worker ends). A worker
+    /// that died a moment ago may still count until its exit reaches the supervisor.
+    public nonisolated func hasWorker(_ model: String) -> Bool { withWorker.contains(model) }
+
     // MARK: Requests
 
     private func begin(_ id: UInt64, model: String, request: WorkerRequest, options: GenerateOptions,
@@ -313,9 +322,10 @@ public actor Supervisor {
                                                 retryAfterSeconds: retry, lastTermination: slot.crashes.lastTermination)
             }
             // Unloading others suspends this actor call: re-read the slot, which another request may have started.
-            await makeRoom(for: model)
+            let estimate = await makeRoom(for: model)
             guard let current = slots[model], current.state == .absent else { continue }
             slot = current
+            slot.estimatedBytes = estimate
             slot.state = transition(slot.state, .startLoading, model)
             let spec = slot.spec
             let loading = Task { try await self.spawnAndLoad(spec) }
@@ -369,6 +379,7 @@ public actor Supervisor {
         watchLiveness(connection)
         slot.state = transition(slot.state, .loaded, spec.id)
         slot.connection = connection
+        withWorker.insert(spec.id)
         slot.loading = nil
         slot.info = info
         slot.loadProgress = nil
@@ -470,6 +481,7 @@ public actor Supervisor {
         guard var slot = slots[model], slot.connection === connection else { return }
         slot.state = transition(slot.state, .workerGone, model)
         slot.connection = nil
+        withWorker.remove(model)
         slot.info = nil
         slot.loadedSince = nil
         slot.loadProgress = nil
@@ -519,16 +531,19 @@ public actor Supervisor {
     /// Unloads idle models, least recently used first, until `model` fits the memory budget beside the others. Busy
     /// models are never evicted; when only they remain, the load goes ahead and the budget is exceeded (refusing
     /// would fail the request for memory that the operating system may well have).
-    private func makeRoom(for model: String) async {
-        guard let budget = configuration.memoryBudgetBytes, let needed = slots[model]?.spec.estimatedBytes else { return }
+    /// Returns what `model` was counted at: its estimate is measured here (when its spec gives none), so once per
+    /// worker start.
+    private func makeRoom(for model: String) async -> UInt64 {
+        guard let budget = configuration.memoryBudgetBytes, let spec = slots[model]?.spec else { return 0 }
+        let needed = spec.estimatedBytes > 0 ? spec.estimatedBytes : configuration.estimateWorkerBytes(spec)
         while true {
             let resident = slots.values.filter { $0.spec.id != model && $0.state != .absent }
-            let used = resident.reduce(UInt64(0)) { $0 + $1.spec.estimatedBytes }
-            guard used + needed > budget else { return }
+            let used = resident.reduce(UInt64(0)) { $0 + $1.estimatedBytes }
+            guard used + needed > budget else { return needed }
             guard let victim = resident.filter({ $0.state == .ready }).min(by: { $0.lastUsed < $1.lastUsed }) else {
                 FileHandle.standardError.write(Data(("supervisor: loading \(model) exceeds the memory budget of "
                     + "\(budget) bytes; every other loaded model is busy\n").utf8))
-                return
+                return needed
             }
             FileHandle.standardError.write(Data(
                 "supervisor: unloading idle model \(victim.spec.id) to make room for \(model)\n".utf8))
@@ -565,6 +580,16 @@ public actor Supervisor {
             return state
         }
     }
+}
+
+/// A locked set of model ids.
+final class ModelSet: @unchecked Sendable {
+    private let lock = NSLock()
+    private var ids: Set<String> = []
+
+    func insert(_ id: String) { _ = lock.withLock { ids.insert(id) } }
+    func remove(_ id: String) { _ = lock.withLock { ids.remove(id) } }
+    func contains(_ id: String) -> Bool { lock.withLock { ids.contains(id) } }
 }
 
 /// Request ids: unique per supervisor, never 0 (0 addresses the worker itself).

@@ -11,22 +11,4 @@ enum ProcessMemory {
         }
         return nil
     }
-
-    /// What a worker serving the model at `path` is expected to occupy: the weights (a file, or every file of a
-    /// model directory) plus 30% for the KV cache and working buffers.
-    static func estimatedWorkerBytes(modelPath: String) -> UInt64 {
-        let manager = FileManager.default
-        var isDirectory: ObjCBool = false
-        guard manager.fileExists(atPath: modelPath, isDirectory: &isDirectory) else { return 0 }
-        var total: UInt64 = 0
-        if isDirectory.boolValue {
-            for name in (try? manager.contentsOfDirectory(atPath: modelPath)) ?? [] {
-                let size = (try? manager.attributesOfItem(atPath: modelPath + "/" + name)[.size] as? NSNumber)??.uint64Value
-                total += size ?? 0
-            }
-        } else {
-            total = ((try? manager.attributesOfItem(atPath: modelPath)[.size]) as? NSNumber)?.uint64Value ?? 0
-        }
-        return total + total * 3 / 10
-    }
 }

@@ -128,7 +128,7 @@ public final class WorkerBackend: InferenceBackend, @unchecked Sendable {
     public func generate(_ request: GenerationRequest) async throws(BackendError)
         -> AsyncThrowingStream<GenerationEvent, any Error>
     {
-        let served = try await register(request.model)
+        let model = try await register(request.model)
         let workerRequests = try WorkerRequestBuilder.build(request)
         var timeout: Double?
         if let deadline = request.deadline {
@@ -137,7 +137,7 @@ public final class WorkerBackend: InferenceBackend, @unchecked Sendable {
         }
         var choices: [ChoiceStream] = []
         for workerRequest in workerRequests {
-            choices.append(ChoiceStream(supervisor.generate(model: served.id, request: workerRequest,
+            choices.append(ChoiceStream(supervisor.generate(model: model, request: workerRequest,
                                                             options: GenerateOptions(timeout: timeout))))
         }
         // Wait until every choice is accepted by the worker, so that a request the worker refuses (prompt too long,
@@ -147,18 +147,18 @@ public final class WorkerBackend: InferenceBackend, @unchecked Sendable {
                 try await choice.awaitAccepted()
             } catch {
                 // Dropping the streams ends them, which cancels the other choices in the worker.
-                throw Self.backendError(error, model: served.id)
+                throw Self.backendError(error, model: model)
             }
         }
-        return Self.merge(choices, model: served.id)
+        return Self.merge(choices, model: model)
     }
 
     public func load(model: String) async throws(BackendError) {
-        let served = try await register(model)
+        let id = try await register(model)
         do {
-            try await supervisor.load(model: served.id)
+            try await supervisor.load(model: id)
         } catch {
-            throw Self.backendError(error, model: served.id)
+            throw Self.backendError(error, model: id)
         }
     }
 
@@ -170,14 +170,14 @@ public final class WorkerBackend: InferenceBackend, @unchecked Sendable {
     public func tokenizer(model: String, _ request: TokenizerRequest, timeout: Double?) async throws(BackendError)
         -> TokenizerReply
     {
-        let served = try await register(model)
+        let id = try await register(model)
         do {
-            for try await event in supervisor.submit(model: served.id, request: .tokenizer(request),
+            for try await event in supervisor.submit(model: id, request: .tokenizer(request),
                                                      options: GenerateOptions(timeout: timeout)) {
                 if case .tokenizerReply(let reply) = event { return reply }
             }
         } catch {
-            throw Self.backendError(error, model: served.id)
+            throw Self.backendError(error, model: id)
         }
         throw BackendError.internal("the worker ended a tokenizer request without a reply")
     }
@@ -185,10 +185,10 @@ public final class WorkerBackend: InferenceBackend, @unchecked Sendable {
     public func embed(model: String, _ request: EmbedRequest, timeout: Double?) async throws(BackendError)
         -> [Embedding]
     {
-        let served = try await register(model)
+        let id = try await register(model)
         var vectors: [Embedding?] = Array(repeating: nil, count: request.inputs.count)
         do {
-            for try await event in supervisor.submit(model: served.id, request: .embed(request),
+            for try await event in supervisor.submit(model: id, request: .embed(request),
                                                      options: GenerateOptions(timeout: timeout)) {
                 switch event {
                 case .embedding(let embedding):
@@ -211,7 +211,7 @@ public final class WorkerBackend: InferenceBackend, @unchecked Sendable {
         } catch let error as BackendError {
             throw error
         } catch {
-            let mapped = Self.backendError(error, model: served.id)
+            let mapped = Self.backendError(error, model: id)
             if case .badRequest(nil, let message) = mapped { throw .badRequest(param: "input", message: message) }
             throw mapped
         }
@@ -241,18 +241,22 @@ public final class WorkerBackend: InferenceBackend, @unchecked Sendable {
     }
 
     /// Resolves `id` and makes sure the supervisor knows the model (models may be added to the models directory
-    /// while the server runs), with its preset's load settings.
-    private func register(_ id: String) async throws(BackendError) -> Served {
+    /// while the server runs), with its preset's load settings; returns the id the supervisor knows it by. The spec
+    /// carries no memory estimate: the supervisor measures one (`estimatedWorkerBytes`) only when it starts the
+    /// worker, instead of every request paying a stat of every model file.
+    ///
+    /// A model whose worker runs needs none of it: the supervisor keeps the spec its worker started with until the
+    /// worker ends, and the request's model check (`model(_:)`) has just resolved the id against the catalog. Only a
+    /// preset alias and `default` name another id, and `default` needs the catalog to say which.
+    private func register(_ id: String) async throws(BackendError) -> String {
+        let named = presets.preset(named: id)?.name ?? id
+        if named != ModelCatalog.defaultAlias, supervisor.hasWorker(named) { return named }
         let served = try resolve(id)
         let entry = served.entry
         var spec = template
         spec.id = served.id
         spec.path = entry.path
-        spec.estimatedBytes = ProcessMemory.estimatedWorkerBytes(modelPath: entry.path)
         spec.projectorPath = entry.projectorPath ?? ""
-        if let projector = entry.projectorPath, projector != entry.path {
-            spec.estimatedBytes += ProcessMemory.estimatedWorkerBytes(modelPath: projector)
-        }
         if let preset = served.preset {
             if let threads = preset.threads { spec.threads = threads }
             if let plugin = preset.plugin { spec.pluginPin = plugin }
@@ -262,7 +266,16 @@ public final class WorkerBackend: InferenceBackend, @unchecked Sendable {
             if let type = preset.kvCacheType { spec.kvCacheType = type }
         }
         await supervisor.register(spec)
-        return served
+        return served.id
+    }
+
+    /// What a worker serving `spec` is expected to occupy: its weights (`CatalogEntry.weightBytes`) plus 30% for the
+    /// KV cache and working buffers. `serve` hands it to the supervisor (`SupervisorConfiguration.estimateWorkerBytes`),
+    /// which calls it when a worker is about to start.
+    public static func estimatedWorkerBytes(_ spec: ModelSpec) -> UInt64 {
+        let weights = CatalogEntry.weightBytes(path: spec.path,
+                                               projectorPath: spec.projectorPath.isEmpty ? nil : spec.projectorPath)
+        return weights + weights * 3 / 10
     }
 
     static func stateName(_ state: ModelState) -> String {

@@ -189,6 +189,7 @@ struct Serve: ParsableCommand {
         configuration.idleUnloadAfter = config.idleTimeoutSeconds > 0 ? Double(config.idleTimeoutSeconds) : nil
         configuration.loadTimeout = Double(config.modelLoadTimeoutSeconds)
         configuration.memoryBudgetBytes = UInt64(config.memoryBudgetGiB) << 30
+        configuration.estimateWorkerBytes = { WorkerBackend.estimatedWorkerBytes($0) }
         return configuration
     }
 }

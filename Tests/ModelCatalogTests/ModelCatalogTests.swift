@@ -112,6 +112,30 @@ final class ModelCatalogTests: XCTestCase {
         XCTAssertThrowsError(try catalog.resolve("mmproj-VLM")) { XCTAssertTrue("\($0)".contains("projector"), "\($0)") }
     }
 
+    /// The one measure of a model's weights (listings, and the worker's memory estimate): a GGUF file with its
+    /// projector, a folder's safetensors files and nothing else in it; 0 for a path that is gone.
+    func testWeightBytesCountTheWeightFiles() throws {
+        try writeGGUF("\(models)/VLM.gguf")
+        try writeGGUF("\(models)/mmproj-VLM.gguf", architecture: "clip")
+        let catalog = ModelCatalog(modelsDir: models, hfHome: nil)
+        let vlm = try catalog.resolve("VLM")
+        func size(_ path: String) throws -> Int64 {
+            try XCTUnwrap(FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber).int64Value
+        }
+        let expected = try size("\(models)/VLM.gguf") + size("\(models)/mmproj-VLM.gguf")
+        XCTAssertEqual(vlm.weightBytes, expected)
+        XCTAssertEqual(CatalogEntry.weightBytes(path: vlm.path, projectorPath: nil), UInt64(try size("\(models)/VLM.gguf")))
+
+        let folder = "\(models)/org/name"
+        try writeHFModel(folder)
+        try Data(count: 1000).write(to: URL(fileURLWithPath: "\(folder)/model-2.safetensors"))
+        try Data(count: 5000).write(to: URL(fileURLWithPath: "\(folder)/tokenizer.json"))
+        let hf = try catalog.resolve("org/name")
+        XCTAssertEqual(hf.weightBytes, 1002)
+        XCTAssertEqual(CatalogEntry.weightBytes(path: folder, projectorPath: folder), 1002, "a folder is its own projector")
+        XCTAssertEqual(CatalogEntry.weightBytes(path: "\(models)/gone.gguf", projectorPath: nil), 0)
+    }
+
     /// Resolving reads a GGUF's metadata once per file version: a replaced file is read again, a broken one refused.
     func testGGUFMetadataIsReReadWhenTheFileChanges() throws {
         let path = "\(models)/m.gguf"

@@ -381,6 +381,60 @@ final class SupervisorTests: XCTestCase {
         try await shutdownAndCheckClean(supervisor, state, pids: [firstPID, secondPID, finalPID])
     }
 
+    /// A spec without an estimate is measured when its worker starts, once, and never for a request to the running
+    /// worker, however often the spec is registered again (the backend registers it with every request); a new
+    /// worker is measured again, since the files may have changed.
+    func testTheMemoryEstimateIsMeasuredOncePerWorkerStartNotPerRequest() async throws {
+        let measured = Counter()
+        let (supervisor, state) = try makeSupervisor { configuration in
+            configuration.memoryBudgetBytes = 1 << 40
+            configuration.estimateWorkerBytes = { _ in
+                measured.increment()
+                return 100
+            }
+        }
+        let spec = try S.configuration(stateDirectory: state).models[0]
+        XCTAssertEqual(spec.estimatedBytes, 0)
+        for token in Int32(3)..<Int32(8) {
+            await supervisor.register(spec)
+            let outcome = await S.collect(supervisor.generate(model: "test", request: GenerateRequest(
+                promptTokens: [S.echo, token], maxTokens: 1)))
+            XCTAssertNil(outcome.error)
+        }
+        XCTAssertEqual(measured.value, 1, "measured for each request instead of once when the worker started")
+        let first = try await requirePID(supervisor)
+        await supervisor.unload(model: "test")
+        let again = await S.collect(supervisor.generate(model: "test", request: GenerateRequest(
+            promptTokens: [S.echo, 9], maxTokens: 1)))
+        XCTAssertNil(again.error)
+        XCTAssertEqual(measured.value, 2, "a new worker is measured again")
+        let second = try await requirePID(supervisor)
+        try await shutdownAndCheckClean(supervisor, state, pids: [first, second])
+    }
+
+    /// `hasWorker`, which the backend asks on every request to skip re-registering a running model, follows the
+    /// worker: not before it loads, from its load on, and no longer once it is unloaded or killed.
+    func testHasWorkerFollowsTheWorkersLife() async throws {
+        let (supervisor, state) = try makeSupervisor()
+        XCTAssertFalse(supervisor.hasWorker("test"))
+        XCTAssertFalse(supervisor.hasWorker("nope"))
+        try await supervisor.load(model: "test")
+        XCTAssertTrue(supervisor.hasWorker("test"))
+        let first = try await requirePID(supervisor)
+        await supervisor.unload(model: "test")
+        XCTAssertFalse(supervisor.hasWorker("test"))
+        try await supervisor.load(model: "test")
+        let second = try await requirePID(supervisor)
+        kill(second, SIGKILL)
+        var polls = 0
+        while supervisor.hasWorker("test"), polls < 300 {
+            try await Task.sleep(nanoseconds: 10_000_000)
+            polls += 1
+        }
+        XCTAssertFalse(supervisor.hasWorker("test"), "a killed worker still counts")
+        try await shutdownAndCheckClean(supervisor, state, pids: [first, second])
+    }
+
     func testASecondSupervisorOnTheSameStateDirectoryIsRefused() async throws {
         let (supervisor, state) = try makeSupervisor()
         XCTAssertThrowsError(try Supervisor(configuration: try S.configuration(stateDirectory: state))) { error in
@@ -388,4 +442,13 @@ final class SupervisorTests: XCTestCase {
         }
         await supervisor.shutdown(drainTimeout: 1)
     }
+}
+
+/// A thread-safe count, for closures the supervisor calls from its actor.
+private final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+
+    func increment() { lock.withLock { count += 1 } }
+    var value: Int { lock.withLock { count } }
 }

@@ -32,6 +32,8 @@ final class BertEncoder: EncoderModel {
 
     func encode(_ inputs: [EncoderInput], into output: UnsafeMutableBufferPointer<Float>,
                 cancellation: CancellationToken) throws {
+        // Calls come one per batch of requests, not back to back: nothing for the pool's threads to spin for.
+        defer { pool.rest() }
         let c = config, h = c.hidden
         var starts: [Int] = []
         var total = 0

@@ -54,6 +54,8 @@ public final class ThreadPool: @unchecked Sendable {
     /// Chunks of the current region that have finished.
     private let completed = Atomic<Int>(0)
     private let stopping = Atomic<Bool>(false)
+    /// Set by `rest()`, cleared by the next `run`: workers park at once instead of spinning.
+    private let resting = Atomic<Bool>(false)
     private var workers: [Worker] = []
     /// Written by `run` before it publishes a region; read by a worker only after it has claimed a chunk of that
     /// region, which cannot complete (so `run` cannot return or start another region) before the chunk is done.
@@ -112,6 +114,7 @@ public final class ThreadPool: @unchecked Sendable {
         withoutActuallyEscaping(body) { escapable in
             self.body = escapable
             completed.store(0, ordering: .relaxed)
+            resting.store(false, ordering: .relaxed)
             generationCounter = (generationCounter + 1) & 0xFF_FFFF
             let generation = generationCounter
             state.store(generation << 40 | UInt64(chunks) << 20, ordering: .sequentiallyConsistent)
@@ -120,6 +123,14 @@ public final class ThreadPool: @unchecked Sendable {
             while completed.load(ordering: .acquiring) < chunks {}
             self.body = nil
         }
+    }
+
+    /// Says that no region follows soon (an encoder between calls: the next one waits for a request), so the workers
+    /// park now instead of spinning out `spinLimit`: on a small machine that spin takes a core from the threads that
+    /// deliver the answer and bring the next request. The next `run` wakes them as usual (one semaphore post each;
+    /// the calling thread starts on the region meanwhile).
+    public func rest() {
+        resting.store(true, ordering: .relaxed)
     }
 
     private func wakeSleepers() {
@@ -153,7 +164,7 @@ public final class ThreadPool: @unchecked Sendable {
             var spins = 0
             while Self.generation(state.load(ordering: .acquiring)) == seen {
                 spins += 1
-                if spins < spinLimit { continue }
+                if spins < spinLimit && !resting.load(ordering: .relaxed) { continue }
                 // Park: announce it, then re-check so that a region started in between is not missed.
                 worker.sleeping.store(true, ordering: .sequentiallyConsistent)
                 if Self.generation(state.load(ordering: .sequentiallyConsistent)) != seen {
