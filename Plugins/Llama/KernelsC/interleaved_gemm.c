@@ -418,92 +418,37 @@ LLAMA_AVX2 static void gemm_avx2(const unsigned char *w, size_t group_bytes, siz
     }
 }
 
-void llama_c_q4_1_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
-                                   float *y, size_t ldy, float *tile, size_t first_group, size_t end_group,
-                                   size_t group_count, size_t ahead) {
-    (use_avx512() ? gemm_512 : gemm_avx2)(weights, group_bytes, blocks, x, n, y, ldy, tile, first_group, end_group,
-                                          group_count, ahead, KIND_Q4_1);
-}
+// The exported products, one per block type: each picks the AVX-512 or AVX2 driver for its kind.
+#define GEMM_ENTRY(name, KIND)                                                                                     \
+    void name(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n, float *y,          \
+              size_t ldy, float *tile, size_t first_group, size_t end_group, size_t group_count, size_t ahead) {    \
+        (use_avx512() ? gemm_512 : gemm_avx2)(weights, group_bytes, blocks, x, n, y, ldy, tile, first_group,       \
+                                              end_group, group_count, ahead, KIND);                                \
+    }
 
-void llama_c_q4_k_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
-                                   float *y, size_t ldy, float *tile, size_t first_group, size_t end_group,
-                                   size_t group_count, size_t ahead) {
-    (use_avx512() ? gemm_512 : gemm_avx2)(weights, group_bytes, blocks, x, n, y, ldy, tile, first_group, end_group,
-                                          group_count, ahead, KIND_Q4_K);
-}
-
-void llama_c_affine8_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x,
-                                      size_t n, float *y, size_t ldy, float *tile, size_t first_group,
-                                      size_t end_group, size_t group_count, size_t ahead) {
-    (use_avx512() ? gemm_512 : gemm_avx2)(weights, group_bytes, blocks, x, n, y, ldy, tile, first_group, end_group,
-                                          group_count, ahead, KIND_AFFINE8);
-}
-
-void llama_c_q6_k_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
-                                   float *y, size_t ldy, float *tile, size_t first_group, size_t end_group,
-                                   size_t group_count, size_t ahead) {
-    (use_avx512() ? gemm_512 : gemm_avx2)(weights, group_bytes, blocks, x, n, y, ldy, tile, first_group, end_group,
-                                          group_count, ahead, KIND_Q6_K);
-}
-
-void llama_c_q5_k_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
-                                   float *y, size_t ldy, float *tile, size_t first_group, size_t end_group,
-                                   size_t group_count, size_t ahead) {
-    (use_avx512() ? gemm_512 : gemm_avx2)(weights, group_bytes, blocks, x, n, y, ldy, tile, first_group, end_group,
-                                          group_count, ahead, KIND_Q5_K);
-}
-
-void llama_c_q8_0_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
-                                   float *y, size_t ldy, float *tile, size_t first_group, size_t end_group,
-                                   size_t group_count, size_t ahead) {
-    (use_avx512() ? gemm_512 : gemm_avx2)(weights, group_bytes, blocks, x, n, y, ldy, tile, first_group, end_group,
-                                          group_count, ahead, KIND_Q8_0);
-}
+GEMM_ENTRY(llama_c_q4_1_interleaved_gemm, KIND_Q4_1)
+GEMM_ENTRY(llama_c_q4_k_interleaved_gemm, KIND_Q4_K)
+GEMM_ENTRY(llama_c_affine8_interleaved_gemm, KIND_AFFINE8)
+GEMM_ENTRY(llama_c_q6_k_interleaved_gemm, KIND_Q6_K)
+GEMM_ENTRY(llama_c_q5_k_interleaved_gemm, KIND_Q5_K)
+GEMM_ENTRY(llama_c_q8_0_interleaved_gemm, KIND_Q8_0)
 
 #else
 
 int llama_c_use_avx512(int enable) { (void)enable; return 0; }
 
-void llama_c_affine8_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x,
-                                      size_t n, float *y, size_t ldy, float *tile, size_t first_group,
-                                      size_t end_group, size_t group_count, size_t ahead) {
-    (void)weights; (void)group_bytes; (void)blocks; (void)x; (void)n; (void)y; (void)ldy; (void)tile;
-    (void)first_group; (void)end_group; (void)group_count; (void)ahead;
-}
+#define GEMM_STUB(name)                                                                                            \
+    void name(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n, float *y,          \
+              size_t ldy, float *tile, size_t first_group, size_t end_group, size_t group_count, size_t ahead) {    \
+        (void)weights; (void)group_bytes; (void)blocks; (void)x; (void)n; (void)y; (void)ldy; (void)tile;          \
+        (void)first_group; (void)end_group; (void)group_count; (void)ahead;                                       \
+    }
 
-void llama_c_q6_k_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
-                                   float *y, size_t ldy, float *tile, size_t first_group, size_t end_group,
-                                   size_t group_count, size_t ahead) {
-    (void)weights; (void)group_bytes; (void)blocks; (void)x; (void)n; (void)y; (void)ldy; (void)tile;
-    (void)first_group; (void)end_group; (void)group_count; (void)ahead;
-}
-
-void llama_c_q5_k_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
-                                   float *y, size_t ldy, float *tile, size_t first_group, size_t end_group,
-                                   size_t group_count, size_t ahead) {
-    llama_c_q6_k_interleaved_gemm(weights, group_bytes, blocks, x, n, y, ldy, tile, first_group, end_group,
-                                  group_count, ahead);
-}
-
-void llama_c_q4_k_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
-                                   float *y, size_t ldy, float *tile, size_t first_group, size_t end_group,
-                                   size_t group_count, size_t ahead) {
-    (void)weights; (void)group_bytes; (void)blocks; (void)x; (void)n; (void)y; (void)ldy; (void)tile;
-    (void)first_group; (void)end_group; (void)group_count; (void)ahead;
-}
-
-void llama_c_q4_1_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
-                                   float *y, size_t ldy, float *tile, size_t first_group, size_t end_group,
-                                   size_t group_count, size_t ahead) {
-    (void)weights; (void)group_bytes; (void)blocks; (void)x; (void)n; (void)y; (void)ldy; (void)tile;
-    (void)first_group; (void)end_group; (void)group_count; (void)ahead;
-}
-
-void llama_c_q8_0_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
-                                   float *y, size_t ldy, float *tile, size_t first_group, size_t end_group,
-                                   size_t group_count, size_t ahead) {
-    (void)weights; (void)group_bytes; (void)blocks; (void)x; (void)n; (void)y; (void)ldy; (void)tile;
-    (void)first_group; (void)end_group; (void)group_count; (void)ahead;
-}
+GEMM_STUB(llama_c_q4_1_interleaved_gemm)
+GEMM_STUB(llama_c_q4_k_interleaved_gemm)
+GEMM_STUB(llama_c_affine8_interleaved_gemm)
+GEMM_STUB(llama_c_q6_k_interleaved_gemm)
+GEMM_STUB(llama_c_q5_k_interleaved_gemm)
+GEMM_STUB(llama_c_q8_0_interleaved_gemm)
 
 #endif

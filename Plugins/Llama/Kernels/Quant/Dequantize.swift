@@ -139,35 +139,30 @@ public enum Dequantize {
     /// bytes of nibbles (each 32-byte run holds sub-block 2j in its low and 2j + 1 in its high nibbles).
     @inlinable
     static func q4_KBlock(_ p: UnsafeRawPointer, _ out: UnsafeMutablePointer<Float>) {
-        let d = half(p, 0), dmin = half(p, 2)
-        for j in 0..<8 {
-            let (sc, mn) = kScaleMin(p + 4, j)
-            let scale = d * Float(sc), minimum = dmin * Float(mn)
-            let q = p + 16 + (j / 2) * 32
-            let shift: UInt8 = j % 2 == 0 ? 0 : 4
-            for i in 0..<32 {
-                let v = (q.load(fromByteOffset: i, as: UInt8.self) >> shift) & 0x0F
-                out[j * 32 + i] = scale * Float(v) - minimum
-            }
-        }
+        kBlock(p, nibbles: p + 16, fifthBits: nil, out)
     }
 
     /// Q5_K super-block: d, dmin (f16), 12 bytes of scales and mins packed as in Q4_K, 32 bytes `qh` of fifth bits,
-    /// 128 bytes of nibbles laid out as in Q4_K. Element i of sub-block j takes its fifth bit from bit j of qh[i];
-    /// value = (d * scale) * q - dmin * min, as gguf-py computes it.
+    /// 128 bytes of nibbles laid out as in Q4_K. Element i of sub-block j takes its fifth bit from bit j of qh[i].
     @inlinable
     static func q5_KBlock(_ p: UnsafeRawPointer, _ out: UnsafeMutablePointer<Float>) {
+        kBlock(p, nibbles: p + 48, fifthBits: p + 16, out)
+    }
+
+    /// Q4_K's and Q5_K's values: (d * scale) * q - dmin * min per sub-block of 32, as gguf-py computes them.
+    @inlinable @inline(__always)
+    static func kBlock(_ p: UnsafeRawPointer, nibbles: UnsafeRawPointer, fifthBits: UnsafeRawPointer?,
+                       _ out: UnsafeMutablePointer<Float>) {
         let d = half(p, 0), dmin = half(p, 2)
-        let qh = p + 16
         for j in 0..<8 {
             let (sc, mn) = kScaleMin(p + 4, j)
             let scale = d * Float(sc), minimum = dmin * Float(mn)
-            let q = p + 48 + (j / 2) * 32
+            let q = nibbles + (j / 2) * 32
             let shift: UInt8 = j % 2 == 0 ? 0 : 4
             for i in 0..<32 {
-                let low = (q.load(fromByteOffset: i, as: UInt8.self) >> shift) & 0x0F
-                let high = (qh.load(fromByteOffset: i, as: UInt8.self) >> UInt8(j)) & 1
-                out[j * 32 + i] = scale * Float(low | high << 4) - minimum
+                var v = (q.load(fromByteOffset: i, as: UInt8.self) >> shift) & 0x0F
+                if let fifthBits { v |= ((fifthBits.load(fromByteOffset: i, as: UInt8.self) >> UInt8(j)) & 1) << 4 }
+                out[j * 32 + i] = scale * Float(v) - minimum
             }
         }
     }
