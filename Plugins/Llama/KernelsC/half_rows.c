@@ -36,8 +36,10 @@ LLAMA_AVX2 LLAMA_INLINE void rows_dot(const unsigned char *w, size_t row_bytes, 
         const __m256 x0 = _mm256_loadu_ps(x + k), x1 = _mm256_loadu_ps(x + k + 8);
         for (int r = 0; r < R; r++) {
             const unsigned char *p = w + (size_t)r * row_bytes + size * k;
-            _mm_prefetch((const char *)p + 512, _MM_HINT_T0);
-            if (size == 4) _mm_prefetch((const char *)p + 576, _MM_HINT_T0);
+            // The same bytes of the rows R on, which the next call of this function reads: far enough ahead to
+            // cover memory latency (a few KB), where a fixed short distance left the loads waiting.
+            if (size == 4 || (k & 16) == 0) _mm_prefetch((const char *)p + R * row_bytes, _MM_HINT_T0);
+            if (size == 4) _mm_prefetch((const char *)p + R * row_bytes + 32, _MM_HINT_T0);
             a[r][0] = _mm256_fmadd_ps(widen(p, format), x0, a[r][0]);
             a[r][1] = _mm256_fmadd_ps(widen(p + 8 * size, format), x1, a[r][1]);
         }
