@@ -1,3 +1,5 @@
+import LlamaKernelsC
+
 /// Exact expansion of stored weights to Float32, matching gguf-py's `gguf.quants.dequantize` bit for bit (same
 /// operations in the same order, no fused multiply-add), so that the float64 gold reference and the Swift forward
 /// pass start from identical weights.
@@ -12,11 +14,16 @@ public enum Dequantize {
         case .f32:
             destination.update(from: source.assumingMemoryBound(to: Float.self), count: count)
         case .f16:
-            for i in 0..<count {
+            // Eight at a time through the C helper (vcvtph2ps): Swift's element-wise conversion stays scalar.
+            let whole = count / 8 * 8
+            for i in stride(from: 0, to: whole, by: 8) { llama_c_f16x8(source + 2 * i, destination + i) }
+            for i in whole..<count {
                 destination[i] = Float(source.loadUnaligned(fromByteOffset: 2 * i, as: Float16.self))
             }
         case .bf16:
-            for i in 0..<count {
+            let whole = count / 8 * 8
+            for i in stride(from: 0, to: whole, by: 8) { llama_c_bf16x8(source + 2 * i, destination + i) }
+            for i in whole..<count {
                 let bits = UInt32(source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) << 16
                 destination[i] = Float(bitPattern: bits)
             }
