@@ -172,37 +172,23 @@ public enum Interleaved8 {
     /// halves of a 32-byte run in the file) are regrouped as a Q4_1 block's: byte t of the block's 16 holds columns
     /// t and t + 16. Why not Q4_1 with Float32 scales: 24 bytes per 32 weights instead of 18.5.
     static func packQ4_K(_ matrix: WeightMatrix, pool: ThreadPool) -> WeightMatrix {
-        let supers = matrix.columns / 256, groups = matrix.rows / 8
-        let rowBytes = supers * (q4_KGroupBytes / 8), sourceRowBytes = matrix.rowBytes
-        let storage = PackedStorage(count: matrix.rows * rowBytes)
-        let source = matrix.data, destination = storage.bytes
-        pool.run(chunks: (groups + 15) / 16) { chunk, _ in
-            for g in (chunk * 16)..<min(groups, chunk * 16 + 16) {
-                for s in 0..<supers {
-                    let out = destination + g * 8 * rowBytes + s * q4_KGroupBytes
-                    for r in 0..<8 {
-                        let block = source + (8 * g + r) * sourceRowBytes + s * 144
-                        out.storeBytes(of: block.loadUnaligned(as: UInt16.self), toByteOffset: 2 * r, as: UInt16.self)
-                        out.storeBytes(of: block.loadUnaligned(fromByteOffset: 2, as: UInt16.self) ^ 0x8000,
-                                       toByteOffset: 16 + 2 * r, as: UInt16.self)
-                        for j in 0..<8 {
-                            let (scale, minimum) = Dequantize.kScaleMin(block + 4, j)
-                            out.storeBytes(of: scale, toByteOffset: 32 + 8 * j + r, as: UInt8.self)
-                            out.storeBytes(of: minimum, toByteOffset: 96 + 8 * j + r, as: UInt8.self)
-                            let q = block + 16 + (j / 2) * 32, shift: UInt8 = j % 2 == 0 ? 0 : 4
-                            for t in 0..<16 {
-                                let low = (q.load(fromByteOffset: t, as: UInt8.self) >> shift) & 0x0F
-                                let high = (q.load(fromByteOffset: t + 16, as: UInt8.self) >> shift) & 0x0F
-                                out.storeBytes(of: low | high << 4, toByteOffset: 160 + 128 * j + 32 * (t / 4) + 4 * r + t % 4,
-                                               as: UInt8.self)
-                            }
-                        }
-                    }
+        packSuperBlocks(matrix, groupBytes: q4_KGroupBytes, pool: pool) { out, block, r in
+            out.storeBytes(of: block.loadUnaligned(as: UInt16.self), toByteOffset: 2 * r, as: UInt16.self)
+            out.storeBytes(of: block.loadUnaligned(fromByteOffset: 2, as: UInt16.self) ^ 0x8000,
+                           toByteOffset: 16 + 2 * r, as: UInt16.self)
+            for j in 0..<8 {
+                let (scale, minimum) = Dequantize.kScaleMin(block + 4, j)
+                out.storeBytes(of: scale, toByteOffset: 32 + 8 * j + r, as: UInt8.self)
+                out.storeBytes(of: minimum, toByteOffset: 96 + 8 * j + r, as: UInt8.self)
+                let q = block + 16 + (j / 2) * 32, shift: UInt8 = j % 2 == 0 ? 0 : 4
+                for t in 0..<16 {
+                    let low = (q.load(fromByteOffset: t, as: UInt8.self) >> shift) & 0x0F
+                    let high = (q.load(fromByteOffset: t + 16, as: UInt8.self) >> shift) & 0x0F
+                    out.storeBytes(of: low | high << 4, toByteOffset: 160 + 128 * j + 32 * (t / 4) + 4 * r + t % 4,
+                                   as: UInt8.self)
                 }
             }
         }
-        releaseFilePages(of: matrix)
-        return WeightMatrix(matrix, layout: .interleaved8, storage: storage, rowBytes: rowBytes)
     }
 
     /// Bytes of one Q6_K and one Q5_K super-block's 8 rows in the interleaved layout.
@@ -215,8 +201,46 @@ public enum Interleaved8 {
     /// bytes per 32 weights here against 26.25, Q5_K 34.5 against 22); llama.cpp writes Q6_K for a few matrices of
     /// a Q4_K_M or Q5_K_M file and Q5_K for most of a Q5_K_M one.
     static func packK8(_ matrix: WeightMatrix, pool: ThreadPool) -> WeightMatrix {
-        let q5 = matrix.type == .q5_K
-        let groupBytes = q5 ? q5_KGroupBytes : q6_KGroupBytes, payload = q5 ? 160 : 144
+        let q5 = matrix.type == .q5_K, payload = q5 ? 160 : 144
+        return packSuperBlocks(matrix, groupBytes: q5 ? q5_KGroupBytes : q6_KGroupBytes, pool: pool) { out, p, r in
+            if q5 {
+                out.storeBytes(of: p.loadUnaligned(as: UInt16.self), toByteOffset: 2 * r, as: UInt16.self)
+                out.storeBytes(of: p.loadUnaligned(fromByteOffset: 2, as: UInt16.self) ^ 0x8000,
+                               toByteOffset: 16 + 2 * r, as: UInt16.self)
+                for j in 0..<8 {
+                    let (scale, minimum) = Dequantize.kScaleMin(p + 4, j)
+                    out.storeBytes(of: scale, toByteOffset: 32 + 8 * j + r, as: UInt8.self)
+                    out.storeBytes(of: minimum, toByteOffset: 96 + 8 * j + r, as: UInt8.self)
+                    let shift: UInt8 = j % 2 == 0 ? 0 : 4
+                    for i in 0..<32 {
+                        let low = (p.load(fromByteOffset: 48 + (j / 2) * 32 + i, as: UInt8.self) >> shift) & 0x0F
+                        let high = (p.load(fromByteOffset: 16 + i, as: UInt8.self) >> UInt8(j)) & 1
+                        out.storeBytes(of: low | high << 4, toByteOffset: payload + 8 * (32 * j + i) + r, as: UInt8.self)
+                    }
+                }
+            } else {
+                out.storeBytes(of: p.loadUnaligned(fromByteOffset: 208, as: UInt16.self), toByteOffset: 2 * r,
+                               as: UInt16.self)
+                for j in 0..<16 {
+                    out.storeBytes(of: p.load(fromByteOffset: 192 + j, as: UInt8.self), toByteOffset: 16 + 8 * j + r,
+                                   as: UInt8.self)
+                }
+                for e in 0..<256 {
+                    let h = e / 128, k = e % 128
+                    let lowByte = p.load(fromByteOffset: 64 * h + k % 64, as: UInt8.self)
+                    let low = (k >= 64 ? lowByte >> 4 : lowByte) & 0x0F
+                    let high = (p.load(fromByteOffset: 128 + 32 * h + k % 32, as: UInt8.self) >> UInt8(2 * (k / 32))) & 0x03
+                    out.storeBytes(of: Int8(Int(low | high << 4) - 32), toByteOffset: payload + 8 * e + r, as: Int8.self)
+                }
+            }
+        }
+    }
+
+    /// The walk the K-quant repackings share: for each 8-row group and super-block of 256 columns, `fill(out, block,
+    /// r)` writes row r's file block `block` into the group's `groupBytes` at `out`; in parallel on `pool`. The file's
+    /// pages are released afterwards.
+    static func packSuperBlocks(_ matrix: WeightMatrix, groupBytes: Int, pool: ThreadPool,
+                                fill: (UnsafeMutableRawPointer, UnsafeRawPointer, Int) -> Void) -> WeightMatrix {
         let supers = matrix.columns / 256, groups = matrix.rows / 8
         let rowBytes = supers * (groupBytes / 8), sourceRowBytes = matrix.rowBytes, blockBytes = matrix.type.blockBytes
         let storage = PackedStorage(count: matrix.rows * rowBytes)
@@ -224,42 +248,9 @@ public enum Interleaved8 {
         pool.run(chunks: (groups + 15) / 16) { chunk, _ in
             for g in (chunk * 16)..<min(groups, chunk * 16 + 16) {
                 for s in 0..<supers {
-                    let out = destination + g * 8 * rowBytes + s * groupBytes
                     for r in 0..<8 {
-                        let p = source + (8 * g + r) * sourceRowBytes + s * blockBytes
-                        if q5 {
-                            out.storeBytes(of: p.loadUnaligned(as: UInt16.self), toByteOffset: 2 * r, as: UInt16.self)
-                            out.storeBytes(of: p.loadUnaligned(fromByteOffset: 2, as: UInt16.self) ^ 0x8000,
-                                           toByteOffset: 16 + 2 * r, as: UInt16.self)
-                            for j in 0..<8 {
-                                let (scale, minimum) = Dequantize.kScaleMin(p + 4, j)
-                                out.storeBytes(of: scale, toByteOffset: 32 + 8 * j + r, as: UInt8.self)
-                                out.storeBytes(of: minimum, toByteOffset: 96 + 8 * j + r, as: UInt8.self)
-                                let shift: UInt8 = j % 2 == 0 ? 0 : 4
-                                for i in 0..<32 {
-                                    let low = (p.load(fromByteOffset: 48 + (j / 2) * 32 + i, as: UInt8.self) >> shift) & 0x0F
-                                    let high = (p.load(fromByteOffset: 16 + i, as: UInt8.self) >> UInt8(j)) & 1
-                                    out.storeBytes(of: low | high << 4, toByteOffset: payload + 8 * (32 * j + i) + r,
-                                                   as: UInt8.self)
-                                }
-                            }
-                        } else {
-                            out.storeBytes(of: p.loadUnaligned(fromByteOffset: 208, as: UInt16.self),
-                                           toByteOffset: 2 * r, as: UInt16.self)
-                            for j in 0..<16 {
-                                out.storeBytes(of: p.load(fromByteOffset: 192 + j, as: UInt8.self),
-                                               toByteOffset: 16 + 8 * j + r, as: UInt8.self)
-                            }
-                            for e in 0..<256 {
-                                let h = e / 128, k = e % 128
-                                let lowByte = p.load(fromByteOffset: 64 * h + k % 64, as: UInt8.self)
-                                let low = (k >= 64 ? lowByte >> 4 : lowByte) & 0x0F
-                                let high = (p.load(fromByteOffset: 128 + 32 * h + k % 32, as: UInt8.self)
-                                            >> UInt8(2 * (k / 32))) & 0x03
-                                out.storeBytes(of: Int8(Int(low | high << 4) - 32), toByteOffset: payload + 8 * e + r,
-                                               as: Int8.self)
-                            }
-                        }
+                        fill(destination + g * 8 * rowBytes + s * groupBytes,
+                             source + (8 * g + r) * sourceRowBytes + s * blockBytes, r)
                     }
                 }
             }
