@@ -173,13 +173,8 @@ public enum Interleaved8 {
     /// t and t + 16. Why not Q4_1 with Float32 scales: 24 bytes per 32 weights instead of 18.5.
     static func packQ4_K(_ matrix: WeightMatrix, pool: ThreadPool) -> WeightMatrix {
         packSuperBlocks(matrix, groupBytes: q4_KGroupBytes, pool: pool) { out, block, r in
-            out.storeBytes(of: block.loadUnaligned(as: UInt16.self), toByteOffset: 2 * r, as: UInt16.self)
-            out.storeBytes(of: block.loadUnaligned(fromByteOffset: 2, as: UInt16.self) ^ 0x8000,
-                           toByteOffset: 16 + 2 * r, as: UInt16.self)
+            storeKScales(block, into: out, row: r)
             for j in 0..<8 {
-                let (scale, minimum) = Dequantize.kScaleMin(block + 4, j)
-                out.storeBytes(of: scale, toByteOffset: 32 + 8 * j + r, as: UInt8.self)
-                out.storeBytes(of: minimum, toByteOffset: 96 + 8 * j + r, as: UInt8.self)
                 let q = block + 16 + (j / 2) * 32, shift: UInt8 = j % 2 == 0 ? 0 : 4
                 for t in 0..<16 {
                     let low = (q.load(fromByteOffset: t, as: UInt8.self) >> shift) & 0x0F
@@ -204,13 +199,8 @@ public enum Interleaved8 {
         let q5 = matrix.type == .q5_K, payload = q5 ? 160 : 144
         return packSuperBlocks(matrix, groupBytes: q5 ? q5_KGroupBytes : q6_KGroupBytes, pool: pool) { out, p, r in
             if q5 {
-                out.storeBytes(of: p.loadUnaligned(as: UInt16.self), toByteOffset: 2 * r, as: UInt16.self)
-                out.storeBytes(of: p.loadUnaligned(fromByteOffset: 2, as: UInt16.self) ^ 0x8000,
-                               toByteOffset: 16 + 2 * r, as: UInt16.self)
+                storeKScales(p, into: out, row: r)
                 for j in 0..<8 {
-                    let (scale, minimum) = Dequantize.kScaleMin(p + 4, j)
-                    out.storeBytes(of: scale, toByteOffset: 32 + 8 * j + r, as: UInt8.self)
-                    out.storeBytes(of: minimum, toByteOffset: 96 + 8 * j + r, as: UInt8.self)
                     let shift: UInt8 = j % 2 == 0 ? 0 : 4
                     for i in 0..<32 {
                         let low = (p.load(fromByteOffset: 48 + (j / 2) * 32 + i, as: UInt8.self) >> shift) & 0x0F
@@ -233,6 +223,19 @@ public enum Interleaved8 {
                     out.storeBytes(of: Int8(Int(low | high << 4) - 32), toByteOffset: payload + 8 * e + r, as: Int8.self)
                 }
             }
+        }
+    }
+
+    /// Row r's d, −dmin (f16) and 8 unpacked scales and mins of a Q4_K/Q5_K file block, at their places in the
+    /// group's super-block (bytes 2r, 16 + 2r, 32 + 8j + r, 96 + 8j + r).
+    static func storeKScales(_ block: UnsafeRawPointer, into out: UnsafeMutableRawPointer, row r: Int) {
+        out.storeBytes(of: block.loadUnaligned(as: UInt16.self), toByteOffset: 2 * r, as: UInt16.self)
+        out.storeBytes(of: block.loadUnaligned(fromByteOffset: 2, as: UInt16.self) ^ 0x8000, toByteOffset: 16 + 2 * r,
+                       as: UInt16.self)
+        for j in 0..<8 {
+            let (scale, minimum) = Dequantize.kScaleMin(block + 4, j)
+            out.storeBytes(of: scale, toByteOffset: 32 + 8 * j + r, as: UInt8.self)
+            out.storeBytes(of: minimum, toByteOffset: 96 + 8 * j + r, as: UInt8.self)
         }
     }
 
