@@ -33,10 +33,21 @@ def wait_ready(port, timeout=120):
     raise RuntimeError(f"server on port {port} did not become ready")
 
 
-def stream_chat(port, messages, max_tokens, logit_bias=None, model="default", extra=None):
+# The model id stream_chat asks for unless told: "default" names the default model on ModelHost (and whatever model
+# llama-cpp-python's server has); a benchmark of another file sets its catalog id (`catalog_id`).
+MODEL_ID = "default"
+
+
+def catalog_id(path):
+    """ModelHost's id for a GGUF file in its models directory: the file name without `.gguf`."""
+    name = os.path.basename(path)
+    return name[:-5] if name.endswith(".gguf") else name
+
+
+def stream_chat(port, messages, max_tokens, logit_bias=None, model=None, extra=None):
     """One streaming chat request: (start, first content, end) times and the number of generated tokens (from the
     usage chunk when the server sends one, else one per content chunk)."""
-    body = {"model": model, "messages": messages, "max_tokens": max_tokens, "temperature": 0, "stream": True,
+    body = {"model": model or MODEL_ID, "messages": messages, "max_tokens": max_tokens, "temperature": 0, "stream": True,
             "stream_options": {"include_usage": True}}
     if logit_bias:
         body["logit_bias"] = logit_bias

@@ -18,7 +18,8 @@ import statistics
 import threading
 import time
 
-from servers import ROOT, llama_cpp_server, modelhost_server, stream_chat
+import servers
+from servers import ROOT, catalog_id, llama_cpp_server, modelhost_server, stream_chat
 END_TOKENS_BANNED = {"0": -100, "2": -100}   # SmolLM2's <|endoftext|> and <|im_end|>: fixed-length outputs
 
 
@@ -122,8 +123,11 @@ def main():
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--skip-llama", action="store_true")
     args = parser.parse_args()
+    default = os.path.realpath(args.model) == os.path.realpath(os.path.join(ROOT, "models/SmolLM2-135M-Instruct.Q4_1.gguf"))
+    servers.MODEL_ID = "default" if default else catalog_id(args.model)
     with modelhost_server(args.model, {"MODELHOST_MAX_CONCURRENT_REQUESTS": "16"}) as port:
         ours = measure(port, "modelhost")
+    servers.MODEL_ID = "default"
     if args.skip_llama:
         return
     with llama_cpp_server(args.model, args.threads) as port:
