@@ -67,8 +67,8 @@ struct Serve: ParsableCommand {
 
     @Option(name: .customLong("kv-cache-type"), help: ArgumentHelp(
         "How models store their KV caches: f32 (default: float32-class accuracy), f16, bf16 (half the memory) or "
-            + "q8_0 (about a quarter): faster decoding at long contexts, slightly less accurate; env MODELHOST_KV_CACHE_TYPE; a preset's "
-            + "kv_cache_type wins for its model).", valueName: "type"))
+            + "q8_0 (about a quarter): faster decoding at long contexts, slightly less accurate; env "
+            + "MODELHOST_KV_CACHE_TYPE; a preset's kv_cache_type wins for its model).", valueName: "type"))
     var kvCacheType: String?
 
     @Flag(name: .customLong("no-chat-page"),

@@ -1,3 +1,4 @@
+import Foundation
 import LlamaKernels
 import XCTest
 
@@ -257,6 +258,18 @@ final class MatMulTests: XCTestCase {
                     }
                 }
             }
+        }
+    }
+
+    /// `MODELHOST_NO_AVX512` set to anything but "" or "0" keeps the kernels on their AVX2 code (for benchmarks).
+    func testTheEnvironmentCanKeepTheKernelsOnAVX2() {
+        let saved = ProcessInfo.processInfo.environment["MODELHOST_NO_AVX512"]
+        defer { if let saved { setenv("MODELHOST_NO_AVX512", saved, 1) } else { unsetenv("MODELHOST_NO_AVX512") } }
+        unsetenv("MODELHOST_NO_AVX512")
+        XCTAssertTrue(MatMul.avx512WantedByEnvironment)
+        for (value, wanted) in [("", true), ("0", true), ("1", false), ("yes", false), ("00", false)] {
+            setenv("MODELHOST_NO_AVX512", value, 1)
+            XCTAssertEqual(MatMul.avx512WantedByEnvironment, wanted, "MODELHOST_NO_AVX512=\(value)")
         }
     }
 

@@ -36,6 +36,13 @@ final class SupervisorTests: XCTestCase {
         return try XCTUnwrap(pid, "no worker is running")
     }
 
+    /// Workers see only the listed variables: the kernels' AVX2 switch passes, secrets do not.
+    func testWorkersInheritTheKernelSwitchButNotSecrets() {
+        let inherited = WorkerEnvironment.inherited(from: ["MODELHOST_NO_AVX512": "1", "MODELHOST_API_KEYS": "k",
+                                                           "PATH": "/bin", "AWS_SECRET_ACCESS_KEY": "s"])
+        XCTAssertEqual(inherited, ["MODELHOST_NO_AVX512": "1", "PATH": "/bin"])
+    }
+
     func testEchoStreamsTokensAndFinishesWithStop() async throws {
         let (supervisor, state) = try makeSupervisor()
         let info = try await supervisor.load(model: "test")

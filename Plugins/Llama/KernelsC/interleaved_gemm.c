@@ -127,7 +127,7 @@ LLAMA_AVX2 LLAMA_INLINE void expand_affine8(const unsigned char *group, size_t b
 // rounds twice, the same value since (d·scale)·q is exact (at most 17 + 5 significant bits).
 LLAMA_AVX2 LLAMA_INLINE void expand_k8(const unsigned char *group, size_t blocks, float *tile, const int q5) {
     for (size_t s = 0; s < blocks / 8; s++) {
-        const unsigned char *super = group + s * (q5 ? Q5K_SUPER : Q6K_SUPER);
+        const unsigned char *super = group + s * (q5 ? LLAMA_Q5K_GROUP_BYTES : LLAMA_Q6K_GROUP_BYTES);
         const unsigned char *q = super + (q5 ? 160 : 144);
         const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)super));
         float *out = tile + 8 * 256 * s;
@@ -223,7 +223,7 @@ LLAMA_AVX2 static void multiply_rows(const float *tile, size_t columns, const fl
 
 // Whether AVX-512 is wanted by default: yes, unless the environment sets MODELHOST_NO_AVX512 to anything but "" or
 // "0", so that a benchmark can measure the AVX2 path of a whole server on an AVX-512 host.
-static int avx512_wanted(void) {
+int llama_c_avx512_wanted(void) {
     const char *no = getenv("MODELHOST_NO_AVX512");
     return !(no && no[0] && !(no[0] == '0' && no[1] == 0));
 }
@@ -239,7 +239,7 @@ int llama_c_use_avx512(int enable) {
 
 static int use_avx512(void) {
     int enabled = __atomic_load_n(&avx512_enabled, __ATOMIC_RELAXED);
-    if (enabled < 0) enabled = llama_c_use_avx512(avx512_wanted());
+    if (enabled < 0) enabled = llama_c_use_avx512(llama_c_avx512_wanted());
     return enabled;
 }
 
@@ -289,7 +289,7 @@ LLAMA_AVX512 LLAMA_INLINE void expand2_q8_0(const unsigned char *g0, const unsig
 // Groups g0 and g1 of a Q6_K or Q5_K matrix expanded to tile[col * 16 + lane], as expand_k8 does each.
 LLAMA_AVX512 LLAMA_INLINE void expand2_k8(const unsigned char *g0, const unsigned char *g1, size_t blocks,
                                           float *tile, const int q5) {
-    const size_t bytes = q5 ? Q5K_SUPER : Q6K_SUPER, payload = q5 ? 160 : 144;
+    const size_t bytes = q5 ? LLAMA_Q5K_GROUP_BYTES : LLAMA_Q6K_GROUP_BYTES, payload = q5 ? 160 : 144;
     for (size_t s = 0; s < blocks / 8; s++) {
         const unsigned char *s0 = g0 + s * bytes, *s1 = g1 + s * bytes;
         const __m512 d = join(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)s0)),
@@ -436,6 +436,8 @@ GEMM_ENTRY(llama_c_q8_0_interleaved_gemm, KIND_Q8_0)
 #else
 
 int llama_c_use_avx512(int enable) { (void)enable; return 0; }
+
+int llama_c_avx512_wanted(void) { return 0; }
 
 #define GEMM_STUB(name)                                                                                            \
     void name(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n, float *y,          \

@@ -28,9 +28,10 @@ LLAMA_AVX2 LLAMA_INLINE void k8_matvec(const void *weights, size_t group_bytes, 
         __m256 total[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
         __m256 minimum[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
         for (size_t s = 0; s < supers; s++) {
-            const unsigned char *super = base + s * (q5 ? Q5K_SUPER : Q6K_SUPER);
+            const unsigned char *super = base + s * (q5 ? LLAMA_Q5K_GROUP_BYTES : LLAMA_Q6K_GROUP_BYTES);
             const unsigned char *q = super + (q5 ? 160 : 144);
             const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)super));
+            const __m256 dmin = q5 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(super + 16))) : d;
             const int subs = q5 ? 8 : 16, width = q5 ? 32 : 16;
             for (int j = 0; j < subs; j++) {
                 const __m256 scale = _mm256_mul_ps(d, q5 ? u8x8(super + 32 + 8 * j) : i8x8(super + 16 + 8 * j));
@@ -53,7 +54,6 @@ LLAMA_AVX2 LLAMA_INLINE void k8_matvec(const void *weights, size_t group_bytes, 
                     total[v] = _mm256_fmadd_ps(scale, _mm256_add_ps(a[v][0], a[v][1]), total[v]);
                 }
                 if (q5) {
-                    const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(super + 16)));
                     const __m256 m = _mm256_mul_ps(dmin, u8x8(super + 96 + 8 * j));
                     for (int v = 0; v < V; v++) {
                         minimum[v] = _mm256_fmadd_ps(m, _mm256_broadcast_ss(sums[v] + 8 * s + (size_t)j), minimum[v]);

@@ -1,3 +1,4 @@
+import LlamaKernelsC
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -162,7 +163,7 @@ public enum Interleaved8 {
     }
 
     /// Bytes of one Q4_K super-block's 8 rows in the interleaved layout.
-    public static let q4_KGroupBytes = 1184
+    public static let q4_KGroupBytes = Int(LLAMA_Q4K_GROUP_BYTES)
 
     /// A Q4_K matrix in the interleaved layout above. Values stay gguf-py's bit for bit: the file's block holds d,
     /// dmin (f16), eight 6-bit scales and mins packed in 12 bytes, and 4-bit q with value (d·scale)·q − dmin·min;
@@ -187,7 +188,7 @@ public enum Interleaved8 {
     }
 
     /// Bytes of one Q6_K and one Q5_K super-block's 8 rows in the interleaved layout.
-    public static let q6_KGroupBytes = 2192, q5_KGroupBytes = 2208
+    public static let q6_KGroupBytes = Int(LLAMA_Q6K_GROUP_BYTES), q5_KGroupBytes = Int(LLAMA_Q5K_GROUP_BYTES)
 
     /// A Q6_K or Q5_K matrix in the interleaved layout above, one byte per weight. Values stay gguf-py's bit for
     /// bit: Q6_K's (d·scale)·q is formed from the same d, scale and q (q − 32 as a signed byte); Q5_K's as Q4_K's

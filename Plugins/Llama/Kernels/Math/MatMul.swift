@@ -47,6 +47,10 @@ public enum MatMul {
     @discardableResult
     public static func useAVX512(_ enabled: Bool) -> Bool { llama_c_use_avx512(enabled ? 1 : 0) != 0 }
 
+    /// Whether the environment leaves AVX-512 to the kernels (`MODELHOST_NO_AVX512` unset, "" or "0"), read now;
+    /// the kernels read it once, before their first product.
+    public static var avx512WantedByEnvironment: Bool { llama_c_avx512_wanted() != 0 }
+
     /// Floats of per-thread scratch that `multiply` needs for matrices of `columns` columns: two expanded 8-row
     /// groups (the C kernels multiply two at a time; the Swift path uses one).
     public static func scratchCount(columns: Int) -> Int { 2 * tileRows * columns }

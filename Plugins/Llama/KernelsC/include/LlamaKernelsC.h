@@ -14,6 +14,12 @@ extern "C" {
 /// 1 when this build has the AVX2 kernels and the CPU supports AVX2, FMA and F16C; 0 otherwise.
 int llama_c_has_avx2(void);
 
+/// Bytes of one super-block (256 columns) of an 8-row group in the interleaved Q4_K, Q6_K and Q5_K layouts
+/// (Interleaved8.swift repacks them, the kernels here read them).
+#define LLAMA_Q4K_GROUP_BYTES 1184
+#define LLAMA_Q6K_GROUP_BYTES 2192
+#define LLAMA_Q5K_GROUP_BYTES 2208
+
 /// y[8g ..< 8g + 8] = W[rows of group g] · x for g in [first_group, end_group), W a Q4_1 matrix in the
 /// interleaved-8 layout (see Interleaved8.swift): per group and block of 32 columns, 160 bytes: d[8] f16, m[8] f16,
 /// then 4 chunks of 8 little-endian 32-bit words (lane r = word c of row r's nibbles).
@@ -88,6 +94,10 @@ void llama_c_half_rows_matvec(const void *weights, size_t row_bytes, size_t colu
 /// the environment sets MODELHOST_NO_AVX512) or only AVX2: `enable` 0 or 1; returns whether AVX-512 is in use afterwards. Both give bitwise identical results, so this exists
 /// for the test that proves it and for measuring one against the other. Any thread, between products.
 int llama_c_use_avx512(int enable);
+
+/// Whether the environment leaves AVX-512 wanted: 1 unless MODELHOST_NO_AVX512 is set to anything but "" or "0"
+/// (read now; the kernels read it once, at their first product). Any thread.
+int llama_c_avx512_wanted(void);
 
 /// llama_c_q4_1_interleaved_gemm's product for an interleaved-8 Q8_0 matrix (272-byte group blocks: d[8] f16, then 32 chunks of 8 signed bytes).
 void llama_c_q8_0_interleaved_gemm(const void *weights, size_t group_bytes, size_t blocks, const float *x, size_t n,
